@@ -1,0 +1,369 @@
+"""API-key state per worker: rotation, usage counters, temporary blocks and masking.
+
+:class:`KeyLedger` is the table the ``KeyManager`` actor owns. It lives outside the actor,
+the way OTP keeps an ETS table with an heir, so that key blocks and counters survive a
+crash of the actor: the restarted incarnation is handed the same ledger. The actor is the
+only writer; the HTTP status endpoints read :meth:`KeyLedger.snapshot` from other
+threads, so every method takes the ledger's lock.
+
+Secrets leave the ledger only inside a :class:`KeyLease` (whose repr hides them); every
+other output names a key by its :func:`key_id` and shows it through :func:`mask_key`.
+Memory is bounded by the configured keys: counters are integers, no history is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from actors.providers.errors import ErrorKind, UpstreamFailure
+
+_HIDDEN = "***"
+
+
+class RotationStrategy(StrEnum):
+    """How :meth:`KeyLedger.checkout` picks among a worker's usable keys."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_USED = "least_used"
+    RANDOM = "random"
+
+
+def mask_key(secret: str) -> str:
+    """Show a key the way admin output and logs may: its ends, never its middle.
+
+    Keys of 12 characters or more keep their first 6 and last 4 characters
+    (``gsk_ab***wxyz``); keys of 8 to 11 keep 2 and 2; shorter keys are all hidden, since
+    showing their ends would give most of them away.
+    """
+    if len(secret) >= 12:
+        return f"{secret[:6]}{_HIDDEN}{secret[-4:]}"
+    if len(secret) >= 8:
+        return f"{secret[:2]}{_HIDDEN}{secret[-2:]}"
+    return _HIDDEN
+
+
+def key_id(secret: str) -> str:
+    """Return a stable, non-secret identifier for a key, safe in URLs and logs.
+
+    The same secret always gets the same id, across restarts and processes.
+    """
+    return "k" + hashlib.sha256(secret.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLease:
+    """A key handed out for one upstream attempt. ``secret`` never appears in its repr."""
+
+    worker: str
+    key_id: str
+    masked: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key's published state, safe to show: no secret, only its masked form.
+
+    Attributes:
+        key_id: the key's stable id (see :func:`key_id`).
+        masked: the key as :func:`mask_key` shows it.
+        requests: leases handed out.
+        successes: attempts reported successful.
+        failures: attempts reported failed, whatever the kind.
+        last_used: wall-clock time of the last lease, if any.
+        blocked_until: wall-clock time the current block ends, if blocked.
+        block_reason: the failure kind that caused the current block, if blocked.
+    """
+
+    key_id: str
+    masked: str
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    last_used: float | None = None
+    blocked_until: float | None = None
+    block_reason: ErrorKind | None = None
+
+
+@dataclass(slots=True)
+class _KeyState:
+    """One key's mutable record; only touched with the ledger's lock held."""
+
+    secret: str = field(repr=False)
+    key_id: str
+    masked: str
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    last_used: float | None = None
+    # Monotonic deadline drives expiry; the wall-clock twin is only for display.
+    blocked_until: float | None = None
+    blocked_until_wall: float | None = None
+    block_reason: ErrorKind | None = None
+
+    def is_blocked(self, now: float) -> bool:
+        return self.blocked_until is not None and self.blocked_until > now
+
+    def clear_block(self) -> None:
+        self.blocked_until = None
+        self.blocked_until_wall = None
+        self.block_reason = None
+
+    def view(self, now: float) -> KeyView:
+        blocked = self.is_blocked(now)
+        return KeyView(
+            key_id=self.key_id,
+            masked=self.masked,
+            requests=self.requests,
+            successes=self.successes,
+            failures=self.failures,
+            last_used=self.last_used,
+            blocked_until=self.blocked_until_wall if blocked else None,
+            block_reason=self.block_reason if blocked else None,
+        )
+
+
+@dataclass(slots=True)
+class _WorkerKeys:
+    """A worker's keys in configured order, plus the round-robin position."""
+
+    keys: dict[str, _KeyState] = field(default_factory=dict)
+    last_leased: str | None = None
+
+
+class KeyLedger:
+    """Thread-safe key table: one writer (the KeyManager actor), any number of readers.
+
+    Args:
+        strategy: how to pick among usable keys.
+        default_block_seconds: how long a key stays blocked when the provider gave no
+            ``Retry-After``, and always for an invalid key.
+        clock: monotonic clock that drives block expiry (injectable for tests).
+        wall_clock: wall clock for ``last_used`` and ``blocked_until`` in views.
+        rng: random source for :attr:`RotationStrategy.RANDOM`; a fresh one if omitted.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: RotationStrategy = RotationStrategy.ROUND_ROBIN,
+        default_block_seconds: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._strategy = strategy
+        self._default_block = default_block_seconds
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng if rng is not None else random.Random()
+        self._workers: dict[str, _WorkerKeys] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"KeyLedger(strategy={self._strategy.value!r}, workers={sorted(self._workers)!r})"
+
+    @property
+    def strategy(self) -> RotationStrategy:
+        """The rotation strategy in force."""
+        return self._strategy
+
+    def set_strategy(self, strategy: RotationStrategy) -> None:
+        """Switch rotation strategy; counters, blocks and positions are kept."""
+        with self._lock:
+            self._strategy = strategy
+
+    def configure(self, worker: str, secrets: Sequence[str]) -> None:
+        """Set or replace a worker's keys.
+
+        Keys that stay keep their counters and blocks; new keys start fresh; keys no
+        longer listed are forgotten. Blank entries and duplicates are dropped, the first
+        occurrence giving the key its place in the rotation. Surrounding whitespace is
+        stripped, since it is never part of a real key.
+        """
+        with self._lock:
+            old = self._workers.get(worker, _WorkerKeys())
+            keys: dict[str, _KeyState] = {}
+            for raw in secrets:
+                secret = raw.strip()
+                if not secret:
+                    continue
+                kid = key_id(secret)
+                if kid not in keys:
+                    keys[kid] = old.keys.get(kid) or _KeyState(
+                        secret=secret, key_id=kid, masked=mask_key(secret)
+                    )
+            self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
+
+    def remove_worker(self, worker: str) -> None:
+        """Forget a worker and all its keys; unknown workers are ignored."""
+        with self._lock:
+            self._workers.pop(worker, None)
+
+    def checkout(self, worker: str, *, exclude: Collection[str] = ()) -> KeyLease | None:
+        """Lease the next usable key of a worker and count it as a request.
+
+        A key whose block has passed is unblocked here, so it is usable again without
+        waiting for :meth:`unblock_expired`.
+
+        Args:
+            worker: the worker's name.
+            exclude: key ids not to hand out (keys already tried for this request).
+
+        Returns:
+            The lease, or None when the worker is unknown, has no keys, or every key is
+            blocked or excluded.
+        """
+        with self._lock:
+            entry = self._workers.get(worker)
+            if entry is None:
+                return None
+            now = self._clock()
+            usable: list[_KeyState] = []
+            for state in entry.keys.values():
+                if state.blocked_until is not None and not state.is_blocked(now):
+                    state.clear_block()
+                if not state.is_blocked(now) and state.key_id not in exclude:
+                    usable.append(state)
+            if not usable:
+                return None
+            chosen = self._pick(entry, usable)
+            chosen.requests += 1
+            chosen.last_used = self._wall_clock()
+            entry.last_leased = chosen.key_id
+            return KeyLease(worker, chosen.key_id, chosen.masked, chosen.secret)
+
+    def _pick(self, entry: _WorkerKeys, usable: list[_KeyState]) -> _KeyState:
+        """Choose among usable keys (non-empty, in configured order) by strategy."""
+        if self._strategy is RotationStrategy.RANDOM:
+            return self._rng.choice(usable)
+        if self._strategy is RotationStrategy.LEAST_USED:
+            # min() keeps the first of equals, so ties go to configured order.
+            return min(usable, key=lambda s: s.requests)
+        order = list(entry.keys)
+        start = order.index(entry.last_leased) + 1 if entry.last_leased in entry.keys else 0
+        rank = {kid: (i - start) % len(order) for i, kid in enumerate(order)}
+        return min(usable, key=lambda s: rank[s.key_id])
+
+    def report_success(self, worker: str, key_id: str) -> None:
+        """Count a successful attempt; reports about unknown keys are ignored."""
+        with self._lock:
+            state = self._find(worker, key_id)
+            if state is not None:
+                state.successes += 1
+
+    def report_failure(self, worker: str, key_id: str, failure: UpstreamFailure) -> None:
+        """Count a failed attempt and block the key if the failure is the key's fault.
+
+        A key-blocking failure (see :attr:`UpstreamFailure.blocks_key`) blocks the key for
+        the provider's ``retry_after`` when it gave one, else for the default block time;
+        an invalid key always gets the default, since waiting will not fix it. A block
+        is never shortened by a later report (late answers to earlier requests arrive
+        out of order). Reports about unknown keys are ignored.
+        """
+        with self._lock:
+            state = self._find(worker, key_id)
+            if state is None:
+                return
+            state.failures += 1
+            if not failure.blocks_key:
+                return
+            seconds = failure.retry_after
+            if seconds is None or failure.kind is ErrorKind.INVALID_KEY:
+                seconds = self._default_block
+            until = self._clock() + seconds
+            if state.blocked_until is None or until >= state.blocked_until:
+                state.blocked_until = until
+                state.blocked_until_wall = self._wall_clock() + seconds
+                state.block_reason = failure.kind
+
+    def unblock(self, worker: str, key_id: str) -> bool:
+        """Lift a key's block at once (admin action).
+
+        Returns:
+            Whether the key was blocked; False also for unknown keys.
+        """
+        with self._lock:
+            state = self._find(worker, key_id)
+            if state is None or not state.is_blocked(self._clock()):
+                return False
+            state.clear_block()
+            return True
+
+    def unblock_expired(self) -> list[tuple[str, str]]:
+        """Clear every block whose time has passed (the periodic sweep).
+
+        Returns:
+            ``(worker, key_id)`` of each key unblocked by this call, in configured order.
+            Blocks already cleared lazily by :meth:`checkout` are not listed again.
+        """
+        with self._lock:
+            now = self._clock()
+            freed: list[tuple[str, str]] = []
+            for worker, entry in self._workers.items():
+                for state in entry.keys.values():
+                    if state.blocked_until is not None and not state.is_blocked(now):
+                        state.clear_block()
+                        freed.append((worker, state.key_id))
+            return freed
+
+    def next_unblock_in(self, worker: str) -> float | None:
+        """Seconds until the worker's earliest-ending block ends, for ``Retry-After``.
+
+        Returns:
+            None when the worker is unknown or none of its keys is blocked.
+        """
+        with self._lock:
+            entry = self._workers.get(worker)
+            if entry is None:
+                return None
+            now = self._clock()
+            ends = [
+                s.blocked_until
+                for s in entry.keys.values()
+                if s.blocked_until is not None and s.is_blocked(now)
+            ]
+            return min(ends) - now if ends else None
+
+    def available(self, worker: str) -> int:
+        """Number of the worker's keys not blocked right now (0 for unknown workers)."""
+        with self._lock:
+            entry = self._workers.get(worker)
+            if entry is None:
+                return 0
+            now = self._clock()
+            return sum(not s.is_blocked(now) for s in entry.keys.values())
+
+    def probe_key(self, worker: str) -> str | None:
+        """A usable key's secret for a health probe, without counting it as a request.
+
+        Probes are not client traffic, so they must not skew usage or rotation.
+        """
+        with self._lock:
+            entry = self._workers.get(worker)
+            if entry is None:
+                return None
+            now = self._clock()
+            return next((s.secret for s in entry.keys.values() if not s.is_blocked(now)), None)
+
+    def snapshot(self) -> dict[str, tuple[KeyView, ...]]:
+        """Every worker's keys as immutable, masked views, in configured order.
+
+        Expired blocks show as unblocked even before a sweep clears them.
+        """
+        with self._lock:
+            now = self._clock()
+            return {
+                worker: tuple(s.view(now) for s in entry.keys.values())
+                for worker, entry in self._workers.items()
+            }
+
+    def _find(self, worker: str, kid: str) -> _KeyState | None:
+        entry = self._workers.get(worker)
+        return None if entry is None else entry.keys.get(kid)

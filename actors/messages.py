@@ -1,0 +1,102 @@
+"""Messages the domain actors understand: frozen dataclasses, never dicts.
+
+Commands are imperative (``RegisterWorker``); events are past tense (``AttemptEnded``).
+Asks expect a reply; tells do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+
+from actors.planning import RoutingStrategy
+from actors.providers.errors import UpstreamFailure
+from actors.workers import WorkerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterWorker:
+    """Ask the registry to add a worker. Replies None; raises if the name is taken."""
+
+    config: WorkerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisterWorker:
+    """Ask the registry to forget a worker. Replies whether it existed."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureKeys:
+    """Ask the key manager to take this worker's key list (replacing any earlier one)."""
+
+    worker: str
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetKeys:
+    """Ask the key manager to drop a removed worker's keys."""
+
+    worker: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutKey:
+    """Ask for the next usable key of a worker, skipping ``exclude``. Replies a lease or None."""
+
+    worker: str
+    exclude: AbstractSet[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUsed:
+    """Tell the key manager how an attempt with a key ended (``failure`` None: success)."""
+
+    worker: str
+    key_id: str
+    failure: UpstreamFailure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnblockKey:
+    """Ask the key manager to put a blocked key back into rotation. Replies whether it was."""
+
+    worker: str
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnblockExpired:
+    """Tell the key manager (from its own timer) to release keys whose block has passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRoute:
+    """Ask the pool for an ordered failover plan. Replies a tuple of candidates."""
+
+    model: str | None
+    strategy: RoutingStrategy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    """Tell a provider actor that an attempt on its worker began."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnded:
+    """Tell a provider actor how an attempt ended (``failure`` None: success).
+
+    ``first_token_ms`` is the time to the first token of a successful attempt.
+    """
+
+    failure: UpstreamFailure | None = None
+    first_token_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeHealth:
+    """Tell a provider actor (from its own timer) to probe its upstream now."""

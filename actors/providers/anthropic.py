@@ -1,0 +1,217 @@
+"""The Anthropic Messages API: ``POST {base}/v1/messages`` with named SSE events.
+
+The worker's ``base_url`` is the host (``https://api.anthropic.com``). There is no system
+role, so system (and developer) messages are lifted into the top-level ``system`` field,
+and ``max_tokens`` is mandatory, so a default is always sent. The stream's input token
+count arrives in ``message_start`` and the cumulative output count in ``message_delta``;
+the decoder combines them into one :class:`Usage` at ``message_stop``. Errors, in an HTTP
+body or as an ``error`` event mid-stream, carry an ``error.type`` that decides the kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from actors.providers.base import (
+    ChatRequest,
+    Completion,
+    Finished,
+    HttpCall,
+    StreamEvent,
+    StreamFailed,
+    Target,
+    TextDelta,
+    Usage,
+)
+from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
+from actors.providers.payload import (
+    JsonObject,
+    count,
+    error_object,
+    failed,
+    http_failure,
+    joined_text,
+    names,
+    obj,
+    parse_object,
+    seq,
+    string,
+)
+from actors.providers.sse import SseParser
+from actors.providers.stream import JsonStreamDecoder
+
+API_VERSION = "2023-06-01"
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_KIND_BY_TYPE = {
+    "invalid_request_error": ErrorKind.BAD_REQUEST,
+    "authentication_error": ErrorKind.INVALID_KEY,
+    "permission_error": ErrorKind.INVALID_KEY,
+    "billing_error": ErrorKind.QUOTA_EXHAUSTED,
+    "not_found_error": ErrorKind.BAD_REQUEST,
+    "request_too_large": ErrorKind.BAD_REQUEST,
+    "rate_limit_error": ErrorKind.RATE_LIMITED,
+    "api_error": ErrorKind.UPSTREAM_ERROR,
+    "timeout_error": ErrorKind.TIMEOUT,
+    "overloaded_error": ErrorKind.OVERLOADED,
+}
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+def _finish(reason: str | None) -> str:
+    return _FINISH.get(reason or "", "stop")
+
+
+def _kind(error: Mapping[str, Any], status: int | None) -> ErrorKind:
+    """Kind from ``error.type``, then the status; credit and spend limits are quota."""
+    message = (string(error, "message") or "").lower()
+    if "credit balance" in message:
+        return ErrorKind.QUOTA_EXHAUSTED
+    if string(obj(error, "details"), "error_code") == "enforced_spend_limit_reached":
+        return ErrorKind.QUOTA_EXHAUSTED
+    known = _KIND_BY_TYPE.get(string(error, "type") or "")
+    if known is not None:
+        return known
+    return kind_for_status(status) if status is not None else ErrorKind.UPSTREAM_ERROR
+
+
+def _prompt_tokens(usage: Mapping[str, Any]) -> int | None:
+    """Input tokens including cache reads and writes, as OpenAI's prompt_tokens counts them."""
+    parts = [count(usage, key) for key in ("input_tokens", "cache_creation_input_tokens")]
+    parts.append(count(usage, "cache_read_input_tokens"))
+    known = [part for part in parts if part is not None]
+    return sum(known) if known else None
+
+
+class _EventHandler:
+    """Turns Messages stream events into events; one per stream."""
+
+    def __init__(self) -> None:
+        self._prompt: int | None = None
+        self._completion: int | None = None
+
+    def on_payload(self, event: str, payload: JsonObject) -> list[StreamEvent]:
+        kind = string(payload, "type") or event
+        if kind == "content_block_delta":
+            delta = obj(payload, "delta")
+            text = string(delta, "text") if string(delta, "type") == "text_delta" else None
+            return [TextDelta(text)] if text else []
+        if kind in ("message_start", "message_delta"):
+            source = obj(payload, "usage") or obj(obj(payload, "message"), "usage")
+            self._prompt = _prompt_tokens(source) or self._prompt
+            self._completion = count(source, "output_tokens") or self._completion
+            reason = string(obj(payload, "delta"), "stop_reason")
+            return [Finished(_finish(reason))] if reason else []
+        if kind == "message_stop":
+            return self.on_end()
+        if kind == "error":
+            error = obj(payload, "error")
+            message = string(error, "message")
+            code = string(error, "type")
+            return [failed(_kind(error, None), message, fallback="stream error", code=code)]
+        return []  # ping, content_block_start/stop and future event types
+
+    def on_end(self) -> list[StreamEvent]:
+        if self._prompt is None and self._completion is None:
+            return []
+        usage = Usage(self._prompt or 0, self._completion or 0)
+        self._prompt = self._completion = None
+        return [usage]
+
+
+class AnthropicAdapter:
+    """The Messages wire format (type ``anthropic``).
+
+    Args:
+        default_max_tokens: sent when the request names no ``max_tokens``, because the
+            API rejects a request without one.
+        version: the ``anthropic-version`` header.
+    """
+
+    def __init__(self, *, default_max_tokens: int = 1024, version: str = API_VERSION) -> None:
+        self._default_max_tokens = default_max_tokens
+        self._version = version
+
+    def _headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": self._version}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """Build ``POST {base}/v1/messages``."""
+        system = [m.content for m in request.messages if m.role in _SYSTEM_ROLES]
+        body: dict[str, object] = {"model": target.model}
+        if system:
+            body["system"] = "\n\n".join(system)
+        body["messages"] = [
+            {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
+            for m in request.messages
+            if m.role not in _SYSTEM_ROLES
+        ]
+        body["max_tokens"] = request.max_tokens or self._default_max_tokens
+        body["stream"] = stream
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop_sequences": list(request.stop) or None,
+        }
+        body.update((key, value) for key, value in optional.items() if value is not None)
+        url = f"{target.base_url.rstrip('/')}/v1/messages"
+        return HttpCall("POST", url, self._headers(target.api_key), body)
+
+    def decoder(self) -> JsonStreamDecoder:
+        """A decoder for one stream of named SSE events."""
+        return JsonStreamDecoder(SseParser(), _EventHandler())
+
+    def parse_completion(self, body: bytes) -> Completion:
+        """Parse a ``message`` object.
+
+        Raises:
+            ValueError: not JSON, or no ``content`` list.
+        """
+        payload = parse_object(body)
+        if not isinstance(payload.get("content"), list):
+            raise ValueError("message without a content list")  # noqa: TRY004  contract: ValueError
+        usage = obj(payload, "usage")
+        prompt, completion = _prompt_tokens(usage), count(usage, "output_tokens")
+        return Completion(
+            text=joined_text([b for b in seq(payload, "content") if b.get("type") == "text"]),
+            finish_reason=_finish(string(payload, "stop_reason")),
+            usage=None if prompt is None and completion is None else Usage(prompt or 0, completion or 0),
+        )
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
+        """Classify by ``error.type`` (529 ``overloaded_error`` included), else by status."""
+        error = obj(error_object(body), "error")
+        return http_failure(
+            status,
+            headers,
+            body,
+            kind=_kind(error, status),
+            message=error.get("message"),
+            code=string(error, "type"),
+        )
+
+    def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build ``GET {base}/v1/models`` (needs the same headers as chat)."""
+        return HttpCall("GET", f"{base_url.rstrip('/')}/v1/models", self._headers(api_key))
+
+    def parse_models(self, body: bytes) -> tuple[str, ...]:
+        """Read ``data[].id``.
+
+        Raises:
+            ValueError: not JSON, or no ``data`` list.
+        """
+        return names(body, "data", "id")
+
+
+__all__ = ["API_VERSION", "AnthropicAdapter", "StreamFailed"]

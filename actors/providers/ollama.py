@@ -1,0 +1,125 @@
+"""Ollama's native API: ``POST /api/chat`` streamed as NDJSON, ``GET /api/tags`` for health.
+
+The worker's ``base_url`` is the server root (``http://localhost:11434``). Sampling
+settings go inside ``options`` (``num_predict`` is the max-token count) and ``stream`` is
+always sent, because Ollama streams when it is omitted. Each line is an object with a
+piece of ``message.content``; the last has ``"done": true``, ``done_reason`` and the token
+counts. Errors, before or during the stream, are ``{"error": "..."}``. Local servers need
+no key; ollama.com cloud takes a Bearer key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from actors.providers.base import (
+    ChatRequest,
+    Completion,
+    Finished,
+    HttpCall,
+    StreamEvent,
+    Target,
+    TextDelta,
+)
+from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
+from actors.providers.ndjson import NdjsonSplitter
+from actors.providers.openai import bearer_headers
+from actors.providers.payload import (
+    JsonObject,
+    error_object,
+    failed,
+    http_failure,
+    names,
+    obj,
+    parse_object,
+    require,
+    string,
+    usage_from,
+)
+from actors.providers.stream import JsonStreamDecoder, LineFrames, completion_from
+
+# "load" and "unload" answer requests that only (un)load a model: nothing was cut short.
+_FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+_ROLES = {"developer": "system"}
+
+
+def _events(payload: JsonObject) -> list[StreamEvent]:
+    """Translate one ``/api/chat`` object, partial or final."""
+    if payload.get("error") is not None:
+        return [failed(ErrorKind.UPSTREAM_ERROR, payload["error"], fallback="error in stream")]
+    events: list[StreamEvent] = []
+    text = string(obj(payload, "message"), "content")
+    if text:
+        events.append(TextDelta(text))
+    if payload.get("done") is True:
+        events.append(Finished(_FINISH.get(string(payload, "done_reason") or "stop", "stop")))
+        usage = usage_from(payload, "prompt_eval_count", "eval_count")
+        if usage:
+            events.append(usage)
+    return events
+
+
+class _LineHandler:
+    """Stateless per line: the final object carries everything the end needs."""
+
+    def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
+        return _events(payload)
+
+    def on_end(self) -> list[StreamEvent]:
+        return []
+
+
+class OllamaAdapter:
+    """The native Ollama wire format (type ``ollama``). Takes no arguments."""
+
+    def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """Build ``POST {base}/api/chat``."""
+        body: dict[str, object] = {
+            "model": target.model,
+            "messages": [
+                {"role": _ROLES.get(m.role, m.role), "content": m.content} for m in request.messages
+            ],
+            "stream": stream,
+        }
+        options = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "num_predict": request.max_tokens,
+            "stop": list(request.stop) or None,
+        }
+        if any(value is not None for value in options.values()):
+            body["options"] = {key: value for key, value in options.items() if value is not None}
+        url = f"{target.base_url.rstrip('/')}/api/chat"
+        return HttpCall("POST", url, bearer_headers(target.api_key), body)
+
+    def decoder(self) -> JsonStreamDecoder:
+        """A decoder for one NDJSON stream."""
+        return JsonStreamDecoder(LineFrames(NdjsonSplitter()), _LineHandler())
+
+    def parse_completion(self, body: bytes) -> Completion:
+        """Parse the single object of a ``"stream": false`` answer.
+
+        Raises:
+            ValueError: not JSON, an error object, or no ``message``.
+        """
+        payload = parse_object(body)
+        if payload.get("error") is None:
+            require(payload.get("message"), "a message object")
+        return completion_from(_events(payload))
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
+        """Classify by status (404 unknown model, 503 queue full); the body only explains."""
+        message = error_object(body).get("error")
+        return http_failure(status, headers, body, kind=kind_for_status(status), message=message)
+
+    def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build ``GET {base}/api/tags`` (the local model list)."""
+        return HttpCall("GET", f"{base_url.rstrip('/')}/api/tags", bearer_headers(api_key))
+
+    def parse_models(self, body: bytes) -> tuple[str, ...]:
+        """Read ``models[].name``.
+
+        Raises:
+            ValueError: not JSON, or no ``models`` list.
+        """
+        return names(body, "models", "name")

@@ -1,0 +1,176 @@
+"""OpenAI Chat Completions, also spoken by Groq, xAI and Ollama's ``/v1`` layer.
+
+The worker's ``base_url`` already ends in the API version (``https://api.openai.com/v1``,
+``https://api.groq.com/openai/v1``, ``https://api.x.ai/v1``), so the adapter only appends
+``/chat/completions`` and ``/models``. Streams are SSE ``data:`` lines of
+``chat.completion.chunk`` objects ending with ``data: [DONE]``; usage arrives in an extra
+chunk only because the adapter always asks for it with ``stream_options.include_usage``
+(Groq also puts it in ``x_groq.usage``). Usage is held back and emitted once at the end,
+so a server that reports it in both places is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from actors.providers.base import (
+    ChatRequest,
+    Completion,
+    Finished,
+    HttpCall,
+    StreamEvent,
+    StreamFailed,
+    Target,
+    TextDelta,
+    Usage,
+)
+from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
+from actors.providers.payload import (
+    JsonObject,
+    code_text,
+    error_object,
+    failed,
+    first,
+    http_failure,
+    names,
+    obj,
+    parse_object,
+    require,
+    string,
+    usage_from,
+)
+from actors.providers.sse import SseParser
+from actors.providers.stream import JsonStreamDecoder
+
+# In-stream errors carry no HTTP status; their code or type says what happened.
+_KIND_BY_CODE = {
+    "insufficient_quota": ErrorKind.QUOTA_EXHAUSTED,
+    "rate_limit_exceeded": ErrorKind.RATE_LIMITED,
+    "invalid_api_key": ErrorKind.INVALID_KEY,
+    "context_length_exceeded": ErrorKind.BAD_REQUEST,
+}
+
+
+def bearer_headers(api_key: str | None) -> dict[str, str]:
+    """``Authorization: Bearer`` when there is a key; nothing for keyless local servers."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _usage(payload: Mapping[str, Any]) -> Usage | None:
+    return usage_from(payload, "prompt_tokens", "completion_tokens")
+
+
+def _stream_error(error: object) -> StreamFailed:
+    """Classify an ``{"error": ...}`` object sent inside an otherwise successful stream."""
+    fields: JsonObject = error if isinstance(error, dict) else {"message": error}
+    code = code_text(fields, "code") or code_text(fields, "type")
+    numeric = fields.get("code")
+    if isinstance(numeric, int) and not isinstance(numeric, bool) and numeric >= 400:
+        kind = kind_for_status(numeric)
+    else:
+        kind = _KIND_BY_CODE.get(code or "", ErrorKind.UPSTREAM_ERROR)
+    return failed(kind, fields.get("message"), fallback="error inside the stream", code=code)
+
+
+class _ChunkHandler:
+    """Turns ``chat.completion.chunk`` objects into events; one per stream."""
+
+    def __init__(self) -> None:
+        self._usage: Usage | None = None
+
+    def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
+        if payload.get("error") is not None:
+            return [_stream_error(payload["error"])]
+        usage = _usage(obj(payload, "usage")) or _usage(obj(obj(payload, "x_groq"), "usage"))
+        self._usage = usage or self._usage
+        choice = first(payload, "choices")
+        events: list[StreamEvent] = []
+        text = string(obj(choice, "delta"), "content")
+        if text:
+            events.append(TextDelta(text))
+        reason = string(choice, "finish_reason")
+        if reason:
+            events.append(Finished(reason))
+        return events
+
+    def on_end(self) -> list[StreamEvent]:
+        usage, self._usage = self._usage, None
+        return [usage] if usage else []
+
+
+class OpenAIAdapter:
+    """The Chat Completions wire format (types ``openai``, ``groq``, ``xai``).
+
+    Args:
+        max_tokens_field: the body field that carries ``max_tokens``. Every compatible
+            server accepts ``max_tokens``; OpenAI's reasoning models want
+            ``max_completion_tokens`` instead.
+    """
+
+    def __init__(self, *, max_tokens_field: str = "max_tokens") -> None:
+        self._max_tokens_field = max_tokens_field
+
+    def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """Build ``POST {base}/chat/completions``."""
+        body: dict[str, object] = {
+            "model": target.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": stream,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            self._max_tokens_field: request.max_tokens,
+            "stop": list(request.stop) or None,
+        }
+        body.update((key, value) for key, value in optional.items() if value is not None)
+        url = f"{target.base_url.rstrip('/')}/chat/completions"
+        return HttpCall("POST", url, bearer_headers(target.api_key), body)
+
+    def decoder(self) -> JsonStreamDecoder:
+        """A decoder for one SSE stream of chunks."""
+        return JsonStreamDecoder(SseParser(), _ChunkHandler())
+
+    def parse_completion(self, body: bytes) -> Completion:
+        """Parse a ``chat.completion`` object.
+
+        Raises:
+            ValueError: not JSON, or no ``choices[0].message``.
+        """
+        payload = parse_object(body)
+        choice = first(payload, "choices")
+        message = require(choice.get("message"), "choices[0].message")
+        return Completion(
+            text=string(message, "content") or "",
+            finish_reason=string(choice, "finish_reason") or "stop",
+            usage=_usage(obj(payload, "usage")),
+        )
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
+        """Classify by status; a 429 whose code or type is ``insufficient_quota`` is quota."""
+        payload = error_object(body)
+        error = payload.get("error")
+        fields: JsonObject = error if isinstance(error, dict) else {"message": error}
+        code, kind_name = code_text(fields, "code"), code_text(fields, "type")
+        kind = kind_for_status(status)
+        if status == 429 and "insufficient_quota" in (code, kind_name):
+            kind = ErrorKind.QUOTA_EXHAUSTED
+        message = fields.get("message") or payload.get("message") or payload.get("detail")
+        return http_failure(
+            status, headers, body, kind=kind, message=message, code=code or kind_name
+        )
+
+    def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build ``GET {base}/models``."""
+        return HttpCall("GET", f"{base_url.rstrip('/')}/models", bearer_headers(api_key))
+
+    def parse_models(self, body: bytes) -> tuple[str, ...]:
+        """Read ``data[].id``.
+
+        Raises:
+            ValueError: not JSON, or no ``data`` list.
+        """
+        return names(body, "data", "id")

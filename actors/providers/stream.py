@@ -1,0 +1,156 @@
+"""The one stream decoder every adapter shares, whatever the framing.
+
+A framing (:class:`~actors.providers.sse.SseParser`, or NDJSON lines through
+:class:`LineFrames`) turns bytes into ``(event name, data)`` frames; a per-stream
+:class:`StreamHandler` written by each adapter turns every JSON object into events.
+:class:`JsonStreamDecoder` glues the two and owns the rules that must hold for every
+provider: the ``[DONE]`` sentinel ends the stream, anything unreadable becomes a single
+``StreamFailed(UPSTREAM_ERROR)``, and after any failure the rest of the stream is ignored,
+so a decoder never raises on garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from actors.providers.base import Completion, Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from actors.providers.errors import ErrorKind
+from actors.providers.payload import JsonObject, failed, parse_object
+
+DONE = "[DONE]"
+
+
+def completion_from(events: Sequence[StreamEvent]) -> Completion:
+    """Fold the events of a whole answer into a :class:`Completion`.
+
+    Raises:
+        ValueError: the events report a failure.
+    """
+    text: list[str] = []
+    reason, usage = "stop", None
+    failures = [event.failure for event in events if isinstance(event, StreamFailed)]
+    if failures:
+        raise ValueError(failures[0].message)
+    for event in events:
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, Finished):
+            reason = event.reason
+        elif isinstance(event, Usage):
+            usage = event
+    return Completion("".join(text), reason, usage)
+
+
+class Framer(Protocol):
+    """Splits a byte stream into ``(event name, data text)`` frames."""
+
+    def feed(self, data: bytes) -> Sequence[tuple[str, str]]:
+        """Consume bytes; return the frames they complete."""
+        ...
+
+    def close(self) -> Sequence[tuple[str, str]]:
+        """End of input; return any frame still pending."""
+        ...
+
+
+class LineSplitter(Protocol):
+    """Splits a byte stream into lines of text."""
+
+    def feed(self, data: bytes) -> list[str]:
+        """Consume bytes; return the lines they complete."""
+        ...
+
+    def close(self) -> list[str]:
+        """End of input; return a last unterminated line."""
+        ...
+
+
+class LineFrames:
+    """Presents a line splitter (NDJSON) as frames without event names."""
+
+    def __init__(self, lines: LineSplitter) -> None:
+        self._lines = lines
+
+    def feed(self, data: bytes) -> list[tuple[str, str]]:
+        """Consume bytes; return one unnamed frame per completed line."""
+        return [("", line) for line in self._lines.feed(data)]
+
+    def close(self) -> list[tuple[str, str]]:
+        """End of input; return the last line as a frame, if any."""
+        return [("", line) for line in self._lines.close()]
+
+
+class StreamHandler(Protocol):
+    """The format-specific half of a decoder; one instance per stream, so it may keep state."""
+
+    def on_payload(self, event: str, payload: JsonObject) -> list[StreamEvent]:
+        """Translate one JSON object (with its SSE event name, ``""`` if none)."""
+        ...
+
+    def on_end(self) -> list[StreamEvent]:
+        """The stream ended (sentinel or close); return what was held back, e.g. usage."""
+        ...
+
+
+class JsonStreamDecoder:
+    """A :class:`~actors.providers.base.StreamDecoder` for any framing of JSON objects.
+
+    Never raises: unreadable input becomes one ``StreamFailed(UPSTREAM_ERROR)``, and after
+    any ``StreamFailed`` or the ``[DONE]`` sentinel the rest of the stream is ignored.
+    """
+
+    def __init__(self, framer: Framer, handler: StreamHandler) -> None:
+        self._framer = framer
+        self._handler = handler
+        self._over = False
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Consume the next bytes read from the socket; return the events they complete."""
+        if self._over:
+            return []
+        try:
+            frames = self._framer.feed(data)
+        except ValueError as exc:
+            return self._fail(str(exc))
+        return self._frames(frames)
+
+    def close(self) -> list[StreamEvent]:
+        """Signal end of input; return any event still buffered."""
+        if self._over:
+            return []
+        try:
+            frames = self._framer.close()
+        except ValueError as exc:
+            return self._fail(str(exc))
+        events = self._frames(frames)
+        if not self._over:
+            events.extend(self._end())
+        return events
+
+    def _frames(self, frames: Sequence[tuple[str, str]]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for event, data in frames:
+            if self._over:
+                break
+            if not data.strip():
+                continue
+            if data.strip() == DONE:
+                events.extend(self._end())
+                continue
+            try:
+                produced = self._handler.on_payload(event, parse_object(data))
+            except (ValueError, TypeError, LookupError, AttributeError) as exc:
+                produced = self._fail(f"{exc}: {data[:200]}")
+            events.extend(produced)
+            self._over = any(isinstance(item, StreamFailed) for item in produced)
+        return events
+
+    def _end(self) -> list[StreamEvent]:
+        self._over = True
+        return self._handler.on_end()
+
+    def _fail(self, detail: str) -> list[StreamEvent]:
+        self._over = True
+        message = f"unreadable stream from upstream ({detail})"
+        return [failed(ErrorKind.UPSTREAM_ERROR, message, fallback="unreadable stream")]

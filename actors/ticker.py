@@ -1,0 +1,60 @@
+"""A periodic reminder an actor sends itself, like ``erlang:send_after/3`` in a loop.
+
+The tick is a ``tell``, so the actor handles it in its own thread between other messages
+and never needs a lock. The ticker stops by itself when the actor is gone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pykka
+
+
+class Ticker:
+    """Tells ``ref`` a fresh ``message()`` every ``interval`` seconds until stopped.
+
+    Args:
+        ref: the actor to remind.
+        interval: seconds between ticks (the first tick comes after ``first_delay``).
+        message: builds the message for each tick.
+        first_delay: seconds before the first tick; defaults to ``interval``.
+    """
+
+    def __init__(
+        self,
+        ref: pykka.ActorRef[pykka.Actor],
+        interval: float,
+        message: Callable[[], object],
+        *,
+        first_delay: float | None = None,
+    ) -> None:
+        self._ref = ref
+        self._interval = interval
+        self._message = message
+        self._first_delay = interval if first_delay is None else first_delay
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ticker-{ref}", daemon=True)
+
+    def start(self) -> Ticker:
+        """Start ticking; returns self for chaining."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop ticking. Safe to call from the ticking actor itself and more than once."""
+        self._stopped.set()
+
+    def set_interval(self, interval: float) -> None:
+        """Change the period from the next tick on."""
+        self._interval = interval
+
+    def _run(self) -> None:
+        delay = self._first_delay
+        while not self._stopped.wait(delay):
+            try:
+                self._ref.tell(self._message())
+            except pykka.ActorDeadError:
+                return
+            delay = self._interval

@@ -1,0 +1,121 @@
+"""What a provider worker is: its configuration, and the view of it the router reads.
+
+A worker is one configured upstream (``groq``, ``ollama-1``, ...). Its configuration is
+fixed while it runs; its :class:`WorkerView` is the immutable snapshot its provider actor
+publishes whenever its state changes, so routing and the HTTP status endpoints read
+worker state without a round trip through a mailbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ProviderType(StrEnum):
+    """The provider families Cortex speaks to; each maps to one wire format."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GROQ = "groq"
+    GEMINI = "gemini"
+    XAI = "xai"
+    COHERE = "cohere"
+    OLLAMA = "ollama"
+
+
+DEFAULT_PRIORITY: dict[ProviderType, int] = {
+    ProviderType.OPENAI: 5,
+    ProviderType.ANTHROPIC: 10,
+    ProviderType.GROQ: 15,
+    ProviderType.GEMINI: 20,
+    ProviderType.XAI: 25,
+    ProviderType.COHERE: 30,
+    ProviderType.OLLAMA: 50,
+}
+
+DEFAULT_BASE_URL: dict[ProviderType, str] = {
+    ProviderType.OPENAI: "https://api.openai.com/v1",
+    ProviderType.ANTHROPIC: "https://api.anthropic.com",
+    ProviderType.GROQ: "https://api.groq.com/openai/v1",
+    ProviderType.GEMINI: "https://generativelanguage.googleapis.com",
+    ProviderType.XAI: "https://api.x.ai/v1",
+    ProviderType.COHERE: "https://api.cohere.com",
+    ProviderType.OLLAMA: "http://localhost:11434",
+}
+
+LOCAL_TYPES = frozenset({ProviderType.OLLAMA})
+KEYLESS_TYPES = frozenset({ProviderType.OLLAMA})
+
+
+class HealthStatus(StrEnum):
+    """A worker's health as the router sees it."""
+
+    AVAILABLE = "available"
+    DEGRADED = "degraded"
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """One configured worker. ``api_keys`` never appear in its repr."""
+
+    name: str
+    type: ProviderType
+    base_url: str
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    models: tuple[str, ...] = ()
+    priority: int = 50
+    timeout: float = 60.0
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the worker runs on the user's own hardware (no per-token cost)."""
+        return self.type in LOCAL_TYPES
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether every request to this worker must carry an API key."""
+        return self.type not in KEYLESS_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    """A worker's published state: configuration plus what its actor has observed.
+
+    Attributes:
+        config: the worker's configuration.
+        status: current health.
+        in_flight: attempts under way right now.
+        requests: attempts started since the worker started.
+        successes: attempts that completed.
+        failures: attempts that failed upstream.
+        latency_ms: smoothed time to first token of recent successes, if any.
+        last_error: the last failure's description, never containing a secret.
+        last_check: wall-clock time of the last health probe, if one ran.
+        discovered_models: models the upstream listed at the last successful probe.
+    """
+
+    config: WorkerConfig
+    status: HealthStatus = HealthStatus.AVAILABLE
+    in_flight: int = 0
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    latency_ms: float | None = None
+    last_error: str | None = None
+    last_check: float | None = None
+    discovered_models: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The worker's name."""
+        return self.config.name
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Configured models first, then any others the upstream listed."""
+        extra = tuple(m for m in self.discovered_models if m not in self.config.models)
+        return self.config.models + extra

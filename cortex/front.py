@@ -1,0 +1,181 @@
+"""The HTTP front actor: owner of the event loop where every request's stream runs.
+
+The actor's own thread only starts and stops things; the loop runs on a thread the actor
+owns, so thousands of concurrent streams share one loop while the actor's mailbox stays
+free. The loop also serves the in-process library API (:mod:`cortex.gateway`), which is
+why the front exists even when no HTTP port is wanted.
+
+Shutdown is graceful: stop listening, let in-flight requests finish within the grace
+period, cancel the rest, then close the upstream connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from actors.board import Board
+from actors.keys import KeyLedger
+from cortex.bridge import Bridge
+from cortex.dispatch import Dispatcher, DispatchSettings
+from cortex.routes import SERVICES, Services, add_routes, error_middleware
+from cortex.settings import Settings
+from supervisors import Directory, Link, SupervisedActor
+
+log = structlog.get_logger("cortex.front")
+
+START_TIMEOUT = 10.0
+LOOP_JOIN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Where requests run: the loop, its dispatcher, and the bound HTTP port if any."""
+
+    loop: asyncio.AbstractEventLoop
+    dispatcher: Dispatcher
+    port: int | None
+
+
+class EngineSlot:
+    """The current front incarnation's engine, readable from any thread.
+
+    The front publishes here on start and clears it on stop, so the library API always
+    reaches the live loop, across front restarts.
+    """
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._changed = threading.Condition()
+
+    def publish(self, engine: Engine | None) -> None:
+        """Set (or clear) the current engine (front actor only)."""
+        with self._changed:
+            self._engine = engine
+            self._changed.notify_all()
+
+    def get(self, timeout: float) -> Engine | None:
+        """The current engine, waiting up to ``timeout`` seconds for one to exist."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._engine is not None, timeout=timeout)
+            return self._engine
+
+
+class HttpFrontActor(SupervisedActor):
+    """Runs the event loop, the upstream connection pool and (optionally) the HTTP server."""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        settings: Settings,
+        board: Board,
+        ledger: KeyLedger,
+        directory: Directory,
+        slot: EngineSlot,
+        serve_http: bool,
+    ) -> None:
+        super().__init__(link)
+        self._settings = settings
+        self._board = board
+        self._ledger = ledger
+        self._directory = directory
+        self._slot = slot
+        self._serve_http = serve_http
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="front-loop", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._bridge = Bridge()
+        self._services: Services | None = None
+
+    def on_start(self) -> None:
+        """Start the loop and, on it, the connection pool and the HTTP server."""
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
+        try:
+            engine = future.result(timeout=START_TIMEOUT)
+        except BaseException:
+            self._stop_loop()
+            raise
+        self._slot.publish(engine)
+        log.info("front_started", host=self._settings.host, port=engine.port)
+
+    def on_stop(self) -> None:
+        """Drain in-flight requests within the grace period, then stop the loop."""
+        self._slot.publish(None)
+        if self._services is not None:
+            self._services.draining = True
+        future = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
+        try:
+            future.result(timeout=self._settings.shutdown_grace + LOOP_JOIN_TIMEOUT)
+        except TimeoutError:
+            log.error("front_drain_timeout", grace=self._settings.shutdown_grace)
+        self._stop_loop()
+
+    def on_failure(self, *_: object) -> None:
+        """A crashed front still releases its port and loop so its successor can bind."""
+        self.on_stop()
+
+    async def _open(self) -> Engine:
+        settings = self._settings
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
+        )
+        dispatcher = Dispatcher(
+            session=self._session,
+            bridge=self._bridge,
+            directory=self._directory,
+            ledger=self._ledger,
+            settings=DispatchSettings(
+                request_timeout=settings.request_timeout, connect_timeout=settings.connect_timeout
+            ),
+        )
+        port: int | None = None
+        if self._serve_http:
+            app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+            self._services = Services(dispatcher, self._board, self._ledger, settings.max_body_bytes)
+            app[SERVICES] = self._services
+            add_routes(app)
+            self._runner = web.AppRunner(
+                app,
+                handle_signals=False,
+                access_log=None,
+                handler_cancellation=True,
+                shutdown_timeout=settings.shutdown_grace,
+            )
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+            await site.start()
+            port = _bound_port(self._runner)
+        return Engine(loop=self._loop, dispatcher=dispatcher, port=port)
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self._session is not None:
+            await self._session.close()
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread.is_alive():
+            self._thread.join(LOOP_JOIN_TIMEOUT)
+        self._bridge.close()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    """The port the server actually bound (the configured one, or the one the OS chose)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("the HTTP server did not bind any TCP address")

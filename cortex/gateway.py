@@ -1,0 +1,231 @@
+"""The library API: embed the gateway in a Python application, or run it as the daemon.
+
+::
+
+    with cortex.start(settings) as gateway:
+        for text in gateway.chat([{"role": "user", "content": "Hi"}]):
+            print(text, end="")
+
+The daemon (``python -m cortex``) is this same object with the HTTP front listening.
+Requests from the library run on the front's event loop exactly like HTTP requests, so
+failover, key rotation and health tracking behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
+from actors.providers.base import ChatRequest, StreamFailed, TextDelta
+from actors.workers import WorkerView
+from cortex.errors import AllUpstreamsFailed, Attempt, BadRequest, GatewayError, NothingAvailable
+from cortex.front import Engine
+from cortex.schemas import parse_chat
+from cortex.settings import ConfigError, Settings, parse_worker
+from cortex.tree import Tree, provider_spec, start_tree
+from supervisors import Handle
+from supervisors.reasons import ExitReason
+
+_T = TypeVar("_T")
+
+ENGINE_WAIT = 10.0
+ASK_TIMEOUT = 10.0
+STOP_TIMEOUT = 60.0
+
+
+class Gateway:
+    """A running Cortex: the supervision tree, its event loop and (optionally) HTTP.
+
+    Args:
+        settings: validated settings (see :func:`cortex.settings.load_settings`).
+        serve_http: listen on ``settings.host``/``settings.port``; False for library use only.
+    """
+
+    def __init__(self, settings: Settings, *, serve_http: bool = True) -> None:
+        self._settings = settings
+        self._serve_http = serve_http
+        self._tree: Tree | None = None
+
+    def start(self) -> Self:
+        """Start the tree; returns once every actor is ready and HTTP (if any) listens.
+
+        Raises:
+            StartError: an actor failed to start (for example, the port is taken).
+        """
+        self._tree = start_tree(self._settings, serve_http=self._serve_http)
+        return self
+
+    def stop(self) -> None:
+        """Stop gracefully: drain in-flight requests, then stop the tree in reverse order."""
+        if self._tree is not None:
+            self._tree.root_link.stop(self._tree.root, STOP_TIMEOUT)
+            self._tree = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def tree(self) -> Tree:
+        """The running tree (for operators and tests)."""
+        if self._tree is None:
+            raise RuntimeError("the gateway is not running")
+        return self._tree
+
+    @property
+    def port(self) -> int | None:
+        """The HTTP port actually bound, or None without HTTP."""
+        return self._engine().port
+
+    def root_exit(self) -> ExitReason | None:
+        """Why the root supervisor exited, or None while it runs."""
+        return self.tree.root_link.reason
+
+    def chat(self, messages: Sequence[Mapping[str, Any]], **options: Any) -> Iterator[str]:
+        """Stream an answer's text, failing over like the HTTP endpoints.
+
+        Args:
+            messages: OpenAI-style messages (``role`` and ``content``).
+            **options: ``model``, ``strategy``, ``provider``, ``temperature``,
+                ``top_p``, ``max_tokens``, ``stop``, as in the ``/api/chat`` body.
+
+        Raises:
+            GatewayError: the request is invalid or no upstream could answer; an upstream
+                failing after the first token raises ``AllUpstreamsFailed`` mid-iteration.
+        """
+        engine = self._engine()
+        call = parse_chat({**options, "messages": list(messages)}, default_stream=True)
+        request = self._pin(call.request, call.provider)
+
+        def run(coro: Coroutine[Any, Any, _T]) -> _T:
+            future = asyncio.run_coroutine_threadsafe(coro, engine.loop)
+            return future.result(timeout=self._settings.request_timeout)
+
+        answer = run(engine.dispatcher.open(request, strategy=call.strategy))
+        events = answer.events()
+        try:
+            while True:
+                try:
+                    event = run(anext(events))
+                except StopAsyncIteration:
+                    return
+                if isinstance(event, TextDelta) and event.text:
+                    yield event.text
+                elif isinstance(event, StreamFailed):
+                    failure = event.failure
+                    raise AllUpstreamsFailed([Attempt(answer.worker, answer.key, failure.kind.value, failure.message)])
+        finally:
+            run(events.aclose())
+
+    async def achat(self, messages: Sequence[Mapping[str, Any]], **options: Any) -> AsyncIterator[str]:
+        """The async twin of :meth:`chat`, for applications with their own event loop."""
+        engine = self._engine()
+        call = parse_chat({**options, "messages": list(messages)}, default_stream=True)
+        request = self._pin(call.request, call.provider)
+
+        async def run(coro: Coroutine[Any, Any, _T]) -> _T:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, engine.loop))
+
+        answer = await run(engine.dispatcher.open(request, strategy=call.strategy))
+        events = answer.events()
+        try:
+            while True:
+                try:
+                    event = await run(anext(events))
+                except StopAsyncIteration:
+                    return
+                if isinstance(event, TextDelta) and event.text:
+                    yield event.text
+                elif isinstance(event, StreamFailed):
+                    failure = event.failure
+                    raise AllUpstreamsFailed([Attempt(answer.worker, answer.key, failure.kind.value, failure.message)])
+        finally:
+            await run(events.aclose())
+
+    def health_status(self) -> dict[str, Any]:
+        """Worker counts by status and provider, and the overall health."""
+        views = self.tree.board.views()
+        by_status: dict[str, int] = {}
+        for view in views:
+            by_status[view.status.value] = by_status.get(view.status.value, 0) + 1
+        available = by_status.get("available", 0)
+        healthy = "healthy" if views and available == len(views) else ("degraded" if available else "unhealthy")
+        return {"total_workers": len(views), "available_workers": available, "workers_by_status": by_status, "system_health": healthy}
+
+    def list_workers(self) -> tuple[WorkerView, ...]:
+        """Every worker's current view."""
+        return self.tree.board.views()
+
+    def add_worker(self, name: str, config: Mapping[str, Any]) -> WorkerView:
+        """Add a worker at run time from one ``CORTEX_PROVIDERS``-style entry.
+
+        Raises:
+            ConfigError: the entry is invalid.
+            BadRequest: a worker with that name exists.
+        """
+        problems: list[str] = []
+        worker = parse_worker(name, config, problems)
+        if worker is None:
+            raise ConfigError(problems)
+        tree = self.tree
+        try:
+            Handle(tree.directory, "registry").ask(RegisterWorker(worker), timeout=ASK_TIMEOUT)
+        except ValueError as exc:
+            raise BadRequest(str(exc), code="duplicate_worker") from exc
+        Handle(tree.directory, "keys").ask(ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT)
+        spec = provider_spec(worker, self._settings, tree.board, tree.ledger)
+        try:
+            Handle(tree.directory, "providers").proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
+        except Exception:
+            self._forget(name)
+            raise
+        view = tree.board.view(name)
+        assert view is not None
+        return view
+
+    def remove_worker(self, name: str) -> bool:
+        """Stop and remove a worker; returns whether it existed."""
+        tree = self.tree
+        providers = Handle(tree.directory, "providers").proxy()
+        existed = tree.board.config(name) is not None
+        try:
+            providers.terminate_child(name).get(timeout=ASK_TIMEOUT)
+            providers.delete_child(name).get(timeout=ASK_TIMEOUT)
+        except LookupError:
+            pass
+        self._forget(name)
+        return existed
+
+    def _forget(self, name: str) -> None:
+        tree = self.tree
+        Handle(tree.directory, "keys").ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
+        Handle(tree.directory, "registry").ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
+
+    def _pin(self, request: ChatRequest, provider: str | None) -> ChatRequest:
+        if provider is None:
+            return request
+        if self.tree.board.config(provider) is None:
+            raise BadRequest(f"no worker named {provider!r}", code="unknown_worker")
+        return dataclasses.replace(request, model=f"{provider}/{request.model or ''}")
+
+    def _engine(self) -> Engine:
+        engine = self.tree.slot.get(ENGINE_WAIT)
+        if engine is None:
+            raise NothingAvailable("the gateway's event loop is restarting", code="engine_unavailable")
+        return engine
+
+
+def start(settings: Settings, *, serve_http: bool = False) -> Gateway:
+    """Start an embedded gateway (no HTTP unless asked); use it as a context manager."""
+    return Gateway(settings, serve_http=serve_http).start()
+
+
+__all__ = ["Gateway", "GatewayError", "start"]

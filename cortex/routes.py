@@ -1,0 +1,302 @@
+"""HTTP handlers: parse, hand to the dispatcher or read a snapshot, render.
+
+Handlers hold no state and make no decisions: routing belongs to the pool, keys to the key
+manager, health to the provider actors. Every error leaves through
+:func:`error_middleware` as one JSON shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from actors.board import Board
+from actors.keys import KeyLedger
+from actors.providers.base import Finished, StreamFailed, TextDelta, Usage
+from actors.workers import HealthStatus
+from cortex import render
+from cortex.dispatch import Answer, Dispatcher
+from cortex.errors import GatewayError, NotFound, PayloadTooLarge
+from cortex.schemas import ChatCall, parse_chat, parse_json_object
+
+log = structlog.get_logger("cortex.access")
+
+
+@dataclass(slots=True)
+class Services:
+    """What the handlers need, owned by the front actor."""
+
+    dispatcher: Dispatcher
+    board: Board
+    ledger: KeyLedger
+    max_body_bytes: int
+    started: float = field(default_factory=time.time)
+    draining: bool = False
+
+
+SERVICES = web.AppKey("services", Services)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
+    """Render a gateway error as its JSON body and status."""
+    headers = error.headers()
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return web.json_response(error.body(), status=error.status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id and turn every failure into the one JSON error shape."""
+    request_id = request.headers.get("X-Request-ID", "")[:128] or uuid.uuid4().hex
+    request["request_id"] = request_id
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = error_response(exc, request_id)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SERVICES].max_body_bytes
+        too_large = PayloadTooLarge(f"request body is larger than {limit} bytes", code="body_too_large")
+        response = error_response(too_large, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = GatewayError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
+        error.status, error.type = exc.status, "invalid_request_error" if exc.status < 500 else "server_error"
+        response = error_response(error, request_id)
+    except Exception:
+        log.exception("unhandled_error", request_id=request_id, path=request.path)
+        error = GatewayError("internal error; the request id is in X-Request-ID", code="internal_error")
+        response = error_response(error, request_id)
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id
+    log.info(
+        "request",
+        request_id=request_id,
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        worker=response.headers.get("X-Cortex-Worker"),
+        duration_ms=round((time.monotonic() - started) * 1000.0, 1),
+    )
+    return response
+
+
+async def _chat_call(request: web.Request, *, default_stream: bool) -> ChatCall:
+    services = request.app[SERVICES]
+    call = parse_chat(parse_json_object(await request.read()), default_stream=default_stream)
+    if call.provider is None:
+        return call
+    if services.board.config(call.provider) is None:
+        raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
+    pinned = f"{call.provider}/{call.request.model or ''}"
+    return dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: OpenAI-compatible, streamed or not."""
+    services = request.app[SERVICES]
+    call = await _chat_call(request, default_stream=False)
+    cid = render.completion_id()
+    if not call.stream:
+        done = await services.dispatcher.complete(call.request, strategy=call.strategy)
+        body = render.completion(cid=cid, model=done.model, text=done.text, finish_reason=done.finish_reason, usage=done.usage)
+        return web.json_response(body, headers={"X-Cortex-Worker": done.worker})
+    answer = await services.dispatcher.open(call.request, strategy=call.strategy)
+    writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    response = await _start_sse(request, answer)
+    usage: Usage | None = None
+    async with contextlib.aclosing(answer.events()) as events:
+        await response.write(writer.role())
+        async for event in events:
+            match event:
+                case TextDelta(text=text) if text:
+                    await response.write(writer.text(text))
+                case Finished(reason=reason):
+                    await response.write(writer.finish(reason))
+                case Usage():
+                    usage = event
+                case StreamFailed(failure=failure):
+                    await response.write(writer.error(failure.message, "upstream_error", failure.kind.value))
+                    break
+            if isinstance(event, StreamFailed):
+                break
+        else:
+            await response.write(writer.usage(usage))
+    await response.write(writer.done())
+    await response.write_eof()
+    return response
+
+
+async def api_chat(request: web.Request) -> web.StreamResponse:
+    """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events."""
+    services = request.app[SERVICES]
+    call = await _chat_call(request, default_stream=True)
+    answer = await services.dispatcher.open(call.request, strategy=call.strategy)
+    response = await _start_sse(request, answer)
+    usage: Usage | None = None
+    finish = "stop"
+    async with contextlib.aclosing(answer.events()) as events:
+        async for event in events:
+            match event:
+                case TextDelta(text=text) if text:
+                    await response.write(render.sse({"content": text}))
+                case Finished(reason=reason):
+                    finish = reason
+                case Usage():
+                    usage = event
+                case StreamFailed(failure=failure):
+                    error = {"message": failure.message, "type": "upstream_error", "code": failure.kind.value}
+                    await response.write(render.sse({"error": error, "worker": answer.worker}, event="error"))
+                    break
+        else:
+            done = {"worker": answer.worker, "model": answer.model, "finish_reason": finish, "usage": render.usage_json(usage)}
+            await response.write(render.sse(done, event="done"))
+    await response.write_eof()
+    return response
+
+
+async def _start_sse(request: web.Request, answer: Answer) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Cortex-Worker": answer.worker,
+            "X-Request-ID": request["request_id"],
+        }
+    )
+    await response.prepare(request)
+    return response
+
+
+async def api_health(request: web.Request) -> web.Response:
+    """``GET /api/health``: the original project's health summary."""
+    views = request.app[SERVICES].board.views()
+    by_status = Counter(v.status.value for v in views)
+    available = by_status.get(HealthStatus.AVAILABLE.value, 0)
+    if views and available == len(views):
+        system = "healthy"
+    elif available or by_status.get(HealthStatus.DEGRADED.value, 0):
+        system = "degraded"
+    else:
+        system = "unhealthy"
+    checks = [v.last_check for v in views if v.last_check is not None]
+    return web.json_response(
+        {
+            "total_workers": len(views),
+            "available_workers": available,
+            "workers_by_status": dict(by_status),
+            "workers_by_provider": dict(Counter(v.config.type.value for v in views)),
+            "system_health": system,
+            "last_health_check": _iso(max(checks)) if checks else None,
+        }
+    )
+
+
+async def api_workers(request: web.Request) -> web.Response:
+    """``GET /api/workers``: every worker with its configuration and live state."""
+    views = request.app[SERVICES].board.views()
+    return web.json_response(
+        {
+            "workers": [
+                {
+                    "name": v.name,
+                    "type": v.config.type.value,
+                    "priority": v.config.priority,
+                    "status": v.status.value,
+                    "models": list(v.models),
+                    "base_url": v.config.base_url,
+                    "in_flight": v.in_flight,
+                    "latency_ms": v.latency_ms,
+                    "last_error": v.last_error,
+                    "last_check": _iso(v.last_check),
+                }
+                for v in views
+            ]
+        }
+    )
+
+
+async def api_stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: counts per worker and per masked key, with any block."""
+    services = request.app[SERVICES]
+    keys = services.ledger.snapshot()
+    workers = {}
+    for view in services.board.views():
+        workers[view.name] = {
+            "requests": view.requests,
+            "successes": view.successes,
+            "failures": view.failures,
+            "in_flight": view.in_flight,
+            "status": view.status.value,
+            "keys": [
+                {
+                    "key_id": k.key_id,
+                    "key": k.masked,
+                    "requests": k.requests,
+                    "successes": k.successes,
+                    "failures": k.failures,
+                    "last_used": _iso(k.last_used),
+                    "blocked": k.blocked_until is not None,
+                    "blocked_until": _iso(k.blocked_until),
+                    "block_reason": k.block_reason.value if k.block_reason else None,
+                }
+                for k in keys.get(view.name, ())
+            ],
+        }
+    return web.json_response({"uptime_seconds": round(time.time() - services.started, 1), "workers": workers})
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin."""
+    views = request.app[SERVICES].board.views()
+    ids: dict[str, str] = {"auto": "cortex"}
+    for view in views:
+        for model in view.models:
+            ids.setdefault(model, view.name)
+            ids.setdefault(f"{view.name}/{model}", view.name)
+    data = [{"id": mid, "object": "model", "created": 0, "owned_by": owner} for mid, owner in ids.items()]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and serving HTTP."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: ready for traffic (not draining, and some worker may answer)."""
+    services = request.app[SERVICES]
+    usable = [v for v in services.board.views() if v.status is not HealthStatus.UNAVAILABLE]
+    if services.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    if not usable:
+        return web.json_response({"status": "no_usable_worker"}, status=503)
+    return web.json_response({"status": "ready", "usable_workers": len(usable)})
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every public endpoint."""
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/api/chat", api_chat)
+    app.router.add_get("/api/health", api_health)
+    app.router.add_get("/api/workers", api_workers)
+    app.router.add_get("/api/stats", api_stats)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

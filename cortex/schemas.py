@@ -1,0 +1,163 @@
+"""Validation of client request bodies into :class:`~actors.providers.base.ChatRequest`.
+
+Both chat endpoints accept OpenAI's message shape. Every rule that fails is reported as a
+400 naming the offending field, so a client developer can fix the request from the error
+alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from actors.planning import RoutingStrategy
+from actors.providers.base import ROLES, ChatRequest, Message
+from cortex.errors import BadRequest
+
+MAX_STOP_SEQUENCES = 4
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A validated chat call: the request plus how the client wants it delivered."""
+
+    request: ChatRequest
+    stream: bool
+    include_usage: bool
+    strategy: RoutingStrategy | None
+    provider: str | None
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object.
+
+    Raises:
+        BadRequest: the body is not UTF-8 JSON or not an object.
+    """
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def parse_chat(body: Mapping[str, Any], *, default_stream: bool) -> ChatCall:
+    """Validate a chat body (OpenAI fields, plus Cortex's ``provider`` and ``strategy``).
+
+    Raises:
+        BadRequest: naming the first invalid field.
+    """
+    stream = _optional(body, "stream", bool)
+    options = _optional(body, "stream_options", dict) or {}
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise _invalid("stream_options.include_usage", "must be a boolean")
+    n = _optional(body, "n", int)
+    if n is not None and n != 1:
+        raise _invalid("n", "only n=1 is supported")
+    strategy_name = _optional(body, "strategy", str)
+    try:
+        strategy = RoutingStrategy(strategy_name) if strategy_name else None
+    except ValueError:
+        allowed = ", ".join(s.value for s in RoutingStrategy)
+        raise _invalid("strategy", f"must be one of {allowed}") from None
+    max_tokens = _optional(body, "max_tokens", int) or _optional(body, "max_completion_tokens", int)
+    if max_tokens is not None and max_tokens < 1:
+        raise _invalid("max_tokens", "must be at least 1")
+    request = ChatRequest(
+        messages=_messages(body.get("messages")),
+        model=_optional(body, "model", str) or None,
+        temperature=_number(body, "temperature", 0.0, 2.0),
+        top_p=_number(body, "top_p", 0.0, 1.0),
+        max_tokens=max_tokens,
+        stop=_stop(body.get("stop")),
+    )
+    provider = _optional(body, "provider", str) or None
+    return ChatCall(
+        request=request,
+        stream=default_stream if stream is None else stream,
+        include_usage=include_usage,
+        strategy=strategy,
+        provider=provider,
+    )
+
+
+def _invalid(field: str, problem: str) -> BadRequest:
+    return BadRequest(f"'{field}' {problem}", code="invalid_value")
+
+
+def _optional(body: Mapping[str, Any], field: str, kind: type[_T]) -> _T | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    # bool is an int in Python; a JSON true is never a valid count.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _invalid(field, f"must be of type {_TYPE_NAMES.get(kind, kind.__name__)}")
+    return value
+
+
+_TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", dict: "object"}
+
+
+def _number(body: Mapping[str, Any], field: str, low: float, high: float) -> float | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _invalid(field, "must be a number")
+    if not low <= value <= high:
+        raise _invalid(field, f"must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _stop(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if (
+        isinstance(value, list)
+        and len(value) <= MAX_STOP_SEQUENCES
+        and all(isinstance(item, str) for item in value)
+    ):
+        return tuple(value)
+    raise _invalid("stop", f"must be a string or a list of at most {MAX_STOP_SEQUENCES} strings")
+
+
+def _messages(value: object) -> tuple[Message, ...]:
+    if not isinstance(value, list) or not value:
+        raise BadRequest("'messages' must be a non-empty array", code="invalid_messages")
+    messages = []
+    for index, item in enumerate(value):
+        where = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"'{where}' must be an object", code="invalid_messages")
+        role = item.get("role")
+        if role not in ROLES:
+            allowed = ", ".join(sorted(ROLES))
+            raise BadRequest(f"'{where}.role' must be one of {allowed}", code="invalid_messages")
+        messages.append(Message(role=str(role), content=_content(item.get("content"), where)))
+    return tuple(messages)
+
+
+def _content(value: object, where: str) -> str:
+    """Accept a string, or OpenAI's list of text parts (joined)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise BadRequest(f"'{where}.content' supports only text parts", code="invalid_messages")
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise BadRequest(f"'{where}.content' text parts need a string 'text'", code="invalid_messages")
+            texts.append(text)
+        return "".join(texts)
+    raise BadRequest(f"'{where}.content' must be a string or an array of text parts", code="invalid_messages")

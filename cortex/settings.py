@@ -1,0 +1,360 @@
+"""Typed settings, merged from every configuration source in a fixed precedence.
+
+Precedence, highest first: command-line flags > process environment > ``.env`` file >
+config file (TOML) > defaults. The environment names of the original project
+(``GROQ_API_KEYS``, ``OLLAMA_BASE_URL``, ``API_KEY_ROTATION_STRATEGY``, ...) keep working;
+``CORTEX_PROVIDERS`` holds a JSON object with one entry per worker. Every problem found is
+reported at once in a :class:`ConfigError`, so a user fixes a bad configuration in one go.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from actors.keys import RotationStrategy
+from actors.planning import RoutingStrategy
+from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+
+CLOUD_TYPES: tuple[ProviderType, ...] = (
+    ProviderType.OPENAI,
+    ProviderType.ANTHROPIC,
+    ProviderType.GROQ,
+    ProviderType.GEMINI,
+    ProviderType.XAI,
+    ProviderType.COHERE,
+)
+
+DEFAULT_MODEL: dict[ProviderType, str] = {
+    ProviderType.OPENAI: "gpt-4o-mini",
+    ProviderType.ANTHROPIC: "claude-3-5-haiku-latest",
+    ProviderType.GROQ: "llama-3.1-8b-instant",
+    ProviderType.GEMINI: "gemini-2.0-flash",
+    ProviderType.XAI: "grok-3-mini",
+    ProviderType.COHERE: "command-r-plus",
+}
+
+_E = TypeVar("_E", RoutingStrategy, RotationStrategy)
+
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``problems`` lists every reason, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything Cortex needs to start, validated.
+
+    Attributes:
+        host: address the HTTP front binds to.
+        port: port the HTTP front binds to (0 picks a free one).
+        workers: the configured provider workers, in configuration order.
+        strategy: the default routing strategy.
+        key_rotation: how keys of one worker take turns.
+        rate_limit_block_seconds: how long a rate-limited key rests when the
+            provider gave no Retry-After.
+        health_check_interval: seconds between a worker's health probes.
+        health_check_timeout: deadline of one health probe.
+        request_timeout: overall deadline of one client request, failover included.
+        connect_timeout: deadline for opening a connection to an upstream.
+        max_body_bytes: largest request body accepted.
+        shutdown_grace: seconds in-flight streams get to finish on shutdown.
+        log_level: minimum log level.
+        log_format: ``json``, ``console`` or ``auto`` (console on a terminal).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    workers: tuple[WorkerConfig, ...] = ()
+    strategy: RoutingStrategy = RoutingStrategy.PRIORITY
+    key_rotation: RotationStrategy = RotationStrategy.ROUND_ROBIN
+    rate_limit_block_seconds: float = 900.0
+    health_check_interval: float = 30.0
+    health_check_timeout: float = 5.0
+    request_timeout: float = 120.0
+    connect_timeout: float = 10.0
+    max_body_bytes: int = 1_048_576
+    shutdown_grace: float = 10.0
+    log_level: str = "info"
+    log_format: str = "auto"
+
+    def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
+        """Return a copy with another worker list (the demo mode uses this)."""
+        return replace(self, workers=workers)
+
+
+def load_settings(
+    *,
+    environ: Mapping[str, str],
+    cli: Mapping[str, Any] | None = None,
+    env_file: Path | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge all sources into validated settings.
+
+    Args:
+        environ: the process environment (passed in so nothing reads it at import time).
+        cli: values given on the command line, by settings field name.
+        env_file: a ``.env`` file; missing means none.
+        config_file: a TOML config file; defaults to ``CORTEX_CONFIG`` when set.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    problems: list[str] = []
+    env: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(environ)
+    path = config_file or (Path(env["CORTEX_CONFIG"]) if env.get("CORTEX_CONFIG") else None)
+    file_values = _read_toml(path, problems) if path is not None else {}
+    server = _table(file_values, "server", problems)
+    reader = _Reader(problems, env, server)
+    workers = _workers(env, _table(file_values, "providers", problems), problems)
+    cli = cli or {}
+    settings = Settings(
+        host=str(cli.get("host") or reader.text("CORTEX_HOST", "host", "127.0.0.1")),
+        port=int(cli["port"]) if cli.get("port") is not None else reader.port(),
+        workers=workers,
+        strategy=reader.choice("CORTEX_STRATEGY", "strategy", RoutingStrategy, "priority"),
+        key_rotation=reader.choice(
+            "API_KEY_ROTATION_STRATEGY", "key_rotation", RotationStrategy, "round_robin"
+        ),
+        rate_limit_block_seconds=60.0
+        * reader.number("RATE_LIMIT_BLOCK_MINUTES", "rate_limit_block_minutes", 15.0),
+        health_check_interval=reader.number("HEALTH_CHECK_INTERVAL", "health_check_interval", 30),
+        health_check_timeout=reader.number("HEALTH_CHECK_TIMEOUT", "health_check_timeout", 5.0),
+        request_timeout=reader.number("CORTEX_REQUEST_TIMEOUT", "request_timeout", 120.0),
+        connect_timeout=reader.number("CORTEX_CONNECT_TIMEOUT", "connect_timeout", 10.0),
+        max_body_bytes=int(reader.number("CORTEX_MAX_BODY_BYTES", "max_body_bytes", 1_048_576)),
+        shutdown_grace=reader.number("CORTEX_SHUTDOWN_GRACE", "shutdown_grace", 10.0),
+        log_level=reader.text("CORTEX_LOG_LEVEL", "log_level", "info").lower(),
+        log_format=reader.text("CORTEX_LOG_FORMAT", "log_format", "auto").lower(),
+    )
+    if settings.log_level not in LOG_LEVELS:
+        problems.append(f"CORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if settings.log_format not in LOG_FORMATS:
+        problems.append(f"CORTEX_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+class _Reader:
+    """Reads one scalar setting from the environment, else the config file, else a default."""
+
+    def __init__(self, problems: list[str], env: Mapping[str, str], file: Mapping[str, Any]):
+        self._problems = problems
+        self._env = env
+        self._file = file
+
+    def _raw(self, env_name: str, file_key: str) -> object | None:
+        if self._env.get(env_name, "").strip():
+            return self._env[env_name].strip()
+        return self._file.get(file_key)
+
+    def text(self, env_name: str, file_key: str, default: str) -> str:
+        raw = self._raw(env_name, file_key)
+        return default if raw is None else str(raw)
+
+    def number(self, env_name: str, file_key: str, default: float) -> float:
+        raw = self._raw(env_name, file_key)
+        if raw is None:
+            return float(default)
+        try:
+            value = float(str(raw))
+        except ValueError:
+            self._problems.append(f"{env_name} must be a number, got {raw!r}")
+            return float(default)
+        if value <= 0:
+            self._problems.append(f"{env_name} must be greater than 0, got {raw!r}")
+            return float(default)
+        return value
+
+    def port(self) -> int:
+        raw = self._raw("CORTEX_PORT", "port")
+        if raw is None:
+            return 4000
+        try:
+            port = int(str(raw))
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            self._problems.append(f"CORTEX_PORT must be a port number, got {raw!r}")
+            return 4000
+        return port
+
+    def choice(self, env_name: str, file_key: str, enum: type[_E], default: str) -> _E:
+        raw = str(self._raw(env_name, file_key) or default).lower()
+        try:
+            return enum(raw)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            self._problems.append(f"{env_name} must be one of {allowed}, got {raw!r}")
+            return enum(default)
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        problems.append(f"cannot read config file {path}: {exc.strerror}")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"config file {path} is not valid TOML: {exc}")
+    return {}
+
+
+def _table(values: Mapping[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
+    table = values.get(name, {})
+    if not isinstance(table, dict):
+        problems.append(f"config file: [{name}] must be a table")
+        return {}
+    return table
+
+
+def _split(raw: str | None) -> list[str]:
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]
+
+
+def _workers(
+    env: Mapping[str, str], file_providers: Mapping[str, Any], problems: list[str]
+) -> tuple[WorkerConfig, ...]:
+    """Collect worker entries: file, then legacy env names, then CORTEX_PROVIDERS (wins)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name, entry in file_providers.items():
+        if isinstance(entry, dict):
+            entries[name] = dict(entry)
+        else:
+            problems.append(f"config file: providers.{name} must be a table")
+    for name, entry in _legacy_entries(env).items():
+        entries[name] = {**entries.get(name, {}), **entry}
+    raw_json = env.get("CORTEX_PROVIDERS", "").strip()
+    if raw_json:
+        try:
+            parsed = json.loads(raw_json)
+        except json.JSONDecodeError as exc:
+            problems.append(f"CORTEX_PROVIDERS is not valid JSON: {exc.msg} at {exc.pos}")
+            parsed = {}
+        if not isinstance(parsed, dict):
+            problems.append("CORTEX_PROVIDERS must be a JSON object of worker name -> settings")
+            parsed = {}
+        for name, entry in parsed.items():
+            if isinstance(entry, dict):
+                entries[name] = {**entries.get(name, {}), **entry}
+            else:
+                problems.append(f"CORTEX_PROVIDERS[{name!r}] must be an object")
+    return tuple(
+        worker
+        for name, entry in entries.items()
+        if (worker := parse_worker(name, entry, problems)) is not None
+    )
+
+
+def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Workers named by the original project's variables (``GROQ_API_KEYS``, ...)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for ptype in CLOUD_TYPES:
+        prefix = ptype.value.upper()
+        keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
+        if not keys:
+            continue
+        entry: dict[str, Any] = {"type": ptype.value, "api_keys": keys}
+        models = _split(env.get(f"{prefix}_MODELS")) or _split(env.get(f"{prefix}_MODEL"))
+        if models:
+            entry["models"] = models
+        if env.get(f"{prefix}_BASE_URL"):
+            entry["base_url"] = env[f"{prefix}_BASE_URL"]
+        if env.get(f"{prefix}_PRIORITY"):
+            entry["priority"] = env[f"{prefix}_PRIORITY"]
+        entries[ptype.value] = entry
+    urls = _split(env.get("OLLAMA_BASE_URLS")) or _split(env.get("OLLAMA_BASE_URL"))
+    models = _split(env.get("OLLAMA_MODELS")) or _split(env.get("OLLAMA_MODEL"))
+    for index, url in enumerate(urls, start=1):
+        name = "ollama" if len(urls) == 1 else f"ollama-{index}"
+        entry = {"type": "ollama", "base_url": url}
+        if models:
+            entry["models"] = models
+        if env.get("OLLAMA_PRIORITY"):
+            entry["priority"] = env["OLLAMA_PRIORITY"]
+        entries[name] = entry
+    return entries
+
+
+def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> WorkerConfig | None:
+    """Validate one worker entry; record problems and return None if it is unusable."""
+    start = len(problems)
+    where = f"provider {name!r}"
+    if not name or "/" in name or not name.isprintable():
+        problems.append(f"{where}: a worker name must be non-empty and contain no '/'")
+    raw_type = entry.get("type", name)
+    try:
+        ptype = ProviderType(str(raw_type).lower())
+    except ValueError:
+        known = ", ".join(p.value for p in ProviderType)
+        problems.append(f"{where}: unknown type {raw_type!r} (known: {known})")
+        return None
+    keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
+    models = _string_list(entry.get("models", []), f"{where}: models", problems)
+    if not models and ptype in DEFAULT_MODEL:
+        models = [DEFAULT_MODEL[ptype]]
+    base_url = str(entry.get("base_url") or DEFAULT_BASE_URL[ptype]).rstrip("/")
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
+    timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
+    if ptype is not ProviderType.OLLAMA and not keys:
+        problems.append(f"{where}: needs at least one API key in api_keys")
+    if len(problems) > start:
+        return None
+    return WorkerConfig(
+        name=name,
+        type=ptype,
+        base_url=base_url,
+        api_keys=tuple(dict.fromkeys(keys)),
+        models=tuple(models),
+        priority=priority,
+        timeout=timeout,
+    )
+
+
+def _string_list(raw: object, where: str, problems: list[str]) -> list[str]:
+    if isinstance(raw, str):
+        return _split(raw)
+    if isinstance(raw, list) and all(isinstance(item, str) and item.strip() for item in raw):
+        return [item.strip() for item in raw]
+    problems.append(f"{where} must be a list of non-empty strings")
+    return []
+
+
+def _int(raw: object, where: str, problems: list[str]) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        problems.append(f"{where} must be an integer, got {raw!r}")
+        return 0
+
+
+def _positive(raw: object, where: str, problems: list[str]) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        problems.append(f"{where} must be a positive number of seconds, got {raw!r}")
+    return value

@@ -1,0 +1,182 @@
+"""A simulated Ollama server speaking the native API.
+
+Serves ``POST /api/chat`` (NDJSON message chunks, then a ``"done": true``
+object with ``done_reason``, token counts and nanosecond durations; one JSON
+object when ``"stream": false``), ``GET /api/tags``, ``GET /api/version`` and
+``GET /``, with ``{"error": "..."}`` bodies, as described in WIRE_FORMATS.md
+section 5. Point ``ollama.Client(host=server.base_url)`` at it.
+
+A local Ollama has no API keys and no rate limits; RATE_LIMIT, QUOTA and
+UNAUTHORIZED render as the ollama.com cloud answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from cortex.simulated.content import ChatCall, Completion, read_messages
+from cortex.simulated.faults import ErrorKind
+from cortex.simulated.server import SimulatedServer
+from cortex.simulated.wire import (
+    ErrorReply,
+    ReplyError,
+    StreamFrames,
+    bearer_key,
+    json_line,
+)
+
+__all__ = ["SimulatedOllama"]
+
+VERSION = "0.12.6"
+_NS_PER_TOKEN = 20_000_000  # simulated 50 tokens/s
+_ERRORS: dict[ErrorKind, tuple[int, str]] = {
+    ErrorKind.RATE_LIMIT: (429, "too many requests, please retry after {retry_after}s"),
+    ErrorKind.QUOTA: (429, "you have reached your usage limit, please upgrade your plan"),
+    ErrorKind.UNAUTHORIZED: (401, "unauthorized"),
+    ErrorKind.INVALID_KEY: (401, "unauthorized"),
+    ErrorKind.SERVER_ERROR: (500, "llama runner process has terminated: exit status 2"),
+    ErrorKind.OVERLOADED: (
+        503,
+        "server busy, please try again.  maximum pending requests exceeded",
+    ),
+    ErrorKind.BAD_REQUEST: (400, "{detail}"),
+    ErrorKind.MODEL_NOT_FOUND: (404, 'model "{detail}" not found, try pulling it first'),
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SimulatedOllama(SimulatedServer):
+    """A fake local Ollama; ``base_url`` is the server root (the SDK's ``host``).
+
+    Args:
+        name: shown in the default reply.
+        models: pulled models, listed by ``/api/tags``.
+        keys: Bearer keys to require, like ollama.com; empty (the default) means no auth.
+        reply: fixed reply text, or ``None`` for the greeting that echoes the prompt.
+        chunk_delay: seconds slept after each streamed content chunk.
+        port: TCP port, 0 for an ephemeral one.
+    """
+
+    stream_content_type = "application/x-ndjson"
+
+    def __init__(
+        self,
+        name: str = "ollama",
+        *,
+        models: Iterable[str] = ("llama3.1:8b", "qwen2.5:7b"),
+        keys: Iterable[str] = (),
+        reply: str | None = None,
+        chunk_delay: float = 0.005,
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
+        )
+
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/chat", self._chat),
+            web.get("/api/tags", self._tags),
+            web.get("/api/version", self._version),
+            web.get("/", self._root),
+        ]
+
+    def _api_key(self, request: web.Request) -> str | None:
+        return bearer_key(request)
+
+    def _error(self, error: ReplyError) -> ErrorReply:
+        status, template = _ERRORS[error.kind]
+        message = template.format(
+            detail=error.detail or "invalid request", retry_after=f"{error.retry_after:g}"
+        )
+        return ErrorReply(status, {"error": message})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = self._json_body(request)
+        model, messages = body.get("model"), body.get("messages") or []
+        if not isinstance(model, str) or not model:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "model is required")
+        if not isinstance(messages, list):
+            raise ReplyError(ErrorKind.BAD_REQUEST, "messages must be a list")
+        prompt, prompt_tokens = read_messages(messages)
+        options = body.get("options") or {}
+        num_predict = options.get("num_predict") if isinstance(options, dict) else None
+        call = ChatCall(
+            model=model,
+            prompt=prompt,
+            prompt_tokens=prompt_tokens,
+            # Ollama streams unless told otherwise.
+            stream=body.get("stream", True) is not False,
+            max_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else None,
+        )
+        return await self._serve_chat(request, call)
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        models = [
+            {
+                "name": model,
+                "model": model,
+                "modified_at": "2025-01-01T00:00:00Z",
+                "size": 4_920_753_328,
+                "digest": f"sha256:{index:064x}",
+                "details": {
+                    "parent_model": "",
+                    "format": "gguf",
+                    "family": "llama",
+                    "families": ["llama"],
+                    "parameter_size": "8.0B",
+                    "quantization_level": "Q4_K_M",
+                },
+            }
+            for index, model in enumerate(self.models, start=1)
+        ]
+        return await self._serve_probe(request, {"models": models})
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return await self._serve_probe(request, {"version": VERSION})
+
+    async def _root(self, _request: web.Request) -> web.Response:
+        return web.Response(text="Ollama is running")
+
+    def _chunk(self, call: ChatCall, content: str) -> dict[str, Any]:
+        return {
+            "model": call.model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": content},
+            "done": False,
+        }
+
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        return self._final(call, completion, completion.text)
+
+    def _final(self, call: ChatCall, completion: Completion, content: str) -> dict[str, Any]:
+        prompt_ns = completion.prompt_tokens * _NS_PER_TOKEN // 10
+        eval_ns = completion.completion_tokens * _NS_PER_TOKEN
+        return {
+            **self._chunk(call, content),
+            "done": True,
+            "done_reason": "length" if completion.truncated else "stop",
+            "total_duration": 1_000_000 + prompt_ns + eval_ns,
+            "load_duration": 1_000_000,
+            "prompt_eval_count": completion.prompt_tokens,
+            "prompt_eval_duration": prompt_ns,
+            "eval_count": completion.completion_tokens,
+            "eval_duration": eval_ns,
+        }
+
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        return StreamFrames(
+            head=[],
+            pieces=[json_line(self._chunk(call, piece)) for piece in completion.pieces],
+            tail=[json_line(self._final(call, completion, ""))],
+        )
+
+    def _stream_error_frame(self) -> bytes:
+        return json_line({"error": "an error was encountered while running the model: EOF"})

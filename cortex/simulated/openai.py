@@ -1,0 +1,236 @@
+"""A simulated OpenAI Chat Completions API (also the shape of Groq, xAI and Ollama ``/v1``).
+
+Serves ``POST /v1/chat/completions`` (JSON or SSE ``data:`` chunks ending in
+``data: [DONE]``) and ``GET /v1/models[/{model}]`` with Bearer auth and the
+``{"error": {"message", "type", "param", "code"}}`` envelope, as described in
+WIRE_FORMATS.md section 1. Point ``openai.OpenAI(base_url=server.base_url)`` at it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from cortex.simulated.content import ChatCall, Completion, read_messages
+from cortex.simulated.faults import ErrorKind
+from cortex.simulated.server import SimulatedServer
+from cortex.simulated.wire import (
+    ErrorReply,
+    ReplyError,
+    StreamFrames,
+    bearer_key,
+    sse_frame,
+)
+
+__all__ = ["SimulatedOpenAI"]
+
+_DOCS = "https://platform.openai.com/docs/guides/error-codes/api-errors"
+_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
+    # kind: (status, type, code, message)
+    ErrorKind.RATE_LIMIT: (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached in organization org-simulated on requests per min (RPM): "
+        "Limit 3, Used 3, Requested 1. Please try again in {retry_after}s. "
+        "Visit https://platform.openai.com/account/rate-limits to learn more.",
+    ),
+    ErrorKind.QUOTA: (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details. "
+        f"For more information on this error, read the docs: {_DOCS}.",
+    ),
+    ErrorKind.UNAUTHORIZED: (
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided: {key}. "
+        "You can find your API key at https://platform.openai.com/account/api-keys.",
+    ),
+    ErrorKind.SERVER_ERROR: (
+        500,
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    ErrorKind.OVERLOADED: (
+        503,
+        "server_error",
+        None,
+        "The engine is currently overloaded, please try again later.",
+    ),
+    ErrorKind.BAD_REQUEST: (400, "invalid_request_error", None, "{detail}"),
+    ErrorKind.MODEL_NOT_FOUND: (
+        404,
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{detail}` does not exist or you do not have access to it.",
+    ),
+}
+_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password "
+    "field (with blank username) if you're accessing the API from your browser and are "
+    "prompted for a username and password. You can obtain an API key from "
+    "https://platform.openai.com/account/api-keys."
+)
+
+
+def mask_key(key: str) -> str:
+    """Mask a key the way OpenAI's 401 message does: ``sk-ab****wxyz``."""
+    return f"{key[:5]}{'*' * 4}{key[-4:]}" if len(key) > 9 else "*" * len(key)
+
+
+class SimulatedOpenAI(SimulatedServer):
+    """A fake OpenAI-compatible provider; ``base_url`` ends in ``/v1``.
+
+    Args:
+        name: provider name, shown in the default reply and in ``owned_by``.
+        keys: valid Bearer keys.
+        models: accepted model ids.
+        reply: fixed reply text, or ``None`` for the greeting that echoes the prompt.
+        chunk_delay: seconds slept after each streamed content chunk.
+        port: TCP port, 0 for an ephemeral one.
+    """
+
+    def __init__(
+        self,
+        name: str = "openai",
+        *,
+        keys: Iterable[str] = ("sk-sim-key-1", "sk-sim-key-2"),
+        models: Iterable[str] = ("gpt-4o-mini", "gpt-4o"),
+        reply: str | None = None,
+        chunk_delay: float = 0.005,
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
+        )
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, the SDK's ``base_url``."""
+        return f"{self.url}/v1"
+
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/chat/completions", self._chat),
+            web.get("/v1/models", self._list_models),
+            web.get("/v1/models/{model}", self._get_model),
+        ]
+
+    def _api_key(self, request: web.Request) -> str | None:
+        return bearer_key(request)
+
+    def _error(self, error: ReplyError) -> ErrorReply:
+        if error.kind is ErrorKind.INVALID_KEY and not error.detail:
+            status, type_, code, message = 401, "invalid_request_error", None, _NO_KEY
+        else:
+            kind = ErrorKind.UNAUTHORIZED if error.kind is ErrorKind.INVALID_KEY else error.kind
+            status, type_, code, template = _ERRORS[kind]
+            message = template.format(
+                detail=error.detail or "Invalid request.",
+                key=mask_key(error.detail),
+                retry_after=f"{error.retry_after:g}",
+            )
+        body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+        return ErrorReply(status, body, {"x-request-id": self._next_id("req_")})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = self._json_body(request)
+        model, messages = body.get("model"), body.get("messages")
+        if not isinstance(model, str) or not model:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "you must provide a model parameter")
+        if not isinstance(messages, list) or not messages:
+            raise ReplyError(
+                ErrorKind.BAD_REQUEST, "Invalid 'messages': empty array. Expected at least 1."
+            )
+        prompt, prompt_tokens = read_messages(messages)
+        options = body.get("stream_options")
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        call = ChatCall(
+            model=model,
+            prompt=prompt,
+            prompt_tokens=prompt_tokens,
+            stream=bool(body.get("stream")),
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        )
+        return await self._serve_chat(request, call)
+
+    def _model_card(self, model: str) -> dict[str, Any]:
+        return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": self.name}
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        cards = [self._model_card(model) for model in self.models]
+        return await self._serve_probe(request, {"object": "list", "data": cards})
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        model = request.match_info["model"]
+        self._check_model(model)
+        return await self._serve_probe(request, self._model_card(model))
+
+    @staticmethod
+    def _usage(completion: Completion) -> dict[str, Any]:
+        return {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        message = {"role": "assistant", "content": completion.text, "refusal": None}
+        return {
+            "id": self._next_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "length" if completion.truncated else "stop",
+                }
+            ],
+            "usage": self._usage(completion),
+            "system_fingerprint": "fp_simulated",
+            "service_tier": "default",
+        }
+
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        base = {
+            "id": self._next_id("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": call.model,
+            "system_fingerprint": "fp_simulated",
+        }
+        if call.include_usage:
+            base["usage"] = None
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return sse_frame({**base, "choices": [choice]})
+
+        tail = [chunk({}, "length" if completion.truncated else "stop")]
+        if call.include_usage:
+            tail.append(sse_frame({**base, "choices": [], "usage": self._usage(completion)}))
+        tail.append(sse_frame("[DONE]"))
+        return StreamFrames(
+            head=[chunk({"role": "assistant", "content": ""})],
+            pieces=[chunk({"content": piece}) for piece in completion.pieces],
+            tail=tail,
+        )
+
+    def _stream_error_frame(self) -> bytes:
+        message = "The server is overloaded or not ready yet."
+        error = {"message": message, "type": "server_error", "param": None, "code": None}
+        return sse_frame({"error": error})

@@ -1,0 +1,288 @@
+"""The shared machinery of every simulated upstream provider.
+
+A :class:`SimulatedServer` is a real aiohttp server on loopback (see
+:class:`~cortex.simulated.background.BackgroundServer`). A provider subclass
+only says how its wire format looks: where the API key travels, how a request
+becomes a :class:`~cortex.simulated.content.ChatCall`, and how replies, stream
+frames and errors are rendered. Auth, the request log, fault scripting,
+streaming, dropping and hanging live here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from cortex.simulated.background import BackgroundServer
+from cortex.simulated.content import ChatCall, Completion, complete, default_reply
+from cortex.simulated.faults import ErrorKind, Fault, FaultPlan, FaultRule
+from cortex.simulated.wire import ErrorReply, RecordedRequest, ReplyError, StreamFrames
+
+__all__ = ["SimulatedServer"]
+
+_BODY = web.RequestKey("body", object)
+_DROP_AFTER = 2  # content chunks sent before DROP_MID_STREAM / STREAM_ERROR strike
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class SimulatedServer(BackgroundServer):
+    """A fake LLM provider served over HTTP on 127.0.0.1 from a background thread.
+
+    Args:
+        name: shown in the default reply ("Hello from <name>! ...").
+        keys: valid API keys; an empty collection disables auth (Ollama).
+        models: model ids the server accepts; others get the model-not-found error.
+        reply: fixed reply text; ``None`` greets and echoes the last user message.
+        chunk_delay: seconds slept after each streamed content chunk.
+        port: TCP port, 0 for an ephemeral one.
+    """
+
+    stream_content_type: ClassVar[str] = "text/event-stream"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        keys: Iterable[str],
+        models: Iterable[str],
+        reply: str | None = None,
+        chunk_delay: float = 0.005,
+        port: int = 0,
+    ) -> None:
+        super().__init__(name=name, port=port)
+        self.keys = frozenset(keys)
+        self.models = tuple(models)
+        self.reply = reply
+        self.chunk_delay = chunk_delay
+        self.faults = FaultPlan()
+        self._log: list[RecordedRequest] = []
+        self._log_changed = threading.Condition()
+        self._ids = itertools.count(1)
+
+    # -- controls (thread-safe) ------------------------------------------------------
+
+    def set_fault(
+        self,
+        fault: Fault,
+        *,
+        key: str | None = None,
+        times: int | None = None,
+        retry_after: float = 1.0,
+        probes: bool = False,
+    ) -> None:
+        """Script ``fault`` for ``key`` (``None``: every key) for ``times`` requests.
+
+        ``times=None`` keeps it until :meth:`clear_faults`. ``retry_after`` is the
+        ``Retry-After`` of RATE_LIMIT. Faults hit generation endpoints only, unless
+        ``probes`` also applies them to model listing / version endpoints.
+        """
+        self.faults.set_fault(fault, key=key, times=times, retry_after=retry_after, probes=probes)
+
+    def set_rate_limit_every(
+        self, every: int | None, *, key: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        """Rate-limit every ``every``-th generation request of ``key`` (``None``: each key)."""
+        self.faults.set_rate_limit_every(every, key=key, retry_after=retry_after)
+
+    def clear_faults(self) -> None:
+        """Remove every scripted fault and periodic rate limit."""
+        self.faults.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received since start or :meth:`reset`."""
+        with self._log_changed:
+            return list(self._log)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least ``count`` requests were received; return the snapshot.
+
+        Raises:
+            TimeoutError: fewer than ``count`` arrived within ``timeout`` seconds.
+        """
+        with self._log_changed:
+            if not self._log_changed.wait_for(lambda: len(self._log) >= count, timeout):
+                raise TimeoutError(f"{self.name}: {len(self._log)} of {count} requests arrived")
+            return list(self._log)
+
+    def reset(self) -> None:
+        """Clear the request log, every fault and every request count."""
+        self.clear_faults()
+        with self._log_changed:
+            self._log.clear()
+
+    # -- provider hooks --------------------------------------------------------------
+
+    @abstractmethod
+    def _routes(self) -> list[web.RouteDef]:
+        """The provider's endpoints; handlers end in :meth:`_serve_chat`/:meth:`_serve_probe`."""
+
+    @abstractmethod
+    def _api_key(self, request: web.Request) -> str | None:
+        """The API key carried by ``request``, where the provider expects it."""
+
+    @abstractmethod
+    def _error(self, error: ReplyError) -> ErrorReply:
+        """Render ``error.kind`` exactly as the provider does."""
+
+    @abstractmethod
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        """The non-streamed response body."""
+
+    @abstractmethod
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        """The streamed response, frame by frame."""
+
+    @abstractmethod
+    def _stream_error_frame(self) -> bytes:
+        """The provider's error event sent inside an already started stream."""
+
+    # -- shared request pipeline ---------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.add_routes(self._routes())
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        request[_BODY] = body
+        key = self._api_key(request)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=body,
+            api_key=key,
+        )
+        with self._log_changed:
+            self._log.append(record)
+            self._log_changed.notify_all()
+        try:
+            self._authorize(key)
+            return await handler(request)
+        except ReplyError as exc:
+            return self._error_response(exc)
+
+    def _authorize(self, key: str | None) -> None:
+        if self.keys and key not in self.keys:
+            raise ReplyError(ErrorKind.INVALID_KEY, key or "")
+
+    def _error_response(self, exc: ReplyError) -> web.Response:
+        reply = self._error(exc)
+        headers = dict(reply.headers)
+        if exc.kind is ErrorKind.RATE_LIMIT:
+            headers["Retry-After"] = f"{exc.retry_after:g}"
+        return web.json_response(dict(reply.body), status=reply.status, headers=headers)
+
+    @staticmethod
+    def _json_body(request: web.Request) -> dict[str, Any]:
+        """The request's JSON object body.
+
+        Raises:
+            ReplyError: BAD_REQUEST when the body is missing or not a JSON object.
+        """
+        body = request[_BODY]
+        if not isinstance(body, dict):
+            raise ReplyError(ErrorKind.BAD_REQUEST, "request body must be a JSON object")
+        return body
+
+    def _next_id(self, prefix: str) -> str:
+        """A deterministic response id, unique within this server's lifetime."""
+        return f"{prefix}{self.name}-{next(self._ids):06d}"
+
+    def _check_model(self, model: str) -> None:
+        if model not in self.models:
+            raise ReplyError(ErrorKind.MODEL_NOT_FOUND, model)
+
+    async def _apply_fault(self, request: web.Request, *, probe: bool) -> Fault:
+        """Consume the fault for this request; raise or hang for the ones that end it."""
+        rule: FaultRule | None = self.faults.take(self._api_key(request), probe=probe)
+        if rule is None:
+            return Fault.NONE
+        kind = rule.fault.error_kind
+        if kind is not None:
+            raise ReplyError(kind, retry_after=rule.retry_after)
+        if rule.fault is Fault.HANG:
+            await self._hang_up(request, wait=True)
+        return rule.fault
+
+    async def _hang_up(self, request: web.Request, *, wait: bool = False) -> web.Response:
+        """Abort the TCP connection, after the server starts closing if ``wait``."""
+        if wait:
+            await self._wait_closing()
+        if request.transport is not None:
+            request.transport.abort()
+        # The connection is gone; aiohttp drops this response on the floor.
+        return web.Response(status=499)
+
+    async def _serve_probe(self, request: web.Request, body: Mapping[str, Any]) -> web.Response:
+        """Answer a model listing / version probe, unless a probe fault says otherwise."""
+        fault = await self._apply_fault(request, probe=True)
+        if fault in (Fault.DROP_MID_STREAM, Fault.HANG):
+            return await self._hang_up(request)
+        if fault is Fault.EMPTY_STREAM:
+            return web.Response(body=b"", content_type="application/json")
+        return web.json_response(dict(body))
+
+    async def _serve_chat(self, request: web.Request, call: ChatCall) -> web.StreamResponse:
+        """Answer a generation request: model check, faults, then the reply."""
+        self._check_model(call.model)
+        fault = await self._apply_fault(request, probe=False)
+        reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
+        completion = complete(call, reply)
+        if call.stream:
+            return await self._stream(request, call, completion, fault)
+        if fault is Fault.DROP_MID_STREAM or fault is Fault.HANG:
+            return await self._hang_up(request)
+        if fault is Fault.EMPTY_STREAM:
+            return web.Response(body=b"", content_type="application/json")
+        if fault is Fault.STREAM_ERROR:
+            raise ReplyError(ErrorKind.OVERLOADED)
+        return web.json_response(self._render(call, completion))
+
+    async def _stream(
+        self, request: web.Request, call: ChatCall, completion: Completion, fault: Fault
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
+        response.content_type = self.stream_content_type
+        await response.prepare(request)
+        if fault is Fault.EMPTY_STREAM:
+            # A well-formed stream that carries no content at all.
+            empty = Completion(pieces=(), prompt_tokens=call.prompt_tokens, truncated=False)
+            frames = self._frames(call, empty)
+            await response.write(b"".join([*frames.head, *frames.tail]))
+            await response.write_eof()
+            return response
+        frames = self._frames(call, completion)
+        striking = fault in (Fault.DROP_MID_STREAM, Fault.STREAM_ERROR)
+        pieces = frames.pieces[:_DROP_AFTER] if striking else frames.pieces
+        try:
+            await response.write(b"".join(frames.head))
+            for piece in pieces:
+                if self.closing:
+                    await self._hang_up(request)
+                    return response
+                await response.write(piece)
+                await asyncio.sleep(self.chunk_delay)
+            if fault is Fault.DROP_MID_STREAM:
+                await self._hang_up(request)
+                return response
+            await response.write(self._stream_error_frame() if striking else b"".join(frames.tail))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away; nothing left to tell it
+        return response

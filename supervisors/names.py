@@ -1,0 +1,171 @@
+"""Global names: the port's registered names, which follow a child across restarts.
+
+A Pykka restart creates a new actor with a new URN, and old refs raise
+``ActorDeadError`` (SUPERVISION.md 1.9, 2.3 #5). Callers therefore hold *names*:
+supervisors write the current ref of each child into a :class:`Directory` on every
+(re)start and clear it on exit, and a :class:`Handle` resolves the name on every call.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+
+from supervisors.errors import NameTaken, NotRunning
+
+DEFAULT_RESTART_WAIT = 1.0
+"""Seconds a Handle waits for a restarted incarnation before giving up on a retry."""
+
+
+class Directory:
+    """Thread-safe map of global name to the current ``ActorRef``.
+
+    Only supervisors write to it; anyone reads it from any thread without a mailbox round
+    trip. The lock is held only for dict operations, never across a Pykka call.
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._changed = threading.Condition()
+
+    def register(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        """Map ``name`` to ``ref``, replacing a dead incarnation.
+
+        Raises:
+            NameTaken: if another live actor holds the name.
+        """
+        with self._changed:
+            current = self._refs.get(name)
+            if current is not None and current.is_alive() and current.actor_urn != ref.actor_urn:
+                raise NameTaken(f"{name!r} is registered to {current}")
+            self._refs[name] = ref
+            self._changed.notify_all()
+
+    def unregister(self, name: str, urn: str | None = None) -> bool:
+        """Remove ``name``, only if it still maps to ``urn`` when one is given.
+
+        Returns:
+            Whether an entry was removed.
+        """
+        with self._changed:
+            current = self._refs.get(name)
+            if current is None or (urn is not None and current.actor_urn != urn):
+                return False
+            del self._refs[name]
+            self._changed.notify_all()
+            return True
+
+    def lookup(self, name: str) -> pykka.ActorRef[Any] | None:
+        """The ref registered under ``name``, or None. It may have died since."""
+        with self._changed:
+            return self._refs.get(name)
+
+    def names(self) -> frozenset[str]:
+        """Every registered name."""
+        with self._changed:
+            return frozenset(self._refs)
+
+    def wait_for_successor(
+        self, name: str, urn: str, timeout: float
+    ) -> pykka.ActorRef[Any] | None:
+        """Wait until ``name`` maps to a live actor other than ``urn``.
+
+        Returns:
+            The new ref, or None if none appeared within ``timeout`` seconds.
+        """
+
+        def successor() -> pykka.ActorRef[Any] | None:
+            ref = self._refs.get(name)
+            if ref is not None and ref.actor_urn != urn and ref.is_alive():
+                return ref
+            return None
+
+        with self._changed:
+            return self._changed.wait_for(successor, timeout=timeout)
+
+
+class Handle:
+    """A name-based handle that always reaches the current incarnation.
+
+    Never cache the ``ref()`` or ``proxy()`` it returns across calls: after a restart
+    they point at the dead actor.
+
+    Args:
+        directory: where supervisors register the name.
+        name: the child id to reach.
+        restart_wait: how long a retry waits for the supervisor to restart the child.
+    """
+
+    def __init__(
+        self, directory: Directory, name: str, restart_wait: float = DEFAULT_RESTART_WAIT
+    ) -> None:
+        self._directory = directory
+        self.name = name
+        self._restart_wait = restart_wait
+
+    def __repr__(self) -> str:
+        return f"Handle({self.name!r})"
+
+    def ref(self) -> pykka.ActorRef[Any]:
+        """The current incarnation's ref.
+
+        Raises:
+            NotRunning: if nothing is registered under the name.
+        """
+        ref = self._directory.lookup(self.name)
+        if ref is None:
+            raise NotRunning(f"{self.name!r} is not running")
+        return ref
+
+    def proxy(self) -> pykka.ActorProxy[Any]:
+        """A proxy for the current incarnation; use it for one call, then drop it.
+
+        Raises:
+            NotRunning: if nothing is registered under the name.
+        """
+        return self.ref().proxy()
+
+    def tell(self, message: object) -> None:
+        """Send ``message`` without waiting; at most once.
+
+        If the current incarnation is already dead the tell was not delivered, so it is
+        sent once more to the restarted incarnation. A message that was queued when the
+        actor crashed is lost (Pykka drops unanswered tells on teardown).
+
+        Raises:
+            NotRunning: if no live incarnation appeared.
+        """
+        ref = self.ref()
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError as exc:
+            self._successor(ref, exc).tell(message)
+
+    def ask(self, message: object, timeout: float) -> Any:  # noqa: ANN401 - replies are untyped, as in Pykka
+        """Send ``message`` and wait up to ``timeout`` seconds for the reply.
+
+        ``ActorDeadError`` means the message was never processed (SUPERVISION.md 2.4), so
+        it is retried once against the restarted incarnation. ``pykka.Timeout`` means the
+        outcome is unknown, and is never retried.
+
+        Raises:
+            NotRunning: if no live incarnation appeared for the retry.
+            pykka.Timeout: if no reply came in time.
+            pykka.ActorDeadError: if the retry also found the actor dead.
+            Exception: whatever the actor's handler raised.
+        """
+        ref = self.ref()
+        try:
+            return ref.ask(message, timeout=timeout)
+        except pykka.ActorDeadError as exc:
+            return self._successor(ref, exc).ask(message, timeout=timeout)
+
+    def _successor(
+        self, dead: pykka.ActorRef[Any], exc: pykka.ActorDeadError
+    ) -> pykka.ActorRef[Any]:
+        ref = self._directory.wait_for_successor(self.name, dead.actor_urn, self._restart_wait)
+        if ref is None:
+            raise NotRunning(f"{self.name!r} was not restarted in time") from exc
+        return ref
