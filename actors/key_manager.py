@@ -8,8 +8,6 @@ release is logged with the masked key only.
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from actors.keys import KeyLedger
@@ -47,7 +45,7 @@ class KeyManagerActor(SupervisedActor):
         """Stop the timer when the actor crashes, so the next incarnation owns the only one."""
         self._ticker.stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> object:
         """Handle key checkouts, reports and administration."""
         match message:
             case CheckoutKey(worker=worker, exclude=exclude):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from typing import Any
 
 from actors.board import Board
 from actors.messages import PlanRoute
@@ -29,7 +28,7 @@ class PoolActor(SupervisedActor):
         self._strategy = strategy
         self.recent: deque[tuple[str | None, tuple[str, ...]]] = deque(maxlen=RECENT_PLANS)
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> object:
         """Build a plan; planning errors go back to the asker as request errors."""
         match message:
             case PlanRoute(model=model, strategy=strategy):

@@ -100,13 +100,11 @@ class ProviderActor(SupervisedActor):
         self._ticker.stop()
         self._http.close()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> object:
         """Update state from attempt reports and probes."""
         match message:
             case AttemptStarted():
-                self._update(
-                    in_flight=self._view.in_flight + 1, requests=self._view.requests + 1
-                )
+                self._update(in_flight=self._view.in_flight + 1, requests=self._view.requests + 1)
             case AttemptEnded(failure=failure, first_token_ms=first_token_ms):
                 self._attempt_ended(failure, first_token_ms)
             case ProbeHealth():
@@ -214,6 +212,6 @@ class ProviderActor(SupervisedActor):
             last_check=time.time(),
         )
 
-    def _update(self, **changes: Any) -> None:
+    def _update(self, **changes: Any) -> None:  # noqa: ANN401 - replace() checks each field
         self._view = dataclasses.replace(self._view, **changes)
         self._board.publish(self._view)

@@ -7,8 +7,6 @@ survives a registry crash because it lives on the board.
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.board import Board
 from actors.messages import RegisterWorker, UnregisterWorker
 from supervisors import Link, SupervisedActor
@@ -25,7 +23,7 @@ class RegistryActor(SupervisedActor):
         super().__init__(link)
         self._board = board
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> object:
         """Register or unregister a worker."""
         match message:
             case RegisterWorker(config=config):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pykka
 
@@ -24,7 +25,7 @@ class Ticker:
 
     def __init__(
         self,
-        ref: pykka.ActorRef[pykka.Actor],
+        ref: pykka.ActorRef[Any],
         interval: float,
         message: Callable[[], object],
         *,

@@ -28,7 +28,7 @@ class Bridge:
     def __init__(self, *, max_threads: int = 32) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="bridge")
 
-    async def ask(self, handle: Handle, message: object, *, timeout: float) -> Any:
+    async def ask(self, handle: Handle, message: object, *, timeout: float) -> Any:  # noqa: ANN401 - replies are untyped, as in Pykka
         """Send ``message`` to the actor behind ``handle`` and await its reply.
 
         Raises:

@@ -34,7 +34,12 @@ class Attempt:
 
     def as_json(self) -> dict[str, str | None]:
         """The attempt as it appears in an error body (masked key only)."""
-        return {"worker": self.worker, "key": self.key, "reason": self.reason, "message": self.message}
+        return {
+            "worker": self.worker,
+            "key": self.key,
+            "reason": self.reason,
+            "message": self.message,
+        }
 
 
 class GatewayError(Exception):
@@ -118,7 +123,10 @@ class AllRateLimited(_WithAttempts):
 
     def headers(self) -> dict[str, str]:
         """Tell the client when a key frees up (at least one second)."""
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after or 1)))}
+        seconds = self.retry_after
+        if seconds is None or not math.isfinite(seconds):
+            seconds = 1
+        return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 class AllUpstreamsFailed(_WithAttempts):

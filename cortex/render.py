@@ -82,7 +82,9 @@ class ChunkWriter:
 
     def role(self) -> bytes:
         """The opening chunk that announces the assistant role."""
-        return self._chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        return self._chunk(
+            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        )
 
     def text(self, text: str) -> bytes:
         """A content delta."""

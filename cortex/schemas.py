@@ -40,7 +40,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     """
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError covers bad UTF-8, bad JSON and ints over Python's digit limit; deep
+    # nesting raises RecursionError. Each is the client's fault, never a 500.
+    except (ValueError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
@@ -67,9 +69,12 @@ def parse_chat(body: Mapping[str, Any], *, default_stream: bool) -> ChatCall:
     except ValueError:
         allowed = ", ".join(s.value for s in RoutingStrategy)
         raise _invalid("strategy", f"must be one of {allowed}") from None
-    max_tokens = _optional(body, "max_tokens", int) or _optional(body, "max_completion_tokens", int)
+    max_tokens_field = (
+        "max_tokens" if body.get("max_tokens") is not None else "max_completion_tokens"
+    )
+    max_tokens = _optional(body, max_tokens_field, int)
     if max_tokens is not None and max_tokens < 1:
-        raise _invalid("max_tokens", "must be at least 1")
+        raise _invalid(max_tokens_field, "must be at least 1")
     request = ChatRequest(
         messages=_messages(body.get("messages")),
         model=_optional(body, "model", str) or None,
@@ -109,7 +114,10 @@ def _number(body: Mapping[str, Any], field: str, low: float, high: float) -> flo
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(field, "must be a number")
+    # Only floats can be non-finite; math.isfinite() would overflow on a huge JSON int.
+    if isinstance(value, float) and not math.isfinite(value):
         raise _invalid(field, "must be a number")
     if not low <= value <= high:
         raise _invalid(field, f"must be between {low:g} and {high:g}")
@@ -139,10 +147,10 @@ def _messages(value: object) -> tuple[Message, ...]:
         if not isinstance(item, dict):
             raise BadRequest(f"'{where}' must be an object", code="invalid_messages")
         role = item.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             allowed = ", ".join(sorted(ROLES))
             raise BadRequest(f"'{where}.role' must be one of {allowed}", code="invalid_messages")
-        messages.append(Message(role=str(role), content=_content(item.get("content"), where)))
+        messages.append(Message(role=role, content=_content(item.get("content"), where)))
     return tuple(messages)
 
 
@@ -154,10 +162,16 @@ def _content(value: object, where: str) -> str:
         texts = []
         for part in value:
             if not isinstance(part, dict) or part.get("type") != "text":
-                raise BadRequest(f"'{where}.content' supports only text parts", code="invalid_messages")
+                raise BadRequest(
+                    f"'{where}.content' supports only text parts", code="invalid_messages"
+                )
             text = part.get("text")
             if not isinstance(text, str):
-                raise BadRequest(f"'{where}.content' text parts need a string 'text'", code="invalid_messages")
+                raise BadRequest(
+                    f"'{where}.content' text parts need a string 'text'", code="invalid_messages"
+                )
             texts.append(text)
         return "".join(texts)
-    raise BadRequest(f"'{where}.content' must be a string or an array of text parts", code="invalid_messages")
+    raise BadRequest(
+        f"'{where}.content' must be a string or an array of text parts", code="invalid_messages"
+    )

@@ -10,6 +10,7 @@ reported at once in a :class:`ConfigError`, so a user fixes a bad configuration 
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -157,7 +158,9 @@ def load_settings(
 class _Reader:
     """Reads one scalar setting from the environment, else the config file, else a default."""
 
-    def __init__(self, problems: list[str], env: Mapping[str, str], file: Mapping[str, Any]):
+    def __init__(
+        self, problems: list[str], env: Mapping[str, str], file: Mapping[str, Any]
+    ) -> None:
         self._problems = problems
         self._env = env
         self._file = file
@@ -178,6 +181,8 @@ class _Reader:
         try:
             value = float(str(raw))
         except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
             self._problems.append(f"{env_name} must be a number, got {raw!r}")
             return float(default)
         if value <= 0:
@@ -355,6 +360,6 @@ def _positive(raw: object, where: str, problems: list[str]) -> float:
         value = float(str(raw))
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         problems.append(f"{where} must be a positive number of seconds, got {raw!r}")
     return value

@@ -67,6 +67,13 @@ class Child:
         return ChildInfo(self.id, self.ref, self.spec.type, self.spec.restart, self.restarting)
 
 
+@dataclass(slots=True)
+class StartOutcome:
+    """Why a supervisor's own start failed; written by its thread before it exits."""
+
+    error: StartError | None = None
+
+
 def count(children: Iterable[Child]) -> ChildCount:
     """Count specs, running children, supervisors and workers; mirrors ``count_children``."""
     rows = list(children)
@@ -147,6 +154,27 @@ def stop_many(supervisor: str, children: list[Child], directory: Directory) -> l
         reasons[child.id] = _finish_stop(supervisor, child, link, stopped, remaining)
         directory.unregister(child.id, ref.actor_urn)
     return [reasons.get(child.id, Normal()) for child in children]
+
+
+def wait_started(
+    ref: pykka.ActorRef[Any], link: Link, name: str, timeout: float, outcome: StartOutcome
+) -> None:
+    """Wait for a supervisor's ``on_start`` to finish; raise its start failure if any.
+
+    Raises:
+        StartError: the failure the supervisor recorded, or a timeout (the supervisor is
+            then asked to stop without waiting).
+    """
+    try:
+        # The grace lets the supervisor's own, more precise start failure arrive first.
+        ref.ask(Ready(), timeout=timeout + EXIT_NOTICE_GRACE)
+    except (pykka.ActorDeadError, pykka.Timeout) as exc:
+        if outcome.error is not None:
+            raise outcome.error from None
+        if ref.is_alive():
+            link.request_shutdown()
+            ref.stop(block=False)
+        raise StartError(name, link.reason or Error(exc)) from exc
 
 
 def report_exit(supervisor: str, child: Child, reason: ExitReason) -> None:

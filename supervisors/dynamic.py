@@ -16,12 +16,12 @@ from typing import Any
 
 import pykka
 
-from supervisors.children import Child, stop_many
+from supervisors.children import Child, StartOutcome, stop_many, wait_started
 from supervisors.errors import SupervisorError
 from supervisors.link import Link
 from supervisors.names import Directory
 from supervisors.spec import Strategy, SupFlags
-from supervisors.supervisor import StartOutcome, SupervisorActor, wait_started
+from supervisors.supervisor import SupervisorActor
 
 
 class DynamicSupervisorActor(SupervisorActor):
@@ -64,7 +64,7 @@ def start_dynamic_supervisor(
     *,
     clock: Callable[[], float] = time.monotonic,
     start_timeout: float = 10.0,
-) -> pykka.ActorRef[DynamicSupervisorActor]:
+) -> pykka.ActorRef[Any]:
     """Start a dynamic supervisor with no children; returns once it is ready.
 
     Args:

@@ -68,9 +68,9 @@ class Directory:
             return frozenset(self._refs)
 
     def wait_for_successor(
-        self, name: str, urn: str, timeout: float
+        self, name: str, urn: str | None, timeout: float
     ) -> pykka.ActorRef[Any] | None:
-        """Wait until ``name`` maps to a live actor other than ``urn``.
+        """Wait until ``name`` maps to a live actor other than ``urn`` (any, if None).
 
         Returns:
             The new ref, or None if none appeared within ``timeout`` seconds.
@@ -135,20 +135,23 @@ class Handle:
         actor crashed is lost (Pykka drops unanswered tells on teardown).
 
         Raises:
-            NotRunning: if no live incarnation appeared.
+            NotRunning: if no live incarnation appeared within ``restart_wait``.
         """
-        ref = self.ref()
+        ref = self._live_ref()
         try:
             ref.tell(message)
         except pykka.ActorDeadError as exc:
-            self._successor(ref, exc).tell(message)
+            self._successor(ref.actor_urn, exc).tell(message)
 
     def ask(self, message: object, timeout: float) -> Any:  # noqa: ANN401 - replies are untyped, as in Pykka
         """Send ``message`` and wait up to ``timeout`` seconds for the reply.
 
         ``ActorDeadError`` means the message was never processed (SUPERVISION.md 2.4), so
         it is retried once against the restarted incarnation. ``pykka.Timeout`` means the
-        outcome is unknown, and is never retried.
+        outcome is unknown, and is never retried. A missing or dead registration is
+        waited on for up to ``restart_wait`` seconds first: the child may be restarting.
+        An ``ActorDeadError`` that the handler itself lets escape looks the same and is
+        retried too, so handlers should not let one escape.
 
         Raises:
             NotRunning: if no live incarnation appeared for the retry.
@@ -156,16 +159,24 @@ class Handle:
             pykka.ActorDeadError: if the retry also found the actor dead.
             Exception: whatever the actor's handler raised.
         """
-        ref = self.ref()
+        ref = self._live_ref()
         try:
             return ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError as exc:
-            return self._successor(ref, exc).ask(message, timeout=timeout)
+            return self._successor(ref.actor_urn, exc).ask(message, timeout=timeout)
+
+    def _live_ref(self) -> pykka.ActorRef[Any]:
+        # A supervisor clears the name between an exit and the restart, so a missing or
+        # dead entry is waited on (bounded) before giving up.
+        ref = self._directory.lookup(self.name)
+        if ref is not None and ref.is_alive():
+            return ref
+        return self._successor(None if ref is None else ref.actor_urn, None)
 
     def _successor(
-        self, dead: pykka.ActorRef[Any], exc: pykka.ActorDeadError
+        self, dead_urn: str | None, exc: pykka.ActorDeadError | None
     ) -> pykka.ActorRef[Any]:
-        ref = self._directory.wait_for_successor(self.name, dead.actor_urn, self._restart_wait)
+        ref = self._directory.wait_for_successor(self.name, dead_urn, self._restart_wait)
         if ref is None:
-            raise NotRunning(f"{self.name!r} was not restarted in time") from exc
+            raise NotRunning(f"{self.name!r} is not running") from exc
         return ref

@@ -79,7 +79,7 @@ class SupFlags:
             raise TypeError(f"intensity must be an int, got {self.intensity!r}")
         if self.intensity < 0:
             raise ValueError(f"intensity must be >= 0, got {self.intensity}")
-        if not _is_number(self.period) or not self.period > 0 or math.isinf(self.period):
+        if not _is_number(self.period) or not math.isfinite(self.period) or self.period <= 0:
             raise ValueError(f"period must be a finite number > 0, got {self.period!r}")
 
 
@@ -122,7 +122,7 @@ class ChildSpec:
             default = None if self.type is ChildType.SUPERVISOR else float(self.shutdown)
             object.__setattr__(self, "shutdown", default)
         elif self.shutdown is not None and (
-            not _is_number(self.shutdown) or self.shutdown < 0 or math.isinf(self.shutdown)
+            not _is_number(self.shutdown) or not math.isfinite(self.shutdown) or self.shutdown < 0
         ):
             raise ValueError(
                 f"shutdown of {self.id!r} must be None or a finite number >= 0, "

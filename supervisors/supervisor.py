@@ -18,18 +18,20 @@ from supervisors.children import (
     Child,
     ChildCount,
     ChildInfo,
+    StartOutcome,
     count,
     log,
     report_exit,
     report_gave_up,
     start_one,
     stop_one,
+    wait_started,
 )
 from supervisors.errors import ChildNotFound, ChildRunning, DuplicateChild, StartError
 from supervisors.intensity import RestartIntensity
-from supervisors.link import ChildExited, Link, Ready, SupervisedActor
+from supervisors.link import ChildExited, Link, SupervisedActor
 from supervisors.names import Directory
-from supervisors.reasons import Error, ExitReason, Shutdown, is_normal_exit
+from supervisors.reasons import ExitReason, Shutdown, is_normal_exit
 from supervisors.spec import ChildSpec, Restart, SupFlags, check_child_specs
 from supervisors.strategies import RestartPlan, plan_restart
 
@@ -42,17 +44,17 @@ class _TryAgain:
     reason: ExitReason
 
 
-@dataclass(slots=True)
-class StartOutcome:
-    """Why a supervisor's own start failed; written by its thread before it exits."""
-
-    error: StartError | None = None
-
-
 class SupervisorActor(SupervisedActor):
     """A static supervisor: ordered children, a strategy and one restart window.
 
-    Build it with :func:`start_supervisor`, never with ``start()`` directly.
+    Build it with :func:`start_supervisor`, never with ``start()`` directly. Its API
+    methods run in its own thread through ``ref.proxy()`` (or :class:`SupervisorClient`).
+
+    Pykka deviations: there are no EXIT signals, so children report their own exits
+    (``ChildExited`` from :class:`SupervisedActor`); a stop is queued behind the child's
+    inbox and cannot kill, so slow children are abandoned (see ``children.stop_one``);
+    a restart is a new actor with a new URN, so every (re)start is written to the
+    :class:`Directory`.
     """
 
     def __init__(
@@ -264,7 +266,7 @@ def start_supervisor(
     *,
     clock: Clock = time.monotonic,
     start_timeout: float = 10.0,
-) -> pykka.ActorRef[SupervisorActor]:
+) -> pykka.ActorRef[Any]:
     """Start a supervisor and all its children; returns once every child is ready.
 
     Mirrors ``start_link/3``: synchronous, children started in order. Use it as the
@@ -300,23 +302,3 @@ def start_supervisor(
     )
     wait_started(ref, link, name, start_timeout, outcome)
     return ref
-
-
-def wait_started(
-    ref: pykka.ActorRef[Any], link: Link, name: str, timeout: float, outcome: StartOutcome
-) -> None:
-    """Wait for a supervisor's ``on_start`` to finish; raise its start failure if any.
-
-    Raises:
-        StartError: the failure the supervisor recorded, or a timeout (the supervisor is
-            then asked to stop without waiting).
-    """
-    try:
-        ref.ask(Ready(), timeout=timeout)
-    except (pykka.ActorDeadError, pykka.Timeout) as exc:
-        if outcome.error is not None:
-            raise outcome.error from None
-        if ref.is_alive():
-            link.request_shutdown()
-            ref.stop(block=False)
-        raise StartError(name, link.reason or Error(exc)) from exc

@@ -10,7 +10,7 @@ body or as an ``error`` event mid-stream, carry an ``error.type`` that decides t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.providers.base import (
@@ -18,8 +18,8 @@ from actors.providers.base import (
     Completion,
     Finished,
     HttpCall,
+    Message,
     StreamEvent,
-    StreamFailed,
     Target,
     TextDelta,
     Usage,
@@ -35,7 +35,6 @@ from actors.providers.payload import (
     names,
     obj,
     parse_object,
-    seq,
     string,
 )
 from actors.providers.sse import SseParser
@@ -66,6 +65,15 @@ _KIND_BY_TYPE = {
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
+def split_system(messages: Sequence[Message]) -> tuple[list[str], list[Message]]:
+    """Separate system and developer texts from the rest of the conversation.
+
+    For APIs that take the system prompt as a top-level field (Anthropic, Gemini).
+    """
+    system = [m.content for m in messages if m.role in _SYSTEM_ROLES]
+    return system, [m for m in messages if m.role not in _SYSTEM_ROLES]
+
+
 def _finish(reason: str | None) -> str:
     return _FINISH.get(reason or "", "stop")
 
@@ -81,6 +89,10 @@ def _kind(error: Mapping[str, Any], status: int | None) -> ErrorKind:
     if known is not None:
         return known
     return kind_for_status(status) if status is not None else ErrorKind.UPSTREAM_ERROR
+
+
+def _usage(prompt: int | None, completion: int | None) -> Usage | None:
+    return None if prompt is None and completion is None else Usage(prompt or 0, completion or 0)
 
 
 def _prompt_tokens(usage: Mapping[str, Any]) -> int | None:
@@ -120,11 +132,9 @@ class _EventHandler:
         return []  # ping, content_block_start/stop and future event types
 
     def on_end(self) -> list[StreamEvent]:
-        if self._prompt is None and self._completion is None:
-            return []
-        usage = Usage(self._prompt or 0, self._completion or 0)
+        usage = _usage(self._prompt, self._completion)
         self._prompt = self._completion = None
-        return [usage]
+        return [usage] if usage else []
 
 
 class AnthropicAdapter:
@@ -148,14 +158,13 @@ class AnthropicAdapter:
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/v1/messages``."""
-        system = [m.content for m in request.messages if m.role in _SYSTEM_ROLES]
+        system, conversation = split_system(request.messages)
         body: dict[str, object] = {"model": target.model}
         if system:
             body["system"] = "\n\n".join(system)
         body["messages"] = [
             {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
-            for m in request.messages
-            if m.role not in _SYSTEM_ROLES
+            for m in conversation
         ]
         body["max_tokens"] = request.max_tokens or self._default_max_tokens
         body["stream"] = stream
@@ -179,15 +188,14 @@ class AnthropicAdapter:
             ValueError: not JSON, or no ``content`` list.
         """
         payload = parse_object(body)
-        if not isinstance(payload.get("content"), list):
-            raise ValueError("message without a content list")  # noqa: TRY004  contract: ValueError
-        usage = obj(payload, "usage")
-        prompt, completion = _prompt_tokens(usage), count(usage, "output_tokens")
-        return Completion(
-            text=joined_text([b for b in seq(payload, "content") if b.get("type") == "text"]),
-            finish_reason=_finish(string(payload, "stop_reason")),
-            usage=None if prompt is None and completion is None else Usage(prompt or 0, completion or 0),
-        )
+        content, usage = payload.get("content"), obj(payload, "usage")
+        if isinstance(content, list):
+            return Completion(
+                text=joined_text(content),  # only text blocks carry "text"
+                finish_reason=_finish(string(payload, "stop_reason")),
+                usage=_usage(_prompt_tokens(usage), count(usage, "output_tokens")),
+            )
+        raise ValueError("message without a content list")
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by ``error.type`` (529 ``overloaded_error`` included), else by status."""
@@ -212,6 +220,3 @@ class AnthropicAdapter:
             ValueError: not JSON, or no ``data`` list.
         """
         return names(body, "data", "id")
-
-
-__all__ = ["API_VERSION", "AnthropicAdapter", "StreamFailed"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from actors.providers.anthropic import AnthropicAdapter
 from actors.providers.base import Adapter
+from actors.providers.cohere import CohereAdapter
+from actors.providers.gemini import GeminiAdapter
 from actors.providers.ollama import OllamaAdapter
 from actors.providers.openai import OpenAIAdapter
 
@@ -20,6 +23,9 @@ _FACTORIES: Mapping[str, Callable[[], Adapter]] = MappingProxyType(
         "groq": OpenAIAdapter,
         "xai": OpenAIAdapter,
         "ollama": OllamaAdapter,
+        "anthropic": AnthropicAdapter,
+        "gemini": GeminiAdapter,
+        "cohere": CohereAdapter,
     }
 )
 

@@ -14,8 +14,11 @@ thread-safe.
 
 from __future__ import annotations
 
+from cortex.simulated.anthropic import SimulatedAnthropic
+from cortex.simulated.cohere import SimulatedCohere
 from cortex.simulated.content import ChatCall, Completion
 from cortex.simulated.faults import ErrorKind, Fault, FaultPlan, FaultRule
+from cortex.simulated.gemini import SimulatedGemini
 from cortex.simulated.ollama import SimulatedOllama
 from cortex.simulated.openai import SimulatedOpenAI
 from cortex.simulated.server import SimulatedServer
@@ -29,6 +32,9 @@ __all__ = [
     "FaultPlan",
     "FaultRule",
     "RecordedRequest",
+    "SimulatedAnthropic",
+    "SimulatedCohere",
+    "SimulatedGemini",
     "SimulatedOllama",
     "SimulatedOpenAI",
     "SimulatedServer",

@@ -3,8 +3,8 @@
 Blocking callers (tests, SDK clients, the ``--demo`` mode) need a real HTTP
 server they can start and stop synchronously. :class:`BackgroundServer` owns
 one thread, one event loop and one :class:`aiohttp.web.AppRunner`; handlers
-that wait for something (a HANG fault, a slow stream) watch :attr:`closing`
-so that :meth:`stop` never waits on them.
+that wait for something (a HANG fault, a slow stream) sleep in
+:meth:`_wait_closing`, so that :meth:`stop` never waits on them.
 """
 
 from __future__ import annotations
@@ -44,15 +44,22 @@ class BackgroundServer(ABC):
     def _build_app(self) -> web.Application:
         """The application to serve; called on the server's own thread."""
 
-    @property
-    def closing(self) -> bool:
-        """True once :meth:`stop` was called; long-running handlers must give up."""
-        return self._closing is not None and self._closing.is_set()
+    async def _wait_closing(self, timeout: float | None = None) -> bool:
+        """Sleep until :meth:`stop` is called or ``timeout`` passes; True if stopping.
 
-    async def _wait_closing(self) -> None:
-        """Sleep until :meth:`stop` is called (from a handler on the server loop)."""
-        if self._closing is not None:
-            await self._closing.wait()
+        Handlers on the server loop use this instead of ``asyncio.sleep`` so that
+        stop() never waits for a sleeping handler.
+        """
+        if self._closing is None or self._closing.is_set():
+            return self._closing is not None
+        if timeout is not None and timeout <= 0:
+            await asyncio.sleep(0)
+            return self._closing.is_set()
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def start(self, timeout: float = 5.0) -> Self:
         """Start serving and block until the port is listening.
@@ -74,7 +81,7 @@ class BackgroundServer(ABC):
         self._thread.start()
         ready = self._ready.wait(timeout)
         if not ready or self._port is None:
-            error = self._failure
+            error, self._failure = self._failure, None
             self.stop()
             if not ready:
                 raise TimeoutError(f"{self.name} server did not start in {timeout}s")

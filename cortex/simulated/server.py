@@ -10,7 +10,6 @@ streaming, dropping and hanging live here once.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import threading
@@ -144,6 +143,9 @@ class SimulatedServer(BackgroundServer):
     def _stream_error_frame(self) -> bytes:
         """The provider's error event sent inside an already started stream."""
 
+    def _preflight(self, request: web.Request) -> None:
+        """Provider-specific checks on an authorized request; raise :class:`ReplyError`."""
+
     # -- shared request pipeline ---------------------------------------------------
 
     def _build_app(self) -> web.Application:
@@ -173,6 +175,7 @@ class SimulatedServer(BackgroundServer):
             self._log_changed.notify_all()
         try:
             self._authorize(key)
+            self._preflight(request)
             return await handler(request)
         except ReplyError as exc:
             return self._error_response(exc)
@@ -273,11 +276,10 @@ class SimulatedServer(BackgroundServer):
         try:
             await response.write(b"".join(frames.head))
             for piece in pieces:
-                if self.closing:
+                await response.write(piece)
+                if await self._wait_closing(self.chunk_delay):
                     await self._hang_up(request)
                     return response
-                await response.write(piece)
-                await asyncio.sleep(self.chunk_delay)
             if fault is Fault.DROP_MID_STREAM:
                 await self._hang_up(request)
                 return response

@@ -23,6 +23,7 @@ __all__ = [
     "bearer_key",
     "json_line",
     "sse_frame",
+    "typed_event",
 ]
 
 
@@ -91,3 +92,8 @@ def bearer_key(request: web.Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if present."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def typed_event(data: Mapping[str, Any]) -> bytes:
+    """An SSE event whose ``event:`` name repeats the data's ``type`` (Anthropic, Cohere)."""
+    return sse_frame(data, event=str(data["type"]))

@@ -166,7 +166,7 @@ def test_a_system_exit_in_one_actor_stops_every_actor() -> None:
         print("stopped" if bystander.actor_stopped.wait(5) else "alive")
         """
     )
-    result = subprocess.run(  # noqa: S603 - runs this interpreter on a fixed script
+    result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=20, check=False
     )
 
@@ -174,7 +174,7 @@ def test_a_system_exit_in_one_actor_stops_every_actor() -> None:
 
 
 def test_start_returns_before_a_slow_on_start_has_run() -> None:
-    class Slow(pykka.ThreadingActor):
+    class Slow(Hooks):
         def on_start(self) -> None:
             time.sleep(0.3)
 
@@ -183,6 +183,7 @@ def test_start_returns_before_a_slow_on_start_has_run() -> None:
 
     assert time.monotonic() - started < 0.1
     assert ref.ask("ping", timeout=WAIT) == "pong"
+    assert time.monotonic() - started >= 0.25
 
 
 def test_the_private_surface_overridden_by_supervised_actor_still_exists() -> None:

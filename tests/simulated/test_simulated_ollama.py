@@ -14,9 +14,9 @@ HELLO = [{"role": "user", "content": "why is the sky blue"}]
 EXPECTED = "Hello from ollama! You said: why is the sky blue"
 
 
-@pytest.fixture
-def client(ollama_server: SimulatedOllama) -> Iterator[ollama.Client]:
-    with ollama.Client(host=ollama_server.base_url, timeout=5) as client:
+@pytest.fixture(scope="module")
+def client(ollama_module: SimulatedOllama) -> Iterator[ollama.Client]:
+    with ollama.Client(host=ollama_module.base_url, timeout=5) as client:
         yield client
 
 
@@ -46,9 +46,11 @@ def test_num_predict_cuts_the_reply_with_done_reason_length(client: ollama.Clien
     assert result.done_reason == "length"
 
 
-def test_stream_is_the_default_when_the_flag_is_omitted(ollama_server: SimulatedOllama) -> None:
+def test_stream_is_the_default_when_the_flag_is_omitted(
+    ollama_server: SimulatedOllama, http: httpx.Client
+) -> None:
     body = {"model": "llama3.1:8b", "messages": HELLO}
-    response = httpx.post(f"{ollama_server.url}/api/chat", json=body, timeout=5)
+    response = http.post(f"{ollama_server.url}/api/chat", json=body)
     assert response.headers["content-type"].startswith("application/x-ndjson")
     assert len(response.text.splitlines()) == 11
 
@@ -57,9 +59,11 @@ def test_list_returns_every_pulled_model(client: ollama.Client) -> None:
     assert [m.model for m in client.list().models] == ["llama3.1:8b", "qwen2.5:7b"]
 
 
-def test_version_and_root_answer_like_ollama(ollama_server: SimulatedOllama) -> None:
-    assert "version" in httpx.get(f"{ollama_server.url}/api/version", timeout=5).json()
-    assert httpx.get(ollama_server.url, timeout=5).text == "Ollama is running"
+def test_version_and_root_answer_like_ollama(
+    ollama_server: SimulatedOllama, http: httpx.Client
+) -> None:
+    assert "version" in http.get(f"{ollama_server.url}/api/version").json()
+    assert http.get(ollama_server.url).text == "Ollama is running"
 
 
 def test_unknown_model_is_a_404_response_error(client: ollama.Client) -> None:

@@ -14,10 +14,10 @@ HELLO = [{"role": "user", "content": "what is the capital of France"}]
 EXPECTED = "Hello from openai! You said: what is the capital of France"
 
 
-@pytest.fixture
-def client(openai_server: SimulatedOpenAI) -> Iterator[openai.OpenAI]:
+@pytest.fixture(scope="module")
+def client(openai_module: SimulatedOpenAI) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(
-        base_url=openai_server.base_url, api_key=OPENAI_KEY, max_retries=0, timeout=5
+        base_url=openai_module.base_url, api_key=OPENAI_KEY, max_retries=0, timeout=5
     ) as client:
         yield client
 
@@ -70,9 +70,9 @@ def test_max_completion_tokens_cuts_the_reply_with_finish_reason_length(
 
 
 def test_configured_reply_replaces_the_greeting(
-    openai_server: SimulatedOpenAI, client: openai.OpenAI
+    openai_server: SimulatedOpenAI, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    openai_server.reply = "Fixed answer."
+    monkeypatch.setattr(openai_server, "reply", "Fixed answer.")
     result = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert result.choices[0].message.content == "Fixed answer."
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,12 @@ class Worker(SupervisedActor):
         return self.actor_urn
 
     def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def crash_while_busy(self, exc: Exception, busy: threading.Event, seconds: float) -> None:
+        """Queue a crash, then stay busy so that later messages queue up behind it."""
+        self.crash(exc)
+        busy.set()
         time.sleep(seconds)
 
     def fail(self) -> None:

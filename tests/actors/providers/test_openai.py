@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Decode
 
 from actors.providers.base import (
     ChatRequest,
@@ -19,6 +19,9 @@ from actors.providers.base import (
 )
 from actors.providers.errors import ErrorKind
 from actors.providers.openai import OpenAIAdapter
+
+if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
+    from conftest import Decode
 
 KEY = "sk-test-0123456789abcdef"
 TARGET = Target("https://api.openai.com/v1/", "gpt-4o-mini", KEY)

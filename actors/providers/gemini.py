@@ -1,0 +1,254 @@
+"""Google Gemini: ``generateContent`` and ``streamGenerateContent?alt=sse``.
+
+The worker's ``base_url`` is the host (``https://generativelanguage.googleapis.com``); the
+adapter adds the API version (``v1beta`` unless told otherwise, and not twice when the
+base already ends in one). Roles are ``user`` and ``model``; system messages become
+``systemInstruction``. A streamed chunk has the same shape as a whole answer, so one
+translation serves both; the stream has no end marker, and the complete
+``usageMetadata`` rides on the last chunk, so usage is reported when the stream ends.
+Errors use Google's RPC envelope, whose ``status`` names the problem; a bad key is a 400
+``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``, and one 429 ``RESOURCE_EXHAUSTED``
+covers both per-minute limits and exhausted daily or billing quota.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from actors.providers.base import (
+    ChatRequest,
+    Completion,
+    Finished,
+    HttpCall,
+    StreamEvent,
+    StreamFailed,
+    Target,
+    TextDelta,
+    Usage,
+)
+from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
+from actors.providers.payload import (
+    JsonObject,
+    count,
+    error_object,
+    first,
+    http_failure,
+    joined_text,
+    names,
+    obj,
+    parse_object,
+    safe_message,
+    seq,
+    string,
+)
+from actors.providers.sse import SseParser
+from actors.providers.stream import JsonStreamDecoder, completion_from
+
+_ROLES = {"assistant": "model"}  # everything else the model should read is the user's
+_VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
+_FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"})
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(_FILTERED, "content_filter")
+_KIND_BY_STATUS = {
+    "RESOURCE_EXHAUSTED": ErrorKind.RATE_LIMITED,
+    "PERMISSION_DENIED": ErrorKind.INVALID_KEY,
+    "UNAUTHENTICATED": ErrorKind.INVALID_KEY,
+    "INVALID_ARGUMENT": ErrorKind.BAD_REQUEST,
+    "NOT_FOUND": ErrorKind.BAD_REQUEST,
+    "OUT_OF_RANGE": ErrorKind.BAD_REQUEST,
+    "FAILED_PRECONDITION": ErrorKind.UPSTREAM_ERROR,  # e.g. region not supported: not the client
+    "UNAVAILABLE": ErrorKind.OVERLOADED,
+    "INTERNAL": ErrorKind.UPSTREAM_ERROR,
+    "DEADLINE_EXCEEDED": ErrorKind.TIMEOUT,
+}
+# A daily or zero-sized quota does not come back within a retry; a per-minute one does.
+_DAILY_QUOTA = re.compile(r"per ?day|limit: 0\b", re.IGNORECASE)
+_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+def _details(error: Mapping[str, Any], kind: str) -> list[JsonObject]:
+    """The ``details`` entries of one ``@type`` (e.g. ``"RetryInfo"``)."""
+    return [
+        d
+        for d in seq(error, "details")
+        if isinstance(d, dict) and (string(d, "@type") or "").endswith(f".{kind}")
+    ]
+
+
+def _retry_delay(error: Mapping[str, Any]) -> float | None:
+    """``RetryInfo.retryDelay`` (``"17s"``) in seconds: Gemini sends no Retry-After header."""
+    for info in _details(error, "RetryInfo"):
+        match = _DELAY.match(string(info, "retryDelay") or "")
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def _kind(error: Mapping[str, Any], status: int | None) -> ErrorKind:
+    reasons = {string(d, "reason") for d in _details(error, "ErrorInfo")}
+    if "API_KEY_INVALID" in reasons:
+        return ErrorKind.INVALID_KEY
+    name = string(error, "status") or ""
+    if name == "RESOURCE_EXHAUSTED" and _is_quota(error):
+        return ErrorKind.QUOTA_EXHAUSTED
+    if name in _KIND_BY_STATUS:
+        return _KIND_BY_STATUS[name]
+    http = status if status is not None else count(error, "code")
+    return kind_for_status(http) if http is not None else ErrorKind.UPSTREAM_ERROR
+
+
+def _is_quota(error: Mapping[str, Any]) -> bool:
+    """Quota when a violated quota is daily or zero, or billing is blamed with no retry hint."""
+    ids = [
+        string(v, "quotaId") or ""
+        for f in _details(error, "QuotaFailure")
+        for v in seq(f, "violations")
+        if isinstance(v, dict)
+    ]
+    limits = [string(obj(d, "metadata"), "quota_limit") or "" for d in _details(error, "ErrorInfo")]
+    message = string(error, "message") or ""
+    if _DAILY_QUOTA.search(" ".join([message, *ids, *limits])):
+        return True
+    return "billing" in message.lower() and _retry_delay(error) is None
+
+
+def _failure(error: Mapping[str, Any], status: int | None) -> UpstreamFailure:
+    """An in-stream error object; HTTP errors add status and headers in ``classify``."""
+    return UpstreamFailure(
+        kind=_kind(error, status),
+        message=safe_message(error.get("message"), "error inside the stream"),
+        status=count(error, "code"),
+        retry_after=_retry_delay(error),
+        code=string(error, "status"),
+    )
+
+
+def _events(payload: JsonObject) -> list[StreamEvent]:
+    """Translate one ``GenerateContentResponse`` (a whole answer or one streamed chunk)."""
+    if isinstance(payload.get("error"), dict):
+        return [StreamFailed(_failure(payload["error"], None))]
+    candidate = first(payload, "candidates")
+    events: list[StreamEvent] = []
+    text = joined_text(seq(obj(candidate, "content"), "parts"), skip="thought")
+    if text:
+        events.append(TextDelta(text))
+    reason = string(candidate, "finishReason")
+    if reason and reason != "FINISH_REASON_UNSPECIFIED":
+        events.append(Finished(_FINISH.get(reason, "stop")))
+    elif not candidate and string(obj(payload, "promptFeedback"), "blockReason"):
+        events.append(Finished("content_filter"))
+    return events
+
+
+def _usage(payload: Mapping[str, Any]) -> Usage | None:
+    """Prompt and output tokens; thinking tokens are output, as OpenAI counts reasoning."""
+    meta = obj(payload, "usageMetadata")
+    prompt, output = count(meta, "promptTokenCount"), count(meta, "candidatesTokenCount")
+    if prompt is None and output is None:
+        return None
+    return Usage(prompt or 0, (output or 0) + (count(meta, "thoughtsTokenCount") or 0))
+
+
+class _ChunkHandler:
+    """Streamed chunks; holds the latest usage, complete only on the last chunk."""
+
+    def __init__(self) -> None:
+        self._usage: Usage | None = None
+
+    def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
+        self._usage = _usage(payload) or self._usage
+        return _events(payload)
+
+    def on_end(self) -> list[StreamEvent]:
+        usage, self._usage = self._usage, None
+        return [usage] if usage else []
+
+
+class GeminiAdapter:
+    """The Generative Language wire format (type ``gemini``).
+
+    Args:
+        api_version: the path segment after the host, ``v1beta`` or ``v1``.
+    """
+
+    def __init__(self, *, api_version: str = "v1beta") -> None:
+        self._api_version = api_version
+
+    def _root(self, base_url: str) -> str:
+        base = base_url.rstrip("/")
+        return base if _VERSIONED.search(base) else f"{base}/{self._api_version}"
+
+    def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """Build ``POST {base}/{version}/models/{model}:generateContent`` (or the SSE stream)."""
+        system = [m.content for m in request.messages if m.role in ("system", "developer")]
+        body: dict[str, object] = {
+            "contents": [
+                {
+                    "role": "model" if m.role == "assistant" else "user",
+                    "parts": [{"text": m.content}],
+                }
+                for m in request.messages
+                if m.role not in ("system", "developer")
+            ]
+        }
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+        config = {
+            "temperature": request.temperature,
+            "maxOutputTokens": request.max_tokens,
+            "topP": request.top_p,
+            "stopSequences": list(request.stop) or None,
+        }
+        if any(value is not None for value in config.values()):
+            body["generationConfig"] = {k: v for k, v in config.items() if v is not None}
+        model = quote(target.model.removeprefix("models/"), safe="")
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        url = f"{self._root(target.base_url)}/models/{model}:{method}"
+        return HttpCall("POST", url, _headers(target.api_key), body)
+
+    def decoder(self) -> JsonStreamDecoder:
+        """A decoder for one ``alt=sse`` stream."""
+        return JsonStreamDecoder(SseParser(), _ChunkHandler())
+
+    def parse_completion(self, body: bytes) -> Completion:
+        """Parse a ``GenerateContentResponse``.
+
+        Raises:
+            ValueError: not JSON, or neither ``candidates`` nor ``promptFeedback``.
+        """
+        payload = parse_object(body)
+        if not (seq(payload, "candidates") or obj(payload, "promptFeedback")):
+            raise ValueError("response without candidates or promptFeedback")
+        usage = _usage(payload)
+        return completion_from([*_events(payload), *([usage] if usage else [])])
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
+        """Classify by the RPC ``status``, refined by ``details``; retry hint from RetryInfo."""
+        error = obj(error_object(body), "error")
+        return http_failure(
+            status,
+            headers,
+            body,
+            kind=_kind(error, status),
+            message=error.get("message"),
+            code=string(error, "status"),
+            delay=_retry_delay(error),
+        )
+
+    def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build ``GET {base}/{version}/models``."""
+        return HttpCall("GET", f"{self._root(base_url)}/models", _headers(api_key))
+
+    def parse_models(self, body: bytes) -> tuple[str, ...]:
+        """Read ``models[].name`` without the ``models/`` prefix.
+
+        Raises:
+            ValueError: not JSON, or no ``models`` list.
+        """
+        return tuple(name.removeprefix("models/") for name in names(body, "models", "name"))
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"x-goog-api-key": api_key} if api_key else {}

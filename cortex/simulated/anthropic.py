@@ -1,0 +1,202 @@
+"""A simulated Anthropic Messages API.
+
+Serves ``POST /v1/messages`` (JSON, or SSE with named events ``message_start``,
+``content_block_start``, ``ping``, ``content_block_delta``,
+``content_block_stop``, ``message_delta``, ``message_stop``) and
+``GET /v1/models[/{model}]``, with the ``{"type": "error", "error": {...},
+"request_id"}`` envelope and 529 ``overloaded_error``, as described in
+WIRE_FORMATS.md section 2. The key is read from ``x-api-key`` or, as SDK 2.12
+sends it, ``Authorization: Bearer``; ``anthropic-version`` is required.
+Point ``anthropic.Anthropic(base_url=server.base_url)`` at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from cortex.simulated.content import ChatCall, Completion, count_words, read_messages, text_of
+from cortex.simulated.faults import ErrorKind
+from cortex.simulated.server import SimulatedServer
+from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, bearer_key, typed_event
+
+__all__ = ["SimulatedAnthropic"]
+
+_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
+    # kind: (status, error.type, message)
+    ErrorKind.RATE_LIMIT: (
+        429,
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization of 50 requests "
+        "per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. "
+        "You can see the response headers for current usage. Please reduce the prompt "
+        "length or the maximum tokens requested, or try again later.",
+    ),
+    ErrorKind.QUOTA: (
+        400,
+        "invalid_request_error",
+        "Your credit balance is too low to access the Anthropic API. "
+        "Please go to Plans & Billing to upgrade or purchase credits.",
+    ),
+    ErrorKind.UNAUTHORIZED: (401, "authentication_error", "invalid x-api-key"),
+    ErrorKind.INVALID_KEY: (401, "authentication_error", "invalid x-api-key"),
+    ErrorKind.SERVER_ERROR: (500, "api_error", "Internal server error"),
+    ErrorKind.OVERLOADED: (529, "overloaded_error", "Overloaded"),
+    ErrorKind.BAD_REQUEST: (400, "invalid_request_error", "{detail}"),
+    ErrorKind.MODEL_NOT_FOUND: (404, "not_found_error", "model: {detail}"),
+}
+
+
+class SimulatedAnthropic(SimulatedServer):
+    """A fake Anthropic API; ``base_url`` is the server root (the SDK adds ``/v1``).
+
+    Args:
+        name: shown in the default reply.
+        keys: valid API keys.
+        models: accepted model ids.
+        reply: fixed reply text, or ``None`` for the greeting that echoes the prompt.
+        chunk_delay: seconds slept after each streamed content chunk.
+        port: TCP port, 0 for an ephemeral one.
+    """
+
+    def __init__(
+        self,
+        name: str = "anthropic",
+        *,
+        keys: Iterable[str] = ("sk-ant-sim-key-1", "sk-ant-sim-key-2"),
+        models: Iterable[str] = ("claude-sonnet-4-6", "claude-haiku-4-5"),
+        reply: str | None = None,
+        chunk_delay: float = 0.005,
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
+        )
+
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/messages", self._messages),
+            web.get("/v1/models", self._list_models),
+            web.get("/v1/models/{model}", self._get_model),
+        ]
+
+    def _api_key(self, request: web.Request) -> str | None:
+        return request.headers.get("x-api-key") or bearer_key(request)
+
+    def _preflight(self, request: web.Request) -> None:
+        if "anthropic-version" not in request.headers:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "anthropic-version: header is required")
+
+    def _error(self, error: ReplyError) -> ErrorReply:
+        status, type_, template = _ERRORS[error.kind]
+        request_id = self._next_id("req_")
+        body = {
+            "type": "error",
+            "error": {"type": type_, "message": template.format(detail=error.detail)},
+            "request_id": request_id,
+        }
+        return ErrorReply(status, body, {"request-id": request_id})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = self._json_body(request)
+        model, max_tokens = body.get("model"), body.get("max_tokens")
+        if not isinstance(model, str) or not model:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "model: Field required")
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "max_tokens: Field required")
+        prompt, prompt_tokens = read_messages(body.get("messages"))
+        call = ChatCall(
+            model=model,
+            prompt=prompt,
+            prompt_tokens=prompt_tokens + count_words([text_of(body.get("system"))]),
+            stream=bool(body.get("stream")),
+            max_tokens=max_tokens,
+        )
+        return await self._serve_chat(request, call)
+
+    @staticmethod
+    def _model_card(model: str) -> dict[str, Any]:
+        return {
+            "type": "model",
+            "id": model,
+            "display_name": model.replace("-", " ").title(),
+            "created_at": "2025-09-29T00:00:00Z",
+            "lifecycle": "active",
+        }
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        cards = [self._model_card(model) for model in self.models]
+        page = {
+            "data": cards,
+            "has_more": False,
+            "first_id": cards[0]["id"] if cards else None,
+            "last_id": cards[-1]["id"] if cards else None,
+        }
+        return await self._serve_probe(request, page)
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        model = request.match_info["model"]
+        self._check_model(model)
+        return await self._serve_probe(request, self._model_card(model))
+
+    def _message(self, call: ChatCall, text: str | None, completion: Completion) -> dict[str, Any]:
+        """The Message object; ``text=None`` gives the empty shell of ``message_start``."""
+        finished = text is not None
+        stop_reason = "max_tokens" if completion.truncated else "end_turn"
+        return {
+            "id": self._next_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": call.model,
+            "content": [{"type": "text", "text": text}] if finished else [],
+            "stop_reason": stop_reason if finished else None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": completion.prompt_tokens,
+                "output_tokens": completion.completion_tokens if finished else 1,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        return self._message(call, completion.text, completion)
+
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        stop_reason = "max_tokens" if completion.truncated else "end_turn"
+        message_delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": completion.completion_tokens},
+        }
+        block = {"type": "text", "text": ""}
+        return StreamFrames(
+            head=[
+                typed_event(
+                    {"type": "message_start", "message": self._message(call, None, completion)}
+                ),
+                typed_event({"type": "content_block_start", "index": 0, "content_block": block}),
+                typed_event({"type": "ping"}),
+            ],
+            pieces=[
+                typed_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
+                )
+                for piece in completion.pieces
+            ],
+            tail=[
+                typed_event({"type": "content_block_stop", "index": 0}),
+                typed_event(message_delta),
+                typed_event({"type": "message_stop"}),
+            ],
+        )
+
+    def _stream_error_frame(self) -> bytes:
+        error = {"type": "overloaded_error", "message": "Overloaded"}
+        return typed_event({"type": "error", "error": error})

@@ -1,0 +1,244 @@
+"""A simulated Google Gemini (Generative Language) API.
+
+Serves ``POST /{v1,v1beta}/models/{model}:generateContent``, the streaming
+``:streamGenerateContent?alt=sse`` (``data:`` events, no ``[DONE]``, the last
+one carrying ``finishReason`` and full ``usageMetadata``), and
+``GET /{v1,v1beta}/models[/{model}]``, with the Google RPC error envelope
+``{"error": {"code", "message", "status", "details"}}``, as described in
+WIRE_FORMATS.md section 3. The key is read from ``x-goog-api-key`` or
+``?key=``. Both API versions are served because google-genai 3.4 defaults to
+``v1`` while older clients use ``v1beta``. Point ``genai.Client(api_key=...,
+http_options=types.HttpOptions(base_url=server.base_url))`` at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from cortex.simulated.content import ChatCall, Completion, count_words, read_messages, text_of
+from cortex.simulated.faults import ErrorKind
+from cortex.simulated.server import SimulatedServer
+from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, sse_frame
+
+__all__ = ["SimulatedGemini"]
+
+_VERSION = "{version:v1|v1beta}"
+_MODEL = "{model:[^/:]+}"
+_HELP = "https://ai.google.dev/gemini-api/docs/rate-limits"
+_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
+    # kind: (code, status, message)
+    ErrorKind.RATE_LIMIT: (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Resource has been exhausted (e.g. check quota).",
+    ),
+    ErrorKind.QUOTA: (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. "
+        f"For more information on this error, head to: {_HELP}.",
+    ),
+    ErrorKind.UNAUTHORIZED: (403, "PERMISSION_DENIED", "The caller does not have permission"),
+    ErrorKind.INVALID_KEY: (
+        400,
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+    ),
+    ErrorKind.SERVER_ERROR: (
+        500,
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    ErrorKind.OVERLOADED: (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+    ErrorKind.BAD_REQUEST: (400, "INVALID_ARGUMENT", "{detail}"),
+    ErrorKind.MODEL_NOT_FOUND: (
+        404,
+        "NOT_FOUND",
+        "models/{detail} is not found, or is not supported for generateContent. "
+        "Call ListModels to see the list of available models and their supported methods.",
+    ),
+}
+
+
+def _details(error: ReplyError) -> list[dict[str, Any]]:
+    """The ``details`` Google attaches: why a key failed, which quota, when to retry."""
+    if error.kind is ErrorKind.INVALID_KEY:
+        return [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ]
+    if error.kind is ErrorKind.RATE_LIMIT:
+        quota = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+    elif error.kind is ErrorKind.QUOTA:
+        quota = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+    else:
+        return []
+    violation = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_requests",
+        "quotaId": quota,
+    }
+    details: list[dict[str, Any]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+        {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"url": _HELP}]},
+    ]
+    if error.kind is ErrorKind.RATE_LIMIT:
+        delay = f"{error.retry_after:g}s"
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
+    return details
+
+
+class SimulatedGemini(SimulatedServer):
+    """A fake Gemini API; ``base_url`` is the server root (the SDK adds the version).
+
+    Args:
+        name: shown in the default reply.
+        keys: valid API keys.
+        models: accepted model ids, without the ``models/`` prefix.
+        reply: fixed reply text, or ``None`` for the greeting that echoes the prompt.
+        chunk_delay: seconds slept after each streamed content chunk.
+        port: TCP port, 0 for an ephemeral one.
+    """
+
+    def __init__(
+        self,
+        name: str = "gemini",
+        *,
+        keys: Iterable[str] = ("AIza-sim-key-1", "AIza-sim-key-2"),
+        models: Iterable[str] = ("gemini-2.5-flash", "gemini-2.5-pro"),
+        reply: str | None = None,
+        chunk_delay: float = 0.005,
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
+        )
+
+    def _routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(f"/{_VERSION}/models/{_MODEL}:generateContent", self._generate),
+            web.post(f"/{_VERSION}/models/{_MODEL}:streamGenerateContent", self._generate),
+            web.get(f"/{_VERSION}/models", self._list_models),
+            web.get(f"/{_VERSION}/models/{_MODEL}", self._get_model),
+        ]
+
+    def _api_key(self, request: web.Request) -> str | None:
+        return request.headers.get("x-goog-api-key") or request.query.get("key")
+
+    def _error(self, error: ReplyError) -> ErrorReply:
+        code, status, template = _ERRORS[error.kind]
+        message = template.format(detail=error.detail)
+        return ErrorReply(
+            code,
+            {
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "status": status,
+                    "details": _details(error),
+                }
+            },
+        )
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        body = self._json_body(request)
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise ReplyError(
+                ErrorKind.BAD_REQUEST,
+                "* GenerateContentRequest.contents: contents is not specified",
+            )
+        prompt, prompt_tokens = read_messages(contents, content_field="parts")
+        system = body.get("systemInstruction")
+        config = body.get("generationConfig")
+        max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        call = ChatCall(
+            model=request.match_info["model"],
+            prompt=prompt,
+            prompt_tokens=prompt_tokens
+            + count_words([text_of(system.get("parts")) if isinstance(system, dict) else ""]),
+            stream=request.path.endswith(":streamGenerateContent"),
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+        return await self._serve_chat(request, call)
+
+    def _model_card(self, model: str) -> dict[str, Any]:
+        return {
+            "name": f"models/{model}",
+            "version": "001",
+            "displayName": model.replace("-", " ").title(),
+            "description": f"Simulated {model} served by {self.name}.",
+            "inputTokenLimit": 1_048_576,
+            "outputTokenLimit": 65_536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        models = [self._model_card(model) for model in self.models]
+        return await self._serve_probe(request, {"models": models})
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        model = request.match_info["model"]
+        self._check_model(model)
+        return await self._serve_probe(request, self._model_card(model))
+
+    def _response(
+        self, call: ChatCall, text: str, usage: dict[str, int], finish: str | None
+    ) -> dict[str, Any]:
+        candidate: dict[str, Any] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        if finish is not None:
+            candidate["finishReason"] = finish
+        return {
+            "candidates": [candidate],
+            "usageMetadata": usage,
+            "modelVersion": call.model,
+            "responseId": self._next_id("resp-"),
+        }
+
+    @staticmethod
+    def _usage(completion: Completion, *, final: bool) -> dict[str, int]:
+        if not final:
+            return {
+                "promptTokenCount": completion.prompt_tokens,
+                "totalTokenCount": completion.prompt_tokens,
+            }
+        return {
+            "promptTokenCount": completion.prompt_tokens,
+            "candidatesTokenCount": completion.completion_tokens,
+            "totalTokenCount": completion.total_tokens,
+        }
+
+    @staticmethod
+    def _finish(completion: Completion) -> str:
+        return "MAX_TOKENS" if completion.truncated else "STOP"
+
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        usage = self._usage(completion, final=True)
+        return self._response(call, completion.text, usage, self._finish(completion))
+
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        partial = self._usage(completion, final=False)
+        final = self._response(
+            call, "", self._usage(completion, final=True), self._finish(completion)
+        )
+        return StreamFrames(
+            head=[],
+            pieces=[
+                sse_frame(self._response(call, piece, partial, None)) for piece in completion.pieces
+            ],
+            tail=[sse_frame(final)],
+        )
+
+    def _stream_error_frame(self) -> bytes:
+        code, status, message = _ERRORS[ErrorKind.OVERLOADED]
+        return sse_frame({"error": {"code": code, "message": message, "status": status}})
