@@ -170,6 +170,8 @@ class HttpFrontActor(SupervisedActor):
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread.is_alive():
             self._thread.join(LOOP_JOIN_TIMEOUT)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
         self._bridge.close()
 
 

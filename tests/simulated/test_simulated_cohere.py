@@ -12,7 +12,7 @@ from cortex.simulated import Fault, SimulatedCohere
 
 KEY = "co-sim-key-1"
 MODEL = "command-a-03-2025"
-HELLO = [cohere.UserChatMessageV2(content="summarise this page")]
+HELLO: list[cohere.ChatMessageV2] = [cohere.UserChatMessageV2(content="summarise this page")]
 EXPECTED = "Hello from cohere! You said: summarise this page"
 NO_RETRY: cohere.RequestOptions = {"max_retries": 0}
 
@@ -26,7 +26,9 @@ def client(cohere_module: SimulatedCohere) -> Iterator[cohere.ClientV2]:
 def test_chat_returns_text_usage_and_finish_reason(client: cohere.ClientV2) -> None:
     response = client.chat(model=MODEL, messages=HELLO, request_options=NO_RETRY)
     assert response.message.content is not None
-    assert response.message.content[0].text == EXPECTED
+    [content] = response.message.content
+    assert isinstance(content, cohere.TextAssistantMessageResponseContentItem)
+    assert content.text == EXPECTED
     assert response.finish_reason == "COMPLETE"
     assert response.usage is not None
     assert response.usage.tokens is not None

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 import pytest
 
 from cortex.simulated import Fault, SimulatedOpenAI
 
 OPENAI_KEY = "sk-sim-key-1"  # the first default key
-HELLO = [{"role": "user", "content": "what is the capital of France"}]
+HELLO: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "what is the capital of France"}
+]
 EXPECTED = "Hello from openai! You said: what is the capital of France"
 
 

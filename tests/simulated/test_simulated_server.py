@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ STREAM_BODY = {**BODY, "stream": True}
 
 
 def post(
-    http: httpx.Client, server: SimulatedOpenAI, body: dict[str, object], key: str = KEY
+    http: httpx.Client, server: SimulatedOpenAI, body: Mapping[str, object], key: str = KEY
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"}
     return http.post(f"{server.base_url}/chat/completions", json=body, headers=headers)

@@ -1,0 +1,101 @@
+"""Tests of the pool actor: plans built from the board, with a last resort."""
+
+from __future__ import annotations
+
+import pykka
+import pytest
+
+from actors.board import Board
+from actors.messages import PlanRoute
+from actors.planning import Candidate, NoWorkerAvailable, RoutingStrategy
+from actors.pool import PoolActor
+from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
+from supervisors import Link
+
+WAIT = 5.0
+CLOUD = WorkerConfig(
+    name="cloud",
+    type=ProviderType.GROQ,
+    base_url="http://c",
+    api_keys=("k",),
+    models=("m",),
+    priority=1,
+)
+LOCAL = WorkerConfig(name="local", type=ProviderType.OLLAMA, base_url="http://l", models=("m",))
+
+
+@pytest.fixture
+def board() -> Board:
+    board = Board()
+    board.put_config(CLOUD)
+    board.put_config(LOCAL)
+    return board
+
+
+def start_pool(
+    board: Board, strategy: RoutingStrategy = RoutingStrategy.PRIORITY
+) -> pykka.ActorRef[PoolActor]:
+    return PoolActor.start(Link("pool"), board, strategy)
+
+
+def plan(
+    ref: pykka.ActorRef[PoolActor],
+    model: str | None = None,
+    strategy: RoutingStrategy | None = None,
+) -> list[str]:
+    candidates = ref.ask(PlanRoute(model, strategy), timeout=WAIT)
+    assert isinstance(candidates, tuple)
+    return [c.worker for c in candidates if isinstance(c, Candidate)]
+
+
+def set_status(board: Board, config: WorkerConfig, status: HealthStatus) -> None:
+    board.publish(WorkerView(config=config, status=status))
+
+
+def test_a_plan_orders_healthy_workers_by_the_default_strategy(board: Board) -> None:
+    assert plan(start_pool(board)) == ["cloud", "local"]
+
+
+def test_a_strategy_in_the_request_overrides_the_default(board: Board) -> None:
+    assert plan(start_pool(board), strategy=RoutingStrategy.LOCAL_FIRST) == ["local", "cloud"]
+
+
+def test_the_default_strategy_comes_from_the_pool(board: Board) -> None:
+    assert plan(start_pool(board, RoutingStrategy.LOCAL_FIRST)) == ["local", "cloud"]
+
+
+def test_unhealthy_workers_are_left_out_while_another_is_healthy(board: Board) -> None:
+    set_status(board, CLOUD, HealthStatus.UNAVAILABLE)
+    assert plan(start_pool(board)) == ["local"]
+
+
+def test_the_plan_follows_the_board_without_a_restart(board: Board) -> None:
+    pool = start_pool(board)
+    assert plan(pool) == ["cloud", "local"]
+    set_status(board, CLOUD, HealthStatus.RATE_LIMITED)
+    assert plan(pool) == ["local"]
+
+
+def test_when_every_worker_is_unavailable_all_are_tried_as_a_last_resort(board: Board) -> None:
+    set_status(board, CLOUD, HealthStatus.UNAVAILABLE)
+    set_status(board, LOCAL, HealthStatus.QUOTA_EXCEEDED)
+    assert plan(start_pool(board)) == ["cloud", "local"]
+
+
+def test_with_no_worker_at_all_the_asker_gets_no_worker_available() -> None:
+    with pytest.raises(NoWorkerAvailable):
+        plan(start_pool(Board()))
+
+
+def test_a_planning_error_leaves_the_pool_running() -> None:
+    pool = start_pool(Board())
+    with pytest.raises(NoWorkerAvailable):
+        plan(pool)
+    assert pool.is_alive()
+
+
+def test_the_pool_remembers_its_recent_plans(board: Board) -> None:
+    pool = start_pool(board)
+    plan(pool, "m")
+    recent = pool.proxy().recent.get(timeout=WAIT)
+    assert list(recent) == [("m", ("cloud", "local"))]

@@ -1,0 +1,103 @@
+"""The embedded library API: the same gateway, driven in-process without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pykka
+import pytest
+
+import cortex
+from actors.workers import HealthStatus
+from cortex.errors import BadRequest, NotFound
+from cortex.settings import load_settings
+from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
+
+KEYS = ("sk-library-key-one-00001", "sk-library-key-two-00002")
+
+
+@pytest.fixture(autouse=True)
+def _stop_stray_actors():
+    yield
+    pykka.ActorRegistry.stop_all(timeout=10)
+
+
+@pytest.fixture
+def upstream():
+    with SimulatedOpenAI("lib", keys=KEYS, chunk_delay=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(upstream):
+    settings = load_settings(environ={"OPENAI_API_KEYS": ",".join(KEYS), "OPENAI_BASE_URL": upstream.base_url})
+    with cortex.start(settings) as running:
+        yield running
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_chat_yields_the_answer_in_pieces(gateway):
+    pieces = list(gateway.chat([{"role": "user", "content": "Hello library"}]))
+
+    assert len(pieces) > 1
+    assert "Hello library" in "".join(pieces)
+
+
+def test_achat_yields_the_answer_on_the_callers_own_loop(gateway):
+    async def collect():
+        return [piece async for piece in gateway.achat([{"role": "user", "content": "async hi"}])]
+
+    assert "async hi" in "".join(asyncio.run(collect()))
+
+
+def test_chat_fails_over_between_keys_like_the_daemon(gateway, upstream):
+    upstream.set_fault(Fault.RATE_LIMIT, key=KEYS[0], retry_after=60)
+
+    assert "again" in "".join(gateway.chat([{"role": "user", "content": "again"}]))
+    assert [r.api_key for r in upstream.requests if r.path.endswith("/chat/completions")] == list(KEYS)
+
+
+def test_chat_rejects_invalid_messages_before_any_upstream_call(gateway, upstream):
+    with pytest.raises(BadRequest):
+        list(gateway.chat([{"role": "wizard", "content": "x"}]))
+    assert not [r for r in upstream.requests if r.path.endswith("/chat/completions")]
+
+
+def test_workers_can_be_added_and_removed_at_run_time(gateway):
+    with SimulatedOllama("extra", chunk_delay=0.0) as extra:
+        view = gateway.add_worker("extra", {"type": "ollama", "base_url": extra.base_url, "models": ["llama3.1:8b"]})
+        assert view.name == "extra"
+        wait_until(lambda: any(w.name == "extra" and w.last_check for w in gateway.list_workers()))
+
+        answer = "".join(gateway.chat([{"role": "user", "content": "to extra"}], provider="extra"))
+        assert "Hello from extra" in answer
+
+        assert gateway.remove_worker("extra") is True
+        assert [w.name for w in gateway.list_workers()] == ["openai"]
+        with pytest.raises(NotFound):
+            list(gateway.chat([{"role": "user", "content": "x"}], model="extra/llama3.1:8b"))
+
+
+def test_adding_a_worker_with_a_taken_name_is_refused(gateway):
+    with pytest.raises(BadRequest):
+        gateway.add_worker("openai", {"type": "openai", "api_keys": ["sk-another-key-000000001"]})
+
+
+def test_health_status_counts_workers(gateway):
+    wait_until(lambda: gateway.list_workers()[0].last_check is not None)
+
+    health = gateway.health_status()
+
+    assert health["total_workers"] == 1
+    assert health["available_workers"] == 1
+    assert health["system_health"] == "healthy"
+    assert gateway.list_workers()[0].status is HealthStatus.AVAILABLE
