@@ -8,4 +8,12 @@ from cortex.settings import ConfigError, Settings, load_settings
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "Gateway", "GatewayError", "Settings", "__version__", "load_settings", "start"]
+__all__ = [
+    "ConfigError",
+    "Gateway",
+    "GatewayError",
+    "Settings",
+    "__version__",
+    "load_settings",
+    "start",
+]

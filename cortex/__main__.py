@@ -114,7 +114,7 @@ def _banner(url: str) -> str:
         f"OpenAI base URL: {url}/v1\n"
         "Try it:\n"
         f"  curl -N {url}/v1/chat/completions -H 'Content-Type: application/json' "
-        "-d '{\"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'\n"
+        '-d \'{"stream": true, "messages": [{"role": "user", "content": "Hello!"}]}\'\n'
         f"Workers: {url}/api/workers   Keys and counts: {url}/api/stats"
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -23,12 +23,18 @@ import pykka
 
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import AttemptEnded, AttemptStarted, CheckoutKey, KeyUsed, PlanRoute
-from actors.planning import Candidate, NoRouteForModel, NoWorkerAvailable, PlanError, RoutingStrategy
+from actors.planning import (
+    Candidate,
+    NoRouteForModel,
+    NoWorkerAvailable,
+    PlanError,
+    RoutingStrategy,
+)
 from actors.providers.base import (
     ChatRequest,
     Finished,
-    StreamEvent,
     StreamDecoder,
+    StreamEvent,
     StreamFailed,
     Target,
     TextDelta,
@@ -76,9 +82,9 @@ class Answer:
     key: str | None
     attempts: tuple[Attempt, ...]
     first_token_ms: float
-    _events: AsyncIterator[StreamEvent] = field(repr=False)
+    _events: AsyncGenerator[StreamEvent, None] = field(repr=False)
 
-    def events(self) -> AsyncIterator[StreamEvent]:
+    def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The answer's events: text deltas, then finish reason and usage, or a failure."""
         return self._events
 
@@ -131,12 +137,16 @@ class Dispatcher:
             tried: set[str] = set()
             while True:
                 if time.monotonic() >= deadline:
-                    raise DeadlineExceeded("the request deadline passed before any upstream answered")
+                    raise DeadlineExceeded(
+                        "the request deadline passed before any upstream answered"
+                    )
                 lease = None
                 if candidate.needs_key:
                     lease = await self._checkout(candidate.worker, tried)
                     if lease is None:
-                        attempts.append(Attempt(candidate.worker, None, "no_usable_key", "every key is resting"))
+                        attempts.append(
+                            Attempt(candidate.worker, None, "no_usable_key", "every key is resting")
+                        )
                         key_failures.add(candidate.worker)
                         break
                     tried.add(lease.key_id)
@@ -144,16 +154,28 @@ class Dispatcher:
                 if isinstance(result, Answer):
                     return result
                 attempts.append(
-                    Attempt(candidate.worker, lease.masked if lease else None, result.kind.value, result.message)
+                    Attempt(
+                        candidate.worker,
+                        lease.masked if lease else None,
+                        result.kind.value,
+                        result.message,
+                    )
                 )
                 if result.is_client_error:
-                    raise UpstreamRejected(result.message, code=result.code, worker=candidate.worker)
+                    raise UpstreamRejected(
+                        result.message, code=result.code, worker=candidate.worker
+                    )
                 if result.kind in _KEY_KINDS:
                     key_failures.add(candidate.worker)
                 if not (candidate.needs_key and result.tries_next_key):
                     break
-        if attempts and all(a.worker in key_failures and a.reason in {"no_usable_key", *_KEY_KINDS} for a in attempts):
-            waits = [w for a in attempts if (w := self._ledger.next_unblock_in(a.worker)) is not None]
+        if attempts and all(
+            a.worker in key_failures and a.reason in {"no_usable_key", *_KEY_KINDS}
+            for a in attempts
+        ):
+            waits = [
+                w for a in attempts if (w := self._ledger.next_unblock_in(a.worker)) is not None
+            ]
             raise AllRateLimited(attempts, min(waits) if waits else None)
         raise AllUpstreamsFailed(attempts)
 
@@ -178,11 +200,17 @@ class Dispatcher:
                 case Usage():
                     usage = event
                 case StreamFailed(failure=failure):
-                    attempt = Attempt(answer.worker, answer.key, failure.kind.value, failure.message)
+                    attempt = Attempt(
+                        answer.worker, answer.key, failure.kind.value, failure.message
+                    )
                     raise AllUpstreamsFailed([*answer.attempts, attempt])
-        return Completed(answer.worker, answer.model, "".join(parts), finish, usage, answer.attempts)
+        return Completed(
+            answer.worker, answer.model, "".join(parts), finish, usage, answer.attempts
+        )
 
-    async def _plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> tuple[Candidate, ...]:
+    async def _plan(
+        self, request: ChatRequest, strategy: RoutingStrategy | None
+    ) -> tuple[Candidate, ...]:
         try:
             plan: tuple[Candidate, ...] = await self._bridge.ask(
                 self._pool, PlanRoute(request.model, strategy), timeout=self._settings.ask_timeout
@@ -194,7 +222,9 @@ class Dispatcher:
         except PlanError as exc:
             raise BadRequest(str(exc), code="invalid_model") from exc
         except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
-            raise NothingAvailable("the router is restarting; retry shortly", code="router_unavailable") from exc
+            raise NothingAvailable(
+                "the router is restarting; retry shortly", code="router_unavailable"
+            ) from exc
         if not plan:
             raise NothingAvailable("no worker is configured", code="no_worker_available")
         return plan
@@ -202,10 +232,14 @@ class Dispatcher:
     async def _checkout(self, worker: str, tried: set[str]) -> KeyLease | None:
         try:
             lease: KeyLease | None = await self._bridge.ask(
-                self._keys, CheckoutKey(worker, frozenset(tried)), timeout=self._settings.ask_timeout
+                self._keys,
+                CheckoutKey(worker, frozenset(tried)),
+                timeout=self._settings.ask_timeout,
             )
         except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
-            raise NothingAvailable("the key manager is restarting; retry shortly", code="keys_unavailable") from exc
+            raise NothingAvailable(
+                "the key manager is restarting; retry shortly", code="keys_unavailable"
+            ) from exc
         return lease
 
     def _tell(self, name: str, message: object) -> None:
@@ -215,7 +249,13 @@ class Dispatcher:
         except (NotRunning, pykka.ActorDeadError):
             return
 
-    def _report(self, candidate: Candidate, lease: KeyLease | None, failure: UpstreamFailure | None, ttft: float | None = None) -> None:
+    def _report(
+        self,
+        candidate: Candidate,
+        lease: KeyLease | None,
+        failure: UpstreamFailure | None,
+        ttft: float | None = None,
+    ) -> None:
         self._tell(candidate.worker, AttemptEnded(failure, ttft))
         if lease is not None:
             self._tell("keys", KeyUsed(candidate.worker, lease.key_id, failure))
@@ -244,7 +284,11 @@ class Dispatcher:
         try:
             async with asyncio.timeout(remaining):
                 response = await self._session.request(
-                    call.method, call.url, headers=dict(call.headers), json=call.json, timeout=timeout
+                    call.method,
+                    call.url,
+                    headers=dict(call.headers),
+                    json=call.json,
+                    timeout=timeout,
                 )
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
@@ -264,10 +308,19 @@ class Dispatcher:
                     if any(isinstance(e, TextDelta) and e.text for e in buffered):
                         ttft = (time.monotonic() - started) * 1000.0
                         stream = self._follow(candidate, lease, response, decoder, buffered, ttft)
-                        return Answer(candidate.worker, candidate.model, lease.masked if lease else None, attempts, ttft, stream)
+                        return Answer(
+                            candidate.worker,
+                            candidate.model,
+                            lease.masked if lease else None,
+                            attempts,
+                            ttft,
+                            stream,
+                        )
                 buffered.extend(decoder.close())
         except TimeoutError:
-            failure = UpstreamFailure(ErrorKind.TIMEOUT, f"no first token within the deadline from {candidate.worker}")
+            failure = UpstreamFailure(
+                ErrorKind.TIMEOUT, f"no first token within the deadline from {candidate.worker}"
+            )
         except aiohttp.ClientError as exc:
             failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, _describe(exc))
         except BaseException:
@@ -278,7 +331,9 @@ class Dispatcher:
         else:
             response.release()
             failed = next((e.failure for e in buffered if isinstance(e, StreamFailed)), None)
-            failure = failed or UpstreamFailure(ErrorKind.EMPTY_RESPONSE, "the upstream answered with no content")
+            failure = failed or UpstreamFailure(
+                ErrorKind.EMPTY_RESPONSE, "the upstream answered with no content"
+            )
         if response is not None:
             response.close()
         self._report(candidate, lease, failure)
@@ -292,7 +347,7 @@ class Dispatcher:
         decoder: StreamDecoder,
         buffered: list[StreamEvent],
         ttft: float,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Relay the rest of a committed stream, reporting its outcome however it ends."""
         failure: UpstreamFailure | None = None
         try:
@@ -309,10 +364,15 @@ class Dispatcher:
                 for event in decoder.close():
                     yield event
             except TimeoutError:
-                failure = UpstreamFailure(ErrorKind.TIMEOUT, f"{candidate.worker} stalled mid-stream")
+                failure = UpstreamFailure(
+                    ErrorKind.TIMEOUT, f"{candidate.worker} stalled mid-stream"
+                )
                 yield StreamFailed(failure)
             except aiohttp.ClientError as exc:
-                failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, f"{candidate.worker} dropped the stream: {_describe(exc)}")
+                failure = UpstreamFailure(
+                    ErrorKind.CONNECT_ERROR,
+                    f"{candidate.worker} dropped the stream: {_describe(exc)}",
+                )
                 yield StreamFailed(failure)
         finally:
             response.close()

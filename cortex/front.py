@@ -88,7 +88,9 @@ class HttpFrontActor(SupervisedActor):
         self._slot = slot
         self._serve_http = serve_http
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="front-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="front-loop", daemon=True
+        )
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._bridge = Bridge()
@@ -139,8 +141,12 @@ class HttpFrontActor(SupervisedActor):
         )
         port: int | None = None
         if self._serve_http:
-            app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
-            self._services = Services(dispatcher, self._board, self._ledger, settings.max_body_bytes)
+            app = web.Application(
+                client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
+            )
+            self._services = Services(
+                dispatcher, self._board, self._ledger, settings.max_body_bytes
+            )
             app[SERVICES] = self._services
             add_routes(app)
             self._runner = web.AppRunner(

@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
-from actors.providers.base import ChatRequest, StreamFailed, TextDelta
+from actors.providers.base import StreamEvent, StreamFailed, TextDelta
 from actors.workers import WorkerView
-from cortex.errors import AllUpstreamsFailed, Attempt, BadRequest, GatewayError, NothingAvailable
+from cortex.dispatch import Answer
+from cortex.errors import (
+    AllUpstreamsFailed,
+    Attempt,
+    BadRequest,
+    GatewayError,
+    NotFound,
+    NothingAvailable,
+)
 from cortex.front import Engine
-from cortex.schemas import parse_chat
+from cortex.schemas import ChatCall, parse_chat
 from cortex.settings import ConfigError, Settings, parse_worker
 from cortex.tree import Tree, provider_spec, start_tree
 from supervisors import Handle
@@ -69,7 +77,10 @@ class Gateway:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -89,27 +100,42 @@ class Gateway:
         """Why the root supervisor exited, or None while it runs."""
         return self.tree.root_link.reason
 
-    def chat(self, messages: Sequence[Mapping[str, Any]], **options: Any) -> Iterator[str]:
-        """Stream an answer's text, failing over like the HTTP endpoints.
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        strategy: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """Stream an answer's text, failing over exactly like the HTTP endpoints.
 
         Args:
             messages: OpenAI-style messages (``role`` and ``content``).
-            **options: ``model``, ``strategy``, ``provider``, ``temperature``,
-                ``top_p``, ``max_tokens``, ``stop``, as in the ``/api/chat`` body.
+            model: ``auto`` (default), a model name, or ``worker/model``.
+            provider: pin the request to this worker.
+            strategy: routing strategy for this request only.
+            temperature: sampling temperature (0 to 2).
+            top_p: nucleus sampling mass (0 to 1).
+            max_tokens: longest answer, in tokens.
+            stop: stop sequences.
 
         Raises:
             GatewayError: the request is invalid or no upstream could answer; an upstream
                 failing after the first token raises ``AllUpstreamsFailed`` mid-iteration.
         """
         engine = self._engine()
-        call = parse_chat({**options, "messages": list(messages)}, default_stream=True)
-        request = self._pin(call.request, call.provider)
+        call = self._call(messages, model, provider, strategy, temperature, top_p, max_tokens, stop)
 
-        def run(coro: Coroutine[Any, Any, _T]) -> _T:
-            future = asyncio.run_coroutine_threadsafe(coro, engine.loop)
+        def run(awaitable: Awaitable[_T]) -> _T:
+            future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
             return future.result(timeout=self._settings.request_timeout)
 
-        answer = run(engine.dispatcher.open(request, strategy=call.strategy))
+        answer = run(engine.dispatcher.open(call.request, strategy=call.strategy))
         events = answer.events()
         try:
             while True:
@@ -117,24 +143,32 @@ class Gateway:
                     event = run(anext(events))
                 except StopAsyncIteration:
                     return
-                if isinstance(event, TextDelta) and event.text:
-                    yield event.text
-                elif isinstance(event, StreamFailed):
-                    failure = event.failure
-                    raise AllUpstreamsFailed([Attempt(answer.worker, answer.key, failure.kind.value, failure.message)])
+                if (text := _text_of(answer, event)) is not None:
+                    yield text
         finally:
             run(events.aclose())
 
-    async def achat(self, messages: Sequence[Mapping[str, Any]], **options: Any) -> AsyncIterator[str]:
+    async def achat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        strategy: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[str]:
         """The async twin of :meth:`chat`, for applications with their own event loop."""
         engine = self._engine()
-        call = parse_chat({**options, "messages": list(messages)}, default_stream=True)
-        request = self._pin(call.request, call.provider)
+        call = self._call(messages, model, provider, strategy, temperature, top_p, max_tokens, stop)
 
-        async def run(coro: Coroutine[Any, Any, _T]) -> _T:
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, engine.loop))
+        async def run(awaitable: Awaitable[_T]) -> _T:
+            future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
+            return await asyncio.wrap_future(future)
 
-        answer = await run(engine.dispatcher.open(request, strategy=call.strategy))
+        answer = await run(engine.dispatcher.open(call.request, strategy=call.strategy))
         events = answer.events()
         try:
             while True:
@@ -142,13 +176,40 @@ class Gateway:
                     event = await run(anext(events))
                 except StopAsyncIteration:
                     return
-                if isinstance(event, TextDelta) and event.text:
-                    yield event.text
-                elif isinstance(event, StreamFailed):
-                    failure = event.failure
-                    raise AllUpstreamsFailed([Attempt(answer.worker, answer.key, failure.kind.value, failure.message)])
+                if (text := _text_of(answer, event)) is not None:
+                    yield text
         finally:
             await run(events.aclose())
+
+    def _call(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        model: str | None,
+        provider: str | None,
+        strategy: str | None,
+        temperature: float | None,
+        top_p: float | None,
+        max_tokens: int | None,
+        stop: Sequence[str] | None,
+    ) -> ChatCall:
+        """Validate library arguments with the same rules as an HTTP body."""
+        body = {
+            "messages": list(messages),
+            "model": model,
+            "provider": provider,
+            "strategy": strategy,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "stop": list(stop) if stop is not None else None,
+        }
+        call = parse_chat(body, default_stream=True)
+        if call.provider is None:
+            return call
+        if self.tree.board.config(call.provider) is None:
+            raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
+        pinned = f"{call.provider}/{call.request.model or ''}"
+        return dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
 
     def health_status(self) -> dict[str, Any]:
         """Worker counts by status and provider, and the overall health."""
@@ -157,8 +218,17 @@ class Gateway:
         for view in views:
             by_status[view.status.value] = by_status.get(view.status.value, 0) + 1
         available = by_status.get("available", 0)
-        healthy = "healthy" if views and available == len(views) else ("degraded" if available else "unhealthy")
-        return {"total_workers": len(views), "available_workers": available, "workers_by_status": by_status, "system_health": healthy}
+        healthy = (
+            "healthy"
+            if views and available == len(views)
+            else ("degraded" if available else "unhealthy")
+        )
+        return {
+            "total_workers": len(views),
+            "available_workers": available,
+            "workers_by_status": by_status,
+            "system_health": healthy,
+        }
 
     def list_workers(self) -> tuple[WorkerView, ...]:
         """Every worker's current view."""
@@ -180,7 +250,9 @@ class Gateway:
             Handle(tree.directory, "registry").ask(RegisterWorker(worker), timeout=ASK_TIMEOUT)
         except ValueError as exc:
             raise BadRequest(str(exc), code="duplicate_worker") from exc
-        Handle(tree.directory, "keys").ask(ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT)
+        Handle(tree.directory, "keys").ask(
+            ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT
+        )
         spec = provider_spec(worker, self._settings, tree.board, tree.ledger)
         try:
             Handle(tree.directory, "providers").proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
@@ -209,18 +281,29 @@ class Gateway:
         Handle(tree.directory, "keys").ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
         Handle(tree.directory, "registry").ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
 
-    def _pin(self, request: ChatRequest, provider: str | None) -> ChatRequest:
-        if provider is None:
-            return request
-        if self.tree.board.config(provider) is None:
-            raise BadRequest(f"no worker named {provider!r}", code="unknown_worker")
-        return dataclasses.replace(request, model=f"{provider}/{request.model or ''}")
-
     def _engine(self) -> Engine:
         engine = self.tree.slot.get(ENGINE_WAIT)
         if engine is None:
-            raise NothingAvailable("the gateway's event loop is restarting", code="engine_unavailable")
+            raise NothingAvailable(
+                "the gateway's event loop is restarting", code="engine_unavailable"
+            )
         return engine
+
+
+def _text_of(answer: Answer, event: StreamEvent) -> str | None:
+    """The text an event adds, or None; an in-stream failure becomes the caller's error."""
+    if isinstance(event, TextDelta) and event.text:
+        return event.text
+    if isinstance(event, StreamFailed):
+        failure = event.failure
+        attempt = Attempt(answer.worker, answer.key, failure.kind.value, failure.message)
+        raise AllUpstreamsFailed([attempt])
+    return None
+
+
+async def _await(awaitable: Awaitable[_T]) -> _T:
+    """Wrap any awaitable (such as ``anext(...)``) as a coroutine the loop can be handed."""
+    return await awaitable
 
 
 def start(settings: Settings, *, serve_http: bool = False) -> Gateway:

@@ -67,17 +67,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(exc, request_id)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICES].max_body_bytes
-        too_large = PayloadTooLarge(f"request body is larger than {limit} bytes", code="body_too_large")
+        too_large = PayloadTooLarge(
+            f"request body is larger than {limit} bytes", code="body_too_large"
+        )
         response = error_response(too_large, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error = GatewayError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
-        error.status, error.type = exc.status, "invalid_request_error" if exc.status < 500 else "server_error"
+        error.status, error.type = (
+            exc.status,
+            "invalid_request_error" if exc.status < 500 else "server_error",
+        )
         response = error_response(error, request_id)
     except Exception:
         log.exception("unhandled_error", request_id=request_id, path=request.path)
-        error = GatewayError("internal error; the request id is in X-Request-ID", code="internal_error")
+        error = GatewayError(
+            "internal error; the request id is in X-Request-ID", code="internal_error"
+        )
         response = error_response(error, request_id)
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
@@ -111,7 +118,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     cid = render.completion_id()
     if not call.stream:
         done = await services.dispatcher.complete(call.request, strategy=call.strategy)
-        body = render.completion(cid=cid, model=done.model, text=done.text, finish_reason=done.finish_reason, usage=done.usage)
+        body = render.completion(
+            cid=cid,
+            model=done.model,
+            text=done.text,
+            finish_reason=done.finish_reason,
+            usage=done.usage,
+        )
         return web.json_response(body, headers={"X-Cortex-Worker": done.worker})
     answer = await services.dispatcher.open(call.request, strategy=call.strategy)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
@@ -128,7 +141,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 case Usage():
                     usage = event
                 case StreamFailed(failure=failure):
-                    await response.write(writer.error(failure.message, "upstream_error", failure.kind.value))
+                    await response.write(
+                        writer.error(failure.message, "upstream_error", failure.kind.value)
+                    )
                     break
             if isinstance(event, StreamFailed):
                 break
@@ -157,11 +172,22 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
                 case Usage():
                     usage = event
                 case StreamFailed(failure=failure):
-                    error = {"message": failure.message, "type": "upstream_error", "code": failure.kind.value}
-                    await response.write(render.sse({"error": error, "worker": answer.worker}, event="error"))
+                    error = {
+                        "message": failure.message,
+                        "type": "upstream_error",
+                        "code": failure.kind.value,
+                    }
+                    await response.write(
+                        render.sse({"error": error, "worker": answer.worker}, event="error")
+                    )
                     break
         else:
-            done = {"worker": answer.worker, "model": answer.model, "finish_reason": finish, "usage": render.usage_json(usage)}
+            done = {
+                "worker": answer.worker,
+                "model": answer.model,
+                "finish_reason": finish,
+                "usage": render.usage_json(usage),
+            }
             await response.write(render.sse(done, event="done"))
     await response.write_eof()
     return response
@@ -255,7 +281,9 @@ async def api_stats(request: web.Request) -> web.Response:
                 for k in keys.get(view.name, ())
             ],
         }
-    return web.json_response({"uptime_seconds": round(time.time() - services.started, 1), "workers": workers})
+    return web.json_response(
+        {"uptime_seconds": round(time.time() - services.started, 1), "workers": workers}
+    )
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -266,7 +294,10 @@ async def list_models(request: web.Request) -> web.Response:
         for model in view.models:
             ids.setdefault(model, view.name)
             ids.setdefault(f"{view.name}/{model}", view.name)
-    data = [{"id": mid, "object": "model", "created": 0, "owned_by": owner} for mid, owner in ids.items()]
+    data = [
+        {"id": mid, "object": "model", "created": 0, "owned_by": owner}
+        for mid, owner in ids.items()
+    ]
     return web.json_response({"object": "list", "data": data})
 
 

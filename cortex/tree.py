@@ -23,6 +23,7 @@ at run time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pykka
 
@@ -52,14 +53,16 @@ class Tree:
     directory: Directory
     slot: EngineSlot
     root_link: RootLink
-    root: pykka.ActorRef[pykka.Actor]
+    root: pykka.ActorRef[Any]
 
 
-def provider_spec(config: WorkerConfig, settings: Settings, board: Board, ledger: KeyLedger) -> ChildSpec:
+def provider_spec(
+    config: WorkerConfig, settings: Settings, board: Board, ledger: KeyLedger
+) -> ChildSpec:
     """The child spec of one worker's provider actor."""
     probe = ProbeSettings(settings.health_check_interval, settings.health_check_timeout)
 
-    def start(link: Link) -> pykka.ActorRef[pykka.Actor]:
+    def start(link: Link) -> pykka.ActorRef[Any]:
         return ProviderActor.start(
             link,
             config,
@@ -70,7 +73,9 @@ def provider_spec(config: WorkerConfig, settings: Settings, board: Board, ledger
             probe_key=lambda: ledger.probe_key(config.name),
         )
 
-    return ChildSpec(id=config.name, start=start, shutdown=settings.health_check_timeout + ACTOR_SHUTDOWN)
+    return ChildSpec(
+        id=config.name, start=start, shutdown=settings.health_check_timeout + ACTOR_SHUTDOWN
+    )
 
 
 def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
@@ -79,33 +84,53 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
     Raises:
         StartError: a child failed to start (for example, the HTTP port is taken).
     """
-    board, ledger, directory, slot = Board(), KeyLedger(
-        strategy=settings.key_rotation, default_block_seconds=settings.rate_limit_block_seconds
-    ), Directory(), EngineSlot()
+    board, ledger, directory, slot = (
+        Board(),
+        KeyLedger(
+            strategy=settings.key_rotation, default_block_seconds=settings.rate_limit_block_seconds
+        ),
+        Directory(),
+        EngineSlot(),
+    )
     for config in settings.workers:
         board.put_config(config)
         ledger.configure(config.name, config.api_keys)
 
-    def start_providers(link: Link) -> pykka.ActorRef[pykka.Actor]:
+    def start_providers(link: Link) -> pykka.ActorRef[Any]:
         specs = [provider_spec(c, settings, board, ledger) for c in board.configs()]
         return start_supervisor("providers", PROVIDER_FLAGS, specs, link, directory)
 
-    def start_front(link: Link) -> pykka.ActorRef[pykka.Actor]:
+    def start_front(link: Link) -> pykka.ActorRef[Any]:
         return HttpFrontActor.start(
-            link, settings=settings, board=board, ledger=ledger, directory=directory, slot=slot,
+            link,
+            settings=settings,
+            board=board,
+            ledger=ledger,
+            directory=directory,
+            slot=slot,
             serve_http=serve_http,
         )
 
     children = [
-        ChildSpec(id="keys", start=lambda link: KeyManagerActor.start(link, ledger), shutdown=ACTOR_SHUTDOWN),
-        ChildSpec(id="registry", start=lambda link: RegistryActor.start(link, board), shutdown=ACTOR_SHUTDOWN),
+        ChildSpec(
+            id="keys",
+            start=lambda link: KeyManagerActor.start(link, ledger),
+            shutdown=ACTOR_SHUTDOWN,
+        ),
+        ChildSpec(
+            id="registry",
+            start=lambda link: RegistryActor.start(link, board),
+            shutdown=ACTOR_SHUTDOWN,
+        ),
         ChildSpec(id="providers", start=start_providers, type=ChildType.SUPERVISOR),
         ChildSpec(
             id="pool",
             start=lambda link: PoolActor.start(link, board, settings.strategy),
             shutdown=ACTOR_SHUTDOWN,
         ),
-        ChildSpec(id="front", start=start_front, shutdown=settings.shutdown_grace + 2 * ACTOR_SHUTDOWN),
+        ChildSpec(
+            id="front", start=start_front, shutdown=settings.shutdown_grace + 2 * ACTOR_SHUTDOWN
+        ),
     ]
     root_link = RootLink("root")
     root = start_supervisor("root", ROOT_FLAGS, children, root_link, directory, start_timeout=30.0)

@@ -21,6 +21,7 @@ plane and the actors act on the kind alone, never on a provider's own codes:
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,17 +90,21 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     millis = lowered.get("retry-after-ms")
     if millis is not None:
         try:
-            return max(0.0, float(millis) / 1000.0)
+            seconds = float(millis) / 1000.0
         except ValueError:
-            pass
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
     raw = lowered.get("retry-after")
     if raw is None:
         return None
     raw = raw.strip()
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        pass
+        seconds = math.nan
+    if math.isfinite(seconds):
+        return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):

@@ -211,16 +211,18 @@ class SimulatedServer(BackgroundServer):
         if model not in self.models:
             raise ReplyError(ErrorKind.MODEL_NOT_FOUND, model)
 
-    async def _apply_fault(self, request: web.Request, *, probe: bool) -> Fault:
-        """Consume the fault for this request; raise or hang for the ones that end it."""
+    def _take_fault(self, request: web.Request, *, probe: bool) -> Fault:
+        """Consume the fault for this request; raise the ones that are error responses.
+
+        Raises:
+            ReplyError: the fault is answered with the provider's error (RATE_LIMIT, ...).
+        """
         rule: FaultRule | None = self.faults.take(self._api_key(request), probe=probe)
         if rule is None:
             return Fault.NONE
         kind = rule.fault.error_kind
         if kind is not None:
             raise ReplyError(kind, retry_after=rule.retry_after)
-        if rule.fault is Fault.HANG:
-            await self._hang_up(request, wait=True)
         return rule.fault
 
     async def _hang_up(self, request: web.Request, *, wait: bool = False) -> web.Response:
@@ -234,9 +236,9 @@ class SimulatedServer(BackgroundServer):
 
     async def _serve_probe(self, request: web.Request, body: Mapping[str, Any]) -> web.Response:
         """Answer a model listing / version probe, unless a probe fault says otherwise."""
-        fault = await self._apply_fault(request, probe=True)
+        fault = self._take_fault(request, probe=True)
         if fault in (Fault.DROP_MID_STREAM, Fault.HANG):
-            return await self._hang_up(request)
+            return await self._hang_up(request, wait=fault is Fault.HANG)
         if fault is Fault.EMPTY_STREAM:
             return web.Response(body=b"", content_type="application/json")
         return web.json_response(dict(body))
@@ -244,13 +246,13 @@ class SimulatedServer(BackgroundServer):
     async def _serve_chat(self, request: web.Request, call: ChatCall) -> web.StreamResponse:
         """Answer a generation request: model check, faults, then the reply."""
         self._check_model(call.model)
-        fault = await self._apply_fault(request, probe=False)
+        fault = self._take_fault(request, probe=False)
+        if fault is Fault.HANG or (fault is Fault.DROP_MID_STREAM and not call.stream):
+            return await self._hang_up(request, wait=fault is Fault.HANG)
         reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
         completion = complete(call, reply)
         if call.stream:
             return await self._stream(request, call, completion, fault)
-        if fault is Fault.DROP_MID_STREAM or fault is Fault.HANG:
-            return await self._hang_up(request)
         if fault is Fault.EMPTY_STREAM:
             return web.Response(body=b"", content_type="application/json")
         if fault is Fault.STREAM_ERROR:

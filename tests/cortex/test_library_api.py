@@ -31,7 +31,9 @@ def upstream():
 
 @pytest.fixture
 def gateway(upstream):
-    settings = load_settings(environ={"OPENAI_API_KEYS": ",".join(KEYS), "OPENAI_BASE_URL": upstream.base_url})
+    settings = load_settings(
+        environ={"OPENAI_API_KEYS": ",".join(KEYS), "OPENAI_BASE_URL": upstream.base_url}
+    )
     with cortex.start(settings) as running:
         yield running
 
@@ -63,7 +65,9 @@ def test_chat_fails_over_between_keys_like_the_daemon(gateway, upstream):
     upstream.set_fault(Fault.RATE_LIMIT, key=KEYS[0], retry_after=60)
 
     assert "again" in "".join(gateway.chat([{"role": "user", "content": "again"}]))
-    assert [r.api_key for r in upstream.requests if r.path.endswith("/chat/completions")] == list(KEYS)
+    assert [r.api_key for r in upstream.requests if r.path.endswith("/chat/completions")] == list(
+        KEYS
+    )
 
 
 def test_chat_rejects_invalid_messages_before_any_upstream_call(gateway, upstream):
@@ -74,7 +78,9 @@ def test_chat_rejects_invalid_messages_before_any_upstream_call(gateway, upstrea
 
 def test_workers_can_be_added_and_removed_at_run_time(gateway):
     with SimulatedOllama("extra", chunk_delay=0.0) as extra:
-        view = gateway.add_worker("extra", {"type": "ollama", "base_url": extra.base_url, "models": ["llama3.1:8b"]})
+        view = gateway.add_worker(
+            "extra", {"type": "ollama", "base_url": extra.base_url, "models": ["llama3.1:8b"]}
+        )
         assert view.name == "extra"
         wait_until(lambda: any(w.name == "extra" and w.last_check for w in gateway.list_workers()))
 

@@ -22,7 +22,9 @@ def primary() -> Iterator[SimulatedOpenAI]:
 @pytest.fixture
 def backup() -> Iterator[SimulatedOpenAI]:
     """A second OpenAI-format upstream (Groq-typed), tried after the primary."""
-    with SimulatedOpenAI("backup", keys=BACKUP_KEYS, models=("llama-3.1-8b-instant",), chunk_delay=0.0) as server:
+    with SimulatedOpenAI(
+        "backup", keys=BACKUP_KEYS, models=("llama-3.1-8b-instant",), chunk_delay=0.0
+    ) as server:
         yield server
 
 

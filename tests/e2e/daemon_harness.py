@@ -68,7 +68,9 @@ class CortexProcess:
                 line = self._lines.get(timeout=0.1)
             except queue.Empty:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"cortex exited with {self.proc.returncode}: {self.logs()[-4000:]}") from None
+                    raise RuntimeError(
+                        f"cortex exited with {self.proc.returncode}: {self.logs()[-4000:]}"
+                    ) from None
                 continue
             match = BANNER.search(line)
             if match:
@@ -124,12 +126,30 @@ def providers_json(
     """A CORTEX_PROVIDERS value for the given upstreams (priority: primary, backup, local)."""
     entries: dict[str, Any] = {}
     if primary is not None:
-        entries["primary"] = {"type": "openai", "base_url": primary.base_url, "api_keys": list(PRIMARY_KEYS), "models": ["gpt-4o-mini"], "priority": 1, "timeout": timeout}
+        entries["primary"] = {
+            "type": "openai",
+            "base_url": primary.base_url,
+            "api_keys": list(PRIMARY_KEYS),
+            "models": ["gpt-4o-mini"],
+            "priority": 1,
+            "timeout": timeout,
+        }
     if backup is not None:
-        entries["backup"] = {"type": "groq", "base_url": backup.base_url, "api_keys": list(BACKUP_KEYS), "models": ["llama-3.1-8b-instant"], "priority": 2, "timeout": timeout}
+        entries["backup"] = {
+            "type": "groq",
+            "base_url": backup.base_url,
+            "api_keys": list(BACKUP_KEYS),
+            "models": ["llama-3.1-8b-instant"],
+            "priority": 2,
+            "timeout": timeout,
+        }
     if local is not None or local_url is not None:
         url = local_url or (local.base_url if local else "")
-        entries["local"] = {"type": "ollama", "base_url": url, "models": ["llama3.1:8b"], "priority": 3, "timeout": timeout}
+        entries["local"] = {
+            "type": "ollama",
+            "base_url": url,
+            "models": ["llama3.1:8b"],
+            "priority": 3,
+            "timeout": timeout,
+        }
     return json.dumps(entries)
-
-

@@ -18,7 +18,9 @@ def chat_requests(server):
     return [r for r in server.requests if r.path.endswith(("/chat/completions", "/api/chat"))]
 
 
-def test_a_rate_limited_key_hands_the_request_to_the_next_key_and_rests(cortex_daemon, primary, backup):
+def test_a_rate_limited_key_hands_the_request_to_the_next_key_and_rests(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.RATE_LIMIT, key=PRIMARY_KEYS[0], retry_after=120)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
 
@@ -44,7 +46,9 @@ def test_a_resting_key_is_not_tried_again_until_its_retry_after_passes(cortex_da
     assert [r.api_key for r in chat_requests(primary)] == [PRIMARY_KEYS[0]] + [PRIMARY_KEYS[1]] * 3
 
 
-def test_when_every_key_of_the_first_worker_fails_the_next_worker_serves(cortex_daemon, primary, backup):
+def test_when_every_key_of_the_first_worker_fails_the_next_worker_serves(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.RATE_LIMIT, retry_after=60)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
 
@@ -56,8 +60,19 @@ def test_when_every_key_of_the_first_worker_fails_the_next_worker_serves(cortex_
     assert "Hello from backup" in response.json()["choices"][0]["message"]["content"]
 
 
-@pytest.mark.parametrize("fault", [Fault.UNAUTHORIZED, Fault.SERVER_ERROR, Fault.OVERLOADED, Fault.EMPTY_STREAM, Fault.STREAM_ERROR])
-def test_a_worker_side_failure_before_the_first_token_moves_to_the_next_worker(cortex_daemon, primary, backup, fault):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.UNAUTHORIZED,
+        Fault.SERVER_ERROR,
+        Fault.OVERLOADED,
+        Fault.EMPTY_STREAM,
+        Fault.STREAM_ERROR,
+    ],
+)
+def test_a_worker_side_failure_before_the_first_token_moves_to_the_next_worker(
+    cortex_daemon, primary, backup, fault
+):
     primary.set_fault(fault)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
 
@@ -74,7 +89,9 @@ def test_a_worker_side_failure_before_the_first_token_moves_to_the_next_worker(c
     assert len(chat_requests(primary)) == 1
 
 
-def test_a_hanging_upstream_is_abandoned_at_its_timeout_for_the_next_worker(cortex_daemon, primary, backup):
+def test_a_hanging_upstream_is_abandoned_at_its_timeout_for_the_next_worker(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.HANG)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup, timeout=1.0)})
 
@@ -85,7 +102,9 @@ def test_a_hanging_upstream_is_abandoned_at_its_timeout_for_the_next_worker(cort
 
 
 def test_a_refused_connection_moves_to_the_next_worker(cortex_daemon, backup):
-    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(None, backup, local_url="http://127.0.0.1:9")})
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": providers_json(None, backup, local_url="http://127.0.0.1:9")}
+    )
 
     response = daemon.post("/v1/chat/completions", json={**HELLO, "model": "local/llama3.1:8b"})
 
@@ -104,7 +123,9 @@ def wait_for_status(daemon, worker, status, timeout=10.0):
     raise AssertionError(f"{worker} never became {status}")
 
 
-def test_when_every_worker_is_down_the_client_gets_502_with_each_attempts_reason(cortex_daemon, primary, backup):
+def test_when_every_worker_is_down_the_client_gets_502_with_each_attempts_reason(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.SERVER_ERROR)
     backup.set_fault(Fault.UNAUTHORIZED)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
@@ -120,10 +141,14 @@ def test_when_every_worker_is_down_the_client_gets_502_with_each_attempts_reason
 
 
 def test_a_worker_its_probe_found_down_is_skipped_while_others_can_serve(cortex_daemon, backup):
-    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(None, backup, local_url="http://127.0.0.1:9")})
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": providers_json(None, backup, local_url="http://127.0.0.1:9")}
+    )
     wait_for_status(daemon, "local", "unavailable")
 
-    response = daemon.post("/v1/chat/completions", json={**HELLO, "strategy": "local_first"}, headers={})
+    response = daemon.post(
+        "/v1/chat/completions", json={**HELLO, "strategy": "local_first"}, headers={}
+    )
 
     assert response.status_code == 200
     assert response.headers["X-Cortex-Worker"] == "backup"
@@ -152,7 +177,9 @@ def test_when_every_key_rests_the_client_gets_429_with_retry_after(cortex_daemon
     assert response.json()["error"]["type"] == "rate_limit_error"
 
 
-def test_a_request_the_upstream_rejects_is_returned_as_is_without_failover_or_key_block(cortex_daemon, primary, backup):
+def test_a_request_the_upstream_rejects_is_returned_as_is_without_failover_or_key_block(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.BAD_REQUEST)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
 
@@ -165,7 +192,9 @@ def test_a_request_the_upstream_rejects_is_returned_as_is_without_failover_or_ke
     assert not any(k["blocked"] for k in keys)
 
 
-def test_an_upstream_dropping_mid_stream_ends_the_stream_with_an_error_event(cortex_daemon, primary, backup):
+def test_an_upstream_dropping_mid_stream_ends_the_stream_with_an_error_event(
+    cortex_daemon, primary, backup
+):
     primary.set_fault(Fault.DROP_MID_STREAM)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
 

@@ -15,8 +15,12 @@ from daemon_harness import REPO, providers_json
 from cortex.simulated import SimulatedOpenAI
 
 
-def test_sigterm_stops_the_daemon_with_exit_code_zero_within_the_grace_period(cortex_daemon, primary):
-    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary), "CORTEX_SHUTDOWN_GRACE": "3"})
+def test_sigterm_stops_the_daemon_with_exit_code_zero_within_the_grace_period(
+    cortex_daemon, primary
+):
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": providers_json(primary), "CORTEX_SHUTDOWN_GRACE": "3"}
+    )
     started = time.monotonic()
 
     code = daemon.stop(signal.SIGTERM)
@@ -33,11 +37,18 @@ def test_sigint_stops_the_daemon_like_sigterm(cortex_daemon, primary):
 
 
 def test_a_stream_in_flight_at_sigterm_is_allowed_to_finish(cortex_daemon):
-    with SimulatedOpenAI("primary", keys=("sk-primary-key-one-000001", "sk-primary-key-two-000002"), chunk_delay=0.2) as slow:
-        daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(slow), "CORTEX_SHUTDOWN_GRACE": "10"})
+    with SimulatedOpenAI(
+        "primary", keys=("sk-primary-key-one-000001", "sk-primary-key-two-000002"), chunk_delay=0.2
+    ) as slow:
+        daemon = cortex_daemon(
+            {"CORTEX_PROVIDERS": providers_json(slow), "CORTEX_SHUTDOWN_GRACE": "10"}
+        )
         response = daemon.post(
             "/v1/chat/completions",
-            json={"stream": True, "messages": [{"role": "user", "content": "tell me a slow story"}]},
+            json={
+                "stream": True,
+                "messages": [{"role": "user", "content": "tell me a slow story"}],
+            },
             stream=True,
         )
         lines = response.iter_lines()
@@ -65,7 +76,12 @@ def test_status_endpoints_describe_every_worker(cortex_daemon, primary, local):
     assert "llama3.1:8b" in workers["local"]["models"]
     assert health["total_workers"] == 2
     assert health["workers_by_provider"] == {"openai": 1, "ollama": 1}
-    assert set(health) >= {"available_workers", "workers_by_status", "system_health", "last_health_check"}
+    assert set(health) >= {
+        "available_workers",
+        "workers_by_status",
+        "system_health",
+        "last_health_check",
+    }
     assert daemon.get("/healthz").json() == {"status": "ok"}
     assert daemon.get("/readyz").status_code == 200
 
@@ -74,7 +90,9 @@ def test_no_secret_appears_in_any_status_endpoint_or_log(cortex_daemon, primary)
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
     daemon.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
 
-    pages = "".join(daemon.get(p).text for p in ("/api/workers", "/api/stats", "/api/health", "/v1/models"))
+    pages = "".join(
+        daemon.get(p).text for p in ("/api/workers", "/api/stats", "/api/health", "/v1/models")
+    )
     daemon.stop()
 
     for key in json.loads(providers_json(primary))["primary"]["api_keys"]:
@@ -91,7 +109,12 @@ def test_an_invalid_configuration_exits_with_code_two_listing_every_problem():
     }
     result = subprocess.run(
         [sys.executable, "-m", "cortex", "--env-file", os.devnull],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
     assert result.returncode == 2
@@ -102,9 +125,21 @@ def test_an_invalid_configuration_exits_with_code_two_listing_every_problem():
 
 def test_help_documents_flags_and_environment():
     result = subprocess.run(
-        [sys.executable, "-m", "cortex", "--help"], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-m", "cortex", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
     assert result.returncode == 0
-    for name in ("--demo", "--port", "CORTEX_PROVIDERS", "GROQ_API_KEYS", "OLLAMA_BASE_URLS", "HEALTH_CHECK_INTERVAL"):
+    for name in (
+        "--demo",
+        "--port",
+        "CORTEX_PROVIDERS",
+        "GROQ_API_KEYS",
+        "OLLAMA_BASE_URLS",
+        "HEALTH_CHECK_INTERVAL",
+    ):
         assert name in result.stdout

@@ -10,7 +10,9 @@ from daemon_harness import providers_json
 @pytest.fixture
 def client(cortex_daemon, primary, local):
     daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, local=local)})
-    with openai.OpenAI(base_url=daemon.url + "/v1", api_key="unused", max_retries=0, timeout=20) as sdk:
+    with openai.OpenAI(
+        base_url=daemon.url + "/v1", api_key="unused", max_retries=0, timeout=20
+    ) as sdk:
         yield sdk
 
 
@@ -25,7 +27,10 @@ def test_a_non_streaming_completion_carries_text_usage_and_the_serving_worker(cl
     assert completion.model == "gpt-4o-mini"
     assert completion.usage is not None
     assert completion.usage.completion_tokens > 0
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert (
+        completion.usage.total_tokens
+        == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
 
 
 def test_a_streamed_completion_arrives_in_pieces_and_ends_with_usage(client):
@@ -37,7 +42,9 @@ def test_a_streamed_completion_arrives_in_pieces_and_ends_with_usage(client):
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert "Stream me" in text
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
     assert finishes == ["stop"]
@@ -61,5 +68,7 @@ def test_the_model_list_offers_auto_bare_models_and_worker_pins(client):
 
 def test_an_unknown_model_is_a_not_found_error_for_the_sdk(client):
     with pytest.raises(openai.NotFoundError) as caught:
-        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.body["code"] == "model_not_found"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from cortex.simulated import Fault, SimulatedOpenAI
 

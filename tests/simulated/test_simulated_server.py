@@ -142,6 +142,16 @@ def test_hang_answers_nothing_and_stop_is_still_prompt(http: httpx.Client) -> No
     assert isinstance(outcome[0], httpx.RemoteProtocolError)
 
 
+def test_hang_on_a_streaming_request_sends_not_even_headers(
+    openai_server: SimulatedOpenAI, http: httpx.Client
+) -> None:
+    openai_server.set_fault(Fault.HANG, times=1)
+    url = f"{openai_server.base_url}/chat/completions"
+    with pytest.raises(httpx.ReadTimeout):
+        http.post(url, json=STREAM_BODY, headers=AUTH, timeout=0.2)
+    assert post(http, openai_server, STREAM_BODY).status_code == 200
+
+
 def test_stop_cuts_a_slow_stream_short() -> None:
     server = SimulatedOpenAI(chunk_delay=10).start()
     with httpx.stream(
