@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
+
 from actors.providers.base import (
     ChatRequest,
     Completion,
@@ -40,7 +42,10 @@ from actors.providers.payload import (
 from actors.providers.sse import SseParser
 from actors.providers.stream import JsonStreamDecoder
 
+log = structlog.get_logger("cortex.providers")
+
 API_VERSION = "2023-06-01"
+MAX_TEMPERATURE = 1.0  # Anthropic's range is 0..1; OpenAI's (what clients send) is 0..2
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -72,6 +77,51 @@ def split_system(messages: Sequence[Message]) -> tuple[list[str], list[Message]]
     """
     system = [m.content for m in messages if m.role in _SYSTEM_ROLES]
     return system, [m for m in messages if m.role not in _SYSTEM_ROLES]
+
+
+def drop_blank(messages: Sequence[Message], provider: str) -> list[Message]:
+    """Leave out messages with no text, which Anthropic and Gemini reject with a 400.
+
+    An empty turn carries nothing the model could read, so dropping it (with a debug log)
+    serves the request where forwarding it would fail it.
+    """
+    kept = [m for m in messages if m.content.strip()]
+    if len(kept) < len(messages):
+        log.debug(
+            "request_field_dropped",
+            provider=provider,
+            field="messages",
+            count=len(messages) - len(kept),
+            reason="messages without text are rejected upstream",
+        )
+    return kept
+
+
+def _sampling(request: ChatRequest) -> dict[str, float]:
+    """``temperature`` and ``top_p`` as Anthropic can honour them; the rest is dropped.
+
+    A temperature above 1 is out of Anthropic's range, and current Claude models reject
+    ``temperature`` and ``top_p`` together, so ``top_p`` yields to ``temperature``.
+    """
+    temperature, top_p = request.temperature, request.top_p
+    if temperature is not None and temperature > MAX_TEMPERATURE:
+        log.debug(
+            "request_field_dropped",
+            provider="anthropic",
+            field="temperature",
+            reason=f"above Anthropic's maximum of {MAX_TEMPERATURE:g}",
+        )
+        temperature = None
+    if temperature is not None and top_p is not None:
+        log.debug(
+            "request_field_dropped",
+            provider="anthropic",
+            field="top_p",
+            reason="Claude models take temperature or top_p, not both",
+        )
+        top_p = None
+    sampling = {"temperature": temperature, "top_p": top_p}
+    return {key: value for key, value in sampling.items() if value is not None}
 
 
 def _finish(reason: str | None) -> str:
@@ -158,7 +208,7 @@ class AnthropicAdapter:
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/v1/messages``."""
-        system, conversation = split_system(request.messages)
+        system, conversation = split_system(drop_blank(request.messages, "anthropic"))
         body: dict[str, object] = {"model": target.model}
         if system:
             body["system"] = "\n\n".join(system)
@@ -168,12 +218,9 @@ class AnthropicAdapter:
         ]
         body["max_tokens"] = request.max_tokens or self._default_max_tokens
         body["stream"] = stream
-        optional = {
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "stop_sequences": list(request.stop) or None,
-        }
-        body.update((key, value) for key, value in optional.items() if value is not None)
+        body.update(_sampling(request))
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
         url = f"{target.base_url.rstrip('/')}/v1/messages"
         return HttpCall("POST", url, self._headers(target.api_key), body)
 

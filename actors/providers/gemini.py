@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from actors.providers.anthropic import drop_blank
 from actors.providers.base import (
     ChatRequest,
     Completion,
@@ -182,14 +183,15 @@ class GeminiAdapter:
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/{version}/models/{model}:generateContent`` (or the SSE stream)."""
-        system = [m.content for m in request.messages if m.role in ("system", "developer")]
+        messages = drop_blank(request.messages, "gemini")
+        system = [m.content for m in messages if m.role in ("system", "developer")]
         body: dict[str, object] = {
             "contents": [
                 {
                     "role": "model" if m.role == "assistant" else "user",
                     "parts": [{"text": m.content}],
                 }
-                for m in request.messages
+                for m in messages
                 if m.role not in ("system", "developer")
             ]
         }

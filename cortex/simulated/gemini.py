@@ -89,7 +89,7 @@ def _details(error: ReplyError) -> list[dict[str, Any]]:
         {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
         {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"url": _HELP}]},
     ]
-    if error.kind is ErrorKind.RATE_LIMIT:
+    if error.kind is ErrorKind.RATE_LIMIT and error.retry_after is not None:
         delay = f"{error.retry_after:g}s"
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
     return details

@@ -112,7 +112,7 @@ def test_streaming_call_is_built_byte_for_byte() -> None:
         '{"model":"claude-sonnet-4-5","system":"be brief\\n\\nno emoji",'
         '"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},'
         '{"role":"user","content":"how are you?"}],"max_tokens":64,"stream":true,'
-        '"temperature":0.5,"top_p":0.9,"stop_sequences":["END"]}'
+        '"temperature":0.5,"stop_sequences":["END"]}'
     )
 
 
