@@ -16,6 +16,7 @@ from actors.messages import (
     ConfigureKeys,
     ForgetKeys,
     KeyUsed,
+    SetKeyRotation,
     UnblockExpired,
     UnblockKey,
 )
@@ -68,6 +69,8 @@ class KeyManagerActor(SupervisedActor):
                 self._ledger.remove_worker(worker)
             case UnblockKey(worker=worker, key_id=key_id):
                 return self._ledger.unblock(worker, key_id)
+            case SetKeyRotation(strategy=strategy):
+                self._ledger.set_strategy(strategy)
             case UnblockExpired():
                 for worker, key_id in self._ledger.unblock_expired():
                     log.info("key_unblocked", worker=worker, key_id=key_id)

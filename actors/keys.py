@@ -14,6 +14,7 @@ Memory is bounded by the configured keys: counters are integers, no history is k
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import threading
 import time
@@ -154,12 +155,14 @@ class KeyLedger:
         *,
         strategy: RotationStrategy = RotationStrategy.ROUND_ROBIN,
         default_block_seconds: float = 900.0,
+        quota_block_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self._strategy = strategy
         self._default_block = default_block_seconds
+        self._quota_block = quota_block_seconds
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
@@ -182,7 +185,9 @@ class KeyLedger:
     def configure(self, worker: str, secrets: Sequence[str]) -> None:
         """Set or replace a worker's keys.
 
-        Keys that stay keep their counters and blocks; new keys start fresh; keys no
+        Keys that stay keep their counters and blocks, except that a key marked invalid
+        gets another chance (reloading configuration is how an operator says the key was
+        fixed); new keys start fresh; keys no
         longer listed are forgotten. Blank entries and duplicates are dropped, the first
         occurrence giving the key its place in the rotation. Surrounding whitespace is
         stripped, since it is never part of a real key.
@@ -199,6 +204,9 @@ class KeyLedger:
                     keys[kid] = old.keys.get(kid) or _KeyState(
                         secret=secret, key_id=kid, masked=mask_key(secret)
                     )
+                    if keys[kid].block_reason is ErrorKind.INVALID_KEY:
+                        # A reload is the operator saying the key was fixed upstream.
+                        keys[kid].clear_block()
             self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
 
     def remove_worker(self, worker: str) -> None:
@@ -261,9 +269,10 @@ class KeyLedger:
     def report_failure(self, worker: str, key_id: str, failure: UpstreamFailure) -> None:
         """Count a failed attempt and block the key if the failure is the key's fault.
 
-        A key-blocking failure (see :attr:`UpstreamFailure.blocks_key`) blocks the key for
-        the provider's ``retry_after`` when it gave one, else for the default block time;
-        an invalid key always gets the default, since waiting will not fix it. A block
+        A rate limit blocks the key for the provider's ``retry_after`` when it gave one,
+        else for the default block time; an exhausted quota for the longer quota block
+        (or ``retry_after`` when longer); an invalid key until the configuration is
+        reloaded (:meth:`configure`), since waiting will not fix it. A block
         is never shortened by a later report (late answers to earlier requests arrive
         out of order). Reports about unknown keys are ignored.
         """
@@ -274,14 +283,19 @@ class KeyLedger:
             state.failures += 1
             if not failure.blocks_key:
                 return
-            seconds = failure.retry_after
-            if seconds is None or failure.kind is ErrorKind.INVALID_KEY:
-                seconds = self._default_block
+            seconds = self._block_seconds(failure)
             until = self._clock() + seconds
             if state.blocked_until is None or until >= state.blocked_until:
                 state.blocked_until = until
                 state.blocked_until_wall = self._wall_clock() + seconds
                 state.block_reason = failure.kind
+
+    def _block_seconds(self, failure: UpstreamFailure) -> float:
+        if failure.kind is ErrorKind.INVALID_KEY:
+            return math.inf
+        if failure.kind is ErrorKind.QUOTA_EXHAUSTED:
+            return max(self._quota_block, failure.retry_after or 0.0)
+        return self._default_block if failure.retry_after is None else failure.retry_after
 
     def unblock(self, worker: str, key_id: str) -> bool:
         """Lift a key's block at once (admin action).

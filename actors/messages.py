@@ -6,10 +6,12 @@ Asks expect a reply; tells do not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from actors.planning import RoutingStrategy
+from actors.keys import RotationStrategy
+from actors.planning import Route, RoutingStrategy
 from actors.providers.errors import UpstreamFailure
 from actors.workers import WorkerConfig
 
@@ -82,6 +84,14 @@ class PlanRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRouting:
+    """Tell the pool to use a new default strategy and model routes (hot reload)."""
+
+    strategy: RoutingStrategy
+    routes: Mapping[str, Route]
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptStarted:
     """Tell a provider actor that an attempt on its worker began."""
 
@@ -90,13 +100,38 @@ class AttemptStarted:
 class AttemptEnded:
     """Tell a provider actor how an attempt ended (``failure`` None: success).
 
-    ``first_token_ms`` is the time to the first token of a successful attempt.
+    ``first_token_ms`` is the time to the first token of a successful attempt;
+    ``cancelled`` means the client went away, which says nothing about the worker.
     """
 
     failure: UpstreamFailure | None = None
     first_token_ms: float | None = None
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeHealth:
     """Tell a provider actor (from its own timer) to probe its upstream now."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWorker:
+    """Ask the registry to replace a registered worker's configuration (hot reload).
+
+    Replies None; raises ``LookupError`` if no worker has that name. The worker's published
+    view (its statistics) is kept.
+    """
+
+    config: WorkerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SetKeyRotation:
+    """Ask the key manager to rotate keys by another strategy; counters and blocks stay."""
+
+    strategy: RotationStrategy
+
+
+@dataclass(frozen=True, slots=True)
+class DescribePool:
+    """Ask the pool for a :class:`~actors.pool.PoolSummary` (admin API)."""

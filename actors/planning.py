@@ -18,13 +18,17 @@ worker; otherwise it is also read as a bare model name, and it failed as both.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from actors.breaker import BreakerState
 from actors.workers import HealthStatus, ProviderType, WorkerView
 
 AUTO_MODEL = "auto"
+BREAKER_OPEN = "breaker_open"
+"""The reason given for a worker skipped because its circuit breaker is open."""
 NO_MODELS = "no_models"
 """The reason given for a worker skipped by ``auto`` routing because it lists no model."""
 
@@ -38,6 +42,48 @@ class RoutingStrategy(StrEnum):
 
     PRIORITY = "priority"
     LOCAL_FIRST = "local_first"
+    CLOUD_FIRST = "cloud_first"
+    ROUND_ROBIN = "round_robin"
+    LEAST_USED = "least_used"
+    LEAST_LOADED = "least_loaded"
+    FASTEST = "fastest"
+    COST_OPTIMIZED = "cost_optimized"
+    RANDOM = "random"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A public model name mapped to an ordered chain of ``worker/model`` targets.
+
+    Attributes:
+        name: the model name clients ask for (``smart``).
+        targets: ``(worker, upstream model)`` pairs, tried in this order.
+        fallbacks: provider error code -> target to try for that error instead of failing
+            (``context_length_exceeded`` -> a larger-context target).
+    """
+
+    name: str
+    targets: tuple[tuple[str, str], ...]
+    fallbacks: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContext:
+    """What a plan may depend on beyond the worker views; owned by the pool.
+
+    Attributes:
+        now: the current monotonic time (breaker cool-downs are monotonic).
+        turn: a counter the pool advances per request, for round-robin.
+        rng: randomness for the ``random`` strategy, injectable for tests.
+        routes: configured model routes by public name.
+        trials_taken: workers whose half-open trial is already under way.
+    """
+
+    now: float = 0.0
+    turn: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    trials_taken: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +97,10 @@ class Candidate:
         model: the model name to send upstream.
         timeout: the worker's per-attempt deadline, in seconds.
         needs_key: whether the attempt must lease an API key first.
+        first_token_timeout: seconds allowed before the first token.
+        max_concurrent: attempts the worker may serve at once (None: unlimited).
+        supports_prefill: it can continue a partial assistant message.
+        trial: this attempt is its breaker's half-open trial.
     """
 
     worker: str
@@ -59,6 +109,23 @@ class Candidate:
     model: str
     timeout: float
     needs_key: bool
+    first_token_timeout: float = 30.0
+    max_concurrent: int | None = None
+    supports_prefill: bool = False
+    trial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the data plane walks: candidates in order, and fallbacks by provider error code.
+
+    Attributes:
+        candidates: workers to try, best first.
+        fallbacks: provider error code -> the target a model route names for that error.
+    """
+
+    candidates: tuple[Candidate, ...]
+    fallbacks: Mapping[str, Candidate] = field(default_factory=dict)
 
 
 class PlanError(Exception):
@@ -89,13 +156,17 @@ class NoWorkerAvailable(PlanError):
 
     Attributes:
         model: the model as the client asked for it (None for automatic choice).
-        reasons: why each worker was skipped: a :class:`HealthStatus` value, or
-            :data:`NO_MODELS`. Empty when no worker is configured at all.
+        reasons: why each worker was skipped: a :class:`HealthStatus` value,
+            :data:`NO_MODELS` or :data:`BREAKER_OPEN`. Empty when no worker is configured.
+        retry_after: seconds until the first open breaker lets a trial through, if any.
     """
 
-    def __init__(self, model: str | None, reasons: Mapping[str, str]) -> None:
+    def __init__(
+        self, model: str | None, reasons: Mapping[str, str], retry_after: float | None = None
+    ) -> None:
         self.model = model
         self.reasons = dict(reasons)
+        self.retry_after = retry_after
         target = "any model" if model is None else f"model {model!r}"
         if self.reasons:
             detail = ", ".join(f"{w}={r}" for w, r in sorted(self.reasons.items()))
@@ -104,42 +175,90 @@ class NoWorkerAvailable(PlanError):
         super().__init__(f"no worker available for {target}: {detail}")
 
 
-Ordering = Callable[[Sequence[WorkerView]], list[WorkerView]]
-"""Puts workers in preference order; must be deterministic for equal inputs."""
+Ordering = Callable[[Sequence[WorkerView], PlanContext], list[WorkerView]]
+"""Puts workers in preference order: a small pure function of the snapshot and context."""
 
 
-def _by_priority(views: Sequence[WorkerView]) -> list[WorkerView]:
+def _by_priority(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
     return sorted(views, key=lambda v: (v.config.priority, v.name))
 
 
-def _local_first(views: Sequence[WorkerView]) -> list[WorkerView]:
+def _local_first(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
     return sorted(views, key=lambda v: (not v.config.is_local, v.config.priority, v.name))
+
+
+def _cloud_first(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
+    return sorted(views, key=lambda v: (v.config.is_local, v.config.priority, v.name))
+
+
+def _round_robin(views: Sequence[WorkerView], context: PlanContext) -> list[WorkerView]:
+    ordered = _by_priority(views, context)
+    if not ordered:
+        return ordered
+    shift = context.turn % len(ordered)
+    return ordered[shift:] + ordered[:shift]
+
+
+def _least_used(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
+    return sorted(views, key=lambda v: (v.requests, v.config.priority, v.name))
+
+
+def _least_loaded(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
+    return sorted(views, key=lambda v: (v.in_flight, v.config.priority, v.name))
+
+
+def _fastest(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
+    # A worker never measured goes first among equals, so it gets measured.
+    return sorted(views, key=lambda v: (v.latency_ms or 0.0, v.config.priority, v.name))
+
+
+def _cheapest(views: Sequence[WorkerView], _: PlanContext) -> list[WorkerView]:
+    return sorted(views, key=lambda v: (v.config.cost, v.config.priority, v.name))
+
+
+def _random(views: Sequence[WorkerView], context: PlanContext) -> list[WorkerView]:
+    shuffled = _by_priority(views, context)
+    context.rng.shuffle(shuffled)
+    return shuffled
 
 
 ORDERINGS: Mapping[RoutingStrategy, Ordering] = {
     RoutingStrategy.PRIORITY: _by_priority,
     RoutingStrategy.LOCAL_FIRST: _local_first,
+    RoutingStrategy.CLOUD_FIRST: _cloud_first,
+    RoutingStrategy.ROUND_ROBIN: _round_robin,
+    RoutingStrategy.LEAST_USED: _least_used,
+    RoutingStrategy.LEAST_LOADED: _least_loaded,
+    RoutingStrategy.FASTEST: _fastest,
+    RoutingStrategy.COST_OPTIMIZED: _cheapest,
+    RoutingStrategy.RANDOM: _random,
 }
 """One ordering per strategy: adding a strategy is adding an entry here."""
 
 
 def build_plan(
-    views: Sequence[WorkerView], requested_model: str | None, strategy: RoutingStrategy
+    views: Sequence[WorkerView],
+    requested_model: str | None,
+    strategy: RoutingStrategy,
+    context: PlanContext | None = None,
 ) -> tuple[Candidate, ...]:
     """Build the ordered list of workers to try for one request.
 
     Model resolution: ``None`` or ``"auto"`` uses every worker with its default (first)
-    model, skipping workers that list none; ``"<worker>/<model>"`` where ``<worker>`` is
-    a known worker pins that worker and passes ``<model>`` through as is (an empty model
-    means its default); any other name goes to the workers whose models include it.
+    model, skipping workers that list none; a configured route name uses the route's
+    targets in the route's order; ``"<worker>/<model>"`` where ``<worker>`` is a known
+    worker pins that worker and passes ``<model>`` through as is (an empty model means
+    its default); any other name goes to the workers whose models include it.
 
-    Health: unavailable, rate-limited and out-of-quota workers are skipped; degraded
-    workers come after all available ones, each group in the strategy's order.
+    Health: unavailable, rate-limited and out-of-quota workers are skipped, and so are
+    workers whose breaker is open; a half-open worker gets one trial request at a time.
+    Degraded workers come after all available ones, each group in the strategy's order.
 
     Args:
         views: the current snapshot of every worker.
         requested_model: the ``model`` field of the client's request.
-        strategy: how to order the candidates.
+        strategy: how to order the candidates (not used for routes, which are ordered).
+        context: time, counters, randomness and routes the plan may use.
 
     Returns:
         The candidates, best first; never empty.
@@ -149,49 +268,71 @@ def build_plan(
         NoRouteForModel: no worker serves the requested model.
         NoWorkerAvailable: every matching worker was skipped.
     """
-    routes, skipped = _resolve(views, requested_model)
-    usable = [(v, m) for v, m in routes if v.status not in _SKIPPED]
+    context = context or PlanContext()
+    pairs, skipped, routed = _resolve(views, requested_model, context.routes)
+    usable: list[tuple[WorkerView, str, bool]] = []
+    waits: list[float] = []
+    for view, model in pairs:
+        breaker = view.breaker.state(context.now)
+        if view.status in _SKIPPED:
+            skipped[view.name] = view.status.value
+        elif breaker is BreakerState.OPEN or (
+            breaker is BreakerState.HALF_OPEN and view.name in context.trials_taken
+        ):
+            skipped[view.name] = BREAKER_OPEN
+            if view.breaker.next_trial_at is not None:
+                waits.append(max(0.0, view.breaker.next_trial_at - context.now))
+        else:
+            usable.append((view, model, breaker is BreakerState.HALF_OPEN))
     if not usable:
-        reasons = {v.name: v.status.value for v, _ in routes}
-        reasons.update(skipped)
-        model = None if requested_model in (None, AUTO_MODEL) else requested_model
-        raise NoWorkerAvailable(model, reasons)
-    model_of = {v.name: m for v, m in usable}
-    ordered = ORDERINGS[strategy]([v for v, _ in usable])
-    # Stable sort: degraded workers move to the end, each group keeps strategy order.
-    ordered.sort(key=lambda v: v.status is HealthStatus.DEGRADED)
-    return tuple(_candidate(v, model_of[v.name]) for v in ordered)
+        model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
+        raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
+    if not routed:
+        order = {
+            v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
+        }
+        usable.sort(key=lambda item: order[item[0].name])
+    # Stable sort: degraded workers move to the end, each group keeps its order.
+    usable.sort(key=lambda item: item[0].status is HealthStatus.DEGRADED)
+    return tuple(_candidate(view, model, trial) for view, model, trial in usable)
 
 
 def _resolve(
-    views: Sequence[WorkerView], requested: str | None
-) -> tuple[list[tuple[WorkerView, str]], dict[str, str]]:
+    views: Sequence[WorkerView], requested: str | None, routes: Mapping[str, Route]
+) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
     """Match workers to the requested model, before any health filtering.
 
     Returns:
-        ``(worker, upstream model)`` pairs, and workers skipped for lack of a model.
+        ``(worker, upstream model)`` pairs, workers skipped for lack of a model, and
+        whether the pairs come from a configured route (and so keep their order).
     """
     if requested is None or requested == AUTO_MODEL:
-        routes = [(v, v.models[0]) for v in views if v.models]
-        return routes, {v.name: NO_MODELS for v in views if not v.models}
+        pairs = [(v, v.models[0]) for v in views if v.models]
+        return pairs, {v.name: NO_MODELS for v in views if not v.models}, False
     by_name = {v.name: v for v in views}
+    route = routes.get(requested)
+    if route is not None:
+        pairs = [(by_name[w], m) for w, m in route.targets if w in by_name]
+        if not pairs:
+            raise NoRouteForModel(requested)
+        return pairs, {}, True
     prefix, slash, rest = requested.partition("/")
     if slash and prefix in by_name:
         pinned = by_name[prefix]
         if rest:
-            return [(pinned, rest)], {}
+            return [(pinned, rest)], {}, False
         if pinned.models:
-            return [(pinned, pinned.models[0])], {}
-        return [], {pinned.name: NO_MODELS}
-    routes = [(v, requested) for v in views if requested in v.models]
-    if routes:
-        return routes, {}
+            return [(pinned, pinned.models[0])], {}, False
+        return [], {pinned.name: NO_MODELS}, False
+    pairs = [(v, requested) for v in views if requested in v.models]
+    if pairs:
+        return pairs, {}, False
     if slash:
         raise UnknownWorker(prefix, requested)
     raise NoRouteForModel(requested)
 
 
-def _candidate(view: WorkerView, model: str) -> Candidate:
+def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
     config = view.config
     return Candidate(
         worker=config.name,
@@ -200,4 +341,23 @@ def _candidate(view: WorkerView, model: str) -> Candidate:
         model=model,
         timeout=config.timeout,
         needs_key=config.needs_key,
+        first_token_timeout=config.time_to_first_token,
+        max_concurrent=config.max_concurrent,
+        supports_prefill=config.supports_prefill,
+        trial=trial,
     )
+
+
+def route_fallbacks(
+    views: Sequence[WorkerView], requested_model: str | None, routes: Mapping[str, Route]
+) -> dict[str, Candidate]:
+    """The fallback targets the requested model's route names, by provider error code."""
+    route = routes.get(requested_model or "")
+    if route is None:
+        return {}
+    by_name = {v.name: v for v in views}
+    return {
+        code: _candidate(by_name[worker], model, trial=False)
+        for code, (worker, model) in route.fallbacks.items()
+        if worker in by_name
+    }

@@ -9,10 +9,12 @@ Status rules:
 
 - a successful attempt or probe makes the worker ``available``;
 - a worker-side failure (connect error, timeout, 5xx, overload, empty answer) makes it
-  ``degraded``, and ``unavailable`` after ``FAILURES_TO_UNAVAILABLE`` in a row;
+  ``degraded`` and counts against its circuit breaker (:mod:`actors.breaker`), which
+  keeps it out of plans while open; a failed probe makes it ``unavailable``;
+- a probe that succeeds makes it ``available`` and lets an open breaker try at once;
 - when no key of the worker is usable, it is ``rate_limited`` (or ``quota_exceeded``)
   until a key is released;
-- a client's bad request says nothing about the worker and changes nothing.
+- a client's bad request, or a client that went away, says nothing about the worker.
 
 After a crash the next incarnation starts from the last published view, so statistics
 survive; in-flight counts are kept too because the data plane reports every attempt's
@@ -30,6 +32,7 @@ import requests
 import structlog
 
 from actors.board import Board
+from actors.breaker import BreakerSettings
 from actors.messages import AttemptEnded, AttemptStarted, ProbeHealth
 from actors.providers.base import Adapter
 from actors.providers.errors import ErrorKind, UpstreamFailure
@@ -39,7 +42,6 @@ from supervisors import Link, SupervisedActor
 
 log = structlog.get_logger("cortex.provider")
 
-FAILURES_TO_UNAVAILABLE = 3
 LATENCY_SMOOTHING = 0.3
 MAX_PROBE_BODY = 1_048_576
 UNAVAILABLE_PROBE_INTERVAL = 5.0
@@ -53,10 +55,11 @@ _KEY_STATUS = {
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProbeSettings:
-    """How often and how patiently a provider actor probes its upstream."""
+    """How often and how patiently a provider actor probes its upstream, and its breaker."""
 
     interval: float = 30.0
     timeout: float = 5.0
+    breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
 
 
 class ProviderActor(SupervisedActor):
@@ -81,7 +84,7 @@ class ProviderActor(SupervisedActor):
         self._probe_key = probe_key
         self._view = board.view(config.name) or WorkerView(config=config)
         self._view = dataclasses.replace(self._view, config=config)
-        self._consecutive_failures = 0
+        self._clock = time.monotonic
         self._http = requests.Session()
         self._ticker = Ticker(self.actor_ref, probe.interval, ProbeHealth, first_delay=0.0)
 
@@ -105,6 +108,8 @@ class ProviderActor(SupervisedActor):
         match message:
             case AttemptStarted():
                 self._update(in_flight=self._view.in_flight + 1, requests=self._view.requests + 1)
+            case AttemptEnded(failure=failure, first_token_ms=first_token_ms, cancelled=True):
+                self._update(in_flight=max(0, self._view.in_flight - 1))
             case AttemptEnded(failure=failure, first_token_ms=first_token_ms):
                 self._attempt_ended(failure, first_token_ms)
             case ProbeHealth():
@@ -123,22 +128,26 @@ class ProviderActor(SupervisedActor):
                     if latency is None
                     else latency + LATENCY_SMOOTHING * (first_token_ms - latency)
                 )
-            self._consecutive_failures = 0
             self._update(
                 in_flight=in_flight,
                 successes=self._view.successes + 1,
                 latency_ms=latency,
                 status=self._status_after_success(),
+                breaker=self._view.breaker.succeeded(self._clock(), self._probe.breaker),
             )
             return
         if failure.is_client_error:
             self._update(in_flight=in_flight)
             return
+        breaker = self._view.breaker
+        if not failure.blocks_key:
+            breaker = breaker.failed(self._clock(), self._probe.breaker)
         self._update(
             in_flight=in_flight,
             failures=self._view.failures + 1,
             last_error=f"{failure.kind.value}: {failure.message}"[:300],
             status=self._status_after_failure(failure),
+            breaker=breaker,
         )
 
     def _status_after_success(self) -> HealthStatus:
@@ -151,10 +160,9 @@ class ProviderActor(SupervisedActor):
             if self._view.config.needs_key and self._usable_keys() == 0:
                 return _KEY_STATUS[failure.kind]
             return self._view.status
-        self._consecutive_failures += 1
-        if self._consecutive_failures >= FAILURES_TO_UNAVAILABLE:
-            return HealthStatus.UNAVAILABLE
-        return HealthStatus.DEGRADED
+        if self._view.status is HealthStatus.AVAILABLE:
+            return HealthStatus.DEGRADED
+        return self._view.status
 
     def _run_probe(self) -> None:
         """Probe the list-models endpoint, bounded by the probe timeout."""
@@ -187,10 +195,12 @@ class ProviderActor(SupervisedActor):
         except ValueError as exc:
             self._probe_failed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, str(exc)[:200]))
             return
-        self._consecutive_failures = 0
         self._ticker.set_interval(self._probe.interval)
         self._update(
-            status=HealthStatus.AVAILABLE, discovered_models=models, last_check=time.time()
+            status=HealthStatus.AVAILABLE,
+            discovered_models=models,
+            last_check=time.time(),
+            breaker=self._view.breaker.allow_trial_now(self._clock()),
         )
 
     def _probe_failed(self, failure: UpstreamFailure) -> None:

@@ -8,7 +8,7 @@ survives a registry crash because it lives on the board.
 from __future__ import annotations
 
 from actors.board import Board
-from actors.messages import RegisterWorker, UnregisterWorker
+from actors.messages import RegisterWorker, UnregisterWorker, UpdateWorker
 from supervisors import Link, SupervisedActor
 
 
@@ -29,6 +29,11 @@ class RegistryActor(SupervisedActor):
             case RegisterWorker(config=config):
                 if self._board.config(config.name) is not None:
                     raise DuplicateWorker(f"a worker named {config.name!r} already exists")
+                self._board.put_config(config)
+                return None
+            case UpdateWorker(config=config):
+                if self._board.config(config.name) is None:
+                    raise LookupError(f"no worker named {config.name!r}")
                 self._board.put_config(config)
                 return None
             case UnregisterWorker(name=name):

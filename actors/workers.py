@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from actors.breaker import Breaker
+
 
 class ProviderType(StrEnum):
     """The provider families Cortex speaks to; each maps to one wire format."""
@@ -60,7 +62,22 @@ class HealthStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """One configured worker. ``api_keys`` never appear in its repr."""
+    """One configured worker. ``api_keys`` never appear in its repr.
+
+    Attributes:
+        name: unique worker name (``groq``, ``ollama-1``).
+        type: provider family; selects the wire format.
+        base_url: where the provider's API lives.
+        api_keys: keys that take turns (none for Ollama).
+        models: models it serves; the first is its default.
+        priority: lower is tried first by the ``priority`` strategy.
+        timeout: seconds of silence allowed between chunks of a stream.
+        first_token_timeout: seconds allowed before the first token (None: default).
+        max_concurrent: attempts it may serve at once (None: unlimited).
+        price: cost per million tokens for ``cost_optimized`` routing.
+        supports_prefill: it can continue a partial assistant message, so a stream
+            another worker dropped can be finished here.
+    """
 
     name: str
     type: ProviderType
@@ -69,6 +86,24 @@ class WorkerConfig:
     models: tuple[str, ...] = ()
     priority: int = 50
     timeout: float = 60.0
+    first_token_timeout: float | None = None
+    max_concurrent: int | None = None
+    price: float | None = None
+    supports_prefill: bool = False
+
+    @property
+    def time_to_first_token(self) -> float:
+        """Seconds allowed before the first token: configured, else 45 local, 30 cloud."""
+        if self.first_token_timeout is not None:
+            return self.first_token_timeout
+        return 45.0 if self.is_local else 30.0
+
+    @property
+    def cost(self) -> float:
+        """Price per million tokens for cost-optimised routing: local is free, unknown last."""
+        if self.price is not None:
+            return self.price
+        return 0.0 if self.is_local else float("inf")
 
     @property
     def is_local(self) -> bool:
@@ -96,6 +131,7 @@ class WorkerView:
         last_error: the last failure's description, never containing a secret.
         last_check: wall-clock time of the last health probe, if one ran.
         discovered_models: models the upstream listed at the last successful probe.
+        breaker: the worker's circuit breaker.
     """
 
     config: WorkerConfig
@@ -108,6 +144,7 @@ class WorkerView:
     last_error: str | None = None
     last_check: float | None = None
     discovered_models: tuple[str, ...] = ()
+    breaker: Breaker = field(default_factory=Breaker)
 
     @property
     def name(self) -> str:

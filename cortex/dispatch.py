@@ -1,19 +1,25 @@
-"""The data plane: one request's walk down its failover plan, on the front's event loop.
+"""The data plane: serve one chat request on the front's event loop.
 
-For each request the dispatcher asks the pool for a plan, then tries candidates in order.
-A keyed worker is tried with each of its usable keys while the failure is the key's
-(rate limit, quota); any other failure moves on to the next worker. Everything before the
-first token is invisible to the client: connect errors, timeouts, error statuses, in-stream
-errors and streams that end empty all fail over. Once the first token exists the answer is
-committed to that worker, and a later failure ends the stream with an error event.
+For each request the dispatcher asks the pool for a plan and walks it
+(:mod:`cortex.walk`) until an attempt produces its first token; everything before that is
+invisible to the client. Once the first token exists the answer is committed:
 
-The dispatcher decides nothing about health or keys itself: it tells the provider and key
-manager actors what happened and lets them decide.
+- for a streaming client, a later upstream failure is continued on another worker that
+  can take a partial assistant message (``supports_prefill``), so the client still gets
+  one whole answer; when no such worker is left the stream ends with an error event
+  naming the real cause, never as a silently truncated success;
+- for a non-streaming client nothing has been sent yet, so any failure, mid-stream
+  included, simply fails over to the next candidate.
+
+The dispatcher decides nothing about health or keys itself: attempts tell the provider and
+key manager actors what happened and they decide.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import dataclasses
+import random
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -22,59 +28,53 @@ import aiohttp
 import pykka
 
 from actors.keys import KeyLease, KeyLedger
-from actors.messages import AttemptEnded, AttemptStarted, CheckoutKey, KeyUsed, PlanRoute
-from actors.planning import (
-    Candidate,
-    NoRouteForModel,
-    NoWorkerAvailable,
-    PlanError,
-    RoutingStrategy,
-)
+from actors.messages import CheckoutKey, PlanRoute
+from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
 from actors.providers.base import (
     ChatRequest,
     Finished,
-    StreamDecoder,
+    Message,
     StreamEvent,
     StreamFailed,
-    Target,
     TextDelta,
     Usage,
 )
-from actors.providers.catalog import adapter_for
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.errors import UpstreamFailure
+from cortex.attempts import Attempts, Opened
 from cortex.bridge import Bridge
 from cortex.errors import (
-    AllRateLimited,
     AllUpstreamsFailed,
     Attempt,
     BadRequest,
-    DeadlineExceeded,
     GatewayError,
     NotFound,
     NothingAvailable,
-    UpstreamRejected,
 )
+from cortex.observe import DispatchObserver, NullObserver, observed
+from cortex.slots import Slots
+from cortex.walk import PlanWalk, RetryPolicy
 from supervisors import Directory, Handle, NotRunning
 
-MAX_ERROR_BODY = 65_536
-_KEY_KINDS = {ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED}
+MAX_REQUEST_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
-    """Deadlines of the data plane."""
+    """Deadlines and retry behaviour of the data plane."""
 
-    request_timeout: float = 120.0
+    request_timeout: float = 60.0
     connect_timeout: float = 10.0
     ask_timeout: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    continuation: bool = True
 
 
 @dataclass(slots=True)
 class Answer:
     """A committed upstream answer: the first token has arrived.
 
-    Iterate :meth:`events` to the end (or ``aclose`` it); it reports the attempt's outcome
-    to the actors when it finishes, however it finishes.
+    Iterate :meth:`events` to the end (or ``aclose`` it); the attempts report their
+    outcomes to the actors however the iteration ends.
     """
 
     worker: str
@@ -112,129 +112,205 @@ class Dispatcher:
         directory: Directory,
         ledger: KeyLedger,
         settings: DispatchSettings,
+        observer: DispatchObserver | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self._session = session
         self._bridge = bridge
-        self._directory = directory
         self._ledger = ledger
         self._settings = settings
         self._pool = Handle(directory, "pool")
         self._keys = Handle(directory, "keys")
+        self._observer = observer or NullObserver()
+        self._rng = rng or random.Random()
+        self._slots = Slots()
+        self._attempts = Attempts(
+            session=session,
+            directory=directory,
+            observer=self._observer,
+            connect_timeout=settings.connect_timeout,
+        )
 
     async def open(
-        self, request: ChatRequest, *, strategy: RoutingStrategy | None = None
+        self,
+        request: ChatRequest,
+        *,
+        strategy: RoutingStrategy | None = None,
+        timeout: float | None = None,
     ) -> Answer:
         """Fail over until an upstream produces its first token.
+
+        Args:
+            request: the validated request.
+            strategy: routing strategy for this request, else the configured one.
+            timeout: this request's deadline in seconds, else the configured one.
 
         Raises:
             GatewayError: a client-facing error when no upstream could answer.
         """
-        deadline = time.monotonic() + self._settings.request_timeout
-        plan = await self._plan(request, strategy)
-        attempts: list[Attempt] = []
-        key_failures: set[str] = set()
-        for candidate in plan:
-            tried: set[str] = set()
-            while True:
-                if time.monotonic() >= deadline:
-                    raise DeadlineExceeded(
-                        "the request deadline passed before any upstream answered"
-                    )
-                lease = None
-                if candidate.needs_key:
-                    lease = await self._checkout(candidate.worker, tried)
-                    if lease is None:
-                        attempts.append(
-                            Attempt(candidate.worker, None, "no_usable_key", "every key is resting")
-                        )
-                        key_failures.add(candidate.worker)
-                        break
-                    tried.add(lease.key_id)
-                result = await self._attempt(candidate, lease, request, deadline, tuple(attempts))
-                if isinstance(result, Answer):
-                    return result
-                attempts.append(
-                    Attempt(
-                        candidate.worker,
-                        lease.masked if lease else None,
-                        result.kind.value,
-                        result.message,
-                    )
-                )
-                if result.is_client_error:
-                    raise UpstreamRejected(
-                        result.message, code=result.code, worker=candidate.worker
-                    )
-                if result.kind in _KEY_KINDS:
-                    key_failures.add(candidate.worker)
-                if not (candidate.needs_key and result.tries_next_key):
-                    break
-        if attempts and all(
-            a.worker in key_failures and a.reason in {"no_usable_key", *_KEY_KINDS}
-            for a in attempts
-        ):
-            waits = [
-                w for a in attempts if (w := self._ledger.next_unblock_in(a.worker)) is not None
-            ]
-            raise AllRateLimited(attempts, min(waits) if waits else None)
-        raise AllUpstreamsFailed(attempts)
-
-    async def complete(
-        self, request: ChatRequest, *, strategy: RoutingStrategy | None = None
-    ) -> Completed:
-        """Serve a non-streaming request: the same failover, then gather the whole answer.
-
-        Raises:
-            GatewayError: as :meth:`open`, or ``AllUpstreamsFailed`` if the committed
-                upstream failed before finishing.
-        """
-        answer = await self.open(request, strategy=strategy)
-        parts: list[str] = []
-        finish, usage = "stop", None
-        async for event in answer.events():
-            match event:
-                case TextDelta(text=text):
-                    parts.append(text)
-                case Finished(reason=reason):
-                    finish = reason
-                case Usage():
-                    usage = event
-                case StreamFailed(failure=failure):
-                    attempt = Attempt(
-                        answer.worker, answer.key, failure.kind.value, failure.message
-                    )
-                    raise AllUpstreamsFailed([*answer.attempts, attempt])
-        return Completed(
-            answer.worker, answer.model, "".join(parts), finish, usage, answer.attempts
+        walk = await self._walk(request, strategy, timeout)
+        opened = await walk.next_opened(request)
+        candidate = opened.candidate
+        self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
+        stream = observed(
+            self._observer, candidate.worker, candidate.model, self._stream(walk, opened, request)
+        )
+        return Answer(
+            candidate.worker,
+            candidate.model,
+            opened.key,
+            tuple(walk.failures),
+            opened.first_token_ms,
+            stream,
         )
 
-    async def _plan(
-        self, request: ChatRequest, strategy: RoutingStrategy | None
-    ) -> tuple[Candidate, ...]:
+    async def complete(
+        self,
+        request: ChatRequest,
+        *,
+        strategy: RoutingStrategy | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Serve a non-streaming request: any failure, mid-stream included, fails over.
+
+        Raises:
+            GatewayError: as :meth:`open`.
+        """
+        walk = await self._walk(request, strategy, timeout)
+        while True:
+            opened = await walk.next_opened(request)
+            candidate = opened.candidate
+            self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
+            parts: list[str] = []
+            finish, usage, failure = "stop", None, None
+            events = observed(
+                self._observer, candidate.worker, candidate.model, self._relay(opened)
+            )
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    match event:
+                        case TextDelta(text=text):
+                            parts.append(text)
+                        case Finished(reason=reason):
+                            finish = reason
+                        case Usage():
+                            usage = event
+                        case StreamFailed(failure=failed):
+                            failure = failed
+            if failure is None:
+                return Completed(
+                    candidate.worker,
+                    candidate.model,
+                    "".join(parts),
+                    finish,
+                    usage,
+                    tuple(walk.failures),
+                )
+            walk.note_failure(candidate.worker, opened.key, failure)
+            walk.exclude(candidate.worker)
+
+    async def _walk(
+        self, request: ChatRequest, strategy: RoutingStrategy | None, timeout: float | None
+    ) -> PlanWalk:
+        seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
+        deadline = time.monotonic() + seconds
+        plan = await self._plan(request, strategy)
+        return PlanWalk(
+            plan=plan,
+            deadline=deadline,
+            attempts=self._attempts,
+            checkout=self._checkout,
+            ledger=self._ledger,
+            slots=self._slots,
+            policy=self._settings.retry,
+            observer=self._observer,
+            rng=self._rng,
+        )
+
+    async def _relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
+        """One attempt's events, releasing its concurrency slot when it ends."""
         try:
-            plan: tuple[Candidate, ...] = await self._bridge.ask(
+            async with contextlib.aclosing(self._attempts.relay(opened)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._slots.release(opened.candidate.worker)
+
+    async def _stream(
+        self, walk: PlanWalk, opened: Opened, request: ChatRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Relay a committed answer, continuing it on another worker if its upstream breaks.
+
+        Usage events are held back and summed, so the client is told what every upstream
+        that contributed to the answer reported.
+        """
+        delivered: list[str] = []
+        usages: list[Usage] = []
+        current = opened
+        while True:
+            failure: UpstreamFailure | None = None
+            async with contextlib.aclosing(self._relay(current)) as events:
+                async for event in events:
+                    if isinstance(event, StreamFailed):
+                        failure = event.failure
+                        break
+                    if isinstance(event, Usage):
+                        usages.append(event)
+                        continue
+                    if isinstance(event, TextDelta):
+                        delivered.append(event.text)
+                    yield event
+            if failure is None:
+                if usages:
+                    yield Usage(
+                        sum(u.prompt_tokens for u in usages),
+                        sum(u.completion_tokens for u in usages),
+                    )
+                return
+            walk.note_failure(current.candidate.worker, current.key, failure)
+            walk.exclude(current.candidate.worker)
+            continued = await self._continuation(walk, request, "".join(delivered))
+            if continued is None:
+                yield StreamFailed(failure)
+                return
+            current = continued
+
+    async def _continuation(
+        self, walk: PlanWalk, request: ChatRequest, delivered: str
+    ) -> Opened | None:
+        """Ask a prefill-capable worker to continue the partial answer, if any can."""
+        if not self._settings.continuation or not delivered:
+            return None
+        prefill = dataclasses.replace(
+            request, messages=(*request.messages, Message("assistant", delivered))
+        )
+        try:
+            return await walk.next_opened(prefill, prefill_only=True)
+        except GatewayError:
+            return None
+
+    async def _plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> Plan:
+        try:
+            plan: Plan = await self._bridge.ask(
                 self._pool, PlanRoute(request.model, strategy), timeout=self._settings.ask_timeout
             )
         except NoRouteForModel as exc:
             raise NotFound(str(exc), code="model_not_found") from exc
         except NoWorkerAvailable as exc:
-            raise NothingAvailable(str(exc), code="no_worker_available") from exc
+            raise NothingAvailable(
+                str(exc), code="no_worker_available", retry_after=exc.retry_after
+            ) from exc
         except PlanError as exc:
             raise BadRequest(str(exc), code="invalid_model") from exc
         except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
             raise NothingAvailable(
                 "the router is restarting; retry shortly", code="router_unavailable"
             ) from exc
-        if not plan:
-            raise NothingAvailable("no worker is configured", code="no_worker_available")
         return plan
 
-    async def _checkout(self, worker: str, tried: set[str]) -> KeyLease | None:
+    async def _checkout(self, worker: str, exclude: frozenset[str]) -> KeyLease | None:
         try:
             lease: KeyLease | None = await self._bridge.ask(
-                self._keys,
-                CheckoutKey(worker, frozenset(tried)),
-                timeout=self._settings.ask_timeout,
+                self._keys, CheckoutKey(worker, exclude), timeout=self._settings.ask_timeout
             )
         except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
             raise NothingAvailable(
@@ -242,147 +318,12 @@ class Dispatcher:
             ) from exc
         return lease
 
-    def _tell(self, name: str, message: object) -> None:
-        """Report to an actor; a report lost to a restart in progress is acceptable."""
-        try:
-            Handle(self._directory, name).tell(message)
-        except (NotRunning, pykka.ActorDeadError):
-            return
 
-    def _report(
-        self,
-        candidate: Candidate,
-        lease: KeyLease | None,
-        failure: UpstreamFailure | None,
-        ttft: float | None = None,
-    ) -> None:
-        self._tell(candidate.worker, AttemptEnded(failure, ttft))
-        if lease is not None:
-            self._tell("keys", KeyUsed(candidate.worker, lease.key_id, failure))
-
-    async def _attempt(
-        self,
-        candidate: Candidate,
-        lease: KeyLease | None,
-        request: ChatRequest,
-        deadline: float,
-        attempts: tuple[Attempt, ...],
-    ) -> Answer | UpstreamFailure:
-        """Try one candidate with one key until its first token, or classify its failure."""
-        adapter = adapter_for(candidate.type)
-        target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
-        call = adapter.chat_call(target, request, stream=True)
-        remaining = max(0.001, deadline - time.monotonic())
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=min(self._settings.connect_timeout, remaining),
-            sock_read=min(candidate.timeout, remaining),
-        )
-        self._tell(candidate.worker, AttemptStarted())
-        started = time.monotonic()
-        response: aiohttp.ClientResponse | None = None
-        try:
-            async with asyncio.timeout(remaining):
-                response = await self._session.request(
-                    call.method,
-                    call.url,
-                    headers=dict(call.headers),
-                    json=call.json,
-                    timeout=timeout,
-                )
-                if response.status >= 400:
-                    body = await response.content.read(MAX_ERROR_BODY)
-                    failure = adapter.classify(response.status, dict(response.headers), body)
-                    response.release()
-                    self._report(candidate, lease, failure)
-                    return failure
-                decoder = adapter.decoder()
-                buffered: list[StreamEvent] = []
-                async for chunk in response.content.iter_any():
-                    for event in decoder.feed(chunk):
-                        if isinstance(event, StreamFailed):
-                            response.close()
-                            self._report(candidate, lease, event.failure)
-                            return event.failure
-                        buffered.append(event)
-                    if any(isinstance(e, TextDelta) and e.text for e in buffered):
-                        ttft = (time.monotonic() - started) * 1000.0
-                        stream = self._follow(candidate, lease, response, decoder, buffered, ttft)
-                        return Answer(
-                            candidate.worker,
-                            candidate.model,
-                            lease.masked if lease else None,
-                            attempts,
-                            ttft,
-                            stream,
-                        )
-                buffered.extend(decoder.close())
-        except TimeoutError:
-            failure = UpstreamFailure(
-                ErrorKind.TIMEOUT, f"no first token within the deadline from {candidate.worker}"
-            )
-        except aiohttp.ClientError as exc:
-            failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, _describe(exc))
-        except BaseException:
-            if response is not None:
-                response.close()
-            self._report(candidate, lease, None)
-            raise
-        else:
-            response.release()
-            failed = next((e.failure for e in buffered if isinstance(e, StreamFailed)), None)
-            failure = failed or UpstreamFailure(
-                ErrorKind.EMPTY_RESPONSE, "the upstream answered with no content"
-            )
-        if response is not None:
-            response.close()
-        self._report(candidate, lease, failure)
-        return failure
-
-    async def _follow(
-        self,
-        candidate: Candidate,
-        lease: KeyLease | None,
-        response: aiohttp.ClientResponse,
-        decoder: StreamDecoder,
-        buffered: list[StreamEvent],
-        ttft: float,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Relay the rest of a committed stream, reporting its outcome however it ends."""
-        failure: UpstreamFailure | None = None
-        try:
-            for event in buffered:
-                yield event
-            try:
-                async for chunk in response.content.iter_any():
-                    for event in decoder.feed(chunk):
-                        if isinstance(event, StreamFailed):
-                            failure = event.failure
-                        yield event
-                        if failure is not None:
-                            return
-                for event in decoder.close():
-                    yield event
-            except TimeoutError:
-                failure = UpstreamFailure(
-                    ErrorKind.TIMEOUT, f"{candidate.worker} stalled mid-stream"
-                )
-                yield StreamFailed(failure)
-            except aiohttp.ClientError as exc:
-                failure = UpstreamFailure(
-                    ErrorKind.CONNECT_ERROR,
-                    f"{candidate.worker} dropped the stream: {_describe(exc)}",
-                )
-                yield StreamFailed(failure)
-        finally:
-            response.close()
-            self._report(candidate, lease, failure, ttft)
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, secret-free description of a client-side network error."""
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-__all__ = ["Answer", "Completed", "DispatchSettings", "Dispatcher", "GatewayError"]
+__all__ = [
+    "AllUpstreamsFailed",
+    "Answer",
+    "Completed",
+    "DispatchSettings",
+    "Dispatcher",
+    "GatewayError",
+]

@@ -146,13 +146,29 @@ class NothingAvailable(GatewayError):
     status = 503
     type = "service_unavailable"
 
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
     def headers(self) -> dict[str, str]:
-        """Ask the client to retry shortly."""
-        return {"Retry-After": "5"}
+        """Ask the client to come back when something may be free (5 s when unknown)."""
+        seconds = self.retry_after
+        if seconds is None or not math.isfinite(seconds):
+            seconds = 5.0
+        return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
-class DeadlineExceeded(GatewayError):
+class DeadlineExceeded(_WithAttempts):
     """The request's deadline passed before an answer started."""
 
     status = 504
     type = "timeout_error"
+
+    def __init__(
+        self,
+        message: str = "the request deadline passed before any upstream answered",
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        super().__init__(message, attempts, code="deadline_exceeded")

@@ -30,6 +30,44 @@ class ChatCall:
     include_usage: bool
     strategy: RoutingStrategy | None
     provider: str | None
+    timeout: float | None = None
+
+
+STRATEGY_HEADER = "X-Cortex-Strategy"
+TIMEOUT_HEADER = "X-Cortex-Timeout"
+MAX_TIMEOUT = 600.0
+
+
+def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
+    """Apply the per-request headers: ``X-Cortex-Strategy`` and ``X-Cortex-Timeout`` (seconds).
+
+    Raises:
+        BadRequest: a header holds an unknown strategy or a timeout that is not a number
+            of seconds between 0 and 600.
+    """
+    strategy = call.strategy
+    raw_strategy = headers.get(STRATEGY_HEADER)
+    if raw_strategy is not None:
+        try:
+            strategy = RoutingStrategy(raw_strategy.strip().lower())
+        except ValueError:
+            allowed = ", ".join(s.value for s in RoutingStrategy)
+            raise BadRequest(
+                f"header {STRATEGY_HEADER} must be one of {allowed}", code="invalid_header"
+            ) from None
+    timeout = call.timeout
+    raw_timeout = headers.get(TIMEOUT_HEADER)
+    if raw_timeout is not None:
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            timeout = math.nan
+        if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            raise BadRequest(
+                f"header {TIMEOUT_HEADER} must be seconds between 0 and {MAX_TIMEOUT:g}",
+                code="invalid_header",
+            )
+    return ChatCall(call.request, call.stream, call.include_usage, strategy, call.provider, timeout)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -160,10 +198,12 @@ def _content(value: object, where: str) -> str:
         return value
     if isinstance(value, list):
         texts = []
-        for part in value:
+        for number, part in enumerate(value):
             if not isinstance(part, dict) or part.get("type") != "text":
                 raise BadRequest(
-                    f"'{where}.content' supports only text parts", code="invalid_messages"
+                    f"'{where}.content' supports only text parts; "
+                    f"part {number} is {_part_kind(part)}",
+                    code="invalid_messages",
                 )
             text = part.get("text")
             if not isinstance(text, str):
@@ -175,3 +215,21 @@ def _content(value: object, where: str) -> str:
     raise BadRequest(
         f"'{where}.content' must be a string or an array of text parts", code="invalid_messages"
     )
+
+
+def _part_kind(part: object) -> str:
+    """Name an unsupported content part for the error: its ``type``, else its JSON kind."""
+    if isinstance(part, dict):
+        kind = part.get("type")
+        return f"of type {kind!r}" if isinstance(kind, str) else "an object without a 'type'"
+    return f"a {_JSON_KINDS.get(type(part), type(part).__name__)}"
+
+
+_JSON_KINDS: dict[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    type(None): "null",
+}

@@ -99,6 +99,15 @@ class SupervisorActor(SupervisedActor):
         """Stop every running child in reverse start order; mirrors ``terminate/2``."""
         self._terminate_all()
 
+    def on_failure(self, *_: object) -> None:
+        """A crashed supervisor still takes its children down with it.
+
+        In OTP the children are linked to their supervisor, so its death kills them. Pykka
+        has no links, so the supervisor stops them itself, in reverse start order, before
+        its own exit is reported; its restart then finds their names free.
+        """
+        self._terminate_all()
+
     def on_receive(self, message: object) -> None:
         if isinstance(message, ChildExited):
             self._child_exited(message)

@@ -96,7 +96,14 @@ class StreamFailed:
     failure: UpstreamFailure
 
 
-StreamEvent = TextDelta | Finished | Usage | StreamFailed
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """One chunk of the stream could not be read; it was skipped and the stream goes on."""
+
+    detail: str
+
+
+StreamEvent = TextDelta | Finished | Usage | StreamFailed | Malformed
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@ A framing (:class:`~actors.providers.sse.SseParser`, or NDJSON lines through
 :class:`LineFrames`) turns bytes into ``(event name, data)`` frames; a per-stream
 :class:`StreamHandler` written by each adapter turns every JSON object into events.
 :class:`JsonStreamDecoder` glues the two and owns the rules that must hold for every
-provider: the ``[DONE]`` sentinel ends the stream, anything unreadable becomes a single
-``StreamFailed(UPSTREAM_ERROR)``, and after any failure the rest of the stream is ignored,
-so a decoder never raises on garbage.
+provider: the ``[DONE]`` sentinel ends the stream, a chunk that cannot be read is reported
+as :class:`~actors.providers.base.Malformed` and skipped (one bad chunk must not cost the
+client the rest of a good answer), a framing that cannot go on (an endless line) becomes a
+single ``StreamFailed(UPSTREAM_ERROR)``, and after any failure the rest of the stream is
+ignored, so a decoder never raises on garbage.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from actors.providers.base import Completion, Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from actors.providers.base import (
+    Completion,
+    Finished,
+    Malformed,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    Usage,
+)
 from actors.providers.errors import ErrorKind
 from actors.providers.payload import JsonObject, failed, parse_object
 
@@ -96,8 +106,9 @@ class StreamHandler(Protocol):
 class JsonStreamDecoder:
     """A :class:`~actors.providers.base.StreamDecoder` for any framing of JSON objects.
 
-    Never raises: unreadable input becomes one ``StreamFailed(UPSTREAM_ERROR)``, and after
-    any ``StreamFailed`` or the ``[DONE]`` sentinel the rest of the stream is ignored.
+    Never raises: an unreadable chunk becomes ``Malformed`` and is skipped, broken framing
+    becomes one ``StreamFailed(UPSTREAM_ERROR)``, and after any ``StreamFailed`` or the
+    ``[DONE]`` sentinel the rest of the stream is ignored.
     """
 
     def __init__(self, framer: Framer, handler: StreamHandler) -> None:
@@ -141,7 +152,7 @@ class JsonStreamDecoder:
             try:
                 produced = self._handler.on_payload(event, parse_object(data))
             except (ValueError, TypeError, LookupError, AttributeError) as exc:
-                produced = self._fail(f"{exc}: {data[:200]}")
+                produced = [Malformed(f"{exc}: {data[:200]}")]
             events.extend(produced)
             self._over = any(isinstance(item, StreamFailed) for item in produced)
         return events

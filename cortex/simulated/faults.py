@@ -11,7 +11,9 @@ a rule scripted for every key; a scripted rule wins over ``rate_limit_every``.
 
 from __future__ import annotations
 
+import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -32,6 +34,10 @@ class Fault(StrEnum):
     DROP_MID_STREAM = "drop_mid_stream"  # a couple of chunks, then abort the TCP connection
     EMPTY_STREAM = "empty_stream"  # 200 whose body carries no content
     STREAM_ERROR = "stream_error"  # a couple of chunks, then the provider's in-stream error
+    RATE_LIMIT_BARE = "rate_limit_bare"  # 429 with the provider's body but no Retry-After
+    MALFORMED_CHUNK = "malformed_chunk"  # one unparseable frame among good ones
+    SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``retry_after`` seconds, then answer normally
+    NO_SENTINEL = "no_sentinel"  # every content chunk, then EOF without the closing frames
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -54,6 +60,7 @@ class ErrorKind(StrEnum):
 
 _STATUS_FAULTS: dict[Fault, ErrorKind] = {
     Fault.RATE_LIMIT: ErrorKind.RATE_LIMIT,
+    Fault.RATE_LIMIT_BARE: ErrorKind.RATE_LIMIT,
     Fault.QUOTA: ErrorKind.QUOTA,
     Fault.UNAUTHORIZED: ErrorKind.UNAUTHORIZED,
     Fault.SERVER_ERROR: ErrorKind.SERVER_ERROR,
@@ -93,6 +100,9 @@ class FaultPlan:
         self._rules: dict[str | None, FaultRule] = {}
         self._every: dict[str | None, _EveryRule] = {}
         self._counts: dict[str | None, int] = {}
+        self._random: tuple[tuple[Fault, float], ...] = ()
+        self._rng = random.Random(0)
+        self._random_retry_after = 1.0
 
     def set_fault(
         self,
@@ -136,12 +146,31 @@ class FaultPlan:
             else:
                 self._every[key] = _EveryRule(every, retry_after)
 
+    def set_random(
+        self, rates: Mapping[Fault, float], *, seed: int = 0, retry_after: float = 1.0
+    ) -> None:
+        """Answer each chat request with a fault drawn at random: ``rates[f]`` is its chance.
+
+        Scripted rules and periodic rate limits take precedence. The draw is seeded, so a
+        chaos run is reproducible from its seed.
+
+        Raises:
+            ValueError: a rate is negative or the rates add up to more than 1.
+        """
+        if any(rate < 0 for rate in rates.values()) or sum(rates.values()) > 1.0 + 1e-9:
+            raise ValueError("fault rates must be non-negative and add up to at most 1")
+        with self._lock:
+            self._random = tuple((fault, rate) for fault, rate in rates.items() if rate > 0)
+            self._rng = random.Random(seed)
+            self._random_retry_after = retry_after
+
     def clear(self) -> None:
-        """Forget every scripted fault, periodic rate limit and request count."""
+        """Forget every scripted fault, random rate, periodic rate limit and request count."""
         with self._lock:
             self._rules.clear()
             self._every.clear()
             self._counts.clear()
+            self._random = ()
 
     def take(self, key: str | None, *, probe: bool) -> FaultRule | None:
         """Decide the fault for one request of ``key`` and consume it.
@@ -165,7 +194,15 @@ class FaultPlan:
             every = self._every.get(key) or self._every.get(None)
             if every is not None and count % every.every == 0:
                 return FaultRule(Fault.RATE_LIMIT, 1, every.retry_after)
-            return None
+            return self._draw()
+
+    def _draw(self) -> FaultRule | None:
+        roll = self._rng.random()
+        for fault, rate in self._random:
+            if roll < rate:
+                return FaultRule(fault, 1, self._random_retry_after)
+            roll -= rate
+        return None
 
     def _consume(self, key: str | None, probe: bool) -> FaultRule | None:
         rule = self._rules.get(key)

@@ -94,7 +94,7 @@ class SimulatedOllama(SimulatedServer):
     def _error(self, error: ReplyError) -> ErrorReply:
         status, template = _ERRORS[error.kind]
         message = template.format(
-            detail=error.detail or "invalid request", retry_after=f"{error.retry_after:g}"
+            detail=error.detail or "invalid request", retry_after=f"{error.retry_after or 1:g}"
         )
         return ErrorReply(status, {"error": message})
 

@@ -136,7 +136,7 @@ class SimulatedOpenAI(SimulatedServer):
             message = template.format(
                 detail=error.detail or "Invalid request.",
                 key=mask_key(error.detail),
-                retry_after=f"{error.retry_after:g}",
+                retry_after=f"{error.retry_after or 1:g}",
             )
         body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
         return ErrorReply(status, body, {"x-request-id": self._next_id("req_")})

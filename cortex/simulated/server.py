@@ -27,7 +27,6 @@ from cortex.simulated.wire import ErrorReply, RecordedRequest, ReplyError, Strea
 __all__ = ["SimulatedServer"]
 
 _BODY = web.RequestKey("body", object)
-_DROP_AFTER = 2  # content chunks sent before DROP_MID_STREAM / STREAM_ERROR strike
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -60,6 +59,8 @@ class SimulatedServer(BackgroundServer):
         self.models = tuple(models)
         self.reply = reply
         self.chunk_delay = chunk_delay
+        self.slow_first_byte = 2.0
+        self.strike_after = 2  # content chunks sent before DROP_MID_STREAM / STREAM_ERROR
         self.faults = FaultPlan()
         self._log: list[RecordedRequest] = []
         self._log_changed = threading.Condition()
@@ -83,6 +84,12 @@ class SimulatedServer(BackgroundServer):
         ``probes`` also applies them to model listing / version endpoints.
         """
         self.faults.set_fault(fault, key=key, times=times, retry_after=retry_after, probes=probes)
+
+    def set_random_faults(
+        self, rates: Mapping[Fault, float], *, seed: int = 0, retry_after: float = 1.0
+    ) -> None:
+        """Fail each chat request at random: ``rates[fault]`` is that fault's chance."""
+        self.faults.set_random(rates, seed=seed, retry_after=retry_after)
 
     def set_rate_limit_every(
         self, every: int | None, *, key: str | None = None, retry_after: float = 1.0
@@ -187,7 +194,7 @@ class SimulatedServer(BackgroundServer):
     def _error_response(self, exc: ReplyError) -> web.Response:
         reply = self._error(exc)
         headers = dict(reply.headers)
-        if exc.kind is ErrorKind.RATE_LIMIT:
+        if exc.kind is ErrorKind.RATE_LIMIT and exc.retry_after is not None:
             headers["Retry-After"] = f"{exc.retry_after:g}"
         return web.json_response(dict(reply.body), status=reply.status, headers=headers)
 
@@ -222,8 +229,15 @@ class SimulatedServer(BackgroundServer):
             return Fault.NONE
         kind = rule.fault.error_kind
         if kind is not None:
-            raise ReplyError(kind, retry_after=rule.retry_after)
+            bare = rule.fault is Fault.RATE_LIMIT_BARE
+            raise ReplyError(kind, retry_after=None if bare else rule.retry_after)
         return rule.fault
+
+    def _malformed_frame(self) -> bytes:
+        """A frame no JSON parser accepts, framed the way this provider frames its stream."""
+        if self.stream_content_type == "text/event-stream":
+            return b'data: {"broken": \n\n'
+        return b'{"broken": \n'
 
     async def _hang_up(self, request: web.Request, *, wait: bool = False) -> web.Response:
         """Abort the TCP connection, after the server starts closing if ``wait``."""
@@ -247,6 +261,8 @@ class SimulatedServer(BackgroundServer):
         """Answer a generation request: model check, faults, then the reply."""
         self._check_model(call.model)
         fault = self._take_fault(request, probe=False)
+        if fault is Fault.SLOW_FIRST_BYTE and await self._wait_closing(self.slow_first_byte):
+            return await self._hang_up(request)
         if fault is Fault.HANG or (fault is Fault.DROP_MID_STREAM and not call.stream):
             return await self._hang_up(request, wait=fault is Fault.HANG)
         reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
@@ -274,7 +290,9 @@ class SimulatedServer(BackgroundServer):
             return response
         frames = self._frames(call, completion)
         striking = fault in (Fault.DROP_MID_STREAM, Fault.STREAM_ERROR)
-        pieces = frames.pieces[:_DROP_AFTER] if striking else frames.pieces
+        pieces = list(frames.pieces[: self.strike_after] if striking else frames.pieces)
+        if fault is Fault.MALFORMED_CHUNK:
+            pieces.insert(min(1, len(pieces)), self._malformed_frame())
         try:
             await response.write(b"".join(frames.head))
             for piece in pieces:
@@ -284,6 +302,9 @@ class SimulatedServer(BackgroundServer):
                     return response
             if fault is Fault.DROP_MID_STREAM:
                 await self._hang_up(request)
+                return response
+            if fault is Fault.NO_SENTINEL:
+                await response.write_eof()
                 return response
             await response.write(self._stream_error_frame() if striking else b"".join(frames.tail))
             await response.write_eof()

@@ -69,7 +69,9 @@ class StreamFrames:
 class ReplyError(Exception):
     """Raised inside a handler to answer with the provider's rendering of ``kind``."""
 
-    def __init__(self, kind: ErrorKind, detail: str = "", *, retry_after: float = 1.0) -> None:
+    def __init__(
+        self, kind: ErrorKind, detail: str = "", *, retry_after: float | None = 1.0
+    ) -> None:
         super().__init__(kind, detail)
         self.kind = kind
         self.detail = detail

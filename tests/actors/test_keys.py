@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -231,17 +232,30 @@ def test_failures_that_are_not_the_keys_fault_do_not_block(
         (rate_limited(30.0), 30.0),
         (rate_limited(None), 900.0),
         (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 3600.0), 3600.0),
-        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429), 900.0),
-        (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401), 900.0),
-        (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401, 5.0), 900.0),
+        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429), 3600.0),
+        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 5.0), 3600.0),
+        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 7200.0), 7200.0),
+        (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401), math.inf),
+        (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401, 5.0), math.inf),
     ],
 )
-def test_block_lasts_retry_after_or_the_default(
+def test_block_lasts_retry_after_the_default_the_quota_block_or_until_reload(
     clock: FakeClock, failure: UpstreamFailure, seconds: float
 ) -> None:
     ledger = make_ledger(clock)
     ledger.report_failure("groq", IDS[0], failure)
     assert ledger.next_unblock_in("groq") == seconds
+
+
+def test_an_invalid_key_is_usable_again_after_the_configuration_is_reloaded(
+    clock: FakeClock,
+) -> None:
+    ledger = make_ledger(clock)
+    ledger.report_failure("groq", IDS[0], UpstreamFailure(ErrorKind.INVALID_KEY, "bad", 401))
+    clock.advance(10 * 86400.0)
+    assert ledger.available("groq") == 2
+    ledger.configure("groq", SECRETS)
+    assert ledger.available("groq") == 3
 
 
 def test_retry_after_zero_leaves_the_key_usable(clock: FakeClock) -> None:

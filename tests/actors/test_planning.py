@@ -63,6 +63,8 @@ def reasons_of(views: list[WorkerView], model: str | None) -> dict[str, str]:
     return caught.value.reasons
 
 
+DETERMINISTIC = [s for s in RoutingStrategy if s is not RoutingStrategy.RANDOM]
+
 FLEET = [
     worker("ollama-1", ProviderType.OLLAMA, models=("llama3", "qwen2")),
     worker("groq", ProviderType.GROQ, models=("llama3", "mixtral")),
@@ -228,7 +230,7 @@ def test_unhealthy_workers_are_left_out(status: HealthStatus) -> None:
     assert names(build_plan(views, None, PRIORITY)) == ["b"]
 
 
-@pytest.mark.parametrize("strategy", list(RoutingStrategy))
+@pytest.mark.parametrize("strategy", DETERMINISTIC)
 def test_degraded_workers_come_after_available_ones(strategy: RoutingStrategy) -> None:
     views = [
         worker("a", priority=1, status=HealthStatus.DEGRADED),
@@ -274,6 +276,6 @@ def test_local_first_puts_local_workers_first_then_priority() -> None:
     assert names(plan) == ["ollama-1", "ollama-2", "groq", "openai"]
 
 
-@pytest.mark.parametrize("strategy", list(RoutingStrategy))
+@pytest.mark.parametrize("strategy", DETERMINISTIC)
 def test_plan_does_not_depend_on_input_order(strategy: RoutingStrategy) -> None:
     assert build_plan(FLEET, None, strategy) == build_plan(FLEET[::-1], None, strategy)

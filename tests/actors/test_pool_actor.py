@@ -6,8 +6,8 @@ import pykka
 import pytest
 
 from actors.board import Board
-from actors.messages import PlanRoute
-from actors.planning import Candidate, NoWorkerAvailable, RoutingStrategy
+from actors.messages import PlanRoute, SetRouting
+from actors.planning import Candidate, NoWorkerAvailable, Plan, Route, RoutingStrategy
 from actors.pool import PoolActor
 from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
 from supervisors import Link
@@ -43,9 +43,9 @@ def plan(
     model: str | None = None,
     strategy: RoutingStrategy | None = None,
 ) -> list[str]:
-    candidates = ref.ask(PlanRoute(model, strategy), timeout=WAIT)
-    assert isinstance(candidates, tuple)
-    return [c.worker for c in candidates if isinstance(c, Candidate)]
+    result = ref.ask(PlanRoute(model, strategy), timeout=WAIT)
+    assert isinstance(result, Plan)
+    return [c.worker for c in result.candidates if isinstance(c, Candidate)]
 
 
 def set_status(board: Board, config: WorkerConfig, status: HealthStatus) -> None:
@@ -99,3 +99,26 @@ def test_the_pool_remembers_its_recent_plans(board: Board) -> None:
     plan(pool, "m")
     recent = pool.proxy().recent.get(timeout=WAIT)
     assert list(recent) == [("m", ("cloud", "local"))]
+
+
+def test_round_robin_turns_advance_with_every_plan(board: Board) -> None:
+    ref = start_pool(board, RoutingStrategy.ROUND_ROBIN)
+    firsts = [plan(ref)[0] for _ in range(4)]
+    assert firsts[0] != firsts[1]
+    assert firsts[0] == firsts[2]
+
+
+def test_a_route_plan_carries_the_fallbacks_the_route_names(board: Board) -> None:
+    route = Route(
+        "smart", ((CLOUD.name, "small"),), {"context_length_exceeded": (LOCAL.name, "big")}
+    )
+    ref = PoolActor.start(Link("pool"), board, RoutingStrategy.PRIORITY, {"smart": route})
+    result = ref.ask(PlanRoute("smart", None), timeout=WAIT)
+    assert [(c.worker, c.model) for c in result.candidates] == [(CLOUD.name, "small")]
+    assert result.fallbacks["context_length_exceeded"].model == "big"
+
+
+def test_set_routing_replaces_the_strategy_and_routes(board: Board) -> None:
+    ref = start_pool(board)
+    ref.ask(SetRouting(RoutingStrategy.LOCAL_FIRST, {}), timeout=WAIT)
+    assert plan(ref)[0] == LOCAL.name

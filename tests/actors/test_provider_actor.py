@@ -6,6 +6,7 @@ listing, which the actor probes as soon as it starts.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ import requests
 import responses
 
 from actors.board import Board
+from actors.breaker import BreakerSettings, BreakerState
 from actors.messages import AttemptEnded, AttemptStarted
-from actors.provider import FAILURES_TO_UNAVAILABLE, ProbeSettings, ProviderActor
+from actors.provider import ProbeSettings, ProviderActor
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.providers.ollama import OllamaAdapter
 from actors.providers.openai import OpenAIAdapter
@@ -252,12 +254,26 @@ def test_one_worker_side_failure_makes_the_worker_degraded(available: Provider) 
     assert view.last_error == "timeout: no answer"
 
 
-def test_consecutive_worker_side_failures_make_the_worker_unavailable(
-    available: Provider,
-) -> None:
-    for _ in range(FAILURES_TO_UNAVAILABLE - 1):
-        assert available.tell(*ended(TIMEOUT)).status is HealthStatus.DEGRADED
-    assert available.tell(*ended(TIMEOUT)).status is HealthStatus.UNAVAILABLE
+def test_consecutive_worker_side_failures_open_the_breaker(available: Provider) -> None:
+    threshold = BreakerSettings().failure_threshold
+    for _ in range(threshold - 1):
+        view = available.tell(*ended(TIMEOUT))
+        assert view.breaker.state(time.monotonic()) is BreakerState.CLOSED
+    view = available.tell(*ended(TIMEOUT))
+    assert view.breaker.state(time.monotonic()) is BreakerState.OPEN
+    assert view.status is HealthStatus.DEGRADED
+
+
+def test_key_failures_do_not_count_against_the_breaker(available: Provider) -> None:
+    for _ in range(BreakerSettings().failure_threshold + 1):
+        view = available.tell(*ended(RATE_LIMITED))
+    assert view.breaker.consecutive_failures == 0
+
+
+def test_a_cancelled_attempt_only_frees_its_slot(available: Provider) -> None:
+    view = available.tell(AttemptStarted(), AttemptEnded(cancelled=True))
+    assert (view.in_flight, view.successes, view.failures) == (0, 0, 0)
+    assert view.breaker.outcomes == ()
 
 
 def test_a_success_makes_a_failing_worker_available_again(available: Provider) -> None:
@@ -265,9 +281,11 @@ def test_a_success_makes_a_failing_worker_available_again(available: Provider) -
     assert available.tell(*ended()).status is HealthStatus.AVAILABLE
 
 
-def test_a_success_resets_the_count_of_consecutive_failures(available: Provider) -> None:
-    available.tell(*ended(TIMEOUT), *ended(TIMEOUT), *ended())
-    assert available.tell(*ended(TIMEOUT), *ended(TIMEOUT)).status is HealthStatus.DEGRADED
+def test_a_success_closes_the_breaker_and_resets_its_count(available: Provider) -> None:
+    available.tell(*ended(TIMEOUT), *ended(TIMEOUT))
+    view = available.tell(*ended())
+    assert view.breaker.consecutive_failures == 0
+    assert view.breaker.state(time.monotonic()) is BreakerState.CLOSED
 
 
 def test_a_rate_limit_with_no_usable_key_left_marks_the_worker_rate_limited(
@@ -306,18 +324,7 @@ def test_a_success_with_no_usable_key_keeps_the_key_status(available: Provider, 
 def test_a_client_error_changes_nothing_but_the_in_flight_slot(available: Provider) -> None:
     before = available.tell(*ended(TIMEOUT), AttemptStarted())
     after = available.tell(AttemptEnded(failure=CLIENT_ERROR))
-    assert after == WorkerView(
-        config=before.config,
-        status=before.status,
-        in_flight=before.in_flight - 1,
-        requests=before.requests,
-        successes=before.successes,
-        failures=before.failures,
-        latency_ms=before.latency_ms,
-        last_error=before.last_error,
-        last_check=before.last_check,
-        discovered_models=before.discovered_models,
-    )
+    assert after == dataclasses.replace(before, in_flight=before.in_flight - 1)
 
 
 def test_in_flight_never_goes_below_zero(available: Provider) -> None:

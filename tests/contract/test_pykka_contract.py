@@ -174,16 +174,20 @@ def test_a_system_exit_in_one_actor_stops_every_actor() -> None:
 
 
 def test_start_returns_before_a_slow_on_start_has_run() -> None:
+    release = threading.Event()
+    finished = threading.Event()
+
     class Slow(Hooks):
         def on_start(self) -> None:
-            time.sleep(0.3)
+            release.wait(WAIT)
+            finished.set()
 
-    started = time.monotonic()
     ref = Slow.start()
 
-    assert time.monotonic() - started < 0.1
+    assert not finished.is_set()
+    release.set()
     assert ref.ask("ping", timeout=WAIT) == "pong"
-    assert time.monotonic() - started >= 0.25
+    assert finished.is_set()
 
 
 def test_the_private_surface_overridden_by_supervised_actor_still_exists() -> None:

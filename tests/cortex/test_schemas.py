@@ -128,7 +128,9 @@ BAD_BODIES: list[Any] = [
         "'stream_options.include_usage' must be a boolean",
         id="include_usage str",
     ),
-    pytest.param(chat(strategy="fastest"), "'strategy' must be one of", id="strategy unknown"),
+    pytest.param(
+        chat(strategy="fastest-please"), "'strategy' must be one of", id="strategy unknown"
+    ),
     pytest.param(chat(strategy=1), "'strategy' must be of type string", id="strategy int"),
     pytest.param(chat(model=4), "'model' must be of type string", id="model int"),
     pytest.param(chat(provider=["a"]), "'provider' must be of type string", id="provider list"),

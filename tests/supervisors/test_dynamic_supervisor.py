@@ -109,12 +109,13 @@ def test_shutdown_stops_children_in_parallel_under_one_timer(
     client: SupervisorClient, root: RootLink, events: list[str]
 ) -> None:
     for name in ("w1", "w2", "w3"):
-        client.start_child(worker_spec(name, events, stop_delay=0.2))
+        client.start_child(worker_spec(name, events, stop_delay=1.0))
 
     started = time.monotonic()
     assert root.stop(client.ref, timeout=WAIT) == Shutdown()
 
-    assert time.monotonic() - started < 0.45
+    # One after another would take 3 s; in parallel about 1 s, with room for a busy machine.
+    assert time.monotonic() - started < 2.5
     assert sorted(events[3:]) == ["stop:w1", "stop:w2", "stop:w3"]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pykka
 from structlog.testing import capture_logs
-from sup_helpers import WAIT, Worker, crash, restarted, worker_spec
+from sup_helpers import WAIT, Worker, crash, ref_of, restarted, worker_spec
 
 from supervisors import (
     ChildSpec,
@@ -119,3 +119,23 @@ def test_a_failed_restart_is_retried_by_message_and_counts_against_intensity(
     assert reason == GAVE_UP
     assert len(attempts) == 1 + 3
     assert [e["event"] for e in logs].count("start_error") == 3
+
+
+def test_a_crashed_child_supervisor_takes_its_children_down_and_restarts_them(
+    directory: Directory, root: RootLink, events: list[str]
+) -> None:
+    def start_sub(link: Link) -> pykka.ActorRef[Any]:
+        specs = [worker_spec("a", events), worker_spec("b", events)]
+        return start_supervisor("sub", SupFlags(), specs, link, directory)
+
+    spec = ChildSpec("sub", start_sub, type=ChildType.SUPERVISOR)
+    start_supervisor("root", SupFlags(intensity=3), [spec], root, directory)
+    old_a = ref_of(directory, "a").actor_urn
+
+    restarted(directory, "sub", crash(directory, "sub"))
+
+    assert "stop:b" in events
+    assert "stop:a" in events
+    assert events.index("stop:b") < events.index("stop:a")
+    assert restarted(directory, "a", old_a).is_alive()
+    assert root.wait(0.2) is None

@@ -11,6 +11,7 @@ from actors.providers.base import (
     ChatRequest,
     Completion,
     Finished,
+    Malformed,
     Message,
     StreamFailed,
     Target,
@@ -123,12 +124,11 @@ def test_an_error_line_in_the_stream_becomes_stream_failed(decode: Decode) -> No
     )
 
 
-def test_a_non_json_line_ends_the_stream_with_upstream_error() -> None:
+def test_a_non_json_line_is_reported_malformed_and_the_stream_goes_on() -> None:
     decoder = OllamaAdapter().decoder()
     events = decoder.feed(b"not json\n" + ndjson(part("a")))
-    assert len(events) == 1
-    assert isinstance(events[0], StreamFailed)
-    assert events[0].failure.kind is ErrorKind.UPSTREAM_ERROR
+    assert isinstance(events[0], Malformed)
+    assert events[1:] == [TextDelta("a")]
 
 
 def test_non_streamed_answer_is_parsed() -> None:

@@ -11,6 +11,7 @@ from actors.providers.base import (
     ChatRequest,
     Completion,
     Finished,
+    Malformed,
     Message,
     StreamFailed,
     Target,
@@ -158,12 +159,13 @@ def test_an_error_object_in_the_stream_becomes_stream_failed(
     assert decoder.close() == []
 
 
-def test_an_unreadable_chunk_ends_the_stream_with_upstream_error() -> None:
+def test_an_unreadable_chunk_is_skipped_and_the_stream_goes_on() -> None:
     decoder = OpenAIAdapter().decoder()
-    events = decoder.feed(b'data: {"choices": [\n\ndata: [DONE]\n\n')
-    assert len(events) == 1
-    assert isinstance(events[0], StreamFailed)
-    assert events[0].failure.kind is ErrorKind.UPSTREAM_ERROR
+    good = b'data: {"choices": [{"index": 0, "delta": {"content": "ok"}}]}\n\n'
+    events = decoder.feed(b'data: {"choices": [\n\n' + good + b"data: [DONE]\n\n")
+    assert isinstance(events[0], Malformed)
+    assert TextDelta("ok") in events
+    assert not any(isinstance(e, StreamFailed) for e in events)
 
 
 def test_non_streamed_answer_is_parsed() -> None:

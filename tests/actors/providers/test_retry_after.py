@@ -24,7 +24,9 @@ def test_retry_after_reads_seconds_and_milliseconds(headers, expected):
 
 def test_retry_after_reads_an_http_date_relative_to_now():
     now = 1_700_000_000.0
-    assert parse_retry_after({"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, now=now) == pytest.approx(10.0)
+    assert parse_retry_after(
+        {"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, now=now
+    ) == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize("value", ["inf", "Infinity", "nan", "1e400"])

@@ -1,0 +1,256 @@
+"""One upstream attempt: open it until its first token, then relay the rest.
+
+An attempt is one worker, one key, one HTTP request. Before its first token every way it
+can fail is classified into an :class:`~actors.providers.errors.UpstreamFailure` so the
+plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
+exactly one outcome is told to the worker's provider actor and to the key manager:
+success, failure, or cancelled (the client went away, which says nothing about the
+upstream).
+
+Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
+time-to-first-token limit and the request's deadline; every later chunk by the worker's
+idle timeout (a stalled stream), so no attempt can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pykka
+import structlog
+
+from actors.keys import KeyLease
+from actors.messages import AttemptEnded, AttemptStarted, KeyUsed
+from actors.planning import Candidate
+from actors.providers.base import (
+    ChatRequest,
+    Malformed,
+    StreamDecoder,
+    StreamEvent,
+    StreamFailed,
+    Target,
+    TextDelta,
+)
+from actors.providers.catalog import adapter_for
+from actors.providers.errors import ErrorKind, UpstreamFailure
+from cortex.observe import DispatchObserver
+from supervisors import Directory
+
+log = structlog.get_logger("cortex.attempt")
+
+MAX_ERROR_BODY = 65_536
+
+
+@dataclass(slots=True)
+class Opened:
+    """An attempt whose first token arrived; the stream is still open."""
+
+    candidate: Candidate
+    lease: KeyLease | None
+    response: aiohttp.ClientResponse
+    decoder: StreamDecoder
+    buffered: list[StreamEvent]
+    first_token_ms: float
+    reported: bool = field(default=False)
+
+    @property
+    def key(self) -> str | None:
+        """The masked key this attempt used, if any."""
+        return self.lease.masked if self.lease else None
+
+
+class Attempts:
+    """Makes attempts with the shared connection pool and reports their outcomes."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        directory: Directory,
+        observer: DispatchObserver,
+        connect_timeout: float,
+    ) -> None:
+        self._session = session
+        self._directory = directory
+        self._observer = observer
+        self._connect_timeout = connect_timeout
+
+    async def open(
+        self, candidate: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
+    ) -> Opened | UpstreamFailure:
+        """Try one candidate with one key until its first token, or classify its failure."""
+        adapter = adapter_for(candidate.type)
+        target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
+        call = adapter.chat_call(target, request, stream=True)
+        remaining = max(0.001, deadline - time.monotonic())
+        first_token_limit = min(candidate.first_token_timeout, remaining)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=min(self._connect_timeout, remaining),
+            sock_read=min(candidate.timeout, remaining),
+        )
+        self._tell(candidate.worker, AttemptStarted())
+        started = time.monotonic()
+        response: aiohttp.ClientResponse | None = None
+        try:
+            async with asyncio.timeout(first_token_limit):
+                response = await self._session.request(
+                    call.method,
+                    call.url,
+                    headers=dict(call.headers),
+                    json=call.json,
+                    timeout=timeout,
+                )
+                if response.status >= 400:
+                    body = await response.content.read(MAX_ERROR_BODY)
+                    failure = adapter.classify(response.status, dict(response.headers), body)
+                    return self._failed(candidate, lease, failure, response)
+                return await self._first_token(
+                    candidate, lease, response, adapter.decoder(), started
+                )
+        except TimeoutError:
+            failure = UpstreamFailure(
+                ErrorKind.TIMEOUT,
+                f"{candidate.worker} sent no first token within {first_token_limit:.1f}s",
+            )
+            return self._failed(candidate, lease, failure, response)
+        except aiohttp.ClientError as exc:
+            return self._failed(
+                candidate, lease, UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc)), response
+            )
+        except asyncio.CancelledError:
+            if response is not None:
+                response.close()
+            self._report(candidate, lease, None, cancelled=True)
+            raise
+
+    async def _first_token(
+        self,
+        candidate: Candidate,
+        lease: KeyLease | None,
+        response: aiohttp.ClientResponse,
+        decoder: StreamDecoder,
+        started: float,
+    ) -> Opened | UpstreamFailure:
+        """Read an accepted response until its first text, keeping what came before it."""
+        buffered: list[StreamEvent] = []
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                if isinstance(event, StreamFailed):
+                    return self._failed(candidate, lease, event.failure, response)
+                if isinstance(event, Malformed):
+                    log.warning("malformed_chunk", worker=candidate.worker, detail=event.detail)
+                    continue
+                buffered.append(event)
+            if any(isinstance(e, TextDelta) and e.text for e in buffered):
+                ttft = (time.monotonic() - started) * 1000.0
+                return Opened(candidate, lease, response, decoder, buffered, ttft)
+        for event in decoder.close():
+            if isinstance(event, StreamFailed):
+                return self._failed(candidate, lease, event.failure, response)
+        empty = UpstreamFailure(
+            ErrorKind.EMPTY_RESPONSE, f"{candidate.worker} answered with no content"
+        )
+        return self._failed(candidate, lease, empty, response)
+
+    async def relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
+        """Yield an opened attempt's events to the end; the last is a ``StreamFailed`` if it broke.
+
+        Reports the outcome however the relay ends: completed, failed, or cancelled when
+        the consumer stops early (the client disconnected).
+        """
+        candidate, response = opened.candidate, opened.response
+        failure: UpstreamFailure | None = None
+        finished = False
+        try:
+            for event in opened.buffered:
+                yield event
+            try:
+                async for chunk in response.content.iter_any():
+                    for event in opened.decoder.feed(chunk):
+                        if isinstance(event, Malformed):
+                            log.warning(
+                                "malformed_chunk", worker=candidate.worker, detail=event.detail
+                            )
+                            continue
+                        if isinstance(event, StreamFailed):
+                            failure = event.failure
+                            finished = True
+                        yield event
+                        if failure is not None:
+                            return
+                finished = True
+                for event in opened.decoder.close():
+                    if isinstance(event, StreamFailed):
+                        failure = event.failure
+                    yield event
+            except TimeoutError:
+                failure = UpstreamFailure(
+                    ErrorKind.TIMEOUT, f"{candidate.worker} stalled mid-stream"
+                )
+                finished = True
+                yield StreamFailed(failure)
+            except aiohttp.ClientError as exc:
+                failure = UpstreamFailure(
+                    ErrorKind.CONNECT_ERROR,
+                    f"{candidate.worker} dropped the stream: {describe(exc)}",
+                )
+                finished = True
+                yield StreamFailed(failure)
+        finally:
+            response.close()
+            if not opened.reported:
+                opened.reported = True
+                self._report(
+                    candidate, opened.lease, failure, opened.first_token_ms, cancelled=not finished
+                )
+
+    def _failed(
+        self,
+        candidate: Candidate,
+        lease: KeyLease | None,
+        failure: UpstreamFailure,
+        response: aiohttp.ClientResponse | None,
+    ) -> UpstreamFailure:
+        if response is not None:
+            response.close()
+        self._report(candidate, lease, failure)
+        return failure
+
+    def _report(
+        self,
+        candidate: Candidate,
+        lease: KeyLease | None,
+        failure: UpstreamFailure | None,
+        first_token_ms: float | None = None,
+        *,
+        cancelled: bool = False,
+    ) -> None:
+        self._tell(candidate.worker, AttemptEnded(failure, first_token_ms, cancelled))
+        if lease is not None and not cancelled:
+            self._tell("keys", KeyUsed(candidate.worker, lease.key_id, failure))
+        if cancelled:
+            log.info("attempt_cancelled", worker=candidate.worker)
+        self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)
+
+    def _tell(self, name: str, message: object) -> None:
+        """Report to an actor without waiting; a report lost to a restart is acceptable."""
+        try:
+            ref = self._directory.lookup(name)
+            if ref is not None:
+                ref.tell(message)
+        except pykka.ActorDeadError:
+            return
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free description of a client-side network error."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+__all__ = ["Attempts", "Opened", "describe"]
