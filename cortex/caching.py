@@ -1,0 +1,128 @@
+"""What the response cache may do with a request: its key, the policy and the client's say.
+
+Pure functions over validated requests, so every rule is tested without a server.
+
+* **Key.** A SHA-256 over a canonical JSON of everything that determines the answer: the
+  messages (role and text; content parts are already joined by the schema, so the same
+  prompt sent as a string or as text parts gets the same key), the model as the router
+  sees it (a ``provider`` pin folded in, ``auto`` and an absent model alike), the routing
+  strategy (it decides which upstream answers ``auto``), temperature, top_p, max tokens
+  and stop sequences. JSON formatting and field order never change a key.
+* **Policy.** Only deterministic requests are cached by default: ``temperature`` set to 0.
+  An absent temperature means the provider's default, which is above 0 everywhere, so it
+  counts as non-deterministic. ``CORTEX_CACHE_NONDETERMINISTIC`` caches those too.
+* **Client controls.** ``Cache-Control: no-cache`` skips the lookup (a fresh answer,
+  still stored), ``no-store`` keeps the answer out of the cache, and a body field
+  ``"cache": false`` does both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from actors.planning import RoutingStrategy
+from actors.providers.base import ChatRequest
+from actors.response_store import CacheLimits
+from cortex.errors import BadRequest
+
+HEADER = "X-Cortex-Cache"
+KEY_VERSION = 1
+AUTO_MODEL = "auto"
+
+
+class CacheStatus(StrEnum):
+    """How the cache took part in one answer; sent as ``X-Cortex-Cache``."""
+
+    HIT = "hit"  # replayed from the cache (or from an identical answer that just finished)
+    MISS = "miss"  # went upstream; stored if it finishes successfully
+    COALESCED = "coalesced"  # shared an identical request's upstream answer as it arrived
+    BYPASS = "bypass"  # not cacheable (non-deterministic, or the client opted out)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """The response cache's configuration.
+
+    Attributes:
+        enabled: whether the cache takes part at all (``CORTEX_CACHE_ENABLED``).
+        ttl: seconds an answer stays valid (``CORTEX_CACHE_TTL``).
+        max_entries: most answers kept (``CORTEX_CACHE_MAX_ENTRIES``).
+        max_bytes: most answer bytes kept (``CORTEX_CACHE_MAX_BYTES``).
+        nondeterministic: also cache requests whose temperature is not 0
+            (``CORTEX_CACHE_NONDETERMINISTIC``).
+        coalesce: let identical requests share one upstream answer while it is in
+            flight (``CORTEX_CACHE_COALESCE``).
+    """
+
+    enabled: bool = True
+    ttl: float = 300.0
+    max_entries: int = 1000
+    max_bytes: int = 33_554_432
+    nondeterministic: bool = False
+    coalesce: bool = True
+
+    @property
+    def limits(self) -> CacheLimits:
+        """The bounds of the store."""
+        return CacheLimits(ttl=self.ttl, max_entries=self.max_entries, max_bytes=self.max_bytes)
+
+    def caches(self, request: ChatRequest) -> bool:
+        """Whether answers to ``request`` may be cached at all."""
+        deterministic = request.temperature is not None and request.temperature == 0.0
+        return self.enabled and (deterministic or self.nondeterministic)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControls:
+    """What one client allowed: look the answer up, and store a fresh one."""
+
+    lookup: bool = True
+    store: bool = True
+
+    @property
+    def bypass(self) -> bool:
+        """The client opted out of the cache entirely."""
+        return not (self.lookup or self.store)
+
+
+def read_controls(headers: Mapping[str, str], body: Mapping[str, Any]) -> CacheControls:
+    """Read ``Cache-Control`` and the body's ``cache`` field.
+
+    Raises:
+        BadRequest: ``cache`` is present but not a boolean.
+    """
+    field = body.get("cache")
+    if field is not None and not isinstance(field, bool):
+        raise BadRequest("'cache' must be of type boolean", code="invalid_value")
+    directives = {
+        part.split("=", 1)[0].strip().lower()
+        for part in headers.get("Cache-Control", "").split(",")
+    }
+    allowed = field is not False
+    return CacheControls(
+        lookup=allowed and "no-cache" not in directives,
+        store=allowed and "no-store" not in directives,
+    )
+
+
+def cache_key(request: ChatRequest, strategy: RoutingStrategy | None) -> str:
+    """The stable key of everything that determines ``request``'s answer."""
+    model = request.model if request.model and request.model != AUTO_MODEL else AUTO_MODEL
+    canonical = {
+        "v": KEY_VERSION,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "model": model,
+        "strategy": strategy.value if strategy is not None else None,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "stop": list(request.stop),
+    }
+    # ASCII escapes keep lone surrogates (valid in JSON input) encodable.
+    text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
