@@ -1,0 +1,206 @@
+"""The live supervision tree as JSON, for ``GET /admin/actors``.
+
+The walk starts at the root and asks each supervisor ``which_children()`` (a bounded ask),
+so what it shows is what the supervisors believe right now. Each node carries its kind,
+restart policy, liveness, incarnation (the actor URN), restart count and last exit (from
+:class:`~cortex.incarnations.Incarnations`), uptime, mailbox depth, and a summary of the
+actor's own state read from the shared tables (Board, KeyLedger) or, for the pool, from a
+``DescribePool`` ask. Nothing here ever shows a secret: keys appear masked, by id.
+
+Every call blocks on actor asks: run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pykka
+
+from actors.board import Board
+from actors.keys import KeyLedger, KeyView
+from cortex.incarnations import Incarnations
+from supervisors import (
+    ChildInfo,
+    ChildType,
+    ExitReason,
+    Restart,
+    RootLink,
+    SupervisorClient,
+    SupFlags,
+)
+
+WHICH_CHILDREN_TIMEOUT = 2.0
+"""Seconds one supervisor may take to list its children (it may be busy restarting)."""
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSources:
+    """Where the description of each node comes from.
+
+    Attributes:
+        root: the root supervisor's ref.
+        root_link: the root's link (its exit reason, if it gave up).
+        started_at: wall-clock time the tree started (the root's start).
+        incarnations: start and exit history of every child.
+        flags: restart flags of each supervisor, by name.
+        board: worker configurations and views.
+        ledger: key usage and blocks.
+        pool_state: the pool's own summary (strategy, last plans), or None if unreachable.
+    """
+
+    root: pykka.ActorRef[Any]
+    root_link: RootLink
+    started_at: float
+    incarnations: Incarnations
+    flags: Mapping[str, SupFlags]
+    board: Board
+    ledger: KeyLedger
+    pool_state: Callable[[], Json | None]
+
+
+def describe_tree(sources: TreeSources) -> Json:
+    """The whole tree, root first; supervisors carry their ``children``."""
+    root: Json = {
+        "name": "root",
+        "kind": "supervisor",
+        "restart": Restart.PERMANENT.value,
+        "alive": sources.root.is_alive(),
+        "restarting": False,
+        "incarnation": sources.root.actor_urn,
+        "restarts": 0,
+        "started_at": _iso(sources.started_at),
+        "uptime_seconds": round(time.time() - sources.started_at, 3),
+        "last_exit": _exit(_reason(sources.root_link.reason), None),
+        "mailbox": _mailbox(sources.root),
+    }
+    _add_supervisor_fields(root, sources, sources.root)
+    return root
+
+
+def find_node(tree: Json, name: str) -> Json | None:
+    """The node called ``name`` anywhere in a described tree, or None."""
+    if tree.get("name") == name:
+        return tree
+    for child in tree.get("children") or ():
+        found = find_node(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe_child(info: ChildInfo, sources: TreeSources) -> Json:
+    record = sources.incarnations.incarnation(info.id)
+    ref = info.ref
+    alive = ref is not None and ref.is_alive()
+    started = record.started_at if alive else None
+    node: Json = {
+        "name": info.id,
+        "kind": "supervisor" if info.type is ChildType.SUPERVISOR else "worker",
+        "restart": info.restart.value,
+        "alive": alive,
+        "restarting": info.restarting,
+        "incarnation": ref.actor_urn if ref is not None else None,
+        "restarts": record.restarts,
+        "started_at": _iso(started),
+        "uptime_seconds": round(time.time() - started, 3) if started is not None else None,
+        "last_exit": _exit(_reason(record.last_exit), record.exited_at),
+        "mailbox": _mailbox(ref) if alive and ref is not None else None,
+    }
+    if info.type is ChildType.SUPERVISOR:
+        if alive and ref is not None:
+            _add_supervisor_fields(node, sources, ref)
+        else:
+            node["children"] = []
+    else:
+        node["state"] = _state(info.id, sources)
+    return node
+
+
+def _add_supervisor_fields(node: Json, sources: TreeSources, ref: pykka.ActorRef[Any]) -> None:
+    flags = sources.flags.get(node["name"])
+    if flags is not None:
+        node["strategy"] = flags.strategy.value
+        node["intensity"] = flags.intensity
+        node["period"] = flags.period
+    try:
+        children = SupervisorClient(ref, WHICH_CHILDREN_TIMEOUT).which_children()
+    except (pykka.Timeout, pykka.ActorDeadError):
+        node["children"] = None
+        node["error"] = "the supervisor did not answer in time (busy restarting, or stopped)"
+        return
+    node["children"] = [_describe_child(info, sources) for info in children]
+
+
+def _state(name: str, sources: TreeSources) -> Json | None:
+    """The actor's own state, from the shared tables it writes (never a secret)."""
+    if name == "keys":
+        return {
+            "rotation": sources.ledger.strategy.value,
+            "workers": {
+                worker: [_key(view) for view in views]
+                for worker, views in sources.ledger.snapshot().items()
+            },
+        }
+    if name == "registry":
+        return {"workers": [config.name for config in sources.board.configs()]}
+    if name == "pool":
+        return sources.pool_state()
+    view = sources.board.view(name)
+    if view is None:
+        return None
+    now = time.monotonic()
+    return {
+        "type": view.config.type.value,
+        "status": view.status.value,
+        "breaker": view.breaker.state(now).value,
+        "consecutive_failures": view.breaker.consecutive_failures,
+        "in_flight": view.in_flight,
+        "requests": view.requests,
+        "successes": view.successes,
+        "failures": view.failures,
+        "latency_ms": view.latency_ms,
+        "last_error": view.last_error,
+        "last_check": _iso(view.last_check),
+    }
+
+
+def _key(view: KeyView) -> Json:
+    return {
+        "key_id": view.key_id,
+        "key": view.masked,
+        "requests": view.requests,
+        "successes": view.successes,
+        "failures": view.failures,
+        "blocked": view.blocked_until is not None,
+        "blocked_until": _iso(view.blocked_until),
+        "block_reason": view.block_reason.value if view.block_reason else None,
+    }
+
+
+def _mailbox(ref: pykka.ActorRef[Any]) -> int | None:
+    # ``actor_inbox`` is a documented attribute of pykka's ActorRef; a ThreadingActor's is
+    # a queue.Queue, whose approximate qsize() is all an operator needs. This is the only
+    # place Cortex reads it.
+    inbox: object = ref.actor_inbox
+    return inbox.qsize() if isinstance(inbox, queue.Queue) else None
+
+
+def _reason(reason: ExitReason | None) -> str | None:
+    return None if reason is None else str(reason)
+
+
+def _exit(reason: str | None, at: float | None) -> Json | None:
+    if reason is None:
+        return None
+    return {"reason": reason, "at": _iso(at)}
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()

@@ -1,0 +1,121 @@
+"""Request limits that protect the gateway from one greedy or broken client.
+
+* body size: ``CORTEX_MAX_BODY_BYTES`` (aiohttp's ``client_max_size``; 413);
+* messages per chat request: ``CORTEX_MAX_MESSAGES`` (400 ``too_many_messages``);
+* request line and header field size: ``CORTEX_MAX_HEADER_BYTES`` (aiohttp's HTTP parser
+  answers 400 and closes the connection before any handler runs);
+* requests in flight per client address: ``CORTEX_MAX_CONNECTIONS_PER_CLIENT`` (429 with
+  ``Retry-After``). A stream counts until its last byte is written.
+
+Limits are read from the current settings on every request, so a reload changes them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from cortex.errors import BadRequest, GatewayError
+from cortex.routes import Handler
+from cortex.runtime import RUNTIME
+
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/api/chat"})
+RETRY_AFTER_SECONDS = 1
+
+
+class TooManyConnections(GatewayError):
+    """This client address already has as many requests in flight as it may."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"too many concurrent requests from your address (limit {limit})",
+            code="too_many_connections",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Ask the client to come back shortly."""
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class InFlight:
+    """Requests in flight per client address, on the event loop only (no lock needed).
+
+    Addresses with nothing in flight are dropped, so memory is bounded by the number of
+    concurrent clients.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def enter(self, address: str, limit: int) -> bool:
+        """Count one more request for ``address``; False (and no count) past ``limit``."""
+        current = self._counts.get(address, 0)
+        if current >= limit:
+            return False
+        self._counts[address] = current + 1
+        return True
+
+    def leave(self, address: str) -> None:
+        """Count one request of ``address`` as finished."""
+        remaining = self._counts.get(address, 0) - 1
+        if remaining > 0:
+            self._counts[address] = remaining
+        else:
+            self._counts.pop(address, None)
+
+    def count(self, address: str) -> int:
+        """Requests in flight for ``address``."""
+        return self._counts.get(address, 0)
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
+@web.middleware
+async def connection_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 429 when the client's address already has its quota of requests in flight."""
+    in_flight = request.app[IN_FLIGHT]
+    address = request.remote or "unknown"
+    limit = request.app[RUNTIME].settings.max_connections_per_client
+    if not in_flight.enter(address, limit):
+        raise TooManyConnections(limit)
+    try:
+        return await handler(request)
+    finally:
+        in_flight.leave(address)
+
+
+@web.middleware
+async def message_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse chat requests with more messages than allowed, before any upstream work.
+
+    Only a well-formed body is counted here; the handler reports every other problem.
+    """
+    if request.method == "POST" and request.path in CHAT_PATHS:
+        limit = request.app[RUNTIME].settings.max_messages
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if isinstance(messages, list) and len(messages) > limit:
+            raise BadRequest(
+                f"a request may carry at most {limit} messages, got {len(messages)}",
+                code="too_many_messages",
+            )
+    return await handler(request)
+
+
+def install_connection_limit(app: web.Application) -> None:
+    """Give ``app`` its in-flight table and append the per-client limit middleware."""
+    app[IN_FLIGHT] = InFlight()
+    app.middlewares.append(connection_limit)
+
+
+def install_message_limit(app: web.Application) -> None:
+    """Append the messages-per-request limit middleware to ``app``."""
+    app.middlewares.append(message_limit)

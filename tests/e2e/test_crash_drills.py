@@ -1,0 +1,238 @@
+"""Crash drills under load: a few hundred streams run while each actor is crashed in turn.
+
+Every drill goes through ``POST /admin/actors/{name}/crash``, which makes the actor raise in
+its own thread, so the supervisor sees a real crash. Recovery time is measured from the
+drill request until the supervisor has a new live incarnation *and* a fresh request that
+needs that actor succeeds; the numbers are printed (run with ``-s`` to see them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+import pytest
+from admin_harness import ADMIN, ADMIN_TOKEN, chat, node, restarted, wait_until
+from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, providers_json
+
+from cortex.simulated import Fault, SimulatedOpenAI
+
+CONCURRENCY = 200
+RECOVERY_BOUND = 10.0
+DRILLED = {
+    # actor -> the pinned model whose request proves the actor is back
+    "pool": None,
+    "registry": None,
+    "keys": None,
+    "primary": "primary/gpt-4o-mini",
+    "backup": "backup/llama-3.1-8b-instant",
+}
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    worker: str | None
+    status: int
+    finished: bool
+    error: bool
+
+
+class Load:
+    """Streams pinned alternately to each worker, CONCURRENCY at a time, until stopped."""
+
+    def __init__(self, url: str, models: tuple[str, ...]) -> None:
+        self._url = url
+        self._models = models
+        self._stop = threading.Event()
+        self.results: list[StreamResult] = []
+        self.failures: list[str] = []
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "the load did not finish: something hangs"
+
+    async def _main(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            await asyncio.gather(*(self._client(session, i) for i in range(CONCURRENCY)))
+
+    async def _client(self, session: aiohttp.ClientSession, index: int) -> None:
+        model = self._models[index % len(self._models)]
+        body = {"stream": True, "model": model, "messages": [{"role": "user", "content": "go"}]}
+        while not self._stop.is_set():
+            try:
+                async with session.post(self._url + "/v1/chat/completions", json=body) as r:
+                    text = (await r.read()).decode()
+                    lines = [line for line in text.splitlines() if line]
+                    self.results.append(
+                        StreamResult(
+                            r.headers.get("X-Cortex-Worker"),
+                            r.status,
+                            bool(lines) and lines[-1] == "data: [DONE]",
+                            '"error"' in text,
+                        )
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.fixture
+def upstreams():
+    with (
+        SimulatedOpenAI("primary", keys=PRIMARY_KEYS, chunk_delay=0.05) as primary,
+        SimulatedOpenAI(
+            "backup", keys=BACKUP_KEYS, models=("llama-3.1-8b-instant",), chunk_delay=0.05
+        ) as backup,
+    ):
+        yield primary, backup
+
+
+def _drill_env(primary, backup) -> dict[str, str]:
+    return {
+        "CORTEX_PROVIDERS": providers_json(primary, backup, timeout=10),
+        "CORTEX_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CORTEX_FAULT_DRILLS": "1",
+        "CORTEX_MAX_CONNECTIONS_PER_CLIENT": "1000",
+        "CORTEX_LOG_LEVEL": "info",
+    }
+
+
+def _crash(daemon, name: str) -> str:
+    old = node(daemon, name)["incarnation"]
+    response = daemon.post(f"/admin/actors/{name}/crash", headers=ADMIN)
+    assert response.status_code == 202, response.text
+    return old
+
+
+def _recover(daemon, name: str, model: str | None) -> tuple[float, float]:
+    """Crash ``name``; return seconds until a new incarnation runs, and until it serves."""
+    started = time.monotonic()
+    old = _crash(daemon, name)
+    wait_until(lambda: restarted(daemon, name, old), timeout=RECOVERY_BOUND, interval=0.01)
+    running = time.monotonic() - started
+    extra = {"model": model} if model else {}
+    wait_until(lambda: chat(daemon, **extra).status_code == 200, RECOVERY_BOUND, 0.01)
+    return running, time.monotonic() - started
+
+
+def _restart_ms(daemon) -> dict[str, float]:
+    """Per drilled actor: child_terminated to the next child_started, from log timestamps."""
+    stamp = datetime.fromisoformat
+    latency = {}
+    for exit_event in daemon.events("child_terminated"):
+        name = exit_event["child_id"]
+        exited = stamp(exit_event["timestamp"])
+        starts = [
+            stamp(e["timestamp"])
+            for e in daemon.events("child_started")
+            if e["child_id"] == name and stamp(e["timestamp"]) >= exited
+        ]
+        if starts:
+            latency[name] = round((min(starts) - exited).total_seconds() * 1000.0, 2)
+    return latency
+
+
+def test_streams_survive_a_crash_of_every_actor_and_each_recovers_quickly(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+    recovery: dict[str, tuple[float, float]] = {}
+
+    with Load(daemon.url, ("primary/gpt-4o-mini", "backup/llama-3.1-8b-instant")) as load:
+        wait_until(lambda: len(load.results) >= CONCURRENCY // 2, timeout=20)
+        for name, model in DRILLED.items():
+            recovery[name] = _recover(daemon, name, model)
+            time.sleep(0.5)
+    tree = daemon.get("/admin/actors", headers=ADMIN).json()
+
+    rounded = {
+        k: {"restarted": round(a, 3), "serving": round(b, 3)} for k, (a, b) in recovery.items()
+    }
+    print("\nrecovery after crash under load (s):", json.dumps(rounded))
+    print("supervisor restart latency from the logs (ms):", json.dumps(_restart_ms(daemon)))
+    print(f"streams completed under load: {len(load.results)}")
+    assert load.failures == []
+    assert len(load.results) >= 2 * CONCURRENCY
+    assert all(r.status == 200 and r.finished and not r.error for r in load.results)
+    assert {r.worker for r in load.results} == {"primary", "backup"}
+    assert max(serving for _, serving in recovery.values()) < RECOVERY_BOUND
+    children = {c["name"]: c for c in tree["children"]}
+    workers = {c["name"]: c for c in children["providers"]["children"]}
+    counts = {name: (children.get(name) or workers[name])["restarts"] for name in DRILLED}
+    assert counts == dict.fromkeys(DRILLED, 1)
+    assert children["front"]["restarts"] == 0
+    assert children["providers"]["restarts"] == 0
+
+
+@pytest.mark.xfail(
+    run=False,
+    reason="supervisors/supervisor.py: a supervisor that crashes (a told exception) does "
+    "not stop its children (no on_failure), so its restart hits NameTaken and the root gives "
+    "up; see the issue #5 report",
+)
+def test_crashing_the_providers_supervisor_restarts_every_provider(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+
+    old = _crash(daemon, "providers")
+    wait_until(lambda: restarted(daemon, "providers", old), timeout=RECOVERY_BOUND)
+
+    workers = {c["name"]: c for c in node(daemon, "providers")["children"]}
+    assert {w["restarts"] for w in workers.values()} == {1}
+    assert chat(daemon).status_code == 200
+
+
+def test_crashing_the_key_manager_keeps_blocks_and_usage_counts(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+    primary.set_fault(Fault.RATE_LIMIT, key=PRIMARY_KEYS[0], times=1, retry_after=600)
+    for _ in range(3):
+        assert chat(daemon).status_code == 200
+    before = daemon.get("/api/stats").json()["workers"]["primary"]["keys"]
+
+    old = _crash(daemon, "keys")
+    wait_until(lambda: restarted(daemon, "keys", old))
+    after = daemon.get("/api/stats").json()["workers"]["primary"]["keys"]
+
+    assert [k["blocked"] for k in before] == [True, False]
+    assert after == before
+
+
+def test_crashing_a_provider_keeps_its_statistics(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+    for _ in range(3):
+        assert chat(daemon).status_code == 200
+    before = node(daemon, "primary")["state"]
+
+    old = _crash(daemon, "primary")
+    after = wait_until(lambda: restarted(daemon, "primary", old))["state"]
+
+    assert (after["requests"], after["successes"]) == (before["requests"], before["successes"])
+    assert after["requests"] == 3
+
+
+def test_when_the_root_gives_up_the_daemon_logs_it_and_exits_1(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+
+    for _ in range(5):
+        old = _crash(daemon, "pool")
+        wait_until(lambda old=old: restarted(daemon, "pool", old))
+    daemon.post("/admin/actors/pool/crash", headers=ADMIN)
+    code = daemon.proc.wait(20)
+
+    assert code == 1
+    assert daemon.events("reached_max_restart_intensity")[-1]["supervisor"] == "root"
+    assert daemon.events("root_supervisor_gave_up")

@@ -1,0 +1,170 @@
+"""Hot reload through POST /admin/reload and SIGHUP, against a config file on disk."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from admin_harness import ADMIN, ADMIN_TOKEN, chat, node, wait_until
+from daemon_harness import PRIMARY_KEYS
+
+from cortex.simulated import SimulatedOpenAI
+
+
+def _worker(name: str, url: str, keys: tuple[str, ...], priority: int) -> str:
+    return (
+        f'[providers.{name}]\ntype = "openai"\nbase_url = "{url}"\n'
+        f'api_keys = {json.dumps(list(keys))}\nmodels = ["gpt-4o-mini"]\npriority = {priority}\n'
+    )
+
+
+def _write(path: Path, *workers: str, strategy: str = "priority") -> None:
+    path.write_text(f'[server]\nstrategy = "{strategy}"\n\n' + "\n".join(workers))
+
+
+@pytest.fixture
+def second():
+    with SimulatedOpenAI("second", keys=PRIMARY_KEYS, chunk_delay=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path, primary):
+    path = tmp_path / "cortex.toml"
+    _write(path, _worker("primary", primary.base_url, PRIMARY_KEYS, 1))
+    return path
+
+
+@pytest.fixture
+def daemon(cortex_daemon, config):
+    return cortex_daemon({"CORTEX_ADMIN_TOKEN": ADMIN_TOKEN}, "--config", str(config))
+
+
+def _reload(daemon):
+    return daemon.post("/admin/reload", headers=ADMIN)
+
+
+def test_a_worker_added_to_the_file_becomes_routable_after_reload(daemon, config, primary, second):
+    _write(
+        config,
+        _worker("primary", primary.base_url, PRIMARY_KEYS, 1),
+        _worker("second", second.base_url, PRIMARY_KEYS, 2),
+    )
+
+    report = _reload(daemon)
+    answer = chat(daemon, model="second/gpt-4o-mini")
+
+    assert report.status_code == 200
+    assert report.json()["added"] == ["second"]
+    assert report.json()["applied"] is True
+    assert answer.headers["X-Cortex-Worker"] == "second"
+
+
+def test_a_priority_change_restarts_only_that_worker_and_keeps_its_stats(
+    daemon, config, primary, second
+):
+    _write(
+        config,
+        _worker("primary", primary.base_url, PRIMARY_KEYS, 1),
+        _worker("second", second.base_url, PRIMARY_KEYS, 2),
+    )
+    _reload(daemon)
+    assert chat(daemon).headers["X-Cortex-Worker"] == "primary"
+    _write(
+        config,
+        _worker("primary", primary.base_url, PRIMARY_KEYS, 3),
+        _worker("second", second.base_url, PRIMARY_KEYS, 2),
+    )
+
+    report = _reload(daemon).json()
+    served_by = chat(daemon).headers["X-Cortex-Worker"]
+    stats = daemon.get("/api/stats").json()["workers"]["primary"]
+
+    assert report["reconfigured"] == ["primary"]
+    assert served_by == "second"
+    assert stats["successes"] == 1
+
+
+def test_a_key_change_keeps_the_remaining_keys_counters(daemon, config, primary):
+    assert chat(daemon).status_code == 200
+    assert chat(daemon).status_code == 200
+    _write(config, _worker("primary", primary.base_url, PRIMARY_KEYS[:1], 1))
+
+    report = _reload(daemon).json()
+    keys = daemon.get("/api/stats").json()["workers"]["primary"]["keys"]
+
+    assert report["rekeyed"] == ["primary"]
+    assert [k["key"] for k in keys] == ["sk-pri***0001"]
+    assert keys[0]["requests"] == 1
+
+
+def test_a_strategy_change_reaches_the_pool(daemon, config, primary):
+    _write(config, _worker("primary", primary.base_url, PRIMARY_KEYS, 1), strategy="local_first")
+
+    report = _reload(daemon).json()
+
+    assert report["strategy"] == "local_first"
+    assert node(daemon, "pool")["state"]["strategy"] == "local_first"
+
+
+def test_an_invalid_file_is_rejected_whole_and_the_running_config_stays(daemon, config, primary):
+    config.write_text('[server]\nstrategy = "fastest-please"\n[providers.primary]\ntype = "nope"\n')
+
+    response = _reload(daemon)
+
+    problems = response.json()["error"]["problems"]
+    assert response.status_code == 400
+    assert any("CORTEX_STRATEGY" in p for p in problems)
+    assert any("unknown type" in p for p in problems)
+    assert chat(daemon).headers["X-Cortex-Worker"] == "primary"
+    assert node(daemon, "pool")["state"]["strategy"] == "priority"
+
+
+def test_removing_a_worker_by_reload_lets_its_stream_finish(cortex_daemon, tmp_path):
+    path = tmp_path / "cortex.toml"
+    with SimulatedOpenAI("slow", keys=PRIMARY_KEYS, chunk_delay=0.15) as slow:
+        _write(path, _worker("slow", slow.base_url, PRIMARY_KEYS, 1))
+        daemon = cortex_daemon({"CORTEX_ADMIN_TOKEN": ADMIN_TOKEN}, "--config", str(path))
+        stream = daemon.post(
+            "/v1/chat/completions",
+            json={"stream": True, "messages": [{"role": "user", "content": "a long story"}]},
+            stream=True,
+        )
+        lines = stream.iter_lines()
+        next(line for line in lines if line)
+        _write(path)
+        reports: list[dict[str, object]] = []
+        reloader = threading.Thread(target=lambda: reports.append(_reload(daemon).json()))
+        reloader.start()
+        rest = [line.decode() for line in lines if line]
+        reloader.join(10)
+
+    assert reports[0]["removed"] == ["slow"]
+    assert rest[-1] == "data: [DONE]"
+
+
+def test_sighup_reloads_the_configuration(daemon, config, primary, second):
+    _write(
+        config,
+        _worker("primary", primary.base_url, PRIMARY_KEYS, 1),
+        _worker("second", second.base_url, PRIMARY_KEYS, 2),
+    )
+
+    daemon.proc.send_signal(signal.SIGHUP)
+
+    reloaded = wait_until(lambda: daemon.events("reloaded"))
+    assert reloaded[-1]["added"] == ["second"]
+    assert chat(daemon, model="second/gpt-4o-mini").status_code == 200
+
+
+def test_a_bad_file_on_sighup_is_logged_and_the_daemon_keeps_serving(daemon, config):
+    config.write_text("this is [ not toml")
+
+    daemon.proc.send_signal(signal.SIGHUP)
+
+    failure = wait_until(lambda: daemon.events("reload_failed"))
+    assert failure[-1]["signal"] == "SIGHUP"
+    assert chat(daemon).status_code == 200
