@@ -7,16 +7,22 @@ up (so systemd or Kubernetes restarts the process), 2 for an invalid configurati
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
 import structlog
 
+from cortex.access import warn_if_exposed
+from cortex.cli import COMMANDS, run_command, startup_summary
+from cortex.demo import start_demo_upstreams
+from cortex.errors import GatewayError
 from cortex.gateway import Gateway
 from cortex.logs import configure_logging
 from cortex.settings import ConfigError, Settings, load_settings
@@ -39,6 +45,29 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_MAX_BODY_BYTES           largest request body (1048576)
   CORTEX_SHUTDOWN_GRACE           seconds in-flight streams get on shutdown (10)
   CORTEX_LOG_LEVEL, CORTEX_LOG_FORMAT           info; auto, json or console
+  CORTEX_ADMIN_TOKEN              bearer token of the /admin API (unset: admin API off)
+  CORTEX_API_KEYS                 comma-separated gateway keys clients must send on /v1/*
+                                  and /api/chat (unset: no client authentication)
+  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics
+                                  need a gateway key too (0)
+  CORTEX_FAULT_DRILLS             1: allow POST /admin/actors/{name}/crash (0)
+  CORTEX_MAX_MESSAGES             most messages in one chat request (1000)
+  CORTEX_MAX_HEADER_BYTES         longest request line or header field (8190)
+  CORTEX_MAX_CONNECTIONS_PER_CLIENT  requests one client address may have in flight (256)
+  CORTEX_CACHE_ENABLED            0: turn the response cache off (1)
+  CORTEX_CACHE_TTL                seconds a cached answer stays valid (300)
+  CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
+  CORTEX_CACHE_NONDETERMINISTIC   1: also cache requests whose temperature is not 0 (0)
+  CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
+signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (like
+  POST /admin/reload).
+  CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
+
+commands (each has --help):
+  python -m cortex chat "prompt" [--model M] [--strategy S] [--provider W] [--url URL]
+                                  stream an answer from a running Cortex
+  python -m cortex status [--url URL]         workers, keys and health of a running Cortex
+  python -m cortex check-config [--config F]  validate the configuration, start nothing
 """
 
 
@@ -64,29 +93,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the daemon until a signal or a fatal supervision failure; return the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return run_command(argv)
     args = build_parser().parse_args(argv)
+    source: Callable[[], Settings] = functools.partial(
+        load_settings,
+        environ=os.environ,
+        cli={"host": args.host, "port": args.port},
+        env_file=args.env_file,
+        config_file=args.config,
+    )
     try:
-        settings = load_settings(
-            environ=os.environ,
-            cli={"host": args.host, "port": args.port},
-            env_file=args.env_file,
-            config_file=args.config,
-        )
+        settings = source()
     except ConfigError as exc:
         print(f"cortex: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         if args.demo:
-            from cortex.demo import start_demo_upstreams
+            demo_workers = start_demo_upstreams(stack)
+            settings = settings.with_workers(demo_workers)
+            plain_source = source
 
-            settings = settings.with_workers(start_demo_upstreams(stack))
-        return _serve(settings)
+            def source() -> Settings:
+                return plain_source().with_workers(demo_workers)
+
+        return _serve(settings, source)
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, source: Callable[[], Settings]) -> int:
     log = structlog.get_logger("cortex")
     stop_requested = threading.Event()
+    reload_requested = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         log.info("shutdown_requested", signal=signal.Signals(signum).name)
@@ -94,18 +133,32 @@ def _serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    gateway = Gateway(settings).start()
+    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
+    warn_if_exposed(settings)
+    gateway = Gateway(settings, settings_source=source).start()
     url = f"http://{settings.host}:{gateway.port}"
     print(_banner(url), flush=True)
+    print(startup_summary(url, gateway.list_workers()), flush=True)
     try:
         while not stop_requested.wait(0.2):
             if gateway.root_exit() is not None:
                 log.error("root_supervisor_gave_up", reason=str(gateway.root_exit()))
                 return 1
+            if reload_requested.is_set():
+                reload_requested.clear()
+                _reload(gateway, log)
     finally:
         gateway.stop()
     log.info("stopped")
     return 0
+
+
+def _reload(gateway: Gateway, log: structlog.typing.FilteringBoundLogger) -> None:
+    """Apply SIGHUP: a rejected configuration is logged and the running one stays."""
+    try:
+        gateway.control.reload()
+    except GatewayError as exc:
+        log.warning("reload_failed", signal="SIGHUP", reason=exc.message)
 
 
 def _banner(url: str) -> str:

@@ -21,11 +21,20 @@ from aiohttp import web
 
 from actors.board import Board
 from actors.keys import KeyLedger
+from actors.response_store import ResponseStore
+from cortex.access import install_client_auth
+from cortex.admin import install_admin
 from cortex.bridge import Bridge
 from cortex.dispatch import Dispatcher, DispatchSettings
+from cortex.limits import install_connection_limit, install_message_limit
+from cortex.openapi import add_openapi_route
+from cortex.response_cache import ResponseCache
 from cortex.routes import SERVICES, Services, add_routes, error_middleware
+from cortex.runtime import RUNTIME, Runtime
 from cortex.settings import Settings
-from supervisors import Directory, Link, SupervisedActor
+from cortex.telemetry import Telemetry, install_telemetry
+from cortex.walk import RetryPolicy
+from supervisors import Directory, Handle, Link, SupervisedActor
 
 log = structlog.get_logger("cortex.front")
 
@@ -79,8 +88,12 @@ class HttpFrontActor(SupervisedActor):
         directory: Directory,
         slot: EngineSlot,
         serve_http: bool,
+        cache_store: ResponseStore,
+        runtime: Runtime,
     ) -> None:
         super().__init__(link)
+        self._runtime = runtime
+        self._cache_store = cache_store
         self._settings = settings
         self._board = board
         self._ledger = ledger
@@ -117,7 +130,7 @@ class HttpFrontActor(SupervisedActor):
         try:
             future.result(timeout=self._settings.shutdown_grace + LOOP_JOIN_TIMEOUT)
         except TimeoutError:
-            log.error("front_drain_timeout", grace=self._settings.shutdown_grace)
+            log.warning("front_drain_timeout", grace=self._settings.shutdown_grace)
         self._stop_loop()
 
     def on_failure(self, *_: object) -> None:
@@ -130,13 +143,21 @@ class HttpFrontActor(SupervisedActor):
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
         )
+        telemetry = Telemetry.create(
+            self._board, self._ledger, self._directory, settings.admin_token
+        )
         dispatcher = Dispatcher(
+            observer=telemetry.observer(),
             session=self._session,
             bridge=self._bridge,
             directory=self._directory,
             ledger=self._ledger,
             settings=DispatchSettings(
-                request_timeout=settings.request_timeout, connect_timeout=settings.connect_timeout
+                request_timeout=settings.request_timeout,
+                connect_timeout=settings.connect_timeout,
+                retry=RetryPolicy(
+                    settings.retry_passes, settings.retry_backoff, settings.retry_backoff_max
+                ),
             ),
         )
         port: int | None = None
@@ -144,17 +165,37 @@ class HttpFrontActor(SupervisedActor):
             app = web.Application(
                 client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
             )
+            cache = ResponseCache(
+                dispatcher=dispatcher,
+                store=self._cache_store,
+                # No restart wait: a tell from the loop must never block it.
+                actor=Handle(self._directory, "cache", restart_wait=0.0),
+                bridge=self._bridge,
+                settings=settings.cache,
+                request_timeout=settings.request_timeout,
+            )
             self._services = Services(
-                dispatcher, self._board, self._ledger, settings.max_body_bytes
+                dispatcher, self._board, self._ledger, settings.max_body_bytes, cache
             )
             app[SERVICES] = self._services
+            app[RUNTIME] = self._runtime
+            install_telemetry(app, telemetry)
+            # Middleware order after error_middleware: per-client limit, client auth, admin
+            # token, then message count (so unauthenticated bodies are never parsed).
+            install_connection_limit(app)
+            install_client_auth(app)
+            install_admin(app)
+            install_message_limit(app)
             add_routes(app)
+            add_openapi_route(app)
             self._runner = web.AppRunner(
                 app,
                 handle_signals=False,
                 access_log=None,
                 handler_cancellation=True,
                 shutdown_timeout=settings.shutdown_grace,
+                max_line_size=settings.max_header_bytes,
+                max_field_size=settings.max_header_bytes,
             )
             await self._runner.setup()
             site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
 from actors.providers.base import StreamEvent, StreamFailed, TextDelta
 from actors.workers import WorkerView
+from cortex.control import Control
 from cortex.dispatch import Answer
 from cortex.errors import (
     AllUpstreamsFailed,
@@ -41,6 +42,8 @@ from supervisors.reasons import ExitReason
 _T = TypeVar("_T")
 
 ENGINE_WAIT = 10.0
+LIBRARY_MARGIN = 5.0
+"""Seconds the library waits beyond the request deadline, so the gateway's own error wins."""
 ASK_TIMEOUT = 10.0
 STOP_TIMEOUT = 60.0
 
@@ -51,12 +54,22 @@ class Gateway:
     Args:
         settings: validated settings (see :func:`cortex.settings.load_settings`).
         serve_http: listen on ``settings.host``/``settings.port``; False for library use only.
+        settings_source: reads and validates the configuration again, for hot reloads
+            (``POST /admin/reload``, SIGHUP); None disables reloading.
     """
 
-    def __init__(self, settings: Settings, *, serve_http: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        serve_http: bool = True,
+        settings_source: Callable[[], Settings] | None = None,
+    ) -> None:
         self._settings = settings
         self._serve_http = serve_http
+        self._settings_source = settings_source
         self._tree: Tree | None = None
+        self._control: Control | None = None
 
     def start(self) -> Self:
         """Start the tree; returns once every actor is ready and HTTP (if any) listens.
@@ -65,16 +78,23 @@ class Gateway:
             StartError: an actor failed to start (for example, the port is taken).
         """
         self._tree = start_tree(self._settings, serve_http=self._serve_http)
+        self._control = Control(self, self._settings_source)
+        self._tree.runtime.attach(self._control)
         return self
 
     def stop(self) -> None:
         """Stop gracefully: drain in-flight requests, then stop the tree in reverse order."""
         if self._tree is not None:
+            self._tree.runtime.attach(None)
             self._tree.root_link.stop(self._tree.root, STOP_TIMEOUT)
             self._tree = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
 
     def __enter__(self) -> Self:
-        return self.start()
+        """Start the gateway unless :func:`start` already did."""
+        return self if self._tree is not None else self.start()
 
     def __exit__(
         self,
@@ -90,6 +110,13 @@ class Gateway:
         if self._tree is None:
             raise RuntimeError("the gateway is not running")
         return self._tree
+
+    @property
+    def control(self) -> Control:
+        """The operations behind the admin API (reload, workers, drills)."""
+        if self._control is None:
+            raise RuntimeError("the gateway is not running")
+        return self._control
 
     @property
     def port(self) -> int | None:
@@ -129,11 +156,20 @@ class Gateway:
                 failing after the first token raises ``AllUpstreamsFailed`` mid-iteration.
         """
         engine = self._engine()
-        call = self._call(messages, model, provider, strategy, temperature, top_p, max_tokens, stop)
+        call = self._call(
+            messages,
+            model=model,
+            provider=provider,
+            strategy=strategy,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+        )
 
         def run(awaitable: Awaitable[_T]) -> _T:
             future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
-            return future.result(timeout=self._settings.request_timeout)
+            return future.result(timeout=self._settings.request_timeout + LIBRARY_MARGIN)
 
         answer = run(engine.dispatcher.open(call.request, strategy=call.strategy))
         events = answer.events()
@@ -162,7 +198,16 @@ class Gateway:
     ) -> AsyncIterator[str]:
         """The async twin of :meth:`chat`, for applications with their own event loop."""
         engine = self._engine()
-        call = self._call(messages, model, provider, strategy, temperature, top_p, max_tokens, stop)
+        call = self._call(
+            messages,
+            model=model,
+            provider=provider,
+            strategy=strategy,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+        )
 
         async def run(awaitable: Awaitable[_T]) -> _T:
             future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
@@ -184,6 +229,7 @@ class Gateway:
     def _call(
         self,
         messages: Sequence[Mapping[str, Any]],
+        *,
         model: str | None,
         provider: str | None,
         strategy: str | None,
@@ -253,7 +299,9 @@ class Gateway:
         Handle(tree.directory, "keys").ask(
             ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT
         )
-        spec = provider_spec(worker, self._settings, tree.board, tree.ledger)
+        spec = tree.incarnations.track(
+            provider_spec(worker, tree.runtime.settings, tree.board, tree.ledger)
+        )
         try:
             Handle(tree.directory, "providers").proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
         except Exception:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 import uuid
 from collections import Counter
@@ -20,13 +21,17 @@ import structlog
 from aiohttp import web
 
 from actors.board import Board
+from actors.breaker import Breaker, BreakerState
 from actors.keys import KeyLedger
 from actors.providers.base import Finished, StreamFailed, TextDelta, Usage
 from actors.workers import HealthStatus
 from cortex import render
-from cortex.dispatch import Answer, Dispatcher
+from cortex.caching import CacheControls, read_controls
+from cortex.dispatch import Dispatcher
 from cortex.errors import GatewayError, NotFound, PayloadTooLarge
-from cortex.schemas import ChatCall, parse_chat, parse_json_object
+from cortex.observe import access_fields
+from cortex.response_cache import ResponseCache, Served
+from cortex.schemas import ChatCall, parse_chat, parse_json_object, with_headers
 
 log = structlog.get_logger("cortex.access")
 
@@ -39,6 +44,7 @@ class Services:
     board: Board
     ledger: KeyLedger
     max_body_bytes: int
+    cache: ResponseCache
     started: float = field(default_factory=time.time)
     draining: bool = False
 
@@ -94,30 +100,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         method=request.method,
         path=request.path,
         status=response.status,
-        worker=response.headers.get("X-Cortex-Worker"),
         duration_ms=round((time.monotonic() - started) * 1000.0, 1),
+        **access_fields(request, response),
     )
     return response
 
 
-async def _chat_call(request: web.Request, *, default_stream: bool) -> ChatCall:
+async def _chat_call(
+    request: web.Request, *, default_stream: bool
+) -> tuple[ChatCall, CacheControls]:
     services = request.app[SERVICES]
-    call = parse_chat(parse_json_object(await request.read()), default_stream=default_stream)
+    body = parse_json_object(await request.read())
+    call = with_headers(parse_chat(body, default_stream=default_stream), request.headers)
+    controls = read_controls(request.headers, body)
     if call.provider is None:
-        return call
+        return call, controls
     if services.board.config(call.provider) is None:
         raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
     pinned = f"{call.provider}/{call.request.model or ''}"
-    return dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
+    pinned_request = dataclasses.replace(call.request, model=pinned)
+    return dataclasses.replace(call, request=pinned_request), controls
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat/completions``: OpenAI-compatible, streamed or not."""
     services = request.app[SERVICES]
-    call = await _chat_call(request, default_stream=False)
+    call, controls = await _chat_call(request, default_stream=False)
     cid = render.completion_id()
     if not call.stream:
-        done = await services.dispatcher.complete(call.request, strategy=call.strategy)
+        done = await services.cache.complete(call, controls)
         body = render.completion(
             cid=cid,
             model=done.model,
@@ -125,8 +136,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             finish_reason=done.finish_reason,
             usage=done.usage,
         )
-        return web.json_response(body, headers={"X-Cortex-Worker": done.worker})
-    answer = await services.dispatcher.open(call.request, strategy=call.strategy)
+        return web.json_response(body, headers={"X-Cortex-Worker": done.worker, **done.headers()})
+    answer = await services.cache.open(call, controls)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
@@ -157,8 +168,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def api_chat(request: web.Request) -> web.StreamResponse:
     """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events."""
     services = request.app[SERVICES]
-    call = await _chat_call(request, default_stream=True)
-    answer = await services.dispatcher.open(call.request, strategy=call.strategy)
+    call, controls = await _chat_call(request, default_stream=True)
+    answer = await services.cache.open(call, controls)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
     finish = "stop"
@@ -193,13 +204,14 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _start_sse(request: web.Request, answer: Answer) -> web.StreamResponse:
+async def _start_sse(request: web.Request, answer: Served) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Cortex-Worker": answer.worker,
             "X-Request-ID": request["request_id"],
+            **answer.headers(),
         }
     )
     await response.prepare(request)
@@ -233,6 +245,7 @@ async def api_health(request: web.Request) -> web.Response:
 async def api_workers(request: web.Request) -> web.Response:
     """``GET /api/workers``: every worker with its configuration and live state."""
     views = request.app[SERVICES].board.views()
+    now = time.monotonic()
     return web.json_response(
         {
             "workers": [
@@ -247,6 +260,7 @@ async def api_workers(request: web.Request) -> web.Response:
                     "latency_ms": v.latency_ms,
                     "last_error": v.last_error,
                     "last_check": _iso(v.last_check),
+                    **_breaker_fields(v.breaker, now),
                 }
                 for v in views
             ]
@@ -255,7 +269,7 @@ async def api_workers(request: web.Request) -> web.Response:
 
 
 async def api_stats(request: web.Request) -> web.Response:
-    """``GET /api/stats``: counts per worker and per masked key, with any block."""
+    """``GET /api/stats``: counts per worker and per masked key, with any block, and the cache's."""
     services = request.app[SERVICES]
     keys = services.ledger.snapshot()
     workers = {}
@@ -282,7 +296,11 @@ async def api_stats(request: web.Request) -> web.Response:
             ],
         }
     return web.json_response(
-        {"uptime_seconds": round(time.time() - services.started, 1), "workers": workers}
+        {
+            "uptime_seconds": round(time.time() - services.started, 1),
+            "workers": workers,
+            "cache": services.cache.stats_json(),
+        }
     )
 
 
@@ -317,8 +335,20 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "usable_workers": len(usable)})
 
 
+def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
+    """A worker's breaker as status fields: its state and seconds until the next trial."""
+    state = breaker.state(now)
+    next_trial = None
+    if state is BreakerState.OPEN and breaker.next_trial_at is not None:
+        next_trial = round(breaker.next_trial_at - now, 3)
+    return {"breaker": state.value, "next_trial_in": next_trial}
+
+
 def _iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+    """A wall-clock time as ISO 8601; None when unset or never (a key rejected for good)."""
+    if timestamp is None or not math.isfinite(timestamp):
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def add_routes(app: web.Application) -> None:

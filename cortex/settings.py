@@ -13,16 +13,19 @@ import json
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from actors.breaker import BreakerSettings
 from actors.keys import RotationStrategy
-from actors.planning import RoutingStrategy
+from actors.planning import Route, RoutingStrategy
 from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+from cortex.caching import CacheSettings
+from cortex.routing_config import check_route_workers, parse_routes
 
 CLOUD_TYPES: tuple[ProviderType, ...] = (
     ProviderType.OPENAI,
@@ -35,11 +38,11 @@ CLOUD_TYPES: tuple[ProviderType, ...] = (
 
 DEFAULT_MODEL: dict[ProviderType, str] = {
     ProviderType.OPENAI: "gpt-4o-mini",
-    ProviderType.ANTHROPIC: "claude-3-5-haiku-latest",
+    ProviderType.ANTHROPIC: "claude-haiku-4-5",
     ProviderType.GROQ: "llama-3.1-8b-instant",
-    ProviderType.GEMINI: "gemini-2.0-flash",
+    ProviderType.GEMINI: "gemini-2.5-flash",
     ProviderType.XAI: "grok-3-mini",
-    ProviderType.COHERE: "command-r-plus",
+    ProviderType.COHERE: "command-a-03-2025",
 }
 
 _E = TypeVar("_E", RoutingStrategy, RotationStrategy)
@@ -76,6 +79,22 @@ class Settings:
         shutdown_grace: seconds in-flight streams get to finish on shutdown.
         log_level: minimum log level.
         log_format: ``json``, ``console`` or ``auto`` (console on a terminal).
+        admin_token: bearer token of the ``/admin`` API; empty turns the admin API off.
+        api_keys: gateway keys clients must present on ``/v1/*`` and ``/api/chat``;
+            empty means no client authentication.
+        protect_monitoring: whether the monitoring endpoints (``/api/health``,
+            ``/api/workers``, ``/api/stats``, ``/metrics``) also need a gateway key.
+        fault_drills: whether ``POST /admin/actors/{name}/crash`` may crash actors.
+        max_messages: most messages one chat request may carry.
+        max_header_bytes: longest request line or header field accepted.
+        max_connections_per_client: most requests one client address may have in flight.
+        routes: model routes by public model name.
+        breaker: when a worker's circuit breaker opens and for how long.
+        quota_block_seconds: how long a key whose quota is exhausted rests.
+        retry_passes: extra walks of the plan after every candidate failed transiently.
+        retry_backoff: base of the exponential backoff between passes (full jitter).
+        retry_backoff_max: longest backoff between passes.
+        cache: the response cache (see :mod:`cortex.caching`).
     """
 
     host: str = "127.0.0.1"
@@ -86,12 +105,26 @@ class Settings:
     rate_limit_block_seconds: float = 900.0
     health_check_interval: float = 30.0
     health_check_timeout: float = 5.0
-    request_timeout: float = 120.0
+    request_timeout: float = 60.0
     connect_timeout: float = 10.0
     max_body_bytes: int = 1_048_576
     shutdown_grace: float = 10.0
     log_level: str = "info"
     log_format: str = "auto"
+    admin_token: str = field(default="", repr=False)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    protect_monitoring: bool = False
+    fault_drills: bool = False
+    max_messages: int = 1000
+    max_header_bytes: int = 8190
+    max_connections_per_client: int = 256
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    quota_block_seconds: float = 3600.0
+    retry_passes: int = 2
+    retry_backoff: float = 0.1
+    retry_backoff_max: float = 2.0
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
         """Return a copy with another worker list (the demo mode uses this)."""
@@ -139,13 +172,47 @@ def load_settings(
         * reader.number("RATE_LIMIT_BLOCK_MINUTES", "rate_limit_block_minutes", 15.0),
         health_check_interval=reader.number("HEALTH_CHECK_INTERVAL", "health_check_interval", 30),
         health_check_timeout=reader.number("HEALTH_CHECK_TIMEOUT", "health_check_timeout", 5.0),
-        request_timeout=reader.number("CORTEX_REQUEST_TIMEOUT", "request_timeout", 120.0),
+        request_timeout=reader.number("CORTEX_REQUEST_TIMEOUT", "request_timeout", 60.0),
         connect_timeout=reader.number("CORTEX_CONNECT_TIMEOUT", "connect_timeout", 10.0),
         max_body_bytes=int(reader.number("CORTEX_MAX_BODY_BYTES", "max_body_bytes", 1_048_576)),
         shutdown_grace=reader.number("CORTEX_SHUTDOWN_GRACE", "shutdown_grace", 10.0),
         log_level=reader.text("CORTEX_LOG_LEVEL", "log_level", "info").lower(),
         log_format=reader.text("CORTEX_LOG_FORMAT", "log_format", "auto").lower(),
+        admin_token=reader.text("CORTEX_ADMIN_TOKEN", "admin_token", "").strip(),
+        api_keys=tuple(dict.fromkeys(_split(env.get("CORTEX_API_KEYS")))),
+        protect_monitoring=reader.flag("CORTEX_PROTECT_MONITORING", "protect_monitoring"),
+        fault_drills=reader.flag("CORTEX_FAULT_DRILLS", "fault_drills"),
+        max_messages=int(reader.number("CORTEX_MAX_MESSAGES", "max_messages", 1000)),
+        max_header_bytes=int(reader.number("CORTEX_MAX_HEADER_BYTES", "max_header_bytes", 8190)),
+        max_connections_per_client=int(
+            reader.number("CORTEX_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", 256)
+        ),
     )
+    routes = parse_routes(
+        env.get("CORTEX_ROUTES"), _table(file_values, "routes", problems), problems
+    )
+    check_route_workers(routes, {w.name for w in workers}, problems)
+    settings = replace(
+        settings,
+        routes=routes,
+        breaker=BreakerSettings(
+            failure_threshold=int(reader.number("CORTEX_BREAKER_FAILURES", "breaker_failures", 5)),
+            error_rate=min(
+                1.0, reader.number("CORTEX_BREAKER_ERROR_RATE", "breaker_error_rate", 0.5)
+            ),
+            min_requests=int(
+                reader.number("CORTEX_BREAKER_MIN_REQUESTS", "breaker_min_requests", 20)
+            ),
+            window=reader.number("CORTEX_BREAKER_WINDOW", "breaker_window", 30.0),
+            cooldown=reader.number("CORTEX_BREAKER_COOLDOWN", "breaker_cooldown", 10.0),
+        ),
+        quota_block_seconds=60.0
+        * reader.number("QUOTA_BLOCK_MINUTES", "quota_block_minutes", 60.0),
+        retry_passes=int(reader.number("CORTEX_RETRY_PASSES", "retry_passes", 2, allow_zero=True)),
+        retry_backoff=reader.number("CORTEX_RETRY_BACKOFF", "retry_backoff", 0.1),
+        retry_backoff_max=reader.number("CORTEX_RETRY_BACKOFF_MAX", "retry_backoff_max", 2.0),
+    )
+    settings = replace(settings, cache=_cache_settings(env, file_values, problems))
     if settings.log_level not in LOG_LEVELS:
         problems.append(f"CORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if settings.log_format not in LOG_FORMATS:
@@ -174,7 +241,9 @@ class _Reader:
         raw = self._raw(env_name, file_key)
         return default if raw is None else str(raw)
 
-    def number(self, env_name: str, file_key: str, default: float) -> float:
+    def number(
+        self, env_name: str, file_key: str, default: float, *, allow_zero: bool = False
+    ) -> float:
         raw = self._raw(env_name, file_key)
         if raw is None:
             return float(default)
@@ -185,10 +254,24 @@ class _Reader:
         if not math.isfinite(value):
             self._problems.append(f"{env_name} must be a number, got {raw!r}")
             return float(default)
-        if value <= 0:
-            self._problems.append(f"{env_name} must be greater than 0, got {raw!r}")
+        if value < 0 or (value == 0 and not allow_zero):
+            least = "at least 0" if allow_zero else "greater than 0"
+            self._problems.append(f"{env_name} must be {least}, got {raw!r}")
             return float(default)
         return value
+
+    def flag(self, env_name: str, file_key: str, *, default: bool = False) -> bool:
+        raw = self._raw(env_name, file_key)
+        if raw is None:
+            return default
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text not in ("0", "false", "no", "off", ""):
+            self._problems.append(f"{env_name} must be 1/true/yes/on or 0/false/no/off")
+        return False
 
     def port(self) -> int:
         raw = self._raw("CORTEX_PORT", "port")
@@ -211,6 +294,28 @@ class _Reader:
             allowed = ", ".join(member.value for member in enum)
             self._problems.append(f"{env_name} must be one of {allowed}, got {raw!r}")
             return enum(default)
+
+
+def _cache_settings(
+    env: Mapping[str, str], file_values: Mapping[str, Any], problems: list[str]
+) -> CacheSettings:
+    """The response cache's settings: ``CORTEX_CACHE_*``, else the file's ``[cache]`` table."""
+    reader = _Reader(problems, env, _table(file_values, "cache", problems))
+    default = CacheSettings()
+    return CacheSettings(
+        enabled=reader.flag("CORTEX_CACHE_ENABLED", "enabled", default=default.enabled),
+        ttl=reader.number("CORTEX_CACHE_TTL", "ttl", default.ttl),
+        max_entries=max(
+            1, int(reader.number("CORTEX_CACHE_MAX_ENTRIES", "max_entries", default.max_entries))
+        ),
+        max_bytes=max(
+            1, int(reader.number("CORTEX_CACHE_MAX_BYTES", "max_bytes", default.max_bytes))
+        ),
+        nondeterministic=reader.flag(
+            "CORTEX_CACHE_NONDETERMINISTIC", "nondeterministic", default=default.nondeterministic
+        ),
+        coalesce=reader.flag("CORTEX_CACHE_COALESCE", "coalesce", default=default.coalesce),
+    )
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -323,6 +428,20 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
+    first_token = entry.get("first_token_timeout")
+    if first_token is not None:
+        first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
+    max_concurrent = entry.get("max_concurrent")
+    if max_concurrent is not None:
+        max_concurrent = _int(max_concurrent, f"{where}: max_concurrent", problems)
+        if max_concurrent < 1:
+            problems.append(f"{where}: max_concurrent must be at least 1")
+    price = entry.get("price")
+    if price is not None:
+        price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
+    prefill = entry.get("supports_prefill", False)
+    if not isinstance(prefill, bool):
+        problems.append(f"{where}: supports_prefill must be true or false")
     if ptype is not ProviderType.OLLAMA and not keys:
         problems.append(f"{where}: needs at least one API key in api_keys")
     if len(problems) > start:
@@ -335,6 +454,10 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         models=tuple(models),
         priority=priority,
         timeout=timeout,
+        first_token_timeout=first_token,
+        max_concurrent=max_concurrent,
+        price=price,
+        supports_prefill=bool(prefill),
     )
 
 

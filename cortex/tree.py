@@ -7,6 +7,7 @@
     ├── registry    RegistryActor
     ├── providers   supervisor (one_for_one): one ProviderActor per worker
     ├── pool        PoolActor
+    ├── cache       CacheActor (the response cache's owner)
     └── front       HttpFrontActor (event loop, HTTP server, upstream connection pool)
 
 The root is ``one_for_one``, not the ``rest_for_one`` first sketched in DESIGN.md: every
@@ -15,6 +16,10 @@ survive a crash lives on the board or the key ledger, so a restarted key manager
 nothing stale behind it. Restarting the front because the key manager crashed would only
 cut every client's stream for nothing.
 
+The response cache's store is created here too, next to the board and the ledger, so a
+crash of the cache actor keeps its entries (each an immutable, validated answer) and its
+counters; the restarted incarnation is handed the same store.
+
 The providers supervisor builds its children from the board's registered workers, so
 after it restarts it brings back exactly the workers that existed, including those added
 at run time.
@@ -22,20 +27,25 @@ at run time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from actors.board import Board
+from actors.cache import CacheActor
 from actors.key_manager import KeyManagerActor
 from actors.keys import KeyLedger
 from actors.pool import PoolActor
 from actors.provider import ProbeSettings, ProviderActor
 from actors.providers.catalog import adapter_for
 from actors.registry import RegistryActor
+from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
 from cortex.front import EngineSlot, HttpFrontActor
+from cortex.incarnations import Incarnations
+from cortex.runtime import Runtime
 from cortex.settings import Settings
 from supervisors import ChildSpec, ChildType, Directory, Link, RootLink, SupFlags, start_supervisor
 
@@ -54,13 +64,19 @@ class Tree:
     slot: EngineSlot
     root_link: RootLink
     root: pykka.ActorRef[Any]
+    cache_store: ResponseStore
+    runtime: Runtime
+    incarnations: Incarnations
+    started_at: float
 
 
 def provider_spec(
     config: WorkerConfig, settings: Settings, board: Board, ledger: KeyLedger
 ) -> ChildSpec:
     """The child spec of one worker's provider actor."""
-    probe = ProbeSettings(settings.health_check_interval, settings.health_check_timeout)
+    probe = ProbeSettings(
+        settings.health_check_interval, settings.health_check_timeout, settings.breaker
+    )
 
     def start(link: Link) -> pykka.ActorRef[Any]:
         return ProviderActor.start(
@@ -87,17 +103,24 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
     board, ledger, directory, slot = (
         Board(),
         KeyLedger(
-            strategy=settings.key_rotation, default_block_seconds=settings.rate_limit_block_seconds
+            strategy=settings.key_rotation,
+            default_block_seconds=settings.rate_limit_block_seconds,
+            quota_block_seconds=settings.quota_block_seconds,
         ),
-        Directory(),
+        Incarnations(),
         EngineSlot(),
     )
+    runtime = Runtime(settings)
+    started_at = time.time()
+    cache_store = ResponseStore(settings.cache.limits)
     for config in settings.workers:
         board.put_config(config)
         ledger.configure(config.name, config.api_keys)
 
     def start_providers(link: Link) -> pykka.ActorRef[Any]:
-        specs = [provider_spec(c, settings, board, ledger) for c in board.configs()]
+        specs = [
+            directory.track(provider_spec(c, settings, board, ledger)) for c in board.configs()
+        ]
         return start_supervisor("providers", PROVIDER_FLAGS, specs, link, directory)
 
     def start_front(link: Link) -> pykka.ActorRef[Any]:
@@ -109,6 +132,8 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
             directory=directory,
             slot=slot,
             serve_http=serve_http,
+            cache_store=cache_store,
+            runtime=runtime,
         )
 
     children = [
@@ -125,7 +150,14 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
         ChildSpec(id="providers", start=start_providers, type=ChildType.SUPERVISOR),
         ChildSpec(
             id="pool",
-            start=lambda link: PoolActor.start(link, board, settings.strategy),
+            start=lambda link: PoolActor.start(
+                link, board, runtime.settings.strategy, runtime.settings.routes
+            ),
+            shutdown=ACTOR_SHUTDOWN,
+        ),
+        ChildSpec(
+            id="cache",
+            start=lambda link: CacheActor.start(link, cache_store),
             shutdown=ACTOR_SHUTDOWN,
         ),
         ChildSpec(
@@ -133,5 +165,8 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
         ),
     ]
     root_link = RootLink("root")
-    root = start_supervisor("root", ROOT_FLAGS, children, root_link, directory, start_timeout=30.0)
-    return Tree(board, ledger, directory, slot, root_link, root)
+    tracked = [directory.track(child) for child in children]
+    root = start_supervisor("root", ROOT_FLAGS, tracked, root_link, directory, start_timeout=30.0)
+    return Tree(
+        board, ledger, directory, slot, root_link, root, cache_store, runtime, directory, started_at
+    )

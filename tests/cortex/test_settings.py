@@ -321,7 +321,7 @@ def test_every_problem_is_reported_at_once() -> None:
     env = {
         "CORTEX_PORT": "http",
         "HEALTH_CHECK_INTERVAL": "-1",
-        "CORTEX_STRATEGY": "fastest",
+        "CORTEX_STRATEGY": "fastest-please",
         "CORTEX_LOG_LEVEL": "loud",
         "CORTEX_LOG_FORMAT": "xml",
         "CORTEX_PROVIDERS": '{"groq": {}, "mystery": {}}',
@@ -408,3 +408,76 @@ def test_an_unknown_log_level_is_a_problem() -> None:
     assert problems({"CORTEX_LOG_LEVEL": "verbose"}) == [
         "CORTEX_LOG_LEVEL must be one of debug, info, warning, error"
     ]
+
+
+def test_routes_come_from_cortex_routes_with_targets_and_fallbacks() -> None:
+    settings = load(
+        {
+            "OPENAI_API_KEYS": "sk-route-key-000000001",
+            "OLLAMA_BASE_URL": "http://127.0.0.1:11434",
+            "CORTEX_ROUTES": '{"smart": {"targets": ["openai/gpt-4o", "ollama/llama3.1:8b"],'
+            ' "fallbacks": {"context_length_exceeded": "openai/gpt-4o-128k"}},'
+            ' "cheap": ["ollama/qwen"]}',
+        }
+    )
+    smart = settings.routes["smart"]
+    assert smart.targets == (("openai", "gpt-4o"), ("ollama", "llama3.1:8b"))
+    assert smart.fallbacks == {"context_length_exceeded": ("openai", "gpt-4o-128k")}
+    assert settings.routes["cheap"].targets == (("ollama", "qwen"),)
+
+
+@pytest.mark.parametrize(
+    ("routes", "fragment"),
+    [
+        ('{"smart": []}', "non-empty list"),
+        ('{"smart": ["gpt-4o"]}', "must look like 'worker/model'"),
+        ('{"smart": ["ghost/gpt-4o"]}', "no worker named 'ghost'"),
+        ("[1]", "must be a JSON object"),
+        ("{nope", "not valid JSON"),
+    ],
+)
+def test_a_bad_route_is_a_configuration_problem(routes: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"OPENAI_API_KEYS": "sk-route-key-000000001", "CORTEX_ROUTES": routes})
+    assert any(fragment in p for p in caught.value.problems)
+
+
+def test_worker_resilience_fields_are_read_and_validated() -> None:
+    providers = (
+        '{"openai": {"api_keys": ["sk-route-key-000000001"], "max_concurrent": 4,'
+        ' "first_token_timeout": 12, "price": 0.6, "supports_prefill": true}}'
+    )
+    worker = load({"CORTEX_PROVIDERS": providers}).workers[0]
+    assert (
+        worker.max_concurrent,
+        worker.first_token_timeout,
+        worker.price,
+        worker.supports_prefill,
+    ) == (
+        4,
+        12.0,
+        0.6,
+        True,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(
+            {
+                "CORTEX_PROVIDERS": '{"openai": {"api_keys": ["k"], "max_concurrent": 0,'
+                ' "supports_prefill": "yes"}}'
+            }
+        )
+    assert len(caught.value.problems) == 2
+
+
+def test_breaker_and_retry_settings_have_defaults_and_overrides() -> None:
+    settings = load(
+        {
+            "CORTEX_BREAKER_FAILURES": "3",
+            "CORTEX_BREAKER_COOLDOWN": "2.5",
+            "CORTEX_RETRY_PASSES": "0",
+        }
+    )
+    assert settings.breaker.failure_threshold == 3
+    assert settings.breaker.cooldown == 2.5
+    assert settings.retry_passes == 0
+    assert load({}).request_timeout == 60.0

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from daemon_harness import providers_json
+from daemon_harness import CortexProcess, providers_json
+
+from cortex.simulated import SimulatedOpenAI
 
 GOOD = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    from daemon_harness import CortexProcess
-
-    from cortex.simulated import SimulatedOpenAI
-
     with SimulatedOpenAI(
         "primary", keys=("sk-primary-key-one-000001", "sk-primary-key-two-000002")
     ) as primary:
