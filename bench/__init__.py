@@ -1,0 +1,1 @@
+"""Cortex's benchmark suite: ``python -m bench.run`` (see bench/run.py)."""

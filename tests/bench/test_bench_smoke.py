@@ -1,0 +1,34 @@
+"""The benchmark suite's quick path still runs end to end (it asserts shape, never speed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_against_cortex_and_direct_writes_well_formed_results(tmp_path):
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--targets", "direct", "cortex",
+         "--no-report", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "quick"
+    assert set(results["targets"]) == {"direct", "cortex"}
+    for name, target in results["targets"].items():
+        assert "error" not in target, (name, target)
+        assert set(target) >= {"idle", "latency", "throughput", "streams"}
+        assert target["latency"]["ns"]["requests"] > 0
+        assert all(0.0 <= level["completion_rate"] <= 1.0 for level in target["streams"].values())
+    direct = results["targets"]["direct"]
+    assert direct["latency"]["ns"]["errors"] == 0
+    assert math.isfinite(direct["latency"]["ns"]["p50_ms"])
+    assert set(results["cortex_failover"]) >= {"healthy_ttft_ms", "added_429_ms"}
+    assert results["cortex_idle_10_workers"]["rss_mb"] > 0
