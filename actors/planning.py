@@ -60,11 +60,14 @@ class Route:
         targets: ``(worker, upstream model)`` pairs, tried in this order.
         fallbacks: provider error code -> target to try for that error instead of failing
             (``context_length_exceeded`` -> a larger-context target).
+        continuation: whether a stream broken mid-answer may be continued by a
+            prefill-capable target; ``None`` follows the gateway-wide setting.
     """
 
     name: str
     targets: tuple[tuple[str, str], ...]
     fallbacks: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    continuation: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +125,13 @@ class Plan:
     Attributes:
         candidates: workers to try, best first.
         fallbacks: provider error code -> the target a model route names for that error.
+        continuation: the route's say on mid-stream continuation (``None``: no route, or
+            the route leaves it to the gateway-wide setting).
     """
 
     candidates: tuple[Candidate, ...]
     fallbacks: Mapping[str, Candidate] = field(default_factory=dict)
+    continuation: bool | None = None
 
 
 class PlanError(Exception):

@@ -78,7 +78,8 @@ class PoolActor(SupervisedActor):
                 candidates = self._plan(model, strategy or self._strategy)
                 self.recent.append((model, tuple(c.worker for c in candidates)))
                 fallbacks = route_fallbacks(self._board.views(), model, self._routes)
-                return Plan(candidates, fallbacks)
+                route = self._routes.get(model) if model else None
+                return Plan(candidates, fallbacks, route.continuation if route else None)
             case SetRouting(strategy=strategy, routes=routes):
                 self._strategy = strategy
                 self._routes = dict(routes)

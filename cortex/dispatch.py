@@ -278,7 +278,8 @@ class Dispatcher:
         self, walk: PlanWalk, request: ChatRequest, delivered: str
     ) -> Opened | None:
         """Ask a prefill-capable worker to continue the partial answer, if any can."""
-        if not self._settings.continuation or not delivered:
+        wanted = walk.plan.continuation
+        if not (self._settings.continuation if wanted is None else wanted) or not delivered:
             return None
         prefill = dataclasses.replace(
             request, messages=(*request.messages, Message("assistant", delivered))

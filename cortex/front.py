@@ -158,6 +158,7 @@ class HttpFrontActor(SupervisedActor):
                 retry=RetryPolicy(
                     settings.retry_passes, settings.retry_backoff, settings.retry_backoff_max
                 ),
+                continuation=settings.continuation,
             ),
         )
         port: int | None = None

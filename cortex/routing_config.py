@@ -7,7 +7,11 @@ A route maps a public model name to an ordered chain of ``worker/model`` targets
 or, with fallbacks for provider error codes that would otherwise fail the request::
 
     {"smart": {"targets": ["openai/gpt-4o-mini"],
-               "fallbacks": {"context_length_exceeded": "openai/gpt-4o"}}}
+               "fallbacks": {"context_length_exceeded": "openai/gpt-4o"},
+               "continuation": false}}
+
+``continuation`` overrides ``CORTEX_CONTINUATION`` for the route: whether a stream that
+breaks mid-answer may be continued by the next prefill-capable target.
 """
 
 from __future__ import annotations
@@ -45,9 +49,14 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
     where = f"route {name!r}"
     targets_raw: object = entry
     fallbacks_raw: object = {}
+    continuation: object = None
     if isinstance(entry, Mapping):
         targets_raw = entry.get("targets")
         fallbacks_raw = entry.get("fallbacks", {})
+        continuation = entry.get("continuation")
+    if continuation is not None and not isinstance(continuation, bool):
+        problems.append(f"{where}: continuation must be true or false")
+        return None
     if not isinstance(targets_raw, list) or not targets_raw:
         problems.append(f"{where}: needs a non-empty list of 'worker/model' targets")
         return None
@@ -62,6 +71,7 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
         name=name,
         targets=tuple(t for t in targets if t is not None),
         fallbacks={code: t for code, t in fallbacks.items() if t is not None},
+        continuation=continuation,
     )
 
 

@@ -94,6 +94,8 @@ class Settings:
         retry_passes: extra walks of the plan after every candidate failed transiently.
         retry_backoff: base of the exponential backoff between passes (full jitter).
         retry_backoff_max: longest backoff between passes.
+        continuation: whether a stream broken mid-answer is continued by the next
+            prefill-capable target (routes may override it).
         cache: the response cache (see :mod:`cortex.caching`).
     """
 
@@ -124,6 +126,7 @@ class Settings:
     retry_passes: int = 2
     retry_backoff: float = 0.1
     retry_backoff_max: float = 2.0
+    continuation: bool = True
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
@@ -211,6 +214,7 @@ def load_settings(
         retry_passes=int(reader.number("CORTEX_RETRY_PASSES", "retry_passes", 2, allow_zero=True)),
         retry_backoff=reader.number("CORTEX_RETRY_BACKOFF", "retry_backoff", 0.1),
         retry_backoff_max=reader.number("CORTEX_RETRY_BACKOFF_MAX", "retry_backoff_max", 2.0),
+        continuation=reader.flag("CORTEX_CONTINUATION", "continuation", default=True),
     )
     settings = replace(settings, cache=_cache_settings(env, file_values, problems))
     if settings.log_level not in LOG_LEVELS:

@@ -89,7 +89,7 @@ class PlanWalk:
         rng: random.Random,
     ) -> None:
         self.failures: list[Attempt] = []
-        self._plan = plan
+        self.plan = plan
         self.deadline = deadline
         self._attempts = attempts
         self._checkout = checkout
@@ -192,7 +192,7 @@ class PlanWalk:
         if lease is not None:
             self._last_failed = (worker, lease.key_id)
         if failure.is_client_error:
-            fallback = self._plan.fallbacks.get(failure.code or "")
+            fallback = self.plan.fallbacks.get(failure.code or "")
             if fallback is None or fallback.worker in self._fallbacks_used:
                 raise UpstreamRejected(failure.message, code=failure.code, worker=worker)
             self._fallbacks_used.add(fallback.worker)
@@ -225,7 +225,7 @@ class PlanWalk:
         if delay >= remaining:
             raise self._exhausted()
         await asyncio.sleep(delay)
-        self._start_pass(self._plan.candidates)
+        self._start_pass(self.plan.candidates)
 
     async def _wait_for_slot(self, remaining: float) -> None:
         saturated = self._saturated

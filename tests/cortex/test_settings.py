@@ -424,6 +424,22 @@ def test_routes_come_from_cortex_routes_with_targets_and_fallbacks() -> None:
     assert smart.targets == (("openai", "gpt-4o"), ("ollama", "llama3.1:8b"))
     assert smart.fallbacks == {"context_length_exceeded": ("openai", "gpt-4o-128k")}
     assert settings.routes["cheap"].targets == (("ollama", "qwen"),)
+    assert smart.continuation is None
+
+
+def test_a_route_may_turn_continuation_off_for_itself_only() -> None:
+    settings = load(
+        {
+            "OPENAI_API_KEYS": "sk-route-key-000000001",
+            "CORTEX_ROUTES": '{"strict": {"targets": ["openai/gpt-4o"], "continuation": false}}',
+        }
+    )
+    assert settings.continuation is True
+    assert settings.routes["strict"].continuation is False
+
+
+def test_continuation_can_be_turned_off_gateway_wide() -> None:
+    assert load({"CORTEX_CONTINUATION": "0"}).continuation is False
 
 
 @pytest.mark.parametrize(
@@ -434,6 +450,7 @@ def test_routes_come_from_cortex_routes_with_targets_and_fallbacks() -> None:
         ('{"smart": ["ghost/gpt-4o"]}', "no worker named 'ghost'"),
         ("[1]", "must be a JSON object"),
         ("{nope", "not valid JSON"),
+        ('{"smart": {"targets": ["openai/gpt-4o"], "continuation": "no"}}', "true or false"),
     ],
 )
 def test_a_bad_route_is_a_configuration_problem(routes: str, fragment: str) -> None:

@@ -219,6 +219,33 @@ def test_a_worker_not_declared_prefill_capable_is_never_sent_a_prefill(
     assert chats(backup) == []
 
 
+@pytest.mark.parametrize(
+    ("gateway_wide", "route_says", "continued"),
+    [("1", False, False), ("0", True, True), ("0", None, False)],
+)
+def test_a_route_decides_whether_its_broken_streams_are_continued(
+    cortex_daemon, primary, backup, gateway_wide, route_says, continued
+):
+    primary.set_fault(Fault.DROP_MID_STREAM)
+    route = {"targets": ["primary/gpt-4o-mini", "backup/llama-3.1-8b-instant"]}
+    if route_says is not None:
+        route["continuation"] = route_says
+    daemon = cortex_daemon(
+        {
+            "CORTEX_PROVIDERS": entries(
+                primary, backup, overrides={"backup": {"supports_prefill": True}}
+            ),
+            "CORTEX_ROUTES": json.dumps({"smart": route}),
+            "CORTEX_CONTINUATION": gateway_wide,
+        }
+    )
+
+    response = daemon.post("/v1/chat/completions", json={**HELLO, "model": "smart", "stream": True})
+
+    assert ('"error"' not in response.text) is continued
+    assert (len(chats(backup)) == 1) is continued
+
+
 def test_a_client_that_disconnects_cancels_its_upstream_and_frees_the_worker(cortex_daemon):
     with SimulatedOpenAI("primary", keys=PRIMARY_KEYS, chunk_delay=0.5) as slow:
         daemon = cortex_daemon({"CORTEX_PROVIDERS": entries(slow)})
