@@ -258,7 +258,8 @@ def build_plan(
 
     Health: unavailable, rate-limited and out-of-quota workers are skipped, and so are
     workers whose breaker is open; a half-open worker gets one trial request at a time.
-    Degraded workers come after all available ones, each group in the strategy's order.
+    A degraded worker (one that failed recently) keeps its place: the breaker, not one
+    past failure, decides when a worker stops getting traffic.
 
     Args:
         views: the current snapshot of every worker.
@@ -298,8 +299,6 @@ def build_plan(
             v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
         }
         usable.sort(key=lambda item: order[item[0].name])
-    # Stable sort: degraded workers move to the end, each group keeps its order.
-    usable.sort(key=lambda item: item[0].status is HealthStatus.DEGRADED)
     return tuple(_candidate(view, model, trial) for view, model, trial in usable)
 
 

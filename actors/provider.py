@@ -45,6 +45,7 @@ log = structlog.get_logger("cortex.provider")
 LATENCY_SMOOTHING = 0.3
 MAX_PROBE_BODY = 1_048_576
 UNAVAILABLE_PROBE_INTERVAL = 5.0
+KEY_RECHECK_FLOOR = 0.2  # seconds: the soonest a worker with every key blocked is probed again
 
 _KEY_STATUS = {
     ErrorKind.RATE_LIMITED: HealthStatus.RATE_LIMITED,
@@ -75,6 +76,7 @@ class ProviderActor(SupervisedActor):
         probe: ProbeSettings,
         usable_keys: Callable[[], int],
         probe_key: Callable[[], str | None],
+        next_unblock_in: Callable[[], float | None] = lambda: None,
     ) -> None:
         super().__init__(link)
         self._adapter = adapter
@@ -82,6 +84,7 @@ class ProviderActor(SupervisedActor):
         self._probe = probe
         self._usable_keys = usable_keys
         self._probe_key = probe_key
+        self._next_unblock_in = next_unblock_in
         self._view = board.view(config.name) or WorkerView(config=config)
         self._view = dataclasses.replace(self._view, config=config)
         self._clock = time.monotonic
@@ -158,11 +161,23 @@ class ProviderActor(SupervisedActor):
     def _status_after_failure(self, failure: UpstreamFailure) -> HealthStatus:
         if failure.blocks_key:
             if self._view.config.needs_key and self._usable_keys() == 0:
+                self._look_again_when_a_key_frees()
                 return _KEY_STATUS[failure.kind]
             return self._view.status
         if self._view.status is HealthStatus.AVAILABLE:
             return HealthStatus.DEGRADED
         return self._view.status
+
+    def _look_again_when_a_key_frees(self) -> None:
+        """Probe as soon as the earliest key block ends, not a whole probe period later.
+
+        A worker whose keys are all blocked is left out of every plan, so nothing but a
+        probe can bring it back; without this it would sit out up to ``interval`` seconds
+        after its keys were usable again.
+        """
+        wait = self._next_unblock_in()
+        if wait is not None and wait < self._probe.interval:
+            self._ticker.tick_in(max(wait, KEY_RECHECK_FLOOR))
 
     def _run_probe(self) -> None:
         """Probe the list-models endpoint, bounded by the probe timeout."""
@@ -173,6 +188,7 @@ class ProviderActor(SupervisedActor):
             if status in (HealthStatus.AVAILABLE, HealthStatus.DEGRADED):
                 status = HealthStatus.RATE_LIMITED
             self._update(status=status, last_check=time.time())
+            self._look_again_when_a_key_frees()
             return
         call = self._adapter.models_call(config.base_url, key)
         try:

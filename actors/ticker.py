@@ -7,6 +7,7 @@ and never needs a lock. The ticker stops by itself when the actor is gone.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,9 @@ class Ticker:
         self._interval = interval
         self._message = message
         self._first_delay = interval if first_delay is None else first_delay
-        self._stopped = threading.Event()
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._next_delay: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"ticker-{ref}", daemon=True)
 
     def start(self) -> Ticker:
@@ -45,15 +48,39 @@ class Ticker:
 
     def stop(self) -> None:
         """Stop ticking. Safe to call from the ticking actor itself and more than once."""
-        self._stopped.set()
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
 
     def set_interval(self, interval: float) -> None:
         """Change the period from the next tick on."""
         self._interval = interval
 
+    def tick_in(self, delay: float) -> None:
+        """Bring the next tick forward (or push it back) to ``delay`` seconds from now.
+
+        For a state that will change at a known time, such as a key block that ends,
+        so the actor looks again then rather than a whole period later.
+        """
+        with self._wake:
+            self._next_delay = max(0.0, delay)
+            self._wake.notify()
+
     def _run(self) -> None:
         delay = self._first_delay
-        while not self._stopped.wait(delay):
+        while True:
+            with self._wake:
+                due = time.monotonic() + delay
+                while not self._stopped and self._next_delay is None:
+                    remaining = due - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(remaining)
+                if self._stopped:
+                    return
+                if self._next_delay is not None:
+                    delay, self._next_delay = self._next_delay, None
+                    continue
             try:
                 self._ref.tell(self._message())
             except pykka.ActorDeadError:

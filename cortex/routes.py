@@ -7,6 +7,7 @@ manager, health to the provider actors. Every error leaves through
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import math
@@ -300,6 +301,8 @@ async def api_stats(request: web.Request) -> web.Response:
             "uptime_seconds": round(time.time() - services.started, 1),
             "workers": workers,
             "cache": services.cache.stats_json(),
+            # Every stream is a task on this loop: a count that keeps growing at rest is a leak.
+            "loop_tasks": len(asyncio.all_tasks()),
         }
     )
 

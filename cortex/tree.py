@@ -87,6 +87,7 @@ def provider_spec(
             probe=probe,
             usable_keys=lambda: ledger.available(config.name),
             probe_key=lambda: ledger.probe_key(config.name),
+            next_unblock_in=lambda: ledger.next_unblock_in(config.name),
         )
 
     return ChildSpec(

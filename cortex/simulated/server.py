@@ -28,6 +28,7 @@ __all__ = ["SimulatedServer"]
 
 _BODY = web.RequestKey("body", object)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_HANG_POLL = 0.05  # seconds between checks that a hanging request's client is still there
 
 
 class SimulatedServer(BackgroundServer):
@@ -61,6 +62,7 @@ class SimulatedServer(BackgroundServer):
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
         self.strike_after = 2  # content chunks sent before DROP_MID_STREAM / STREAM_ERROR
+        self.active_requests = 0  # requests being answered now (changed on the server loop)
         self.faults = FaultPlan()
         self._log: list[RecordedRequest] = []
         self._log_changed = threading.Condition()
@@ -180,12 +182,15 @@ class SimulatedServer(BackgroundServer):
         with self._log_changed:
             self._log.append(record)
             self._log_changed.notify_all()
+        self.active_requests += 1
         try:
             self._authorize(key)
             self._preflight(request)
             return await handler(request)
         except ReplyError as exc:
             return self._error_response(exc)
+        finally:
+            self.active_requests -= 1
 
     def _authorize(self, key: str | None) -> None:
         if self.keys and key not in self.keys:
@@ -240,9 +245,15 @@ class SimulatedServer(BackgroundServer):
         return b'{"broken": \n'
 
     async def _hang_up(self, request: web.Request, *, wait: bool = False) -> web.Response:
-        """Abort the TCP connection, after the server starts closing if ``wait``."""
+        """Abort the TCP connection, after the server starts closing if ``wait``.
+
+        A hanging request also ends when its client hangs up, as on a real server, so a
+        client that abandons it leaves nothing behind.
+        """
         if wait:
-            await self._wait_closing()
+            while not await self._wait_closing(_HANG_POLL):
+                if request.transport is None or request.transport.is_closing():
+                    break
         if request.transport is not None:
             request.transport.abort()
         # The connection is gone; aiohttp drops this response on the floor.

@@ -231,14 +231,19 @@ def test_unhealthy_workers_are_left_out(status: HealthStatus) -> None:
 
 
 @pytest.mark.parametrize("strategy", DETERMINISTIC)
-def test_degraded_workers_come_after_available_ones(strategy: RoutingStrategy) -> None:
-    views = [
-        worker("a", priority=1, status=HealthStatus.DEGRADED),
-        worker("b", priority=2),
-        worker("c", priority=3, status=HealthStatus.DEGRADED),
-        worker("d", priority=4),
+def test_a_degraded_worker_keeps_its_place_so_one_failure_never_abandons_it(
+    strategy: RoutingStrategy,
+) -> None:
+    healthy = [worker(name, priority=i) for i, name in enumerate("abcd", start=1)]
+    degraded = [
+        worker(v.name, priority=v.config.priority, status=HealthStatus.DEGRADED)
+        if v.name in "ac"
+        else v
+        for v in healthy
     ]
-    assert names(build_plan(views, None, strategy)) == ["b", "d", "a", "c"]
+    assert names(build_plan(degraded, None, strategy)) == names(
+        build_plan(healthy, None, strategy)
+    )
 
 
 def test_degraded_workers_are_used_when_nothing_else_is_healthy() -> None:

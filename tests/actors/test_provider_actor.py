@@ -46,6 +46,7 @@ class Keys:
 
     usable: int = 1
     probe: str | None = KEY
+    unblock_in: float | None = None
 
 
 class Provider:
@@ -115,6 +116,7 @@ def start(upstream: responses.RequestsMock, keys: Keys, board: Board) -> Iterato
             probe=ProbeSettings(interval=60.0, timeout=1.0),
             usable_keys=lambda: keys.usable,
             probe_key=lambda: keys.probe,
+            next_unblock_in=lambda: keys.unblock_in,
         )
         started.append(ref)
         return Provider(ref, board, config.name)
@@ -293,6 +295,19 @@ def test_a_rate_limit_with_no_usable_key_left_marks_the_worker_rate_limited(
 ) -> None:
     keys.usable = 0
     assert available.tell(*ended(RATE_LIMITED)).status is HealthStatus.RATE_LIMITED
+
+
+def test_a_worker_whose_keys_all_rest_is_probed_again_as_soon_as_the_first_frees(
+    upstream: responses.RequestsMock, available: Provider, keys: Keys
+) -> None:
+    keys.usable, keys.unblock_in = 0, 0.3
+    checked = available.view.last_check
+    assert available.tell(*ended(RATE_LIMITED)).status is HealthStatus.RATE_LIMITED
+
+    keys.usable = 1
+    view = available.wait_for(lambda v: v.last_check != checked)
+
+    assert view.status is HealthStatus.AVAILABLE
 
 
 def test_an_exhausted_quota_with_no_usable_key_left_marks_the_worker_quota_exceeded(

@@ -1,0 +1,410 @@
+"""The chaos suite: thousands of requests through the real daemon while upstreams fail at random.
+
+Two upstreams fail on a seeded share of their requests in every way real providers fail
+(429 with and without Retry-After, 500, 503, hang, slow first byte, a drop after a few
+tokens, a malformed chunk, an empty 200); a third never fails, so some worker is always
+healthy. Concurrent clients send streaming and non-streaming requests, some on a route
+that forbids mid-stream continuation. The run is done once per module; each test checks
+one promise against its record, and a summary table is printed to the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+from daemon_harness import CortexProcess
+
+from cortex.simulated import Fault, SimulatedOpenAI
+
+REQUESTS = 2400
+CONCURRENCY = 64
+DEADLINE = 10.0  # X-Cortex-Timeout of every request, seconds
+CLIENT_TIMEOUT = DEADLINE + 10.0  # beyond this a request counts as hung
+SETTLE = 6.0  # seconds allowed for connections and counters to come to rest afterwards
+RSS_MARGIN_MB = 40.0
+
+CHAOS_RATES = {
+    Fault.RATE_LIMIT: 0.04,
+    Fault.RATE_LIMIT_BARE: 0.02,
+    Fault.SERVER_ERROR: 0.04,
+    Fault.OVERLOADED: 0.04,
+    Fault.HANG: 0.015,
+    Fault.SLOW_FIRST_BYTE: 0.015,
+    Fault.DROP_MID_STREAM: 0.04,
+    Fault.MALFORMED_CHUNK: 0.04,
+    Fault.EMPTY_STREAM: 0.03,
+}
+KEYS = {
+    "chaos-a": ("sk-chaos-a-key-one-00001", "sk-chaos-a-key-two-00002"),
+    "chaos-b": ("sk-chaos-b-key-one-00001", "sk-chaos-b-key-two-00002"),
+    "steady": ("sk-steady-key-one-000001",),
+}
+STRICT = "strict"  # a route whose broken streams end with an error instead of continuing
+
+SERVED = "served"
+ERROR_EVENT = "error event"
+FAILED_WITH_ATTEMPTS = "failed, attempts named"
+FAILED_SILENTLY = "failed, no attempts named"
+TRUNCATED = "truncated success"
+SERVER_ERROR = "500"
+HUNG = "hung"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one client saw."""
+
+    index: int
+    stream: bool
+    strict: bool
+    status: int
+    verdict: str
+    elapsed: float
+    worker: str | None
+    partial_text: bool
+    body: str = ""  # the start of a failure's body, for the assertion messages
+
+
+@dataclass
+class ChaosRun:
+    """The record of the run and the state of everything after it."""
+
+    outcomes: list[Outcome]
+    upstreams: dict[str, SimulatedOpenAI]
+    daemon: CortexProcess
+    wall_seconds: float
+    rss_before_mb: float
+    rss_after_mb: float
+    tasks_before: int
+    tasks_after: int
+    active_upstream_requests: dict[str, int]
+    workers: dict[str, dict[str, Any]]
+    stats: dict[str, Any]
+
+
+def prompt_of(index: int) -> str:
+    return f"chaos request number {index}"
+
+
+def expected_ending(index: int) -> str:
+    return f"You said: {prompt_of(index)}"
+
+
+def providers() -> dict[str, dict[str, Any]]:
+    """Tight time limits on the chaotic workers (their hangs cost little), loose ones on
+    the steady worker, which a busy CI machine must not push past its limits."""
+    return {
+        name: {
+            "type": "openai",
+            "api_keys": list(keys),
+            "models": ["gpt-4o-mini"],
+            "priority": priority,
+            "timeout": 8 if name == "steady" else 2,
+            "first_token_timeout": 8 if name == "steady" else 1,
+            "supports_prefill": name == "steady",
+        }
+        for priority, (name, keys) in enumerate(KEYS.items(), start=1)
+    }
+
+
+def judge_stream(index: int, status: int, body: str) -> tuple[str, bool]:
+    """The verdict on one streamed answer, and whether text arrived before any error."""
+    if status != 200:
+        return judge_failure(status, body), False
+    text, errored, done = [], False, False
+    for line in body.splitlines():
+        if line == "data: [DONE]":
+            done = True
+        elif line.startswith("data: {"):
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                errored = True
+            elif chunk.get("choices"):
+                text.append(chunk["choices"][0]["delta"].get("content") or "")
+    answer = "".join(text)
+    if errored:
+        return ERROR_EVENT, bool(answer)
+    if done and answer.endswith(expected_ending(index)):
+        return SERVED, False
+    return TRUNCATED, bool(answer)
+
+
+def judge_plain(index: int, status: int, body: str) -> str:
+    if status != 200:
+        return judge_failure(status, body)
+    content = json.loads(body)["choices"][0]["message"]["content"]
+    return SERVED if content.endswith(expected_ending(index)) else TRUNCATED
+
+
+def judge_failure(status: int, body: str) -> str:
+    if status == 500:
+        return SERVER_ERROR
+    try:
+        attempts = json.loads(body)["error"].get("attempts")
+    except (ValueError, KeyError, AttributeError):
+        attempts = None
+    return FAILED_WITH_ATTEMPTS if attempts else FAILED_SILENTLY
+
+
+async def one_request(
+    session: aiohttp.ClientSession, url: str, index: int, gate: asyncio.Semaphore
+) -> Outcome:
+    stream = index % 2 == 0
+    strict = stream and index % 4 == 0
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": prompt_of(index)}],
+        "stream": stream,
+    }
+    if strict:
+        body["model"] = STRICT
+    headers = {"X-Cortex-Timeout": str(DEADLINE), "Cache-Control": "no-cache, no-store"}
+    async with gate:
+        started = time.monotonic()
+        try:
+            async with session.post(
+                url + "/v1/chat/completions",
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT),
+            ) as response:
+                text = await response.text()
+                status, worker = response.status, response.headers.get("X-Cortex-Worker")
+        except (TimeoutError, aiohttp.ClientError):
+            elapsed = time.monotonic() - started
+            return Outcome(index, stream, strict, 0, HUNG, elapsed, None, False)
+    elapsed = time.monotonic() - started
+    if stream:
+        verdict, partial = judge_stream(index, status, text)
+    else:
+        verdict, partial = judge_plain(index, status, text), False
+    detail = "" if verdict == SERVED else text[:400]
+    return Outcome(index, stream, strict, status, verdict, elapsed, worker, partial, detail)
+
+
+async def send_all(url: str, indices: range) -> list[Outcome]:
+    gate = asyncio.Semaphore(CONCURRENCY)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        return list(await asyncio.gather(*(one_request(session, url, i, gate) for i in indices)))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+def loop_tasks(daemon: CortexProcess) -> int:
+    return int(requests.get(daemon.url + "/api/stats", timeout=10).json()["loop_tasks"])
+
+
+def settle(predicate: Any, timeout: float = SETTLE) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def chaos(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ChaosRun]:
+    upstreams = {
+        name: SimulatedOpenAI(name, keys=keys, chunk_delay=0.002) for name, keys in KEYS.items()
+    }
+    for server in upstreams.values():
+        server.start()
+    try:
+        entries = providers()
+        for name, server in upstreams.items():
+            entries[name]["base_url"] = server.base_url
+        route = {
+            STRICT: {
+                "targets": [f"{name}/gpt-4o-mini" for name in KEYS],
+                "continuation": False,
+            }
+        }
+        daemon = CortexProcess(
+            {
+                "CORTEX_PROVIDERS": json.dumps(entries),
+                "CORTEX_ROUTES": json.dumps(route),
+                "CORTEX_BREAKER_FAILURES": "5",
+                "CORTEX_BREAKER_COOLDOWN": "1",
+                "RATE_LIMIT_BLOCK_MINUTES": "0.02",
+                "CORTEX_MAX_CONNECTIONS_PER_CLIENT": "1000",
+                "CORTEX_LOG_LEVEL": "warning",
+            },
+            tmp_path_factory.mktemp("chaos") / "cortex.log",
+        ).wait_ready()
+        try:
+            yield run_chaos(daemon, upstreams, request)
+        finally:
+            daemon.stop()
+    finally:
+        for server in upstreams.values():
+            server.stop()
+
+
+def run_chaos(
+    daemon: CortexProcess, upstreams: dict[str, SimulatedOpenAI], request: pytest.FixtureRequest
+) -> ChaosRun:
+    warmup = asyncio.run(send_all(daemon.url, range(REQUESTS, REQUESTS + 300)))
+    assert all(o.verdict == SERVED for o in warmup), Counter(o.verdict for o in warmup)
+    settle(lambda: False, timeout=0.5)
+    rss_before, tasks_before = rss_mb(daemon.proc.pid), loop_tasks(daemon)
+    for seed, name in enumerate(("chaos-a", "chaos-b"), start=1):
+        upstreams[name].set_random_faults(CHAOS_RATES, seed=seed, retry_after=1.0)
+    started = time.monotonic()
+    outcomes = asyncio.run(send_all(daemon.url, range(REQUESTS)))
+    wall = time.monotonic() - started
+    for server in upstreams.values():
+        server.clear_faults()
+
+    def at_rest() -> bool:
+        views = requests.get(daemon.url + "/api/workers", timeout=10).json()["workers"]
+        idle_upstreams = all(s.active_requests == 0 for s in upstreams.values())
+        return idle_upstreams and all(w["in_flight"] == 0 for w in views)
+
+    settle(at_rest)
+    settle(lambda: loop_tasks(daemon) <= tasks_before)
+    run = ChaosRun(
+        outcomes=outcomes,
+        upstreams=upstreams,
+        daemon=daemon,
+        wall_seconds=wall,
+        rss_before_mb=rss_before,
+        rss_after_mb=rss_mb(daemon.proc.pid),
+        tasks_before=tasks_before,
+        tasks_after=loop_tasks(daemon),
+        active_upstream_requests={n: s.active_requests for n, s in upstreams.items()},
+        workers={
+            w["name"]: w
+            for w in requests.get(daemon.url + "/api/workers", timeout=10).json()["workers"]
+        },
+        stats=requests.get(daemon.url + "/api/stats", timeout=10).json(),
+    )
+    report(run, request)
+    return run
+
+
+def report(run: ChaosRun, request: pytest.FixtureRequest) -> None:
+    """Print the summary table to the terminal, whatever the tests then decide."""
+    rows: list[tuple[str, str]] = []
+    outcomes = run.outcomes
+    groups = {
+        "non-streaming": [o for o in outcomes if not o.stream],
+        "streaming, continuation allowed": [o for o in outcomes if o.stream and not o.strict],
+        "streaming, continuation off": [o for o in outcomes if o.strict],
+    }
+    rows.append(("requests", f"{len(outcomes)} at concurrency {CONCURRENCY}"))
+    rows.append(
+        ("wall time", f"{run.wall_seconds:.1f} s ({len(outcomes) / run.wall_seconds:.0f}/s)")
+    )
+    for name, group in groups.items():
+        counts = Counter(o.verdict for o in group)
+        served = 100.0 * counts[SERVED] / len(group)
+        detail = ", ".join(f"{verdict} {n}" for verdict, n in counts.most_common())
+        rows.append((name, f"{served:.1f} % served ({detail})"))
+    elapsed = sorted(o.elapsed for o in outcomes)
+    rows.append(
+        (
+            "latency",
+            f"p50 {statistics.median(elapsed) * 1000:.0f} ms, "
+            f"p99 {elapsed[int(len(elapsed) * 0.99)] * 1000:.0f} ms, max {elapsed[-1]:.2f} s "
+            f"(deadline {DEADLINE:.0f} s)",
+        )
+    )
+    answered = Counter(o.worker for o in outcomes if o.verdict == SERVED)
+    rows.append(("answered by", ", ".join(f"{w} {n}" for w, n in sorted(answered.items()))))
+    for name, server in run.upstreams.items():
+        chats = sum(r.path.endswith("/chat/completions") for r in server.requests)
+        counts = run.stats["workers"][name]
+        rows.append(
+            (
+                f"upstream {name}",
+                f"{chats} calls, {counts['failures']} failed, "
+                f"breaker {run.workers[name]['breaker']}",
+            )
+        )
+    rows.append(("HTTP 500 from Cortex", str(sum(o.verdict == SERVER_ERROR for o in outcomes))))
+    rows.append(("loop tasks before / after", f"{run.tasks_before} / {run.tasks_after}"))
+    rows.append(("RSS before / after", f"{run.rss_before_mb:.1f} / {run.rss_after_mb:.1f} MB"))
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "chaos summary", *(f"  {label:<{width}}  {value}" for label, value in rows)]
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n".join(lines))
+
+
+def test_every_request_ended_before_its_deadline(chaos: ChaosRun) -> None:
+    assert not [o for o in chaos.outcomes if o.verdict == HUNG]
+    assert max(o.elapsed for o in chaos.outcomes) < DEADLINE + 2.0
+
+
+def test_requests_whose_failures_came_before_the_first_byte_were_all_served(
+    chaos: ChaosRun,
+) -> None:
+    continuable = [o for o in chaos.outcomes if not o.strict]
+    unserved = [o for o in continuable if o.verdict != SERVED]
+    assert unserved == []
+
+
+def test_a_stream_that_may_not_be_continued_is_served_or_ends_with_an_error_after_text(
+    chaos: ChaosRun,
+) -> None:
+    strict = [o for o in chaos.outcomes if o.strict]
+    broken = [o for o in strict if o.verdict != SERVED]
+    assert all(o.verdict == ERROR_EVENT and o.partial_text for o in broken), broken[:5]
+    assert broken, "the chaos never broke a stream mid-answer: the faults are not reaching it"
+
+
+def test_cortex_never_answers_500_and_every_failure_names_its_attempts(chaos: ChaosRun) -> None:
+    verdicts = Counter(o.verdict for o in chaos.outcomes)
+    assert verdicts[SERVER_ERROR] == 0
+    assert verdicts[FAILED_SILENTLY] == 0
+
+
+def test_no_success_is_a_truncated_answer(chaos: ChaosRun) -> None:
+    assert [o for o in chaos.outcomes if o.verdict == TRUNCATED] == []
+
+
+def test_no_upstream_request_is_left_open_and_in_flight_counts_return_to_zero(
+    chaos: ChaosRun,
+) -> None:
+    assert chaos.active_upstream_requests == dict.fromkeys(KEYS, 0)
+    assert {name: w["in_flight"] for name, w in chaos.workers.items()} == dict.fromkeys(KEYS, 0)
+
+
+def test_no_asyncio_task_is_left_behind(chaos: ChaosRun) -> None:
+    assert chaos.tasks_after <= chaos.tasks_before
+
+
+def test_breakers_and_keys_agree_with_what_the_upstreams_did(chaos: ChaosRun) -> None:
+    keys = chaos.stats["workers"]
+    assert keys["steady"]["failures"] == 0
+    assert chaos.workers["steady"]["breaker"] == "closed"
+    assert not any(k["blocked"] and k["block_reason"] for k in keys["steady"]["keys"])
+    for name in ("chaos-a", "chaos-b"):
+        assert keys[name]["failures"] > 0
+        reasons = {k["block_reason"] for k in keys[name]["keys"] if k["blocked"]}
+        assert reasons <= {"rate_limited"}
+    for name, server in chaos.upstreams.items():
+        calls = sum(r.path.endswith("/chat/completions") for r in server.requests)
+        assert keys[name]["requests"] == calls, name
+
+
+def test_the_daemon_holds_no_more_memory_than_before_within_a_small_margin(
+    chaos: ChaosRun,
+) -> None:
+    assert chaos.rss_after_mb <= chaos.rss_before_mb + RSS_MARGIN_MB
