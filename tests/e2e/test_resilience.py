@@ -340,3 +340,33 @@ def test_every_strategy_serves_requests_through_the_daemon(cortex_daemon, primar
 
     assert served <= {"primary", "local"}
     assert served
+
+
+def served_by(daemon, prompt):
+    body = {"messages": [{"role": "user", "content": prompt}]}
+    return daemon.post("/v1/chat/completions", json=body).headers["X-Cortex-Worker"]
+
+
+def test_traffic_returns_to_a_worker_within_seconds_once_its_keys_rest_no_more(
+    cortex_daemon, primary, backup
+):
+    primary.set_fault(Fault.RATE_LIMIT, times=2, retry_after=1)
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": entries(primary, backup)})
+
+    assert served_by(daemon, "while every primary key rests") == "backup"
+    assert workers(daemon)["primary"]["status"] == "rate_limited"
+
+    wait_until(lambda: served_by(daemon, f"and now {time.monotonic()}") == "primary", timeout=5)
+
+
+def test_traffic_returns_to_a_worker_that_failed_once_it_answers_again(
+    cortex_daemon, primary, backup
+):
+    primary.set_fault(Fault.SERVER_ERROR, times=1)
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": entries(primary, backup)})
+
+    assert served_by(daemon, "while the primary fails") == "backup"
+    assert workers(daemon)["primary"]["status"] == "degraded"
+
+    assert served_by(daemon, "once it answers again") == "primary"
+    assert workers(daemon)["primary"]["status"] == "available"
