@@ -104,6 +104,7 @@ class Candidate:
         max_concurrent: attempts the worker may serve at once (None: unlimited).
         supports_prefill: it can continue a partial assistant message.
         trial: this attempt is its breaker's half-open trial.
+        max_tokens: the worker's answer length when the client names none.
     """
 
     worker: str
@@ -116,6 +117,7 @@ class Candidate:
     max_concurrent: int | None = None
     supports_prefill: bool = False
     trial: bool = False
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +352,7 @@ def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
         max_concurrent=config.max_concurrent,
         supports_prefill=config.supports_prefill,
         trial=trial,
+        max_tokens=config.max_tokens,
     )
 
 

@@ -77,6 +77,8 @@ class WorkerConfig:
         price: cost per million tokens for ``cost_optimized`` routing.
         supports_prefill: it can continue a partial assistant message, so a stream
             another worker dropped can be finished here.
+        max_tokens: answer length asked for when the client names none (None: the
+            provider's own default; Anthropic, which requires one, gets 1024).
     """
 
     name: str
@@ -90,6 +92,7 @@ class WorkerConfig:
     max_concurrent: int | None = None
     price: float | None = None
     supports_prefill: bool = False
+    max_tokens: int | None = None
 
     @property
     def time_to_first_token(self) -> float:

@@ -15,6 +15,7 @@ idle timeout (a stalled stream), so no attempt can hang.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Attempts:
         """Try one candidate with one key until its first token, or classify its failure."""
         adapter = adapter_for(candidate.type)
         target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
+        if request.max_tokens is None and candidate.max_tokens is not None:
+            request = dataclasses.replace(request, max_tokens=candidate.max_tokens)
         call = adapter.chat_call(target, request, stream=True)
         remaining = max(0.001, deadline - time.monotonic())
         first_token_limit = min(candidate.first_token_timeout, remaining)

@@ -395,6 +395,8 @@ def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             entry["base_url"] = env[f"{prefix}_BASE_URL"]
         if env.get(f"{prefix}_PRIORITY"):
             entry["priority"] = env[f"{prefix}_PRIORITY"]
+        if env.get(f"{prefix}_MAX_TOKENS"):
+            entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
         entries[ptype.value] = entry
     urls = _split(env.get("OLLAMA_BASE_URLS")) or _split(env.get("OLLAMA_BASE_URL"))
     models = _split(env.get("OLLAMA_MODELS")) or _split(env.get("OLLAMA_MODEL"))
@@ -432,20 +434,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
-    first_token = entry.get("first_token_timeout")
-    if first_token is not None:
-        first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
-    max_concurrent = entry.get("max_concurrent")
-    if max_concurrent is not None:
-        max_concurrent = _int(max_concurrent, f"{where}: max_concurrent", problems)
-        if max_concurrent < 1:
-            problems.append(f"{where}: max_concurrent must be at least 1")
-    price = entry.get("price")
-    if price is not None:
-        price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
-    prefill = entry.get("supports_prefill", False)
-    if not isinstance(prefill, bool):
-        problems.append(f"{where}: supports_prefill must be true or false")
+    limits = _worker_limits(entry, where, problems)
     if ptype is not ProviderType.OLLAMA and not keys:
         problems.append(f"{where}: needs at least one API key in api_keys")
     if len(problems) > start:
@@ -458,11 +447,52 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         models=tuple(models),
         priority=priority,
         timeout=timeout,
+        first_token_timeout=limits.first_token_timeout,
+        max_concurrent=limits.max_concurrent,
+        price=limits.price,
+        supports_prefill=limits.supports_prefill,
+        max_tokens=limits.max_tokens,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerLimits:
+    first_token_timeout: float | None
+    max_concurrent: int | None
+    price: float | None
+    supports_prefill: bool
+    max_tokens: int | None
+
+
+def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) -> _WorkerLimits:
+    """The optional per-worker resilience and request fields of one worker entry."""
+    first_token = entry.get("first_token_timeout")
+    if first_token is not None:
+        first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
+    price = entry.get("price")
+    if price is not None:
+        price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
+    prefill = entry.get("supports_prefill", False)
+    if not isinstance(prefill, bool):
+        problems.append(f"{where}: supports_prefill must be true or false")
+    return _WorkerLimits(
         first_token_timeout=first_token,
-        max_concurrent=max_concurrent,
+        max_concurrent=_at_least_one(
+            entry.get("max_concurrent"), f"{where}: max_concurrent", problems
+        ),
         price=price,
         supports_prefill=bool(prefill),
+        max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
     )
+
+
+def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:
+    if raw is None:
+        return None
+    value = _int(raw, where, problems)
+    if value < 1:
+        problems.append(f"{where} must be at least 1")
+    return value
 
 
 def _string_list(raw: object, where: str, problems: list[str]) -> list[str]:

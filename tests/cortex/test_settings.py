@@ -498,3 +498,15 @@ def test_breaker_and_retry_settings_have_defaults_and_overrides() -> None:
     assert settings.breaker.cooldown == 2.5
     assert settings.retry_passes == 0
     assert load({}).request_timeout == 60.0
+
+
+def test_a_worker_may_name_a_default_answer_length() -> None:
+    settings = load({"ANTHROPIC_API_KEYS": "sk-ant-length-key-0001", "ANTHROPIC_MAX_TOKENS": "300"})
+    assert worker(settings, "anthropic").max_tokens == 300
+
+
+def test_a_default_answer_length_below_one_is_a_problem() -> None:
+    providers = '{"openai": {"api_keys": ["sk-length-key-00001"], "max_tokens": 0}}'
+    assert problems({"CORTEX_PROVIDERS": providers}) == [
+        "provider 'openai': max_tokens must be at least 1"
+    ]
