@@ -56,6 +56,7 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
     INVALID_KEY = "invalid_key"  # missing or unknown API key
     MODEL_NOT_FOUND = "model_not_found"
+    CONTEXT_LENGTH = "context_length"  # the prompt is longer than the model's window
 
 
 _STATUS_FAULTS: dict[Fault, ErrorKind] = {

@@ -71,6 +71,13 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
         "model_not_found",
         "The model `{detail}` does not exist or you do not have access to it.",
     ),
+    ErrorKind.CONTEXT_LENGTH: (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "This model's maximum context length is {detail} tokens. However, your messages "
+        "resulted in more tokens. Please reduce the length of the messages.",
+    ),
 }
 _NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -96,6 +103,8 @@ class SimulatedOpenAI(SimulatedServer):
         reply: fixed reply text, or ``None`` for the greeting that echoes the prompt.
         chunk_delay: seconds slept after each streamed content chunk.
         port: TCP port, 0 for an ephemeral one.
+
+    Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``.
     """
 
     def __init__(
@@ -111,6 +120,7 @@ class SimulatedOpenAI(SimulatedServer):
         super().__init__(
             name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
         )
+        self.context_window: int | None = None  # longest prompt accepted, in tokens
 
     @property
     def base_url(self) -> str:
@@ -151,6 +161,8 @@ class SimulatedOpenAI(SimulatedServer):
                 ErrorKind.BAD_REQUEST, "Invalid 'messages': empty array. Expected at least 1."
             )
         prompt, prompt_tokens = read_messages(messages)
+        if self.context_window is not None and prompt_tokens > self.context_window:
+            raise ReplyError(ErrorKind.CONTEXT_LENGTH, str(self.context_window))
         options = body.get("stream_options")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         call = ChatCall(

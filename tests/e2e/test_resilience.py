@@ -370,3 +370,43 @@ def test_traffic_returns_to_a_worker_that_failed_once_it_answers_again(
 
     assert served_by(daemon, "once it answers again") == "primary"
     assert workers(daemon)["primary"]["status"] == "available"
+
+
+def test_a_route_sends_a_context_length_error_to_its_larger_context_target(
+    cortex_daemon, primary, backup
+):
+    primary.context_window = 3
+    routes = {
+        "smart": {
+            "targets": ["primary/gpt-4o-mini"],
+            "fallbacks": {"context_length_exceeded": "backup/llama-3.1-8b-instant"},
+        }
+    }
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": entries(primary, backup), "CORTEX_ROUTES": json.dumps(routes)}
+    )
+
+    long_prompt = {"messages": [{"role": "user", "content": "far too many words here"}]}
+    response = daemon.post("/v1/chat/completions", json={**long_prompt, "model": "smart"})
+
+    assert response.status_code == 200
+    assert response.headers["X-Cortex-Worker"] == "backup"
+    assert response.json()["model"] == "llama-3.1-8b-instant"
+
+
+def test_without_a_route_fallback_a_context_length_error_reaches_the_client_unchanged(
+    cortex_daemon, primary, backup
+):
+    primary.context_window = 3
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": entries(primary, backup)})
+
+    long_prompt = {"messages": [{"role": "user", "content": "far too many words here"}]}
+    response = daemon.post("/v1/chat/completions", json=long_prompt)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+    assert "maximum context length is 3 tokens" in response.json()["error"]["message"]
+    assert chats(backup) == []
+    assert all(
+        not k["blocked"] for k in daemon.get("/api/stats").json()["workers"]["primary"]["keys"]
+    )

@@ -193,3 +193,16 @@ def test_request_log_records_bearer_key_and_body(
     assert request.api_key == OPENAI_KEY
     assert request.headers["authorization"] == f"Bearer {OPENAI_KEY}"
     assert request.body["temperature"] == 0.5
+
+
+def test_a_prompt_beyond_the_context_window_is_the_sdk_s_context_length_error(
+    openai_server: SimulatedOpenAI, client: openai.OpenAI
+) -> None:
+    openai_server.context_window = 3
+    try:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    finally:
+        openai_server.context_window = None
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 3 tokens" in caught.value.message
