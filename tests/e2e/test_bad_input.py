@@ -150,7 +150,8 @@ def test_a_client_request_id_is_echoed_back(daemon):
 
 
 def test_a_client_that_disconnects_mid_request_leaves_the_daemon_serving(daemon):
-    with pytest.raises(requests.exceptions.ReadTimeout):
+    # The client gives up while waiting for the headers or, on a fast run, for the body.
+    with pytest.raises((requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError)):
         requests.post(
             daemon.url + "/v1/chat/completions",
             json={"messages": GOOD, "stream": True},
