@@ -4,8 +4,9 @@ The walk starts at the root and asks each supervisor ``which_children()`` (a bou
 so what it shows is what the supervisors believe right now. Each node carries its kind,
 restart policy, liveness, incarnation (the actor URN), restart count and last exit (from
 :class:`~cortex.incarnations.Incarnations`), uptime, mailbox depth, and a summary of the
-actor's own state read from the shared tables (Board, KeyLedger) or, for the pool, from a
-``DescribePool`` ask. Nothing here ever shows a secret: keys appear masked, by id.
+actor's own state read from the shared tables (Board, KeyLedger, the cache store) or, for
+the pool, from a ``DescribePool`` ask. Nothing here ever shows a secret: keys appear
+masked, by id.
 
 Every call blocks on actor asks: run it off the event loop.
 """
@@ -23,6 +24,7 @@ import pykka
 
 from actors.board import Board
 from actors.keys import KeyLedger, KeyView
+from actors.response_store import ResponseStore
 from cortex.incarnations import Incarnations
 from supervisors import (
     ChildInfo,
@@ -53,6 +55,8 @@ class TreeSources:
         board: worker configurations and views.
         ledger: key usage and blocks.
         pool_state: the pool's own summary (strategy, last plans), or None if unreachable.
+        cache: the response cache's store (its counters survive the cache actor).
+        front_port: the HTTP port the front is bound to now, or None (not serving).
     """
 
     root: pykka.ActorRef[Any]
@@ -63,6 +67,8 @@ class TreeSources:
     board: Board
     ledger: KeyLedger
     pool_state: Callable[[], Json | None]
+    cache: ResponseStore
+    front_port: Callable[[], int | None]
 
 
 def describe_tree(sources: TreeSources) -> Json:
@@ -139,19 +145,48 @@ def _add_supervisor_fields(node: Json, sources: TreeSources, ref: pykka.ActorRef
 
 
 def _state(name: str, sources: TreeSources) -> Json | None:
-    """The actor's own state, from the shared tables it writes (never a secret)."""
-    if name == "keys":
-        return {
-            "rotation": sources.ledger.strategy.value,
-            "workers": {
-                worker: [_key(view) for view in views]
-                for worker, views in sources.ledger.snapshot().items()
-            },
-        }
-    if name == "registry":
-        return {"workers": [config.name for config in sources.board.configs()]}
-    if name == "pool":
-        return sources.pool_state()
+    """The actor's own state, from the shared tables it writes (never a secret).
+
+    The fixed children have their own summary; every other worker is a provider.
+    """
+    summaries: dict[str, Callable[[TreeSources], Json | None]] = {
+        "keys": _keys_state,
+        "registry": lambda s: {"workers": [config.name for config in s.board.configs()]},
+        "pool": lambda s: s.pool_state(),
+        "cache": _cache_state,
+        "front": _front_state,
+    }
+    summary = summaries.get(name)
+    return summary(sources) if summary is not None else _provider_state(name, sources)
+
+
+def _keys_state(sources: TreeSources) -> Json:
+    return {
+        "rotation": sources.ledger.strategy.value,
+        "workers": {
+            worker: [_key(view) for view in views]
+            for worker, views in sources.ledger.snapshot().items()
+        },
+    }
+
+
+def _cache_state(sources: TreeSources) -> Json:
+    stats = sources.cache.stats()
+    return {
+        "entries": stats.entries,
+        "bytes": stats.bytes,
+        "hits": stats.hits,
+        "misses": stats.misses,
+        "evictions": stats.evictions,
+    }
+
+
+def _front_state(sources: TreeSources) -> Json:
+    port = sources.front_port()
+    return {"serving": port is not None, "port": port}
+
+
+def _provider_state(name: str, sources: TreeSources) -> Json | None:
     view = sources.board.view(name)
     if view is None:
         return None

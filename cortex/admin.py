@@ -49,8 +49,8 @@ class Operator(Protocol):
     def add_worker(self, name: str, entry: Json) -> Json:
         """Add and start a worker; returns its description."""
 
-    def remove_worker(self, name: str) -> bool:
-        """Stop and remove a worker; returns whether it existed."""
+    def remove_worker(self, name: str) -> int | None:
+        """Stop and remove a worker; returns its attempts still in flight, None if unknown."""
 
     def reload(self) -> Json:
         """Re-read the configuration and apply the difference; returns the report."""
@@ -201,12 +201,17 @@ def _worker_entry(body: Json) -> tuple[str, Json]:
 
 
 async def remove_worker(request: web.Request) -> web.Response:
-    """``DELETE /admin/workers/{name}``: stop routing to it; in-flight streams finish."""
+    """``DELETE /admin/workers/{name}``: stop routing to it; in-flight streams finish.
+
+    The answer comes at once; ``draining`` counts the streams that were still in flight on
+    the worker. They run on the event loop, not in the removed actor, so they finish.
+    """
     operator = _operator(request)
     name = request.match_info["name"]
-    if not await operator.run(lambda: operator.remove_worker(name)):
+    draining = await operator.run(lambda: operator.remove_worker(name))
+    if draining is None:
         raise NotFound(f"no worker named {name!r}", code="unknown_worker")
-    return web.json_response({"removed": name})
+    return web.json_response({"removed": name, "draining": draining})
 
 
 async def reload_config(request: web.Request) -> web.Response:

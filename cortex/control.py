@@ -85,6 +85,8 @@ class Control:
                 board=tree.board,
                 ledger=tree.ledger,
                 pool_state=self._pool_state,
+                cache=tree.cache_store,
+                front_port=self._front_port,
             )
         )
 
@@ -110,14 +112,22 @@ class Control:
             "status": view.status.value,
         }
 
-    def remove_worker(self, name: str) -> bool:
-        """Stop routing to a worker and remove it; in-flight streams on it finish."""
+    def remove_worker(self, name: str) -> int | None:
+        """Stop routing to a worker and remove it; in-flight streams on it finish.
+
+        Returns:
+            How many attempts were in flight on it when it was removed (they drain on the
+            event loop), or None if there was no such worker.
+        """
         with self._lock:
+            view = self._tree.board.view(name)
             existed = self._gateway.remove_worker(name)
             self._tree.incarnations.forget(name)
-        if existed:
-            log.info("worker_removed", worker=name)
-        return existed
+        if not existed:
+            return None
+        draining = view.in_flight if view is not None else 0
+        log.info("worker_removed", worker=name, draining=draining)
+        return draining
 
     def reload(self) -> Json:
         """Re-read the configuration and apply the difference.
@@ -186,6 +196,10 @@ class Control:
         removed = int(Handle(self._tree.directory, "cache").ask(ClearCache(), ASK_TIMEOUT))
         log.info("cache_cleared_by_admin", entries=removed)
         return removed
+
+    def _front_port(self) -> int | None:
+        engine = self._tree.slot.get(0.0)
+        return None if engine is None else engine.port
 
     def _pool_state(self) -> Json | None:
         try:

@@ -71,6 +71,8 @@ def test_actor_state_summaries_come_from_the_shared_tables(admin_daemon):
     keys = node(admin_daemon, "keys")["state"]
     primary = node(admin_daemon, "primary")["state"]
     pool = node(admin_daemon, "pool")["state"]
+    cache = node(admin_daemon, "cache")["state"]
+    front = node(admin_daemon, "front")["state"]
 
     assert [k["key"] for k in keys["workers"]["primary"]] == ["sk-pri***0001", "sk-pri***0002"]
     assert sum(k["requests"] for k in keys["workers"]["primary"]) == 1
@@ -78,6 +80,8 @@ def test_actor_state_summaries_come_from_the_shared_tables(admin_daemon):
     assert primary["breaker"] == "closed"
     assert pool["strategy"] == "priority"
     assert pool["recent_plans"][-1]["workers"][0] == "primary"
+    assert cache == {"entries": 0, "bytes": 0, "hits": 0, "misses": 0, "evictions": 0}
+    assert front == {"serving": True, "port": int(admin_daemon.url.rsplit(":", 1)[1])}
 
 
 def test_an_unknown_actor_is_a_404(admin_daemon):
@@ -141,6 +145,7 @@ def test_removing_a_worker_lets_its_in_flight_stream_finish(cortex_daemon):
         )
         lines = stream.iter_lines()
         first = next(line for line in lines if line)
+        wait_until(lambda: node(daemon, "primary")["state"]["in_flight"] == 1)
         removal: dict[str, requests.Response] = {}
         remover = threading.Thread(
             target=lambda: removal.update(response=delete(daemon, "/admin/workers/primary"))
@@ -152,6 +157,7 @@ def test_removing_a_worker_lets_its_in_flight_stream_finish(cortex_daemon):
 
     assert first.startswith(b"data: ")
     assert removal["response"].status_code == 200
+    assert removal["response"].json() == {"removed": "primary", "draining": 1}
     assert rest[-1] == "data: [DONE]"
     assert any('"finish_reason":"stop"' in line for line in rest)
     assert workers == []

@@ -146,6 +146,44 @@ def test_removing_a_worker_by_reload_lets_its_stream_finish(cortex_daemon, tmp_p
     assert rest[-1] == "data: [DONE]"
 
 
+@pytest.mark.parametrize(
+    ("keys", "priority", "strategy", "reported"),
+    [
+        (PRIMARY_KEYS, 5, "priority", "reconfigured"),
+        (PRIMARY_KEYS[:1], 1, "priority", "rekeyed"),
+        (PRIMARY_KEYS, 1, "round_robin", "strategy"),
+    ],
+    ids=["priority", "keys", "strategy"],
+)
+def test_a_reload_that_changes_the_streaming_worker_lets_its_stream_finish(
+    cortex_daemon, tmp_path, keys, priority, strategy, reported
+):
+    path = tmp_path / "cortex.toml"
+    with SimulatedOpenAI("slow", keys=PRIMARY_KEYS, chunk_delay=0.15) as slow:
+        _write(path, _worker("slow", slow.base_url, PRIMARY_KEYS, 1))
+        daemon = cortex_daemon({"CORTEX_ADMIN_TOKEN": ADMIN_TOKEN}, "--config", str(path))
+        stream = daemon.post(
+            "/v1/chat/completions",
+            json={"stream": True, "messages": [{"role": "user", "content": "a long story"}]},
+            stream=True,
+        )
+        lines = stream.iter_lines()
+        next(line for line in lines if line)
+        _write(path, _worker("slow", slow.base_url, keys, priority), strategy=strategy)
+        reports: list[dict[str, object]] = []
+        reloader = threading.Thread(target=lambda: reports.append(_reload(daemon).json()))
+        reloader.start()
+        rest = [line.decode() for line in lines if line]
+        reloader.join(10)
+        after = chat(daemon)
+
+    assert reports[0]["applied"] is True
+    assert reports[0][reported] in (["slow"], strategy)
+    assert rest[-1] == "data: [DONE]"
+    assert any('"finish_reason":"stop"' in line for line in rest)
+    assert after.status_code == 200
+
+
 def test_sighup_reloads_the_configuration(daemon, config, primary, second):
     _write(
         config,
