@@ -35,13 +35,23 @@ environment (flags win over the environment, which wins over .env, then the conf
                                   priority, timeout, base_url}
   OPENAI_API_KEYS, GROQ_API_KEYS, XAI_API_KEYS, ANTHROPIC_API_KEYS, GEMINI_API_KEYS,
   COHERE_API_KEYS                 comma-separated keys; each set makes a worker
-  <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY
-  OLLAMA_BASE_URL, OLLAMA_BASE_URLS, OLLAMA_MODEL(S)   local Ollama server(s)
-  CORTEX_STRATEGY                 priority (default) or local_first
+  <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,
+  <PROVIDER>_MAX_TOKENS           per provider above (PROVIDER: OPENAI, GROQ, ...)
+  OLLAMA_BASE_URL, OLLAMA_BASE_URLS, OLLAMA_MODEL(S), OLLAMA_PRIORITY   local Ollama server(s)
+  CORTEX_ROUTES                   JSON object: public model name -> worker/model targets
+  CORTEX_STRATEGY                 priority (default), local_first, cloud_first, round_robin,
+                                  least_used, least_loaded, fastest, cost_optimized, random
   API_KEY_ROTATION_STRATEGY       round_robin (default), least_used, random
   RATE_LIMIT_BLOCK_MINUTES        rest for a rate-limited key without Retry-After (15)
+  QUOTA_BLOCK_MINUTES             rest for a key out of quota (60)
+  CORTEX_RETRY_PASSES, CORTEX_RETRY_BACKOFF, CORTEX_RETRY_BACKOFF_MAX
+                                  extra passes over the plan and their backoff (2, 0.1, 2)
+  CORTEX_BREAKER_FAILURES, CORTEX_BREAKER_ERROR_RATE, CORTEX_BREAKER_MIN_REQUESTS,
+  CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
+                                  circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)
+  CORTEX_CONTINUATION             0: a stream that fails midway is not continued elsewhere (1)
   HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5)
-  CORTEX_REQUEST_TIMEOUT, CORTEX_CONNECT_TIMEOUT seconds (120, 10)
+  CORTEX_REQUEST_TIMEOUT, CORTEX_CONNECT_TIMEOUT seconds (60, 10)
   CORTEX_MAX_BODY_BYTES           largest request body (1048576)
   CORTEX_SHUTDOWN_GRACE           seconds in-flight streams get on shutdown (10)
   CORTEX_LOG_LEVEL, CORTEX_LOG_FORMAT           info; auto, json or console
@@ -59,9 +69,9 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
   CORTEX_CACHE_NONDETERMINISTIC   1: also cache requests whose temperature is not 0 (0)
   CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
+  CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
 signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (like
   POST /admin/reload).
-  CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
 
 commands (each has --help):
   python -m cortex chat "prompt" [--model M] [--strategy S] [--provider W] [--url URL]

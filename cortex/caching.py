@@ -4,10 +4,14 @@ Pure functions over validated requests, so every rule is tested without a server
 
 * **Key.** A SHA-256 over a canonical JSON of everything that determines the answer: the
   messages (role and text; content parts are already joined by the schema, so the same
-  prompt sent as a string or as text parts gets the same key), the model as the router
-  sees it (a ``provider`` pin folded in, ``auto`` and an absent model alike), the routing
-  strategy (it decides which upstream answers ``auto``), temperature, top_p, max tokens
-  and stop sequences. JSON formatting and field order never change a key.
+  prompt sent as a string or as text parts gets the same key), the model as resolved,
+  temperature, top_p, max tokens, stop sequences, and the body's ``tools``,
+  ``tool_choice`` and ``response_format`` as sent. JSON formatting and field order never
+  change a key. The model is resolved the way the router resolves it, from the settings
+  in force: a configured route stands for its chain of ``worker/model`` targets (so a
+  reload that points ``smart`` elsewhere never replays the old model's answers), a
+  ``provider`` pin is folded in as ``worker/model``, and ``auto`` (or no model) stands for
+  "whichever worker the routing strategy picks", so the effective strategy is part of it.
 * **Policy.** Only deterministic requests are cached by default: ``temperature`` set to 0.
   An absent temperature means the provider's default, which is above 0 everywhere, so it
   counts as non-deterministic. ``CORTEX_CACHE_NONDETERMINISTIC`` caches those too.
@@ -21,18 +25,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from actors.planning import RoutingStrategy
+from actors.planning import Route, RoutingStrategy
 from actors.providers.base import ChatRequest
 from actors.response_store import CacheLimits
 from cortex.errors import BadRequest
+from cortex.schemas import ChatCall
 
 HEADER = "X-Cortex-Cache"
-KEY_VERSION = 1
+KEY_VERSION = 2
 AUTO_MODEL = "auto"
+ANSWER_FIELDS = ("tools", "tool_choice", "response_format")
+"""Body fields outside :class:`ChatRequest` that change an answer, keyed as sent."""
 
 
 class CacheStatus(StrEnum):
@@ -110,19 +117,85 @@ def read_controls(headers: Mapping[str, str], body: Mapping[str, Any]) -> CacheC
     )
 
 
-def cache_key(request: ChatRequest, strategy: RoutingStrategy | None) -> str:
-    """The stable key of everything that determines ``request``'s answer."""
-    model = request.model if request.model and request.model != AUTO_MODEL else AUTO_MODEL
+@dataclass(frozen=True, slots=True)
+class CacheTerms:
+    """One request as the cache sees it: its key and what its client allowed."""
+
+    key: str
+    controls: CacheControls = field(default_factory=CacheControls)
+
+
+def read_terms(
+    call: ChatCall,
+    headers: Mapping[str, str],
+    body: Mapping[str, Any],
+    *,
+    routes: Mapping[str, Route],
+    default_strategy: RoutingStrategy | None,
+) -> CacheTerms:
+    """The cache key and the client's controls of one validated chat call.
+
+    Args:
+        call: the validated call, with any ``provider`` pin already folded into its model.
+        headers: the request's headers (``Cache-Control``).
+        body: the request's JSON body (``cache`` and the :data:`ANSWER_FIELDS`).
+        routes: the model routes in force.
+        default_strategy: the routing strategy in force when the call names none.
+
+    Raises:
+        BadRequest: ``cache`` is not a boolean, or an answer field cannot be keyed.
+    """
+    controls = read_controls(headers, body)
+    extras = {name: body[name] for name in ANSWER_FIELDS if body.get(name) is not None}
+    strategy = call.strategy or default_strategy
+    return CacheTerms(cache_key(call.request, strategy, routes=routes, extras=extras), controls)
+
+
+def resolved_model(
+    model: str | None, strategy: RoutingStrategy | None, routes: Mapping[str, Route]
+) -> list[object]:
+    """What the router will ask for, in the order the router resolves it (routes first)."""
+    if not model or model == AUTO_MODEL:
+        return [AUTO_MODEL, strategy.value if strategy is not None else None]
+    route = routes.get(model)
+    if route is None:
+        return ["model", model]
+    fallbacks = sorted([code, list(target)] for code, target in route.fallbacks.items())
+    return ["route", [list(target) for target in route.targets], fallbacks]
+
+
+def cache_key(
+    request: ChatRequest,
+    strategy: RoutingStrategy | None,
+    *,
+    routes: Mapping[str, Route] | None = None,
+    extras: Mapping[str, object] | None = None,
+) -> str:
+    """The stable key of everything that determines ``request``'s answer.
+
+    Args:
+        request: the validated request.
+        strategy: the effective routing strategy (it decides who answers ``auto``).
+        routes: the model routes in force.
+        extras: the :data:`ANSWER_FIELDS` the body carried.
+
+    Raises:
+        BadRequest: an extra field is nested too deeply to be encoded again.
+    """
     canonical = {
         "v": KEY_VERSION,
         "messages": [[m.role, m.content] for m in request.messages],
-        "model": model,
-        "strategy": strategy.value if strategy is not None else None,
+        "model": resolved_model(request.model, strategy, routes or {}),
         "temperature": request.temperature,
         "top_p": request.top_p,
         "max_tokens": request.max_tokens,
         "stop": list(request.stop),
+        "extras": dict(extras or {}),
     }
-    # ASCII escapes keep lone surrogates (valid in JSON input) encodable.
-    text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+    try:
+        # ASCII escapes keep lone surrogates (valid in JSON input) encodable.
+        text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+    except RecursionError:
+        # The body parsed at the parser's depth limit, but the handler's stack is deeper.
+        raise BadRequest("request body is nested too deeply", code="invalid_json") from None
     return hashlib.sha256(text.encode()).hexdigest()

@@ -4,8 +4,9 @@
 charts are inline). The page opens ``GET /dashboard/events``, which sends the gateway's
 state as one ``state`` event per second, and only when it changed: workers with status,
 breaker, in-flight, latency and error rate; keys per worker (masked) with usage and block
-countdowns; the supervision tree with restart counts; per-second request rate, latency and
-time to first token over the last minutes; and the recent failovers.
+countdowns (a key rejected for good is blocked with no countdown: until a reload); the
+supervision tree with restart counts; per-second request rate, latency and time to first
+token over the last minutes; and the recent failovers.
 
 :class:`DashboardHub` keeps the only history the page needs (bounded per-second buckets
 and the last failovers); everything else is read from the board, the key ledger and the
@@ -141,9 +142,8 @@ class DashboardHub:
                             "requests": k.requests,
                             "successes": k.successes,
                             "failures": k.failures,
-                            "blocked_for": None
-                            if k.blocked_until is None
-                            else max(0, math.ceil(k.blocked_until - wall)),
+                            "blocked": k.blocked_until is not None,
+                            "blocked_for": _seconds_left(k.blocked_until, wall),
                             "block_reason": k.block_reason.value if k.block_reason else None,
                         }
                         for k in keys.get(view.name, ())
@@ -156,6 +156,13 @@ class DashboardHub:
             "series": self.series(),
             "failovers": list(reversed(self._failovers)),
         }
+
+
+def _seconds_left(until: float | None, now: float) -> int | None:
+    """Whole seconds until a block ends; None when unblocked or blocked until a reload."""
+    if until is None or not math.isfinite(until):
+        return None
+    return max(0, math.ceil(until - now))
 
 
 def _mean(total: float, count: int) -> float | None:

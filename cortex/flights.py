@@ -210,7 +210,8 @@ class Flights:
         Args:
             key: the request's cache key.
             opener: opens the upstream answer (the dispatcher's failover).
-            share: let identical requests join it while it is under way.
+            share: list it under ``key`` so identical requests find it (the caller
+                decides whether they may join it under way or only once it succeeded).
             keep: called with a successful answer; a shared flight stays joinable (as a
                 finished answer) until it returns, so no request falls between the
                 flight ending and the cache holding its answer.

@@ -144,7 +144,11 @@ class HttpFrontActor(SupervisedActor):
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
         )
         telemetry = Telemetry.create(
-            self._board, self._ledger, self._directory, settings.admin_token
+            self._board,
+            self._ledger,
+            self._directory,
+            settings.admin_token,
+            self._cache_store.stats,
         )
         dispatcher = Dispatcher(
             observer=telemetry.observer(),

@@ -8,9 +8,9 @@ Two kinds of series:
 
 * **events**, counted on the data plane as they happen (requests, attempts, failovers,
   tokens, latencies) by :class:`MetricsObserver` and :meth:`GatewayMetrics.request_finished`;
-* **live state** (health, breaker, in-flight, blocked keys, actor restarts), read from the
-  board, the key ledger and the tree's incarnation records at scrape time by
-  :class:`LiveCollector`, so the hot path never updates a gauge.
+* **live state** (health, breaker, in-flight, blocked keys, actor restarts, the response
+  cache's hits and misses), read at scrape time by the collectors of
+  :mod:`cortex.live_metrics`, so the hot path never updates a gauge.
 
 Every label value is bounded: worker names and models come from the configuration
 (anything else is ``other``), endpoints from the route table, outcomes and error kinds
@@ -20,22 +20,18 @@ request id ever becomes a label.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from actors.board import Board
-from actors.breaker import BreakerState
 from actors.keys import KeyLedger
 from actors.providers.base import Usage
 from actors.providers.errors import UpstreamFailure
-from actors.workers import HealthStatus
+from actors.response_store import CacheStats
 from cortex.errors import Attempt
-from cortex.incarnations import Incarnations
+from cortex.live_metrics import CacheCollector, LiveCollector
 from cortex.observe import AnswerOutcome
 from supervisors import Directory
 
@@ -90,10 +86,16 @@ class GatewayMetrics:
         ledger: keys per worker, for blocked-key gauges.
         directory: the tree's directory; restart counts need it to be ``Incarnations``.
         endpoints: the routes that may appear as an ``endpoint`` label.
+        cache_stats: the response cache's counters, when the gateway has a cache.
     """
 
     def __init__(
-        self, board: Board, ledger: KeyLedger, directory: Directory, endpoints: Sequence[str]
+        self,
+        board: Board,
+        ledger: KeyLedger,
+        directory: Directory,
+        endpoints: Sequence[str],
+        cache_stats: Callable[[], CacheStats] | None = None,
     ) -> None:
         self._board = board
         self._endpoints = frozenset(endpoints)
@@ -153,6 +155,8 @@ class GatewayMetrics:
             "cortex_key_blocks", "Keys taken out of rotation", ["worker", "reason"], registry=reg
         )
         reg.register(LiveCollector(board, ledger, directory))
+        if cache_stats is not None:
+            reg.register(CacheCollector(cache_stats))
 
     def worker_label(self, worker: str | None) -> str:
         """``worker`` if it is configured, ``none`` for no worker, else ``other``."""
@@ -223,60 +227,6 @@ class MetricsObserver:
         if usage is not None:
             self._m.tokens.labels(label, model_label, "in").inc(usage.prompt_tokens)
             self._m.tokens.labels(label, model_label, "out").inc(usage.completion_tokens)
-
-
-class LiveCollector(Collector):
-    """Reads live state at scrape time: health, breaker, in-flight, keys, restarts."""
-
-    def __init__(self, board: Board, ledger: KeyLedger, directory: Directory) -> None:
-        self._board = board
-        self._ledger = ledger
-        self._directory = directory
-
-    def collect(self) -> Iterator[Metric]:
-        """Yield one family per live gauge, built from immutable snapshots."""
-        views, keys, now = self._board.views(), self._ledger.snapshot(), time.monotonic()
-        in_flight = GaugeMetricFamily(
-            "cortex_worker_in_flight", "Attempts under way per worker", labels=["worker"]
-        )
-        health = GaugeMetricFamily(
-            "cortex_worker_health",
-            "1 for the worker's current health status",
-            labels=["worker", "status"],
-        )
-        breaker = GaugeMetricFamily(
-            "cortex_worker_breaker",
-            "1 for the worker's circuit-breaker state",
-            labels=["worker", "state"],
-        )
-        blocked = GaugeMetricFamily(
-            "cortex_keys_blocked", "Keys currently resting per worker", labels=["worker"]
-        )
-        key_blocked = GaugeMetricFamily(
-            "cortex_key_blocked",
-            "1 while a key rests (masked key)",
-            labels=["worker", "key_id", "key"],
-        )
-        for view in views:
-            in_flight.add_metric([view.name], view.in_flight)
-            for status in HealthStatus:
-                health.add_metric([view.name, status.value], float(view.status is status))
-            state = view.breaker.state(now)
-            for option in BreakerState:
-                breaker.add_metric([view.name, option.value], float(state is option))
-            worker_keys = keys.get(view.name, ())
-            blocked.add_metric([view.name], sum(k.blocked_until is not None for k in worker_keys))
-            for key in worker_keys:
-                resting = float(key.blocked_until is not None)
-                key_blocked.add_metric([view.name, key.key_id, key.masked], resting)
-        yield from (in_flight, health, breaker, blocked, key_blocked)
-        if isinstance(self._directory, Incarnations):
-            restarts = CounterMetricFamily(
-                "cortex_actor_restarts", "Restarts of each supervised actor", labels=["actor"]
-            )
-            for name in sorted(self._directory.names()):
-                restarts.add_metric([name], self._directory.incarnation(name).restarts)
-            yield restarts
 
 
 __all__ = ["GatewayMetrics", "LiveCollector", "MetricsObserver", "RequestOutcome"]

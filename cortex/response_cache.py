@@ -22,9 +22,9 @@ import structlog
 from actors.cache import JoinedFlight, LookedUp, StoreAnswer
 from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from actors.providers.errors import UpstreamFailure
-from actors.response_store import CachedAnswer, CacheStats, ResponseStore
+from actors.response_store import CachedAnswer, ResponseStore
 from cortex.bridge import Bridge
-from cortex.caching import HEADER, CacheControls, CacheSettings, CacheStatus, cache_key
+from cortex.caching import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
 from cortex.dispatch import Answer, Completed, Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.flights import Flight, Flights, Opener
@@ -133,10 +133,6 @@ class ResponseCache:
         self._timeout = request_timeout
         self._flights = Flights(idle_timeout=request_timeout)
 
-    def stats(self) -> CacheStats:
-        """The cache's counters (read from the store, no mailbox round trip)."""
-        return self._store.stats()
-
     def stats_json(self) -> dict[str, object]:
         """The cache's counters for ``/api/stats``."""
         stats = self._store.stats()
@@ -153,22 +149,21 @@ class ResponseCache:
             "in_flight": self._flights.in_flight(),
         }
 
-    async def open(self, call: ChatCall, controls: CacheControls) -> Served:
+    async def open(self, call: ChatCall, terms: CacheTerms) -> Served:
         """Serve a streaming call.
 
         Raises:
             GatewayError: no upstream could answer (a shared flight shares its error).
         """
-        if not self._cacheable(call, controls):
+        if not self._cacheable(call, terms.controls):
             answer = await self._open(call)
             return Served(answer.worker, answer.model, self._uncached, answer.events())
-        key = cache_key(call.request, call.strategy)
-        if controls.lookup and (served := await self._cached(key, call)) is not None:
+        if terms.controls.lookup and (served := await self._cached(terms.key, call)) is not None:
             return served
-        flight = self._launch(key, controls, lambda: self._open(call))
+        flight = self._launch(terms.key, terms.controls, lambda: self._open(call))
         return await self._follow(flight, CacheStatus.MISS, call)
 
-    async def complete(self, call: ChatCall, controls: CacheControls) -> Whole:
+    async def complete(self, call: ChatCall, terms: CacheTerms) -> Whole:
         """Serve a non-streaming call: the same paths, gathered into one answer.
 
         A miss goes upstream through the dispatcher's ``complete``, so a failure in the
@@ -178,13 +173,12 @@ class ResponseCache:
         Raises:
             GatewayError: no upstream could answer.
         """
-        if not self._cacheable(call, controls):
+        if not self._cacheable(call, terms.controls):
             done = await self._complete(call)
             return Whole(
                 done.worker, done.model, done.text, done.finish_reason, done.usage, self._uncached
             )
-        key = cache_key(call.request, call.strategy)
-        if controls.lookup and (served := await self._cached(key, call)) is not None:
+        if terms.controls.lookup and (served := await self._cached(terms.key, call)) is not None:
             whole = await gather(served)
             if isinstance(whole, Whole):
                 return whole
@@ -192,7 +186,7 @@ class ResponseCache:
             return Whole(
                 done.worker, done.model, done.text, done.finish_reason, done.usage, CacheStatus.MISS
             )
-        flight = self._launch(key, controls, lambda: self._completed(call))
+        flight = self._launch(terms.key, terms.controls, lambda: self._completed(call))
         served = await self._follow(flight, CacheStatus.MISS, call)
         whole = await gather(served)
         if isinstance(whole, Whole):
@@ -213,7 +207,12 @@ class ResponseCache:
         if cached is not None:
             self._tell(LookedUp(key, hit=True))
             return Served(cached.worker, cached.model, CacheStatus.HIT, replay(cached))
-        flight = self._flights.joinable(key) if self.settings.coalesce else None
+        flight = self._flights.joinable(key)
+        # Without coalescing only a finished answer is shared: the client that asked for
+        # it already has it, and the next identical request must not go upstream merely
+        # because the cache actor has not stored it yet.
+        if flight is not None and not (self.settings.coalesce or flight.succeeded):
+            flight = None
         if flight is None:
             self._tell(LookedUp(key, hit=False))
             return None
@@ -230,7 +229,7 @@ class ResponseCache:
         return self._flights.launch(
             key,
             opener,
-            share=self.settings.coalesce and controls.lookup,
+            share=controls.lookup,
             keep=self._keep if controls.store else None,
         )
 

@@ -27,11 +27,12 @@ from actors.keys import KeyLedger
 from actors.providers.base import Finished, StreamFailed, TextDelta, Usage
 from actors.workers import HealthStatus
 from cortex import render
-from cortex.caching import CacheControls, read_controls
+from cortex.caching import CacheTerms, read_terms
 from cortex.dispatch import Dispatcher
 from cortex.errors import GatewayError, NotFound, PayloadTooLarge
 from cortex.observe import access_fields
 from cortex.response_cache import ResponseCache, Served
+from cortex.runtime import RUNTIME
 from cortex.schemas import ChatCall, parse_chat, parse_json_object, with_headers
 
 log = structlog.get_logger("cortex.access")
@@ -107,29 +108,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def _chat_call(
-    request: web.Request, *, default_stream: bool
-) -> tuple[ChatCall, CacheControls]:
+async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[ChatCall, CacheTerms]:
     services = request.app[SERVICES]
     body = parse_json_object(await request.read())
     call = with_headers(parse_chat(body, default_stream=default_stream), request.headers)
-    controls = read_controls(request.headers, body)
-    if call.provider is None:
-        return call, controls
-    if services.board.config(call.provider) is None:
-        raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
-    pinned = f"{call.provider}/{call.request.model or ''}"
-    pinned_request = dataclasses.replace(call.request, model=pinned)
-    return dataclasses.replace(call, request=pinned_request), controls
+    if call.provider is not None:
+        if services.board.config(call.provider) is None:
+            raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
+        pinned = f"{call.provider}/{call.request.model or ''}"
+        call = dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
+    # The routes and default strategy in force (a reload swaps them) resolve the model.
+    runtime = request.app.get(RUNTIME)
+    settings = runtime.settings if runtime is not None else None
+    terms = read_terms(
+        call,
+        request.headers,
+        body,
+        routes=settings.routes if settings is not None else {},
+        default_strategy=settings.strategy if settings is not None else None,
+    )
+    return call, terms
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat/completions``: OpenAI-compatible, streamed or not."""
     services = request.app[SERVICES]
-    call, controls = await _chat_call(request, default_stream=False)
+    call, terms = await _chat_call(request, default_stream=False)
     cid = render.completion_id()
     if not call.stream:
-        done = await services.cache.complete(call, controls)
+        done = await services.cache.complete(call, terms)
         body = render.completion(
             cid=cid,
             model=done.model,
@@ -137,8 +144,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             finish_reason=done.finish_reason,
             usage=done.usage,
         )
-        return web.json_response(body, headers={"X-Cortex-Worker": done.worker, **done.headers()})
-    answer = await services.cache.open(call, controls)
+        headers = {"X-Cortex-Worker": done.worker, **done.headers()}
+        return web.json_response(body, headers=headers)
+    answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
@@ -169,8 +177,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def api_chat(request: web.Request) -> web.StreamResponse:
     """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events."""
     services = request.app[SERVICES]
-    call, controls = await _chat_call(request, default_stream=True)
-    answer = await services.cache.open(call, controls)
+    call, terms = await _chat_call(request, default_stream=True)
+    answer = await services.cache.open(call, terms)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
     finish = "stop"

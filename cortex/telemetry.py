@@ -16,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from actors.board import Board
 from actors.keys import KeyLedger
+from actors.response_store import CacheStats
 from cortex.admin import BadAdminToken, bearer_token, token_matches
 from cortex.dashboard import DashboardHub
 from cortex.errors import NothingAvailable
@@ -40,6 +43,8 @@ from cortex.observe import (
 from cortex.routes import SERVICES, Handler
 from cortex.runtime import RUNTIME
 from supervisors import Directory
+
+log = structlog.get_logger("cortex.dashboard")
 
 EVENT_INTERVAL = 1.0
 """Seconds between two dashboard events (an event is only sent when the state changed)."""
@@ -86,11 +91,24 @@ class Telemetry:
 
     @classmethod
     def create(
-        cls, board: Board, ledger: KeyLedger, directory: Directory, admin_token: str = ""
+        cls,
+        board: Board,
+        ledger: KeyLedger,
+        directory: Directory,
+        admin_token: str = "",
+        cache_stats: Callable[[], CacheStats] | None = None,
     ) -> Telemetry:
-        """Build the metrics registry and dashboard hub of one gateway."""
+        """Build the metrics registry and dashboard hub of one gateway.
+
+        Args:
+            board: configured workers and their views.
+            ledger: keys per worker.
+            directory: the tree's directory (restart counts).
+            admin_token: guards the dashboard when no runtime settings are reachable.
+            cache_stats: the response cache's counters, exported when given.
+        """
         return cls(
-            GatewayMetrics(board, ledger, directory, ENDPOINTS),
+            GatewayMetrics(board, ledger, directory, ENDPOINTS, cache_stats),
             DashboardHub(board, ledger),
             admin_token,
         )
@@ -113,6 +131,11 @@ class Telemetry:
                     async with asyncio.timeout(TREE_TIMEOUT):
                         tree = await operator.run(operator.actors)
                 except TimeoutError:
+                    tree = None
+                # The page must outlive a bad tree read: it shows the tree as unavailable
+                # and the error is logged, instead of the event stream dying with a 500.
+                except Exception as exc:  # noqa: BLE001 - logged, and the page says so
+                    log.warning("dashboard_tree_unavailable", error=type(exc).__name__)
                     tree = None
             self._tree = (time.monotonic(), tree)
             return tree

@@ -6,9 +6,16 @@ import dataclasses
 
 import pytest
 
-from actors.planning import RoutingStrategy
+from actors.planning import Route, RoutingStrategy
 from actors.providers.base import ChatRequest, Message
-from cortex.caching import CacheControls, CacheSettings, cache_key, read_controls
+from cortex.caching import (
+    CacheControls,
+    CacheSettings,
+    CacheTerms,
+    cache_key,
+    read_controls,
+    read_terms,
+)
 from cortex.errors import BadRequest
 from cortex.schemas import parse_chat
 from cortex.settings import ConfigError, load_settings
@@ -72,8 +79,101 @@ def test_everything_that_determines_the_answer_changes_the_key(change):
     assert key(dataclasses.replace(BASE, **change)) != key()
 
 
-def test_the_routing_strategy_changes_the_key():
-    assert key(strategy=RoutingStrategy.LOCAL_FIRST) != key()
+def test_the_routing_strategy_changes_the_key_of_an_auto_request():
+    auto = dataclasses.replace(BASE, model="auto")
+    assert key(auto, RoutingStrategy.LOCAL_FIRST) != key(auto, RoutingStrategy.PRIORITY)
+
+
+def test_the_routing_strategy_does_not_change_the_key_of_a_named_model():
+    assert key(strategy=RoutingStrategy.LOCAL_FIRST) == key(strategy=RoutingStrategy.PRIORITY)
+
+
+SMART = Route("smart", (("primary", "gpt-4o-mini"), ("backup", "llama-3.1-8b")))
+
+
+def routed(name: str, routes: dict[str, Route]) -> str:
+    return cache_key(dataclasses.replace(BASE, model=name), None, routes=routes)
+
+
+def test_a_route_is_keyed_by_the_targets_it_resolves_to():
+    same_chain = dataclasses.replace(SMART, name="clever")
+    assert routed("smart", {"smart": SMART}) == routed("clever", {"clever": same_chain})
+
+
+def test_pointing_a_route_elsewhere_changes_its_key():
+    moved = dataclasses.replace(SMART, targets=(("backup", "llama-3.1-8b"),))
+    assert routed("smart", {"smart": SMART}) != routed("smart", {"smart": moved})
+
+
+def test_a_routes_fallbacks_are_part_of_its_key():
+    with_fallback = dataclasses.replace(
+        SMART, fallbacks={"context_length_exceeded": ("backup", "llama-3.1-70b")}
+    )
+    assert routed("smart", {"smart": SMART}) != routed("smart", {"smart": with_fallback})
+
+
+def test_a_route_takes_precedence_over_a_model_of_the_same_name():
+    assert routed("smart", {"smart": SMART}) != routed("smart", {})
+
+
+TOOLS = [{"type": "function", "function": {"name": "weather", "parameters": {}}}]
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [
+        {"tools": TOOLS},
+        {"tool_choice": "required"},
+        {"response_format": {"type": "json_object"}},
+    ],
+    ids=lambda extras: next(iter(extras)),
+)
+def test_tools_and_the_response_format_change_the_key(extras):
+    assert cache_key(BASE, None, extras=extras) != key()
+
+
+def body_of(extra: dict[str, object]) -> dict[str, object]:
+    return {"messages": [{"role": "user", "content": "Hi"}], "temperature": 0, **extra}
+
+
+def terms_of(body: dict[str, object], headers: dict[str, str] | None = None) -> CacheTerms:
+    call = parse_chat(body, default_stream=False)
+    return read_terms(call, headers or {}, body, routes={}, default_strategy=None)
+
+
+def test_the_terms_key_the_answer_fields_of_the_body_whatever_their_order():
+    one = body_of({"tools": TOOLS, "response_format": {"type": "json_object", "strict": True}})
+    two = body_of({"response_format": {"strict": True, "type": "json_object"}, "tools": TOOLS})
+    assert terms_of(one).key == terms_of(two).key != terms_of(body_of({})).key
+
+
+def test_an_answer_field_sent_as_null_is_the_same_as_absent():
+    assert terms_of(body_of({"tools": None})).key == terms_of(body_of({})).key
+
+
+def test_fields_that_do_not_decide_the_answer_leave_the_key_alone():
+    assert terms_of(body_of({"user": "alice", "stream": True})).key == terms_of(body_of({})).key
+
+
+def test_the_configured_strategy_stands_in_when_the_call_names_none():
+    body = body_of({"model": "auto"})
+    call = parse_chat(body, default_stream=False)
+    configured = read_terms(call, {}, body, routes={}, default_strategy=RoutingStrategy.RANDOM)
+    explicit = terms_of(body_of({"model": "auto", "strategy": "random"}))
+    assert configured.key == explicit.key != terms_of(body).key
+
+
+def test_the_terms_carry_the_clients_controls():
+    terms = terms_of(body_of({"cache": False}), {"Cache-Control": "no-store"})
+    assert terms.controls == CacheControls(lookup=False, store=False)
+
+
+def test_an_answer_field_nested_too_deeply_to_key_is_a_bad_request():
+    deep: object = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(BadRequest, match="nested too deeply"):
+        cache_key(BASE, None, extras={"tools": deep})
 
 
 def test_message_boundaries_are_part_of_the_key():

@@ -13,6 +13,7 @@ from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
 from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.response_store import CacheStats
 from actors.workers import ProviderType, WorkerConfig
 from cortex.errors import Attempt
 from cortex.incarnations import Incarnations
@@ -248,3 +249,36 @@ def test_an_observed_answer_closed_early_reports_cancelled() -> None:
 
     asyncio.run(first_then_close())
     assert recorder.finished == [(None, AnswerOutcome.CANCELLED)]
+
+
+def test_cache_counters_and_size_are_read_from_the_store_at_scrape_time() -> None:
+    board, ledger = Board(), KeyLedger(strategy=RotationStrategy.ROUND_ROBIN)
+    stats = CacheStats(hits=3, misses=2, coalesced=1, evictions=4, expirations=5, entries=6)
+    metrics = GatewayMetrics(board, ledger, Incarnations(), ENDPOINTS, lambda: stats)
+
+    assert value(metrics, "cortex_cache_hits_total") == 3
+    assert value(metrics, "cortex_cache_misses_total") == 2
+    assert value(metrics, "cortex_cache_coalesced_total") == 1
+    assert value(metrics, "cortex_cache_evictions_total") == 4
+    assert value(metrics, "cortex_cache_expirations_total") == 5
+    assert value(metrics, "cortex_cache_entries") == 6
+
+
+def test_without_a_cache_no_cache_series_is_exported() -> None:
+    metrics, _ = make_metrics()
+
+    assert not [name for name, _ in samples(metrics) if name.startswith("cortex_cache_")]
+
+
+def test_every_worker_exports_exactly_one_breaker_state() -> None:
+    metrics, _ = make_metrics()
+
+    states = {
+        (dict(labels)["worker"], dict(labels)["state"]): v
+        for (name, labels), v in samples(metrics).items()
+        if name == "cortex_worker_breaker"
+    }
+
+    for worker in ("groq", "local"):
+        assert sum(v for (w, _), v in states.items() if w == worker) == 1
+        assert states[(worker, "closed")] == 1

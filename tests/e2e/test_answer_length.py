@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cortex.simulated import SimulatedAnthropic, SimulatedOpenAI
+from cortex.simulated import SimulatedAnthropic
 
 ANTHROPIC_KEY = "sk-ant-length-key-0000001"
 HELLO = {"messages": [{"role": "user", "content": "How long may you answer?"}]}

@@ -15,16 +15,18 @@ import openai
 import pytest
 import requests
 import sseclient
-from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json
+from cache_harness import (
+    WAIT,
+    cache_stats,
+    chat_requests,
+    deterministic,
+    messages,
+    openai_client,
+    start_daemon,
+)
+from daemon_harness import PRIMARY_KEYS, CortexProcess
 
 from cortex.simulated import Fault, SimulatedOpenAI
-
-WAIT = 10.0
-
-
-def start_daemon(tmp_path_factory, upstream: SimulatedOpenAI, **env: str) -> CortexProcess:
-    log = tmp_path_factory.mktemp("cache") / "cortex.log"
-    return CortexProcess({"CORTEX_PROVIDERS": providers_json(upstream), **env}, log).wait_ready()
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,8 @@ def slow_daemon(tmp_path_factory, slow_primary) -> Iterator[CortexProcess]:
 
 
 @pytest.fixture
-def sdk(daemon):
-    with openai.OpenAI(
-        base_url=daemon.url + "/v1", api_key="unused", max_retries=0, timeout=20
-    ) as client:
+def sdk(daemon) -> Iterator[openai.OpenAI]:
+    with openai_client(daemon) as client:
         yield client
 
 
@@ -66,33 +66,6 @@ def sdk(daemon):
 def prompt(request) -> str:
     """A question of this test's own, so no other test's answer is in the cache."""
     return f"What is the capital of France? ({request.node.name})"
-
-
-def messages(prompt: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": prompt}]
-
-
-def deterministic(prompt: str) -> dict[str, object]:
-    return {"messages": messages(prompt), "temperature": 0}
-
-
-def chat_requests(server, prompt):
-    """The chat requests ``server`` received for ``prompt``."""
-    return [
-        r
-        for r in server.requests
-        if r.path.endswith("/chat/completions") and prompt in json.dumps(r.body)
-    ]
-
-
-def cache_stats(daemon, until=lambda stats: True):
-    """The cache's stats, once ``until`` holds (lookups are counted by a tell, so soon after)."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        stats = daemon.get("/api/stats").json()["cache"]
-        if until(stats) or time.monotonic() > deadline:
-            return stats
-        time.sleep(0.01)
 
 
 def create(sdk, prompt, **extra):
@@ -329,7 +302,10 @@ def test_identical_requests_in_flight_share_one_upstream_request(
     assert {worker for _, worker, _ in results} == {"primary"}
     assert {text for _, _, text in results} == {long_reply}
     assert len(chat_requests(slow_primary, prompt)) == 1
-    stats = cache_stats(slow_daemon, until=lambda s: s["coalesced"] - before["coalesced"] == 3)
+    stats = cache_stats(
+        slow_daemon,
+        until=lambda s: s["coalesced"] - before["coalesced"] == 3 and s["in_flight"] == 0,
+    )
     assert stats["coalesced"] - before["coalesced"] == 3
     assert stats["entries"] == before["entries"] + 1
 

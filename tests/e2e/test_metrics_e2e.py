@@ -43,6 +43,16 @@ def value(metrics, name: str, **labels: str) -> float:
     return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
+def eventually(read, expected: float = 0.0, timeout: float = 5.0) -> bool:
+    """Whether ``read()`` returns ``expected`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while read() != expected:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def test_a_served_request_is_counted_with_its_worker_latency_ttft_and_tokens(
     cortex_daemon, primary
 ):
@@ -59,7 +69,9 @@ def test_a_served_request_is_counted_with_its_worker_latency_ttft_and_tokens(
     assert value(metrics, "cortex_tokens_total", direction="in", **tokens) > 0
     assert value(metrics, "cortex_tokens_total", direction="out", **tokens) > 0
     assert value(metrics, "cortex_worker_health", worker="primary", status="available") == 1
-    assert value(metrics, "cortex_worker_in_flight", worker="primary") == 0
+    # The worker's in-flight count is published by its actor just after the stream ends.
+    in_flight = lambda: value(scrape(daemon), "cortex_worker_in_flight", worker="primary")  # noqa: E731
+    assert eventually(in_flight, expected=0.0)
 
 
 def test_a_rate_limited_key_shows_as_a_retry_an_error_and_a_masked_blocked_key(
@@ -140,3 +152,63 @@ def test_actor_restarts_are_exported_for_every_supervised_actor(cortex_daemon, p
         dict(labels)["actor"] for name, labels in metrics if name == "cortex_actor_restarts_total"
     }
     assert {"keys", "registry", "providers", "pool", "front", "primary"} <= actors
+
+
+def test_a_repeated_deterministic_request_counts_one_cache_miss_then_one_hit(
+    cortex_daemon, primary
+):
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
+    body = {**HELLO, "temperature": 0}
+
+    first = daemon.post("/v1/chat/completions", json=body)
+    second = daemon.post("/v1/chat/completions", json=body)
+    metrics = settled(daemon, chat_requests=2)
+
+    assert [first.headers["X-Cortex-Cache"], second.headers["X-Cortex-Cache"]] == ["miss", "hit"]
+    assert value(metrics, "cortex_cache_misses_total") == 1
+    assert value(metrics, "cortex_cache_hits_total") == 1
+    # The cache actor stores the answer just after it finished (a hit may come from the
+    # finished flight itself), so the entry shows up shortly after.
+    assert eventually(lambda: value(scrape(daemon), "cortex_cache_entries"), expected=1.0)
+    assert value(scrape(daemon), "cortex_cache_bytes") > 0
+
+
+def test_a_worker_that_keeps_failing_shows_an_open_breaker(cortex_daemon, primary, backup):
+    primary.set_fault(Fault.SERVER_ERROR)
+    daemon = cortex_daemon(
+        {
+            "CORTEX_PROVIDERS": providers_json(primary, backup),
+            "CORTEX_BREAKER_FAILURES": "2",
+            "CORTEX_BREAKER_COOLDOWN": "600",
+            "CORTEX_RETRY_PASSES": "0",
+        }
+    )
+    before = scrape(daemon)
+
+    for _ in range(2):
+        assert daemon.post("/v1/chat/completions", json=HELLO).status_code == 200
+    opened = lambda: value(scrape(daemon), "cortex_worker_breaker", worker="primary", state="open")  # noqa: E731
+
+    assert value(before, "cortex_worker_breaker", worker="primary", state="closed") == 1
+    assert eventually(opened, expected=1.0)
+    after = scrape(daemon)
+    assert value(after, "cortex_worker_breaker", worker="primary", state="closed") == 0
+    assert value(after, "cortex_worker_breaker", worker="backup", state="closed") == 1
+
+
+def test_a_crash_drill_counts_one_restart_of_the_crashed_actor(cortex_daemon, primary):
+    admin = {"Authorization": "Bearer metrics-admin-token-000000001"}
+    daemon = cortex_daemon(
+        {
+            "CORTEX_PROVIDERS": providers_json(primary),
+            "CORTEX_ADMIN_TOKEN": admin["Authorization"].split()[1],
+            "CORTEX_FAULT_DRILLS": "1",
+        }
+    )
+    restarts = lambda: value(scrape(daemon), "cortex_actor_restarts_total", actor="keys")  # noqa: E731
+    assert restarts() == 0
+
+    assert daemon.post("/admin/actors/keys/crash", headers=admin).status_code == 202
+
+    assert eventually(restarts, expected=1.0)
+    assert value(scrape(daemon), "cortex_actor_restarts_total", actor="pool") == 0
