@@ -13,6 +13,7 @@ Every call blocks on actor asks: run it off the event loop.
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 from collections.abc import Callable, Mapping
@@ -238,4 +239,7 @@ def _exit(reason: str | None, at: float | None) -> Json | None:
 
 
 def _iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+    """An ISO time, or None for no time and for a block that lasts until reload (inf)."""
+    if timestamp is None or not math.isfinite(timestamp):
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()

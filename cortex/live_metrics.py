@@ -107,6 +107,9 @@ class CacheCollector(Collector):
             yield CounterMetricFamily(name, documentation, value=value)
         yield GaugeMetricFamily("cortex_cache_entries", "Answers held now", value=stats.entries)
         yield GaugeMetricFamily("cortex_cache_bytes", "Answer bytes held now", value=stats.bytes)
+        yield GaugeMetricFamily(
+            "cortex_cache_hit_ratio", "Hits over lookups since start", value=stats.hit_ratio
+        )
 
 
 __all__ = ["CacheCollector", "LiveCollector"]

@@ -183,6 +183,16 @@ def test_a_blocked_key_can_be_unblocked_by_its_masked_id(admin_daemon, primary):
     assert not any(k["blocked"] for k in after)
 
 
+def test_a_key_retired_until_reload_shows_in_the_tree_without_an_end(admin_daemon, primary):
+    primary.set_fault(Fault.UNAUTHORIZED, key=PRIMARY_KEYS[0], times=1)
+    assert chat(admin_daemon, "retire one key").status_code == 200
+
+    keys = node(admin_daemon, "keys")["state"]["workers"]["primary"]
+
+    retired = next(k for k in keys if k["blocked"])
+    assert retired["blocked_until"] is None
+
+
 def test_unblocking_an_unknown_key_is_a_404(admin_daemon):
     response = admin_daemon.post("/admin/keys/primary/knotakey/unblock", headers=ADMIN)
 

@@ -260,3 +260,4 @@ def test_the_cache_counters_and_size_are_exported_to_prometheus(sdk, daemon, pro
     assert metric(daemon, "cortex_cache_entries") == stats["entries"] > 0
     assert metric(daemon, "cortex_cache_bytes") == stats["bytes"] > 0
     assert metric(daemon, "cortex_cache_evictions_total") == stats["evictions"]
+    assert metric(daemon, "cortex_cache_hit_ratio") == pytest.approx(stats["hit_ratio"], abs=1e-3)
