@@ -43,7 +43,8 @@ class ErrorKind(StrEnum):
 
 
 _KEY_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED, ErrorKind.INVALID_KEY})
-_SAME_WORKER_RETRY = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED})
+# A key that is resting or was rejected says nothing about the worker's other keys.
+_SAME_WORKER_RETRY = _KEY_KINDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,8 @@ def test_a_worker_side_failure_before_the_first_token_moves_to_the_next_worker(
         for line in body.splitlines()
         if line.startswith("data: {") and json.loads(line[6:])["choices"]
     )
-    assert len(chat_requests(primary)) == 1
+    # A rejected key says nothing of the worker's other key, so both are tried first.
+    assert len(chat_requests(primary)) == (2 if fault is Fault.UNAUTHORIZED else 1)
 
 
 def test_a_hanging_upstream_is_abandoned_at_its_timeout_for_the_next_worker(
@@ -244,3 +245,14 @@ def test_api_chat_can_pin_a_provider(cortex_daemon, primary, local):
 
     assert response.headers["X-Cortex-Worker"] == "local"
     assert json.loads(events[-1].data)["worker"] == "local"
+
+
+def test_a_rejected_key_hands_the_request_to_the_worker_s_next_key(cortex_daemon, primary):
+    primary.set_fault(Fault.UNAUTHORIZED, key=PRIMARY_KEYS[0])
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
+
+    response = daemon.post("/api/chat", json=HELLO)
+
+    assert response.status_code == 200
+    assert "event: done" in response.text
+    assert [r.api_key for r in chat_requests(primary)] == list(PRIMARY_KEYS)
