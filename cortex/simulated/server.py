@@ -235,7 +235,9 @@ class SimulatedServer(BackgroundServer):
         kind = rule.fault.error_kind
         if kind is not None:
             bare = rule.fault is Fault.RATE_LIMIT_BARE
-            raise ReplyError(kind, retry_after=None if bare else rule.retry_after)
+            # Providers name the rejected key (masked) in their auth errors.
+            detail = (self._api_key(request) or "") if kind is ErrorKind.UNAUTHORIZED else ""
+            raise ReplyError(kind, detail, retry_after=None if bare else rule.retry_after)
         return rule.fault
 
     def _malformed_frame(self) -> bytes:
