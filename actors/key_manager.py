@@ -1,9 +1,13 @@
-"""The key manager actor: the one place that decides which API key an attempt uses.
+"""The key manager actor: owner of the key ledger, its configuration and its timer.
 
 All key state lives in a :class:`~actors.keys.KeyLedger` handed in by the tree, the way
 OTP keeps an ETS table with an heir: when this actor crashes and restarts, blocks and usage
-counts are still there. A timer releases keys whose block has passed, and every block and
-release is logged with the masked key only.
+counts are still there. Like a public ETS table updated with ``ets:update_counter``, the
+ledger is also written by the data plane: an attempt leases its key and reports how it
+ended under the ledger's lock, by the ledger's own rules, in microseconds and without a
+mailbox round trip per request (and a key stays leasable while this actor restarts). The
+actor configures, forgets and unblocks keys, and its timer releases keys whose block has
+passed; every release is logged with the masked key only.
 """
 
 from __future__ import annotations
@@ -12,10 +16,8 @@ import structlog
 
 from actors.keys import KeyLedger
 from actors.messages import (
-    CheckoutKey,
     ConfigureKeys,
     ForgetKeys,
-    KeyUsed,
     SetKeyRotation,
     UnblockExpired,
     UnblockKey,
@@ -47,22 +49,8 @@ class KeyManagerActor(SupervisedActor):
         self._ticker.stop()
 
     def on_receive(self, message: object) -> object:
-        """Handle key checkouts, reports and administration."""
+        """Handle key administration and the timer's release of expired blocks."""
         match message:
-            case CheckoutKey(worker=worker, exclude=exclude):
-                return self._ledger.checkout(worker, exclude=exclude)
-            case KeyUsed(worker=worker, key_id=key_id, failure=None):
-                self._ledger.report_success(worker, key_id)
-            case KeyUsed(worker=worker, key_id=key_id, failure=failure) if failure is not None:
-                self._ledger.report_failure(worker, key_id, failure)
-                if failure.blocks_key:
-                    log.warning(
-                        "key_blocked",
-                        worker=worker,
-                        key_id=key_id,
-                        reason=failure.kind.value,
-                        retry_after=failure.retry_after,
-                    )
             case ConfigureKeys(worker=worker, secrets=secrets):
                 self._ledger.configure(worker, secrets)
             case ForgetKeys(worker=worker):

@@ -2,9 +2,11 @@
 
 :class:`KeyLedger` is the table the ``KeyManager`` actor owns. It lives outside the actor,
 the way OTP keeps an ETS table with an heir, so that key blocks and counters survive a
-crash of the actor: the restarted incarnation is handed the same ledger. The actor is the
-only writer; the HTTP status endpoints read :meth:`KeyLedger.snapshot` from other
-threads, so every method takes the ledger's lock.
+crash of the actor: the restarted incarnation is handed the same ledger. The actor
+configures it and releases expired blocks; the data plane leases keys and reports their
+outcomes on it directly (see :mod:`actors.key_manager`); the HTTP status endpoints read
+:meth:`KeyLedger.snapshot`. All of that happens on different threads, so every method
+takes the ledger's lock and the rules (rotation, blocks) live here, in one place.
 
 Secrets leave the ledger only inside a :class:`KeyLease` (whose repr hides them); every
 other output names a key by its :func:`key_id` and shows it through :func:`mask_key`.

@@ -7,7 +7,6 @@ Asks expect a reply; tells do not.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from actors.keys import RotationStrategy
@@ -43,23 +42,6 @@ class ForgetKeys:
     """Ask the key manager to drop a removed worker's keys."""
 
     worker: str
-
-
-@dataclass(frozen=True, slots=True)
-class CheckoutKey:
-    """Ask for the next usable key of a worker, skipping ``exclude``. Replies a lease or None."""
-
-    worker: str
-    exclude: AbstractSet[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class KeyUsed:
-    """Tell the key manager how an attempt with a key ended (``failure`` None: success)."""
-
-    worker: str
-    key_id: str
-    failure: UpstreamFailure | None = None
 
 
 @dataclass(frozen=True, slots=True)

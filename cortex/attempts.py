@@ -3,9 +3,9 @@
 An attempt is one worker, one key, one HTTP request. Before its first token every way it
 can fail is classified into an :class:`~actors.providers.errors.UpstreamFailure` so the
 plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
-exactly one outcome is told to the worker's provider actor and to the key manager:
-success, failure, or cancelled (the client went away, which says nothing about the
-upstream).
+exactly one outcome is told to the worker's provider actor and counted against the key in
+the key ledger: success, failure, or cancelled (the client went away, which says nothing
+about the upstream, and is not counted against the key).
 
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 import pykka
 import structlog
 
-from actors.keys import KeyLease
-from actors.messages import AttemptEnded, AttemptStarted, KeyUsed
+from actors.keys import KeyLease, KeyLedger
+from actors.messages import AttemptEnded, AttemptStarted
 from actors.planning import Candidate
 from actors.providers.base import (
     ChatRequest,
+    HttpCall,
     Malformed,
     StreamDecoder,
     StreamEvent,
@@ -42,6 +45,7 @@ from cortex.observe import DispatchObserver
 from supervisors import Directory
 
 log = structlog.get_logger("cortex.attempt")
+keys_log = structlog.get_logger("cortex.keys")
 
 MAX_ERROR_BODY = 65_536
 
@@ -72,11 +76,13 @@ class Attempts:
         *,
         session: aiohttp.ClientSession,
         directory: Directory,
+        ledger: KeyLedger,
         observer: DispatchObserver,
         connect_timeout: float,
     ) -> None:
         self._session = session
         self._directory = directory
+        self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
 
@@ -89,6 +95,7 @@ class Attempts:
         if request.max_tokens is None and candidate.max_tokens is not None:
             request = dataclasses.replace(request, max_tokens=candidate.max_tokens)
         call = adapter.chat_call(target, request, stream=True)
+        headers, body = encode_call(call)
         remaining = max(0.001, deadline - time.monotonic())
         first_token_limit = min(candidate.first_token_timeout, remaining)
         timeout = aiohttp.ClientTimeout(
@@ -102,11 +109,7 @@ class Attempts:
         try:
             async with asyncio.timeout(first_token_limit):
                 response = await self._session.request(
-                    call.method,
-                    call.url,
-                    headers=dict(call.headers),
-                    json=call.json,
-                    timeout=timeout,
+                    call.method, call.url, headers=headers, data=body, timeout=timeout
                 )
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
@@ -233,12 +236,34 @@ class Attempts:
         *,
         cancelled: bool = False,
     ) -> None:
-        self._tell(candidate.worker, AttemptEnded(failure, first_token_ms, cancelled))
         if lease is not None and not cancelled:
-            self._tell("keys", KeyUsed(candidate.worker, lease.key_id, failure))
+            self._report_key(candidate.worker, lease, failure)
+        self._tell(candidate.worker, AttemptEnded(failure, first_token_ms, cancelled))
         if cancelled:
             log.info("attempt_cancelled", worker=candidate.worker)
         self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)
+
+    def _report_key(self, worker: str, lease: KeyLease, failure: UpstreamFailure | None) -> None:
+        """Count the attempt against its key in the ledger, blocking the key if it is to blame.
+
+        Written straight to the ledger (the key manager's crash-proof table, which applies
+        its own rules under its own lock), not through the key manager's mailbox: that
+        spares a message and a thread wake-up per request, and the block is in place before
+        the provider actor hears of the failure and before the next key checkout, so
+        neither can see a rate-limited key as usable.
+        """
+        if failure is None:
+            self._ledger.report_success(worker, lease.key_id)
+            return
+        self._ledger.report_failure(worker, lease.key_id, failure)
+        if failure.blocks_key:
+            keys_log.warning(
+                "key_blocked",
+                worker=worker,
+                key_id=lease.key_id,
+                reason=failure.kind.value,
+                retry_after=failure.retry_after,
+            )
 
     def _tell(self, name: str, message: object) -> None:
         """Report to an actor without waiting; a report lost to a restart is acceptable."""
@@ -248,6 +273,24 @@ class Attempts:
                 ref.tell(message)
         except pykka.ActorDeadError:
             return
+
+
+def encode_call(call: HttpCall) -> tuple[dict[str, str], bytes | None]:
+    """The call's headers and JSON body as bytes, encoded with orjson.
+
+    orjson is several times faster than the standard library that aiohttp's ``json=``
+    uses; the rare body it cannot encode (an integer beyond 64 bits that a client passed
+    through) is encoded the standard library's way.
+    """
+    headers = dict(call.headers)
+    if call.json is None:
+        return headers, None
+    try:
+        body = orjson.dumps(call.json)
+    except orjson.JSONEncodeError:
+        body = json.dumps(call.json, separators=(",", ":")).encode()
+    headers["Content-Type"] = "application/json"
+    return headers, body
 
 
 def describe(exc: BaseException) -> str:

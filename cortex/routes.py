@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import math
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id and turn every failure into the one JSON error shape."""
-    request_id = request.headers.get("X-Request-ID", "")[:128] or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
     request["request_id"] = request_id
     started = time.monotonic()
     try:
@@ -145,7 +144,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             usage=done.usage,
         )
         headers = {"X-Cortex-Worker": done.worker, **done.headers()}
-        return web.json_response(body, headers=headers)
+        return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await _start_sse(request, answer)

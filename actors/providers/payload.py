@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from actors.providers.base import StreamFailed, Usage
 from actors.providers.errors import ErrorKind, UpstreamFailure, parse_retry_after
 
@@ -38,9 +40,15 @@ def parse_object(raw: bytes | str) -> JsonObject:
         ValueError: the text is not valid UTF-8 JSON or not an object.
     """
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson is strict where the standard library is lenient (NaN, huge integers, lone
+        # surrogates); the rare body it refuses is read the standard library's way, so
+        # what parses is exactly what parsed before, only faster on every stream chunk.
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"not JSON: {exc}") from None
     return require(value, "a JSON object")
 
 

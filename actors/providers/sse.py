@@ -58,52 +58,74 @@ class SseParser:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        # The unfinished remainder holds no line end, so scanning starts at the new bytes.
-        scan_from = len(self._buffer)
-        self._buffer += data
         events: list[SseEvent] = []
-        start = 0
-        for match in _LINE_END.finditer(self._buffer, scan_from):
-            events.extend(self._line(bytes(self._buffer[start : match.start()])))
-            start = match.end()
-            self._skip_lf = match.group() == b"\r" and start == len(self._buffer)
-        del self._buffer[:start]
+        if b"\r" in data:
+            self._feed_any(data, events)
+        else:
+            self._feed_lf(data, events)
         if len(self._buffer) > self._max_line_bytes:
             self._buffer.clear()
             raise ValueError(f"SSE line longer than {self._max_line_bytes} bytes")
         return events
 
+    def _feed_lf(self, data: bytes, events: list[SseEvent]) -> None:
+        """The common case, ``\n`` line ends only: split and decode the whole lines at once.
+
+        Decoding several lines in one call gives the same text as decoding each: ``\n``
+        never occurs inside a UTF-8 sequence, so no replacement can straddle it.
+        """
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._buffer += data
+            return
+        block = bytes(self._buffer) + data[:end] if self._buffer else data[:end]
+        self._buffer[:] = data[end + 1 :]
+        for line in block.decode("utf-8", errors="replace").split("\n"):
+            self._line(line, events)
+
+    def _feed_any(self, data: bytes, events: list[SseEvent]) -> None:
+        """Any mix of ``\r\n``, ``\r`` and ``\n`` line ends, one line at a time."""
+        # The unfinished remainder holds no line end, so scanning starts at the new bytes.
+        scan_from = len(self._buffer)
+        self._buffer += data
+        start = 0
+        for match in _LINE_END.finditer(self._buffer, scan_from):
+            raw = bytes(self._buffer[start : match.start()])
+            self._line(raw.decode("utf-8", errors="replace"), events)
+            start = match.end()
+            self._skip_lf = match.group() == b"\r" and start == len(self._buffer)
+        del self._buffer[:start]
+
     def close(self) -> list[SseEvent]:
         """Signal the end of the stream; return the event still pending, if any."""
         events: list[SseEvent] = []
         if self._buffer:
-            events.extend(self._line(bytes(self._buffer)))
+            self._line(bytes(self._buffer).decode("utf-8", errors="replace"), events)
             self._buffer.clear()
-        events.extend(self._line(b""))
+        self._line("", events)
         return events
 
-    def _line(self, raw: bytes) -> list[SseEvent]:
-        line = raw.decode("utf-8", errors="replace")
+    def _line(self, line: str, events: list[SseEvent]) -> None:
+        """Apply one decoded line; append the event it completes, if any, to ``events``."""
         if self._at_start:
             self._at_start = False
             line = line.removeprefix(_BOM)
         if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return []
+            self._dispatch(events)
+            return
+        if line[0] == ":":
+            return
         name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
+        if colon and value[:1] == " ":
             value = value[1:]
-        if name == "event":
-            self._event = value
-        elif name == "data":
+        if name == "data":
             self._data.append(value)
+        elif name == "event":
+            self._event = value
         # "id" and "retry" only matter to a reconnecting browser; other fields are ignored.
-        return []
 
-    def _dispatch(self) -> list[SseEvent]:
+    def _dispatch(self, events: list[SseEvent]) -> None:
         event, data = self._event or "message", self._data
         self._event, self._data = "", []
-        if not data:
-            return []
-        return [SseEvent(event, "\n".join(data))]
+        if data:
+            events.append(SseEvent(event, data[0] if len(data) == 1 else "\n".join(data)))

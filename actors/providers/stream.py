@@ -144,9 +144,10 @@ class JsonStreamDecoder:
         for event, data in frames:
             if self._over:
                 break
-            if not data.strip():
+            stripped = data.strip()
+            if not stripped:
                 continue
-            if data.strip() == DONE:
+            if stripped == DONE:
                 events.extend(self._end())
                 continue
             try:
@@ -154,7 +155,9 @@ class JsonStreamDecoder:
             except (ValueError, TypeError, LookupError, AttributeError) as exc:
                 produced = [Malformed(f"{exc}: {data[:200]}")]
             events.extend(produced)
-            self._over = any(isinstance(item, StreamFailed) for item in produced)
+            for item in produced:  # a plain loop: this runs once per streamed token
+                if isinstance(item, StreamFailed):
+                    self._over = True
         return events
 
     def _end(self) -> list[StreamEvent]:

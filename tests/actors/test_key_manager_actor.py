@@ -1,4 +1,8 @@
-"""Tests of the key manager actor under a supervisor, reached by name through a Handle."""
+"""Tests of the key manager actor under a supervisor, reached by name through a Handle.
+
+The data plane leases keys and reports outcomes on the ledger itself; the actor configures,
+forgets and unblocks keys and runs the timer that releases expired blocks.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from structlog.testing import capture_logs
 
 from actors.key_manager import KeyManagerActor
 from actors.keys import KeyLease, KeyLedger, key_id
-from actors.messages import CheckoutKey, ConfigureKeys, ForgetKeys, KeyUsed, UnblockKey
+from actors.messages import ConfigureKeys, ForgetKeys, UnblockKey
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
@@ -52,75 +56,19 @@ def keys(ledger: KeyLedger) -> Iterator[Handle]:
     root.stop(ref, timeout=WAIT)
 
 
-def checkout(keys: Handle, exclude: frozenset[str] = frozenset()) -> KeyLease | None:
-    lease = keys.ask(CheckoutKey("w", exclude), timeout=WAIT)
-    assert lease is None or isinstance(lease, KeyLease)
-    return lease
+def checkout(ledger: KeyLedger, exclude: frozenset[str] = frozenset()) -> KeyLease | None:
+    return ledger.checkout("w", exclude=exclude)
 
 
-def report(keys: Handle, kid: str, failure: UpstreamFailure | None) -> None:
-    keys.tell(KeyUsed("w", kid, failure))
+def block(ledger: KeyLedger, kid: str) -> None:
+    ledger.report_failure("w", kid, RATE_LIMITED)
 
 
-def test_checkout_hands_out_the_configured_keys_in_turn(keys: Handle) -> None:
-    first, second = checkout(keys), checkout(keys)
-    assert first is not None
-    assert second is not None
-    assert (first.secret, second.secret) == SECRETS
-
-
-def test_checkout_skips_excluded_keys(keys: Handle) -> None:
-    lease = checkout(keys, frozenset({ALPHA}))
-    assert lease is not None
-    assert lease.key_id == BRAVO
-
-
-def test_checkout_of_an_unknown_worker_gives_none(keys: Handle) -> None:
-    assert keys.ask(CheckoutKey("nobody"), timeout=WAIT) is None
-
-
-def test_a_reported_success_is_counted(keys: Handle, ledger: KeyLedger) -> None:
-    report(keys, ALPHA, None)
-    checkout(keys)  # the ask comes after the tell, so the report is handled
-    alpha = next(v for v in ledger.snapshot()["w"] if v.key_id == ALPHA)
-    assert alpha.successes == 1
-
-
-def test_a_rate_limited_key_is_blocked_and_skipped(keys: Handle) -> None:
-    report(keys, ALPHA, RATE_LIMITED)
-    leases = [checkout(keys), checkout(keys)]
-    assert [lease.key_id for lease in leases if lease] == [BRAVO, BRAVO]
-
-
-def test_checkout_gives_none_when_every_key_is_blocked(keys: Handle) -> None:
-    report(keys, ALPHA, RATE_LIMITED)
-    report(keys, BRAVO, RATE_LIMITED)
-    assert checkout(keys) is None
-
-
-def test_a_block_is_logged_with_the_key_id_and_never_the_secret(keys: Handle) -> None:
-    with capture_logs() as logs:
-        report(keys, ALPHA, RATE_LIMITED)
-        checkout(keys)
-    blocked = [e for e in logs if e["event"] == "key_blocked"]
-    assert blocked == [
-        {
-            "event": "key_blocked",
-            "log_level": "warning",
-            "worker": "w",
-            "key_id": ALPHA,
-            "reason": "rate_limited",
-            "retry_after": 60.0,
-        }
-    ]
-    assert not any(secret in repr(logs) for secret in SECRETS)
-
-
-def test_unblock_puts_a_blocked_key_back_into_rotation(keys: Handle) -> None:
-    report(keys, ALPHA, RATE_LIMITED)
-    report(keys, BRAVO, RATE_LIMITED)
+def test_unblock_puts_a_blocked_key_back_into_rotation(keys: Handle, ledger: KeyLedger) -> None:
+    block(ledger, ALPHA)
+    block(ledger, BRAVO)
     assert keys.ask(UnblockKey("w", ALPHA), timeout=WAIT) is True
-    lease = checkout(keys)
+    lease = checkout(ledger)
     assert lease is not None
     assert lease.key_id == ALPHA
 
@@ -133,8 +81,7 @@ def test_the_timer_releases_expired_blocks_and_logs_it(
     keys: Handle, ledger: KeyLedger, clock: FakeClock
 ) -> None:
     with capture_logs() as logs:
-        report(keys, ALPHA, RATE_LIMITED)
-        checkout(keys)
+        block(ledger, ALPHA)
         clock.now += 61.0
         deadline = time.monotonic() + WAIT
         while not any(e["event"] == "key_unblocked" for e in logs):
@@ -145,12 +92,12 @@ def test_the_timer_releases_expired_blocks_and_logs_it(
     assert ledger.available("w") == 2
 
 
-def test_forget_keys_drops_the_worker(keys: Handle) -> None:
-    keys.tell(ForgetKeys("w"))
-    assert checkout(keys) is None
+def test_forget_keys_drops_the_worker(keys: Handle, ledger: KeyLedger) -> None:
+    keys.ask(ForgetKeys("w"), timeout=WAIT)
+    assert checkout(ledger) is None
 
 
-def test_configure_keys_replaces_the_key_list(keys: Handle) -> None:
+def test_configure_keys_replaces_the_key_list(keys: Handle, ledger: KeyLedger) -> None:
     keys.ask(ConfigureKeys("w", ("sk-charlie-00000000003",)), timeout=WAIT)
-    leases = [checkout(keys), checkout(keys)]
+    leases = [checkout(ledger), checkout(ledger)]
     assert {lease.secret for lease in leases if lease} == {"sk-charlie-00000000003"}
