@@ -25,6 +25,7 @@ from cortex.demo import start_demo_upstreams
 from cortex.errors import GatewayError
 from cortex.gateway import Gateway
 from cortex.logs import configure_logging
+from cortex.open_files import lift_open_files_limit
 from cortex.settings import ConfigError, Settings, load_settings
 
 ENVIRONMENT_HELP = """\
@@ -63,7 +64,7 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_FAULT_DRILLS             1: allow POST /admin/actors/{name}/crash (0)
   CORTEX_MAX_MESSAGES             most messages in one chat request (1000)
   CORTEX_MAX_HEADER_BYTES         longest request line or header field (8190)
-  CORTEX_MAX_CONNECTIONS_PER_CLIENT  requests one client address may have in flight (256)
+  CORTEX_MAX_CONNECTIONS_PER_CLIENT  requests one client address may have in flight (4096)
   CORTEX_CACHE_ENABLED            0: turn the response cache off (1)
   CORTEX_CACHE_TTL                seconds a cached answer stays valid (300)
   CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cortex: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    lift_open_files_limit()
     with ExitStack() as stack:
         if args.demo:
             demo_workers = start_demo_upstreams(stack)

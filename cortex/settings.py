@@ -119,7 +119,7 @@ class Settings:
     fault_drills: bool = False
     max_messages: int = 1000
     max_header_bytes: int = 8190
-    max_connections_per_client: int = 256
+    max_connections_per_client: int = 4096
     routes: Mapping[str, Route] = field(default_factory=dict)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     quota_block_seconds: float = 3600.0
@@ -188,7 +188,7 @@ def load_settings(
         max_messages=int(reader.number("CORTEX_MAX_MESSAGES", "max_messages", 1000)),
         max_header_bytes=int(reader.number("CORTEX_MAX_HEADER_BYTES", "max_header_bytes", 8190)),
         max_connections_per_client=int(
-            reader.number("CORTEX_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", 256)
+            reader.number("CORTEX_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", 4096)
         ),
     )
     routes = parse_routes(

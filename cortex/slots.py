@@ -44,7 +44,8 @@ class Slots:
             self._busy[worker] = busy
         else:
             self._busy.pop(worker, None)
-        asyncio.get_running_loop().create_task(self._notify())
+        if self._waiters:
+            asyncio.get_running_loop().create_task(self._notify())
 
     def busy(self, worker: str) -> int:
         """Attempts in flight on ``worker`` through this loop."""

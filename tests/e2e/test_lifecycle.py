@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from daemon_harness import REPO, providers_json
 
+from cortex.open_files import UNBOUNDED_TARGET
 from cortex.simulated import SimulatedOpenAI
 
 
@@ -143,3 +146,26 @@ def test_help_documents_flags_and_environment():
         "HEALTH_CHECK_INTERVAL",
     ):
         assert name in result.stdout
+
+
+def test_the_daemon_lifts_its_soft_open_files_limit_to_the_hard_one(tmp_path):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    script = f"ulimit -Sn 256 && exec {sys.executable} -m cortex --port 0 --env-file /dev/null"
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
+           "OLLAMA_BASE_URL": "http://127.0.0.1:9", "CORTEX_LOG_FORMAT": "json"}  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", "-c", script], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "listening on" in line:
+                break
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        proc.stdout.close()
+    soft = next(line.split()[3] for line in limits.splitlines() if "open files" in line)
+    assert soft == str(UNBOUNDED_TARGET if hard == resource.RLIM_INFINITY else hard)
