@@ -132,7 +132,9 @@ def start_cortex(
         CORTEX_PROVIDERS=json.dumps(workers),
         CORTEX_LOG_LEVEL="warning",
         CORTEX_LOG_FORMAT="json",
-        # All load comes from 127.0.0.1: lift the per-client in-flight cap (default 256).
+        # All load comes from one address (127.0.0.1), and the per-client in-flight cap
+        # (default 256) would answer 429 to every stream past the 256th: that is what made
+        # only 25.6 % of 1,000 streams complete in the first run (744 = 1,000 - 256).
         CORTEX_MAX_CONNECTIONS_PER_CLIENT="1000000",
     )
     argv = [sys.executable, "-m", "cortex", "--port", str(port), "--env-file", os.devnull]

@@ -7,6 +7,7 @@ any helper processes count), so every target is charged for everything it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import socket
@@ -110,10 +111,8 @@ class Service:
                 os.killpg(self.proc.pid, 15)
                 self.proc.wait(timeout)
             except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, 9)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(5)
 
 

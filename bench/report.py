@@ -9,11 +9,18 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 HERE = Path(__file__).resolve().parent
+_LATENCY_FIGURES = (
+    ("ns", "p50_ms"),
+    ("ns", "p99_ms"),
+    ("s20", "ttft_p50_ms"),
+    ("s20", "ttft_p99_ms"),
+)
 PEERS = ("litellm-1w", "litellm-2w", "portkey")
 LABELS = {
     "direct": "direct (upstream)",
@@ -26,7 +33,7 @@ LABELS = {
 
 def _f(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "n/a"
     return f"{value:,.{digits}f}"
 
 
@@ -49,15 +56,16 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _best_litellm(results: dict[str, Any], metric: Callable[[str], float | None]) -> float | None:
-    values = [v for t in ("litellm-1w", "litellm-2w") if (v := metric(t)) is not None]
+def _best_litellm(results: dict[str, Any], *path: str) -> float | None:
+    """The better of LiteLLM's two configurations on one figure (higher is better)."""
+    values = [v for t in ("litellm-1w", "litellm-2w") if (v := _get(results, t, *path)) is not None]
     return max(values) if values else None
 
 
 def _ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
-        return "–"
-    return f"{a / b:,.1f}×"
+        return "n/a"
+    return f"{a / b:,.1f}x"
 
 
 def _targets_section(r: dict[str, Any]) -> list[str]:
@@ -77,10 +85,10 @@ def _targets_section(r: dict[str, Any]) -> list[str]:
     for key, label in (("ns@64", "non-streaming"), ("s20@64", "streaming")):
         cortex = _get(r, "cortex", "throughput", key, "rps")
         portkey = _get(r, "portkey", "throughput", key, "rps")
-        litellm = _best_litellm(r, lambda t, key=key: _get(r, t, "throughput", key, "rps"))
-        rows.append([f"throughput ≥ 2× Portkey, {label} (c=64)", _ratio(cortex, portkey),
+        litellm = _best_litellm(r, "throughput", key, "rps")
+        rows.append([f"throughput ≥ 2x Portkey, {label} (c=64)", _ratio(cortex, portkey),
                      _met_ratio(cortex, portkey, 2.0)])  # fmt: skip
-        rows.append([f"throughput ≥ 30× LiteLLM best, {label} (c=64)", _ratio(cortex, litellm),
+        rows.append([f"throughput ≥ 30x LiteLLM best, {label} (c=64)", _ratio(cortex, litellm),
                      _met_ratio(cortex, litellm, 30.0)])  # fmt: skip
     s5k = r["targets"].get("cortex", {}).get("streams", {}).get("5000", {})
     completion = s5k.get("completion_rate")
@@ -124,6 +132,12 @@ def render(r: dict[str, Any]) -> str:
         "given per run. Every figure is the median of "
         f"{r['plan']['reps']} repetitions.",
         "",
+        "The machine was shared: other work ran on the same 2 cores during the run (load "
+        f"average {m.get('load_average_at_start', float('nan')):.2f} at the start), so "
+        "absolute figures are noisy and pessimistic; the targets were measured one after "
+        "the other under the same conditions, and the ratios between them are the robust "
+        "part.",
+        "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".",
         "",
     ]
@@ -143,8 +157,7 @@ def render(r: dict[str, Any]) -> str:
         ns50, ns99 = _get(r, t, "latency", "ns", "p50_ms"), _get(r, t, "latency", "ns", "p99_ms")
         tt50 = _get(r, t, "latency", "s20", "ttft_p50_ms")
         tt99 = _get(r, t, "latency", "s20", "ttft_p99_ms")
-        d = [_get(r, "direct", "latency", k, m) for k, m in
-             (("ns", "p50_ms"), ("ns", "p99_ms"), ("s20", "ttft_p50_ms"), ("s20", "ttft_p99_ms"))]  # fmt: skip
+        d = [_get(r, "direct", "latency", *path) for path in _LATENCY_FIGURES]
         added = [None if v is None or b is None else v - b
                  for v, b in zip((ns50, ns99, tt50, tt99), d, strict=True)]  # fmt: skip
         rows.append([LABELS.get(t, t), _f(ns50, 3), _f(ns99, 3), _f(added[0], 3), _f(added[1], 3),
@@ -176,16 +189,16 @@ def render(r: dict[str, Any]) -> str:
         rows.append(row)
     out += _table(["target", *[k.replace("ns@", "non-streaming c=").replace("s20@", "stream c=")
                                 for k in keys]], rows)  # fmt: skip
-    lit = {k: _best_litellm(r, lambda t, k=k: _get(r, t, "throughput", k, "rps")) for k in keys}
-    out += ["Ratios, Cortex ÷ best LiteLLM: " + ", ".join(
-        f"{k}: {_ratio(_get(r, 'cortex', 'throughput', k, 'rps'), lit[k])}" for k in keys)
-        + "; Cortex ÷ Portkey: " + ", ".join(
-        f"{k}: {_ratio(_get(r, 'cortex', 'throughput', k, 'rps'), _get(r, 'portkey', 'throughput', k, 'rps'))}"
-        for k in keys) + ".", ""]  # fmt: skip
+    lit = {k: _best_litellm(r, "throughput", k, "rps") for k in keys}
+    ours = {k: _get(r, "cortex", "throughput", k, "rps") for k in keys}
+    portkey = {k: _get(r, "portkey", "throughput", k, "rps") for k in keys}
+    vs_litellm = ", ".join(f"{k}: {_ratio(ours[k], lit[k])}" for k in keys)
+    vs_portkey = ", ".join(f"{k}: {_ratio(ours[k], portkey[k])}" for k in keys)
+    out += [f"Ratios, Cortex / best LiteLLM: {vs_litellm}; Cortex / Portkey: {vs_portkey}.", ""]
     out += ["## 3. Concurrent streams (20 tokens, 50 ms apart)", "",
             "All connections are opened first, then every request is sent at once; a stream "
             "counts as complete when all 20 tokens and the end marker arrived within "
-            f"{r['plan']['stream_timeout']:.0f} s. RSS per stream is (peak − before) ÷ streams.",
+            f"{r['plan']['stream_timeout']:.0f} s. RSS per stream is (peak - before) / streams.",
             ""]  # fmt: skip
     rows = []
     for t in targets:
@@ -198,16 +211,19 @@ def render(r: dict[str, Any]) -> str:
     fo = r.get("cortex_failover")
     if fo:
         out += ["## 4. Failover cost (Cortex)", "",
-                f"Streaming TTFT, median of {fo['samples']:.0f} requests each; every sample uses "
-                "a first candidate that has not failed before (see bench/cortex_only.py).", ""]  # fmt: skip
-        out += _table(["first candidate", "TTFT ms", "failed attempt alone ms", "added by failover ms"], [
-            ["healthy", _f(fo["healthy_ttft_ms"]), "–", "–"],
-            ["answers 429", _f(fo["after_429_ttft_ms"]), _f(fo["failed_429_attempt_ms"]), _f(fo["added_429_ms"])],
-            ["refuses the connection", _f(fo["after_refused_ttft_ms"]), _f(fo["failed_refused_attempt_ms"]), _f(fo["added_refused_ms"])],
-        ])  # fmt: skip
+                f"Streaming TTFT, median of {fo['samples']:.0f} requests each; every sample "
+                "uses a first candidate that has not failed before (see bench/cortex_only.py).",
+                ""]  # fmt: skip
+        rows = [["healthy", _f(fo["healthy_ttft_ms"]), "n/a", "n/a"]]
+        for label, key in (("answers 429", "429"), ("refuses the connection", "refused")):
+            after, alone = fo[f"after_{key}_ttft_ms"], fo[f"failed_{key}_attempt_ms"]
+            rows.append([label, _f(after), _f(alone), _f(fo[f"added_{key}_ms"])])
+        out += _table(
+            ["first candidate", "TTFT ms", "failed attempt alone ms", "added by failover ms"], rows
+        )
     out += ["## 5. Idle footprint", ""]
-    rows = [[LABELS.get(t, t), _f(_get(r, t, "idle", "rss_mb"), 1), _f(_get(r, t, "idle", "cpu_percent"), 2)]
-            for t in targets]  # fmt: skip
+    rows = [[LABELS.get(t, t), _f(_get(r, t, "idle", "rss_mb"), 1),
+             _f(_get(r, t, "idle", "cpu_percent"), 2)] for t in targets]  # fmt: skip
     idle10 = r.get("cortex_idle_10_workers")
     if idle10:
         rows.append(
@@ -219,12 +235,8 @@ def render(r: dict[str, Any]) -> str:
 
 def chart(r: dict[str, Any], path: Path) -> None:
     """Latency (p50, log scale) vs concurrency, and TTFT p99 vs concurrent streams."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    left, right = fig.subplots(1, 2)
     for t in _measured(r):
         conc = [1, *r["plan"]["concurrencies"]]
         keys = [("latency", "ns")] + [("throughput", f"ns@{c}") for c in conc[1:]]
@@ -244,7 +256,6 @@ def chart(r: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_report(results: dict[str, Any], folder: Path) -> None:

@@ -90,9 +90,10 @@ class _Stream:
         self._delay = delay
         self._sent = 0
         self._head = (
-            '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":%d,'
-            '"model":%s,"choices":[{"index":0,"delta":' % (int(time.time()), json.dumps(model))
-        ).encode()
+            b'{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":%d,'
+            b'"model":%s,"choices":[{"index":0,"delta":'
+            % (int(time.time()), json.dumps(model).encode())
+        )
 
     def _token(self, index: int) -> bytes:
         return b"data: " + self._head + b'{"content":"tok%d "},"finish_reason":null}]}\n\n' % index
@@ -145,7 +146,7 @@ class UpstreamProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, _exc: Exception | None) -> None:
         self.closed = True
 
     def write(self, data: bytes) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_quick_run_against_cortex_and_direct_writes_well_formed_results(tmp_path):
+def test_quick_run_against_cortex_and_direct_writes_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--targets", "direct", "cortex",
