@@ -241,9 +241,7 @@ def test_a_degraded_worker_keeps_its_place_so_one_failure_never_abandons_it(
         else v
         for v in healthy
     ]
-    assert names(build_plan(degraded, None, strategy)) == names(
-        build_plan(healthy, None, strategy)
-    )
+    assert names(build_plan(degraded, None, strategy)) == names(build_plan(healthy, None, strategy))
 
 
 def test_degraded_workers_are_used_when_nothing_else_is_healthy() -> None:

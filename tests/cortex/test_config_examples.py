@@ -51,4 +51,3 @@ def test_every_commented_out_env_example_is_itself_valid() -> None:
 def test_the_env_example_names_every_routing_strategy() -> None:
     text = (CONFIG / ".env.example").read_text()
     assert all(strategy.value in text for strategy in RoutingStrategy)
-
