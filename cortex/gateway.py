@@ -14,6 +14,7 @@ failover, key rotation and health tracking behave identically.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -316,11 +317,11 @@ class Gateway:
         tree = self.tree
         providers = Handle(tree.directory, "providers").proxy()
         existed = tree.board.config(name) is not None
-        try:
+        # A worker that is not (or no longer) a child still has keys and a registry entry
+        # to forget, so an unknown child is not an error here.
+        with contextlib.suppress(LookupError):
             providers.terminate_child(name).get(timeout=ASK_TIMEOUT)
             providers.delete_child(name).get(timeout=ASK_TIMEOUT)
-        except LookupError:
-            pass
         self._forget(name)
         return existed
 
