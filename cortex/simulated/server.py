@@ -293,7 +293,10 @@ class SimulatedServer(BackgroundServer):
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         response.content_type = self.stream_content_type
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            return response  # the client gave up before the first byte (a slow start)
         if fault is Fault.EMPTY_STREAM:
             # A well-formed stream that carries no content at all.
             empty = Completion(pieces=(), prompt_tokens=call.prompt_tokens, truncated=False)

@@ -1,9 +1,9 @@
 """The chaos suite: thousands of requests through the real daemon while upstreams fail at random.
 
-Two upstreams fail on a seeded share of their requests in every way real providers fail
-(429 with and without Retry-After, 500, 503, hang, slow first byte, a drop after a few
-tokens, a malformed chunk, an empty 200); a third never fails, so some worker is always
-healthy. Concurrent clients send streaming and non-streaming requests, some on a route
+Two upstreams (one OpenAI-format, one Anthropic) fail on a seeded share of their requests
+in every way real providers fail (429 with and without Retry-After, 500, 503 or 529, hang,
+slow first byte, a drop after a few tokens, a malformed chunk, an empty 200); a third never
+fails, so some worker is always healthy. Concurrent clients send streaming and non-streaming requests, some on a route
 that forbids mid-stream continuation. The run is done once per module; each test checks
 one promise against its record, and a summary table is printed to the terminal.
 """
@@ -25,7 +25,7 @@ import pytest
 import requests
 from daemon_harness import CortexProcess
 
-from cortex.simulated import Fault, SimulatedOpenAI
+from cortex.simulated import Fault, SimulatedAnthropic, SimulatedOpenAI, SimulatedServer
 
 REQUESTS = 2400
 CONCURRENCY = 64
@@ -45,11 +45,39 @@ CHAOS_RATES = {
     Fault.MALFORMED_CHUNK: 0.04,
     Fault.EMPTY_STREAM: 0.03,
 }
-KEYS = {
-    "chaos-a": ("sk-chaos-a-key-one-00001", "sk-chaos-a-key-two-00002"),
-    "chaos-b": ("sk-chaos-b-key-one-00001", "sk-chaos-b-key-two-00002"),
-    "steady": ("sk-steady-key-one-000001",),
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One simulated provider of the run, in its own wire format."""
+
+    server: type[SimulatedServer]
+    type: str
+    model: str
+    keys: tuple[str, ...]
+    chat_path: str
+
+
+UPSTREAMS = {
+    "chaos-a": Upstream(
+        SimulatedOpenAI,
+        "openai",
+        "gpt-4o-mini",
+        ("sk-chaos-a-key-one-00001", "sk-chaos-a-key-two-00002"),
+        "/chat/completions",
+    ),
+    "chaos-b": Upstream(
+        SimulatedAnthropic,
+        "anthropic",
+        "claude-haiku-4-5",
+        ("sk-ant-chaos-b-key-00001", "sk-ant-chaos-b-key-00002"),
+        "/v1/messages",
+    ),
+    "steady": Upstream(
+        SimulatedOpenAI, "openai", "gpt-4o-mini", ("sk-steady-key-one-000001",), "/chat/completions"
+    ),
 }
+CHAOTIC = ("chaos-a", "chaos-b")
 STRICT = "strict"  # a route whose broken streams end with an error instead of continuing
 
 SERVED = "served"
@@ -81,7 +109,7 @@ class ChaosRun:
     """The record of the run and the state of everything after it."""
 
     outcomes: list[Outcome]
-    upstreams: dict[str, SimulatedOpenAI]
+    upstreams: dict[str, SimulatedServer]
     daemon: CortexProcess
     wall_seconds: float
     rss_before_mb: float
@@ -106,15 +134,15 @@ def providers() -> dict[str, dict[str, Any]]:
     the steady worker, which a busy CI machine must not push past its limits."""
     return {
         name: {
-            "type": "openai",
-            "api_keys": list(keys),
-            "models": ["gpt-4o-mini"],
+            "type": upstream.type,
+            "api_keys": list(upstream.keys),
+            "models": [upstream.model],
             "priority": priority,
             "timeout": 8 if name == "steady" else 2,
             "first_token_timeout": 8 if name == "steady" else 1,
             "supports_prefill": name == "steady",
         }
-        for priority, (name, keys) in enumerate(KEYS.items(), start=1)
+        for priority, (name, upstream) in enumerate(UPSTREAMS.items(), start=1)
     }
 
 
@@ -199,6 +227,10 @@ async def send_all(url: str, indices: range) -> list[Outcome]:
         return list(await asyncio.gather(*(one_request(session, url, i, gate) for i in indices)))
 
 
+def chat_calls(name: str, server: SimulatedServer) -> int:
+    return sum(r.path.endswith(UPSTREAMS[name].chat_path) for r in server.requests)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -221,7 +253,7 @@ def chaos(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[ChaosRun]:
     upstreams = {
-        name: SimulatedOpenAI(name, keys=keys, chunk_delay=0.002) for name, keys in KEYS.items()
+        name: u.server(name, keys=u.keys, chunk_delay=0.002) for name, u in UPSTREAMS.items()
     }
     for server in upstreams.values():
         server.start()
@@ -231,7 +263,7 @@ def chaos(
             entries[name]["base_url"] = server.base_url
         route = {
             STRICT: {
-                "targets": [f"{name}/gpt-4o-mini" for name in KEYS],
+                "targets": [f"{name}/{u.model}" for name, u in UPSTREAMS.items()],
                 "continuation": False,
             }
         }
@@ -257,13 +289,13 @@ def chaos(
 
 
 def run_chaos(
-    daemon: CortexProcess, upstreams: dict[str, SimulatedOpenAI], request: pytest.FixtureRequest
+    daemon: CortexProcess, upstreams: dict[str, SimulatedServer], request: pytest.FixtureRequest
 ) -> ChaosRun:
     warmup = asyncio.run(send_all(daemon.url, range(REQUESTS, REQUESTS + 300)))
     assert all(o.verdict == SERVED for o in warmup), Counter(o.verdict for o in warmup)
     settle(lambda: False, timeout=0.5)
     rss_before, tasks_before = rss_mb(daemon.proc.pid), loop_tasks(daemon)
-    for seed, name in enumerate(("chaos-a", "chaos-b"), start=1):
+    for seed, name in enumerate(CHAOTIC, start=1):
         upstreams[name].set_random_faults(CHAOS_RATES, seed=seed, retry_after=1.0)
     started = time.monotonic()
     outcomes = asyncio.run(send_all(daemon.url, range(REQUESTS)))
@@ -328,7 +360,7 @@ def report(run: ChaosRun, request: pytest.FixtureRequest) -> None:
     answered = Counter(o.worker for o in outcomes if o.verdict == SERVED)
     rows.append(("answered by", ", ".join(f"{w} {n}" for w, n in sorted(answered.items()))))
     for name, server in run.upstreams.items():
-        chats = sum(r.path.endswith("/chat/completions") for r in server.requests)
+        chats = chat_calls(name, server)
         counts = run.stats["workers"][name]
         rows.append(
             (
@@ -382,8 +414,10 @@ def test_no_success_is_a_truncated_answer(chaos: ChaosRun) -> None:
 def test_no_upstream_request_is_left_open_and_in_flight_counts_return_to_zero(
     chaos: ChaosRun,
 ) -> None:
-    assert chaos.active_upstream_requests == dict.fromkeys(KEYS, 0)
-    assert {name: w["in_flight"] for name, w in chaos.workers.items()} == dict.fromkeys(KEYS, 0)
+    assert chaos.active_upstream_requests == dict.fromkeys(UPSTREAMS, 0)
+    assert {name: w["in_flight"] for name, w in chaos.workers.items()} == dict.fromkeys(
+        UPSTREAMS, 0
+    )
 
 
 def test_no_asyncio_task_is_left_behind(chaos: ChaosRun) -> None:
@@ -395,13 +429,12 @@ def test_breakers_and_keys_agree_with_what_the_upstreams_did(chaos: ChaosRun) ->
     assert keys["steady"]["failures"] == 0
     assert chaos.workers["steady"]["breaker"] == "closed"
     assert not any(k["blocked"] and k["block_reason"] for k in keys["steady"]["keys"])
-    for name in ("chaos-a", "chaos-b"):
+    for name in CHAOTIC:
         assert keys[name]["failures"] > 0
         reasons = {k["block_reason"] for k in keys[name]["keys"] if k["blocked"]}
         assert reasons <= {"rate_limited"}
     for name, server in chaos.upstreams.items():
-        calls = sum(r.path.endswith("/chat/completions") for r in server.requests)
-        assert keys[name]["requests"] == calls, name
+        assert keys[name]["requests"] == chat_calls(name, server), name
 
 
 def test_the_daemon_holds_no_more_memory_than_before_within_a_small_margin(
