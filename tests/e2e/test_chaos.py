@@ -3,9 +3,10 @@
 Two upstreams (one OpenAI-format, one Anthropic) fail on a seeded share of their requests
 in every way real providers fail (429 with and without Retry-After, 500, 503 or 529, hang,
 slow first byte, a drop after a few tokens, a malformed chunk, an empty 200); a third never
-fails, so some worker is always healthy. Concurrent clients send streaming and non-streaming requests, some on a route
-that forbids mid-stream continuation. The run is done once per module; each test checks
-one promise against its record, and a summary table is printed to the terminal.
+fails, so some worker is always healthy. Concurrent clients send streaming and
+non-streaming requests, some on a route that forbids mid-stream continuation. The run is
+done once per module; each test checks one promise against its record, and a summary
+table is printed to the terminal.
 """
 
 from __future__ import annotations
