@@ -12,8 +12,7 @@ Point ``anthropic.Anthropic(base_url=server.base_url)`` at it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -61,19 +60,9 @@ class SimulatedAnthropic(SimulatedServer):
         port: TCP port, 0 for an ephemeral one.
     """
 
-    def __init__(
-        self,
-        name: str = "anthropic",
-        *,
-        keys: Iterable[str] = ("sk-ant-sim-key-1", "sk-ant-sim-key-2"),
-        models: Iterable[str] = ("claude-sonnet-4-6", "claude-haiku-4-5"),
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
+    default_name: ClassVar[str] = "anthropic"
+    default_keys: ClassVar[tuple[str, ...]] = ("sk-ant-sim-key-1", "sk-ant-sim-key-2")
+    default_models: ClassVar[tuple[str, ...]] = ("claude-sonnet-4-6", "claude-haiku-4-5")
 
     def _routes(self) -> list[web.RouteDef]:
         return [

@@ -11,8 +11,7 @@ which the SDK hands over as an ordinary event. Point
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -63,19 +62,9 @@ class SimulatedCohere(SimulatedServer):
         port: TCP port, 0 for an ephemeral one.
     """
 
-    def __init__(
-        self,
-        name: str = "cohere",
-        *,
-        keys: Iterable[str] = ("co-sim-key-1", "co-sim-key-2"),
-        models: Iterable[str] = ("command-a-03-2025", "command-r7b-12-2024"),
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
+    default_name: ClassVar[str] = "cohere"
+    default_keys: ClassVar[tuple[str, ...]] = ("co-sim-key-1", "co-sim-key-2")
+    default_models: ClassVar[tuple[str, ...]] = ("command-a-03-2025", "command-r7b-12-2024")
 
     def _routes(self) -> list[web.RouteDef]:
         return [web.post("/v2/chat", self._chat), web.get("/v1/models", self._list_models)]

@@ -13,8 +13,7 @@ http_options=types.HttpOptions(base_url=server.base_url))`` at it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -107,19 +106,9 @@ class SimulatedGemini(SimulatedServer):
         port: TCP port, 0 for an ephemeral one.
     """
 
-    def __init__(
-        self,
-        name: str = "gemini",
-        *,
-        keys: Iterable[str] = ("AIza-sim-key-1", "AIza-sim-key-2"),
-        models: Iterable[str] = ("gemini-2.5-flash", "gemini-2.5-pro"),
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
+    default_name: ClassVar[str] = "gemini"
+    default_keys: ClassVar[tuple[str, ...]] = ("AIza-sim-key-1", "AIza-sim-key-2")
+    default_models: ClassVar[tuple[str, ...]] = ("gemini-2.5-flash", "gemini-2.5-pro")
 
     def _routes(self) -> list[web.RouteDef]:
         return [

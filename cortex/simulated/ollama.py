@@ -12,9 +12,8 @@ UNAUTHORIZED render as the ollama.com cloud answers them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -66,19 +65,9 @@ class SimulatedOllama(SimulatedServer):
 
     stream_content_type = "application/x-ndjson"
 
-    def __init__(
-        self,
-        name: str = "ollama",
-        *,
-        models: Iterable[str] = ("llama3.1:8b", "qwen2.5:7b"),
-        keys: Iterable[str] = (),
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
+    default_name: ClassVar[str] = "ollama"
+    default_keys: ClassVar[tuple[str, ...]] = ()
+    default_models: ClassVar[tuple[str, ...]] = ("llama3.1:8b", "qwen2.5:7b")
 
     def _routes(self) -> list[web.RouteDef]:
         return [

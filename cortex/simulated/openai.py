@@ -9,8 +9,7 @@ WIRE_FORMATS.md section 1. Point ``openai.OpenAI(base_url=server.base_url)`` at 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -107,20 +106,10 @@ class SimulatedOpenAI(SimulatedServer):
     Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``.
     """
 
-    def __init__(
-        self,
-        name: str = "openai",
-        *,
-        keys: Iterable[str] = ("sk-sim-key-1", "sk-sim-key-2"),
-        models: Iterable[str] = ("gpt-4o-mini", "gpt-4o"),
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            name=name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
-        self.context_window: int | None = None  # longest prompt accepted, in tokens
+    default_name: ClassVar[str] = "openai"
+    default_keys: ClassVar[tuple[str, ...]] = ("sk-sim-key-1", "sk-sim-key-2")
+    default_models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o")
+    context_window: int | None = None  # longest prompt accepted, in tokens
 
     @property
     def base_url(self) -> str:

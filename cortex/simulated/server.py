@@ -34,30 +34,37 @@ _HANG_POLL = 0.05  # seconds between checks that a hanging request's client is s
 class SimulatedServer(BackgroundServer):
     """A fake LLM provider served over HTTP on 127.0.0.1 from a background thread.
 
+    Each provider names its defaults as class attributes, so ``SimulatedOpenAI()`` is a
+    ready OpenAI fake and ``SimulatedOpenAI("primary", keys=...)`` a configured one.
+
     Args:
-        name: shown in the default reply ("Hello from <name>! ...").
-        keys: valid API keys; an empty collection disables auth (Ollama).
-        models: model ids the server accepts; others get the model-not-found error.
+        name: shown in the default reply ("Hello from <name>! ..."); default_name if None.
+        keys: valid API keys, default_keys if None; an empty collection disables auth.
+        models: model ids the server accepts, default_models if None; others get the
+            model-not-found error.
         reply: fixed reply text; ``None`` greets and echoes the last user message.
         chunk_delay: seconds slept after each streamed content chunk.
         port: TCP port, 0 for an ephemeral one.
     """
 
     stream_content_type: ClassVar[str] = "text/event-stream"
+    default_name: ClassVar[str]
+    default_keys: ClassVar[tuple[str, ...]]
+    default_models: ClassVar[tuple[str, ...]]
 
     def __init__(
         self,
+        name: str | None = None,
         *,
-        name: str,
-        keys: Iterable[str],
-        models: Iterable[str],
+        keys: Iterable[str] | None = None,
+        models: Iterable[str] | None = None,
         reply: str | None = None,
         chunk_delay: float = 0.005,
         port: int = 0,
     ) -> None:
-        super().__init__(name=name, port=port)
-        self.keys = frozenset(keys)
-        self.models = tuple(models)
+        super().__init__(name=name or self.default_name, port=port)
+        self.keys = frozenset(self.default_keys if keys is None else keys)
+        self.models = tuple(self.default_models if models is None else models)
         self.reply = reply
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
