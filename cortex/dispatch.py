@@ -33,7 +33,7 @@ from actors.messages import PlanRoute
 from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
 from actors.providers.base import (
     ChatRequest,
-    Finished,
+    Completion,
     Message,
     StreamEvent,
     StreamFailed,
@@ -41,6 +41,7 @@ from actors.providers.base import (
     Usage,
 )
 from actors.providers.errors import UpstreamFailure
+from actors.providers.stream import gather_completion
 from cortex.attempts import Attempts, Opened
 from cortex.bridge import Bridge
 from cortex.errors import (
@@ -181,32 +182,19 @@ class Dispatcher:
             opened = await walk.next_opened(request)
             candidate = opened.candidate
             self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
-            parts: list[str] = []
-            finish, usage, failure = "stop", None, None
-            events = observed(
-                self._observer, candidate.worker, candidate.model, self._relay(opened)
+            result = await gather_completion(
+                observed(self._observer, candidate.worker, candidate.model, self._relay(opened))
             )
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    match event:
-                        case TextDelta(text=text):
-                            parts.append(text)
-                        case Finished(reason=reason):
-                            finish = reason
-                        case Usage():
-                            usage = event
-                        case StreamFailed(failure=failed):
-                            failure = failed
-            if failure is None:
+            if isinstance(result, Completion):
                 return Completed(
                     candidate.worker,
                     candidate.model,
-                    "".join(parts),
-                    finish,
-                    usage,
+                    result.text,
+                    result.finish_reason,
+                    result.usage,
                     tuple(walk.failures),
                 )
-            walk.note_failure(candidate.worker, opened.key, failure)
+            walk.note_failure(candidate.worker, opened.key, result)
             walk.exclude(candidate.worker)
 
     async def _walk(

@@ -20,8 +20,9 @@ import pykka
 import structlog
 
 from actors.cache import JoinedFlight, LookedUp, StoreAnswer
-from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from actors.providers.base import Finished, StreamEvent, TextDelta, Usage
 from actors.providers.errors import UpstreamFailure
+from actors.providers.stream import gather_completion
 from actors.response_store import CachedAnswer, ResponseStore
 from cortex.bridge import Bridge
 from cortex.caching import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
@@ -87,20 +88,12 @@ async def replay(answer: CachedAnswer) -> AsyncGenerator[StreamEvent, None]:
 
 async def gather(served: Served) -> Whole | UpstreamFailure:
     """Read a whole answer from its events, or the failure that ended it."""
-    parts: list[str] = []
-    finish, usage = "stop", None
-    async with contextlib.aclosing(served.events()) as events:
-        async for event in events:
-            match event:
-                case TextDelta(text=text):
-                    parts.append(text)
-                case Finished(reason=reason):
-                    finish = reason
-                case Usage():
-                    usage = event
-                case StreamFailed(failure=failure):
-                    return failure
-    return Whole(served.worker, served.model, "".join(parts), finish, usage, served.cache)
+    result = await gather_completion(served.events())
+    if isinstance(result, UpstreamFailure):
+        return result
+    return Whole(
+        served.worker, served.model, result.text, result.finish_reason, result.usage, served.cache
+    )
 
 
 class ResponseCache:

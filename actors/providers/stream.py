@@ -13,7 +13,8 @@ ignored, so a decoder never raises on garbage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from actors.providers.base import (
@@ -25,7 +26,7 @@ from actors.providers.base import (
     TextDelta,
     Usage,
 )
-from actors.providers.errors import ErrorKind
+from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.providers.payload import JsonObject, failed, parse_object
 
 DONE = "[DONE]"
@@ -50,6 +51,19 @@ def completion_from(events: Sequence[StreamEvent]) -> Completion:
         elif isinstance(event, Usage):
             usage = event
     return Completion("".join(text), reason, usage)
+
+
+async def gather_completion(
+    events: AsyncGenerator[StreamEvent, None],
+) -> Completion | UpstreamFailure:
+    """Read a live answer to its end: the whole :class:`Completion`, or what broke it."""
+    collected: list[StreamEvent] = []
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, StreamFailed):
+                return event.failure
+            collected.append(event)
+    return completion_from(collected)
 
 
 class Framer(Protocol):
