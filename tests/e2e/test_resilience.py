@@ -367,10 +367,11 @@ def test_traffic_returns_to_a_worker_that_failed_once_it_answers_again(
     daemon = cortex_daemon({"CORTEX_PROVIDERS": entries(primary, backup)})
 
     assert served_by(daemon, "while the primary fails") == "backup"
-    assert workers(daemon)["primary"]["status"] == "degraded"
+    # The provider actor hears of each attempt by a tell, a moment after the answer.
+    wait_until(lambda: workers(daemon)["primary"]["status"] == "degraded", timeout=5)
 
     assert served_by(daemon, "once it answers again") == "primary"
-    assert workers(daemon)["primary"]["status"] == "available"
+    wait_until(lambda: workers(daemon)["primary"]["status"] == "available", timeout=5)
 
 
 def test_a_route_sends_a_context_length_error_to_its_larger_context_target(
