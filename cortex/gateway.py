@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -30,11 +29,10 @@ from cortex.errors import (
     Attempt,
     BadRequest,
     GatewayError,
-    NotFound,
     NothingAvailable,
 )
 from cortex.front import Engine
-from cortex.schemas import ChatCall, parse_chat
+from cortex.schemas import ChatCall, parse_chat, pin_provider
 from cortex.settings import ConfigError, Settings, parse_worker
 from cortex.tree import Tree, provider_spec, start_tree
 from supervisors import Handle
@@ -250,13 +248,7 @@ class Gateway:
             "max_tokens": max_tokens,
             "stop": list(stop) if stop is not None else None,
         }
-        call = parse_chat(body, default_stream=True)
-        if call.provider is None:
-            return call
-        if self.tree.board.config(call.provider) is None:
-            raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
-        pinned = f"{call.provider}/{call.request.model or ''}"
-        return dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
+        return pin_provider(parse_chat(body, default_stream=True), self.tree.board)
 
     def health_status(self) -> dict[str, Any]:
         """Worker counts by status and provider, and the overall health."""

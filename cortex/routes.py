@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import math
 import time
 from collections import Counter
@@ -28,11 +27,11 @@ from actors.workers import HealthStatus
 from cortex import render
 from cortex.caching import CacheTerms, read_terms
 from cortex.dispatch import Dispatcher
-from cortex.errors import GatewayError, NotFound, PayloadTooLarge
+from cortex.errors import GatewayError, PayloadTooLarge
 from cortex.observe import access_fields
 from cortex.response_cache import ResponseCache, Served
 from cortex.runtime import RUNTIME
-from cortex.schemas import ChatCall, parse_chat, parse_json_object, with_headers
+from cortex.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 
 log = structlog.get_logger("cortex.access")
 
@@ -111,11 +110,7 @@ async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[Cha
     services = request.app[SERVICES]
     body = parse_json_object(await request.read())
     call = with_headers(parse_chat(body, default_stream=default_stream), request.headers)
-    if call.provider is not None:
-        if services.board.config(call.provider) is None:
-            raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
-        pinned = f"{call.provider}/{call.request.model or ''}"
-        call = dataclasses.replace(call, request=dataclasses.replace(call.request, model=pinned))
+    call = pin_provider(call, services.board)
     # The routes and default strategy in force (a reload swaps them) resolve the model.
     runtime = request.app.get(RUNTIME)
     settings = runtime.settings if runtime is not None else None

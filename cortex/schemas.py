@@ -7,15 +7,17 @@ alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from actors.board import Board
 from actors.planning import RoutingStrategy
 from actors.providers.base import ROLES, ChatRequest, Message
-from cortex.errors import BadRequest
+from cortex.errors import BadRequest, NotFound
 
 MAX_STOP_SEQUENCES = 4
 _T = TypeVar("_T")
@@ -68,6 +70,20 @@ def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
                 code="invalid_header",
             )
     return ChatCall(call.request, call.stream, call.include_usage, strategy, call.provider, timeout)
+
+
+def pin_provider(call: ChatCall, board: Board) -> ChatCall:
+    """Turn a ``provider`` field into the ``worker/model`` pin the router understands.
+
+    Raises:
+        NotFound: no worker has that name.
+    """
+    if call.provider is None:
+        return call
+    if board.config(call.provider) is None:
+        raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
+    pinned = dataclasses.replace(call.request, model=f"{call.provider}/{call.request.model or ''}")
+    return dataclasses.replace(call, request=pinned)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
