@@ -51,12 +51,14 @@ def test_ticks_come_every_interval(
 def test_tick_in_brings_a_distant_tick_forward(
     ref: pykka.ActorRef[Recorder], ticks: queue.Queue[float]
 ) -> None:
+    started = time.monotonic()
     ticker = Ticker(ref, 3600.0, object).start()
     try:
         ticker.tick_in(0.05)
-        ticks.get(timeout=WAIT)
+        ticked = ticks.get(timeout=WAIT)
     finally:
         ticker.stop()
+    assert ticked - started < 3600.0
 
 
 def test_a_stopped_ticker_sends_nothing_more(
