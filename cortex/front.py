@@ -27,7 +27,7 @@ from cortex.access import install_client_auth
 from cortex.admin import install_admin
 from cortex.bridge import Bridge
 from cortex.dispatch import Dispatcher, DispatchSettings
-from cortex.limits import install_connection_limit, install_message_limit
+from cortex.limits import install_connection_limit
 from cortex.openapi import add_openapi_route
 from cortex.response_cache import ResponseCache
 from cortex.routes import SERVICES, Services, add_routes, error_middleware
@@ -188,12 +188,11 @@ class HttpFrontActor(SupervisedActor):
             app[SERVICES] = self._services
             app[RUNTIME] = self._runtime
             install_telemetry(app, telemetry)
-            # Middleware order after error_middleware: per-client limit, client auth, admin
-            # token, then message count (so unauthenticated bodies are never parsed).
+            # Middleware order after error_middleware: per-client limit, client auth, then
+            # the admin token, so unauthenticated bodies are never parsed.
             install_connection_limit(app)
             install_client_auth(app)
             install_admin(app)
-            install_message_limit(app)
             add_routes(app)
             add_openapi_route(app)
             self._runner = web.AppRunner(

@@ -248,7 +248,9 @@ class Gateway:
             "max_tokens": max_tokens,
             "stop": list(stop) if stop is not None else None,
         }
-        return pin_provider(parse_chat(body, default_stream=True), self.tree.board)
+        limit = self.tree.runtime.settings.max_messages
+        call = parse_chat(body, default_stream=True, max_messages=limit)
+        return pin_provider(call, self.tree.board)
 
     def health_status(self) -> dict[str, Any]:
         """Worker counts by status and provider, and the overall health."""

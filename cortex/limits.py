@@ -1,7 +1,8 @@
 """Request limits that protect the gateway from one greedy or broken client.
 
 * body size: ``CORTEX_MAX_BODY_BYTES`` (aiohttp's ``client_max_size``; 413);
-* messages per chat request: ``CORTEX_MAX_MESSAGES`` (400 ``too_many_messages``);
+* messages per chat request: ``CORTEX_MAX_MESSAGES`` (400 ``too_many_messages``), checked
+  while the chat body is parsed (:func:`cortex.schemas.parse_chat`);
 * request line and header field size: ``CORTEX_MAX_HEADER_BYTES`` (aiohttp's HTTP parser
   answers 400 and closes the connection before any handler runs);
 * requests in flight per client address: ``CORTEX_MAX_CONNECTIONS_PER_CLIENT`` (429 with
@@ -12,15 +13,12 @@ Limits are read from the current settings on every request, so a reload changes 
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from cortex.errors import BadRequest, GatewayError
+from cortex.errors import GatewayError
 from cortex.routes import Handler
 from cortex.runtime import RUNTIME
 
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/api/chat"})
 RETRY_AFTER_SECONDS = 1
 
 
@@ -89,33 +87,7 @@ async def connection_limit(request: web.Request, handler: Handler) -> web.Stream
         in_flight.leave(address)
 
 
-@web.middleware
-async def message_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse chat requests with more messages than allowed, before any upstream work.
-
-    Only a well-formed body is counted here; the handler reports every other problem.
-    """
-    if request.method == "POST" and request.path in CHAT_PATHS:
-        limit = request.app[RUNTIME].settings.max_messages
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if isinstance(messages, list) and len(messages) > limit:
-            raise BadRequest(
-                f"a request may carry at most {limit} messages, got {len(messages)}",
-                code="too_many_messages",
-            )
-    return await handler(request)
-
-
 def install_connection_limit(app: web.Application) -> None:
     """Give ``app`` its in-flight table and append the per-client limit middleware."""
     app[IN_FLIGHT] = InFlight()
     app.middlewares.append(connection_limit)
-
-
-def install_message_limit(app: web.Application) -> None:
-    """Append the messages-per-request limit middleware to ``app``."""
-    app.middlewares.append(message_limit)

@@ -108,12 +108,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[ChatCall, CacheTerms]:
     services = request.app[SERVICES]
-    body = parse_json_object(await request.read())
-    call = with_headers(parse_chat(body, default_stream=default_stream), request.headers)
-    call = pin_provider(call, services.board)
-    # The routes and default strategy in force (a reload swaps them) resolve the model.
+    # The limits, routes and default strategy in force (a reload swaps them).
     runtime = request.app.get(RUNTIME)
     settings = runtime.settings if runtime is not None else None
+    body = parse_json_object(await request.read())
+    max_messages = settings.max_messages if settings is not None else None
+    call = parse_chat(body, default_stream=default_stream, max_messages=max_messages)
+    call = pin_provider(with_headers(call, request.headers), services.board)
     terms = read_terms(
         call,
         request.headers,

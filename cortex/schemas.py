@@ -103,8 +103,13 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_chat(body: Mapping[str, Any], *, default_stream: bool) -> ChatCall:
+def parse_chat(
+    body: Mapping[str, Any], *, default_stream: bool, max_messages: int | None = None
+) -> ChatCall:
     """Validate a chat body (OpenAI fields, plus Cortex's ``provider`` and ``strategy``).
+
+    ``max_messages`` is ``CORTEX_MAX_MESSAGES``: a longer conversation is refused before
+    any message is read.
 
     Raises:
         BadRequest: naming the first invalid field.
@@ -130,7 +135,7 @@ def parse_chat(body: Mapping[str, Any], *, default_stream: bool) -> ChatCall:
     if max_tokens is not None and max_tokens < 1:
         raise _invalid(max_tokens_field, "must be at least 1")
     request = ChatRequest(
-        messages=_messages(body.get("messages")),
+        messages=_messages(body.get("messages"), max_messages),
         model=_optional(body, "model", str) or None,
         temperature=_number(body, "temperature", 0.0, 2.0),
         top_p=_number(body, "top_p", 0.0, 1.0),
@@ -192,9 +197,14 @@ def _stop(value: object) -> tuple[str, ...]:
     raise _invalid("stop", f"must be a string or a list of at most {MAX_STOP_SEQUENCES} strings")
 
 
-def _messages(value: object) -> tuple[Message, ...]:
+def _messages(value: object, limit: int | None) -> tuple[Message, ...]:
     if not isinstance(value, list) or not value:
         raise BadRequest("'messages' must be a non-empty array", code="invalid_messages")
+    if limit is not None and len(value) > limit:
+        raise BadRequest(
+            f"a request may carry at most {limit} messages, got {len(value)}",
+            code="too_many_messages",
+        )
     messages = []
     for index, item in enumerate(value):
         where = f"messages[{index}]"

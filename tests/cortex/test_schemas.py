@@ -226,3 +226,11 @@ def test_every_openai_role_is_accepted() -> None:
 def test_empty_model_and_provider_strings_mean_automatic() -> None:
     call = parse_chat(chat(model="", provider="", strategy=""), default_stream=False)
     assert (call.request.model, call.provider, call.strategy) == (None, None, None)
+
+
+def test_a_conversation_longer_than_the_limit_is_refused_before_its_messages_are_read():
+    body = chat(messages=[{"role": "user", "content": "hi"}] * 3 + ["not even a message"])
+    with pytest.raises(BadRequest) as caught:
+        parse_chat(body, default_stream=False, max_messages=3)
+    assert caught.value.code == "too_many_messages"
+    assert caught.value.message == "a request may carry at most 3 messages, got 4"
