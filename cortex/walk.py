@@ -5,10 +5,12 @@ while the failure is the key's (rate limit, quota); any other failure moves on t
 worker. When a whole pass fails for reasons that may pass (connect errors, 5xx, overload,
 keys resting for less than the time left), the walk waits (exponential backoff with full
 jitter, at least the shortest Retry-After) and makes another pass, never past the
-request's deadline. Rules that keep retries honest:
+request's deadline. Its end-of-walk decisions are pure rules in :mod:`cortex.retry_rules`.
+Rules that keep retries honest:
 
 - a request is never sent to the same worker and key twice in a row after it failed there;
-- a silent upstream (no first token in time) is not tried again for this request;
+- a silent upstream (no first token in time) is not tried again for this request, and one
+  whose time limit was the request's deadline ends the request with 504;
 - a client's bad request is never retried: it is returned as is, unless the model route
   names a fallback target for that error code;
 - a worker at its concurrency limit is skipped; when every candidate is saturated the
@@ -32,8 +34,6 @@ from actors.providers.base import ChatRequest
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from cortex.attempts import Attempts, Opened
 from cortex.errors import (
-    AllRateLimited,
-    AllUpstreamsFailed,
     Attempt,
     DeadlineExceeded,
     GatewayError,
@@ -41,17 +41,11 @@ from cortex.errors import (
     UpstreamRejected,
 )
 from cortex.observe import DispatchObserver
+from cortex.retry_rules import TRANSIENT, deadline_reached, exhausted_error
 from cortex.slots import Slots, SlotsExhausted
 
 KeyCheckout = Callable[[str, frozenset[str]], Coroutine[Any, Any, KeyLease | None]]
 """Asks the key manager for a worker's next usable key, excluding some key ids."""
-
-_RESTING = frozenset(
-    {ErrorKind.RATE_LIMITED.value, ErrorKind.QUOTA_EXHAUSTED.value, "no_usable_key"}
-)
-_NOT_TRANSIENT = frozenset(
-    {ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED, ErrorKind.INVALID_KEY, ErrorKind.TIMEOUT}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +97,7 @@ class PlanWalk:
         self._excluded: set[str] = set()
         self._fallbacks_used: set[str] = set()
         self._last_failed: tuple[str, str] | None = None
+        self._last_failure: UpstreamFailure | None = None
         self._retryable = False
         self._waits: list[float] = []
         self._saturated: list[Candidate] = []
@@ -124,7 +119,7 @@ class PlanWalk:
                 rejected the request itself.
         """
         while True:
-            if time.monotonic() >= self.deadline:
+            if self._out_of_time():
                 raise DeadlineExceeded(attempts=self.failures)
             if not self._queue:
                 await self._next_pass()
@@ -186,6 +181,7 @@ class PlanWalk:
     ) -> bool:
         """Record a failed attempt; return whether the same worker should try its next key."""
         worker = candidate.worker
+        self._last_failure = failure
         self.failures.append(
             Attempt(worker, lease.masked if lease else None, failure.kind.value, failure.message)
         )
@@ -205,7 +201,7 @@ class PlanWalk:
             self._waits.append(failure.retry_after)
         if failure.kind is ErrorKind.TIMEOUT:
             self._excluded.add(worker)
-        elif failure.kind not in _NOT_TRANSIENT:
+        elif failure.kind in TRANSIENT:
             self._retryable = True
         return candidate.needs_key and failure.tries_next_key
 
@@ -246,20 +242,13 @@ class PlanWalk:
         self._saturated = []
         self._tried_this_pass = False
 
+    def _out_of_time(self) -> bool:
+        return deadline_reached(time.monotonic(), self.deadline, self._last_failure)
+
     def _exhausted(self) -> GatewayError:
-        if self._saturated and not self.failures:
-            return NothingAvailable(
-                "every worker is at its concurrency limit", code="all_workers_busy"
-            )
-        if self.failures and all(a.reason in _RESTING for a in self.failures):
-            waits = [
-                w
-                for a in self.failures
-                if (w := self._ledger.next_unblock_in(a.worker)) is not None
-            ]
-            finite = [w for w in waits if math.isfinite(w)]
-            if finite:
-                return AllRateLimited(self.failures, min(finite))
-        if time.monotonic() >= self.deadline:
-            return DeadlineExceeded(attempts=self.failures)
-        return AllUpstreamsFailed(self.failures)
+        return exhausted_error(
+            self.failures,
+            rests={a.worker: self._ledger.next_unblock_in(a.worker) for a in self.failures},
+            saturated=bool(self._saturated),
+            out_of_time=self._out_of_time(),
+        )
