@@ -61,8 +61,8 @@ def exhausted_error(
     Clauses, in order:
 
     - *busy*: every worker was at its concurrency limit and none was tried: 503;
-    - *resting*: every attempt found keys resting (or unusable), and some key comes
-      back: 429 with ``Retry-After`` at the earliest;
+    - *resting*: each worker's latest attempt found its keys resting (or unusable), and
+      some key comes back: 429 with ``Retry-After`` at the earliest;
     - *deadline*: the request ran out of time: 504 with its attempts;
     - otherwise every upstream failed: 502 with each attempt's reason.
 
@@ -74,11 +74,12 @@ def exhausted_error(
     """
     if saturated and not failures:
         return NothingAvailable("every worker is at its concurrency limit", code="all_workers_busy")
-    if failures and all(attempt.reason in RESTING for attempt in failures):
+    latest = {attempt.worker: attempt.reason for attempt in failures}
+    if latest and all(reason in RESTING for reason in latest.values()):
         finite = [
             rest
-            for attempt in failures
-            if (rest := rests.get(attempt.worker)) is not None and math.isfinite(rest)
+            for worker in latest
+            if (rest := rests.get(worker)) is not None and math.isfinite(rest)
         ]
         if finite:
             return AllRateLimited(failures, min(finite))

@@ -8,7 +8,8 @@ jitter, at least the shortest Retry-After) and makes another pass, never past th
 request's deadline. Its end-of-walk decisions are pure rules in :mod:`cortex.retry_rules`.
 Rules that keep retries honest:
 
-- a request is never sent to the same worker and key twice in a row after it failed there;
+- a worker that failed is tried with another of its keys next time, when it has one; its
+  only key is used again (after the wait before the retry), never shut out for good;
 - a silent upstream (no first token in time) is not tried again for this request, and one
   whose time limit was the request's deadline ends the request with 504;
 - a client's bad request is never retried: it is returned as is, unless the model route
@@ -46,6 +47,11 @@ from cortex.slots import Slots, SlotsExhausted
 
 KeyCheckout = Callable[[str, frozenset[str]], Coroutine[Any, Any, KeyLease | None]]
 """Asks the key manager for a worker's next usable key, excluding some key ids."""
+
+TIMER_SLACK = 0.005
+"""Added to every wait for a rest to end: uvloop keeps its clock in milliseconds, so a
+timer may fire up to a millisecond before ``time.monotonic()`` reaches its end, and a key
+would still be resting when the walk wakes for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +168,20 @@ class PlanWalk:
                 self._slots.release(worker)
 
     async def _lease(self, worker: str, tried: set[str]) -> KeyLease | None:
-        exclude = set(tried)
-        if self._last_failed is not None and self._last_failed[0] == worker:
-            exclude.add(self._last_failed[1])
-        lease = await self._checkout(worker, frozenset(exclude))
+        """The worker's next key, preferring one other than the key that failed last.
+
+        The key that failed last is only avoided while another is usable: a worker with
+        one key is tried with it again once its rest (if any) ended.
+        """
+        lease = None
+        if (
+            self._last_failed is not None
+            and self._last_failed[0] == worker
+            and self._last_failed[1] not in tried
+        ):
+            lease = await self._checkout(worker, frozenset({*tried, self._last_failed[1]}))
+        if lease is None:
+            lease = await self._checkout(worker, frozenset(tried))
         if lease is None:
             wait = self._ledger.next_unblock_in(worker)
             if wait is not None and math.isfinite(wait):
@@ -220,7 +236,7 @@ class PlanWalk:
             delay = max(delay, min(waits))
         if delay >= remaining:
             raise self._exhausted()
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay + TIMER_SLACK)
         self._start_pass(self.plan.candidates)
 
     async def _wait_for_slot(self, remaining: float) -> None:

@@ -53,7 +53,15 @@ def attempt(worker: str, reason: str) -> Attempt:
             AllRateLimited,
         ),
         (
-            "another worker failed",
+            "a worker that failed earlier, whose key now rests",
+            [attempt("a", "upstream_error"), attempt("a", "rate_limited")],
+            {"a": 30.0},
+            False,
+            False,
+            AllRateLimited,
+        ),
+        (
+            "another worker's latest failure is not a rest",
             [attempt("a", "rate_limited"), attempt("b", "upstream_error")],
             {"a": 30.0, "b": None},
             False,

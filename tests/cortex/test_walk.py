@@ -20,13 +20,14 @@ from actors.providers.base import ChatRequest, Message
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType
 from cortex.attempts import Opened
-from cortex.errors import AllUpstreamsFailed, DeadlineExceeded
+from cortex.errors import AllRateLimited, AllUpstreamsFailed, DeadlineExceeded
 from cortex.observe import NullObserver
 from cortex.slots import Slots
 from cortex.walk import PlanWalk, RetryPolicy
 
 WAIT = 10.0
 REQUEST = ChatRequest((Message("user", "hi"),))
+SERVER_ERROR = UpstreamFailure(ErrorKind.UPSTREAM_ERROR, "500", status=500)
 TIMED_OUT = UpstreamFailure(ErrorKind.TIMEOUT, "no first token within 1.0s")
 CUT_SHORT = UpstreamFailure(ErrorKind.TIMEOUT, "no first token within 1.0s", cut_by_deadline=True)
 
@@ -107,3 +108,51 @@ def test_a_worker_s_own_timeout_with_time_left_is_a_502() -> None:
 
     with pytest.raises(AllUpstreamsFailed):
         run(walker.next_opened(REQUEST))
+
+
+def test_a_single_key_worker_is_tried_with_its_key_again_on_the_next_pass() -> None:
+    walker, attempts = walk(
+        Plan((candidate("solo", "m"),)), {"solo": [SERVER_ERROR]}, keys={"solo": ["only-key"]}
+    )
+
+    opened = run(walker.next_opened(REQUEST))
+
+    assert opened.candidate.worker == "solo"
+    assert [key for _, key in attempts.calls] == [opened.lease.key_id] * 2  # type: ignore[union-attr]
+
+
+def test_a_worker_with_two_keys_is_tried_with_the_other_key_after_a_failure() -> None:
+    walker, attempts = walk(
+        Plan((candidate("duo", "m"),)), {"duo": [SERVER_ERROR]}, keys={"duo": ["key-a", "key-b"]}
+    )
+
+    run(walker.next_opened(REQUEST))
+
+    first, second = (key for _, key in attempts.calls)
+    assert first != second
+
+
+def test_a_single_key_worker_whose_key_rested_is_used_after_the_rest() -> None:
+    short_rest = UpstreamFailure(ErrorKind.RATE_LIMITED, "429", status=429, retry_after=0.05)
+    walker, attempts = walk(
+        Plan((candidate("solo", "m"),)), {"solo": [short_rest]}, keys={"solo": ["only-key"]}
+    )
+
+    opened = run(walker.next_opened(REQUEST))
+
+    assert opened.candidate.worker == "solo"
+    assert len(attempts.calls) == 2
+
+
+def test_when_resting_keys_are_the_only_obstacle_left_the_answer_is_429() -> None:
+    long_rest = UpstreamFailure(ErrorKind.RATE_LIMITED, "429", status=429, retry_after=30.0)
+    walker, _ = walk(
+        Plan((candidate("solo", "m"),)),
+        {"solo": [SERVER_ERROR, long_rest]},
+        keys={"solo": ["only-key"]},
+    )
+
+    with pytest.raises(AllRateLimited) as raised:
+        run(walker.next_opened(REQUEST))
+
+    assert 25 <= (raised.value.retry_after or 0) <= 30
