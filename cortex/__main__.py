@@ -47,6 +47,9 @@ environment (flags win over the environment, which wins over .env, then the conf
   QUOTA_BLOCK_MINUTES             rest for a key out of quota (60)
   CORTEX_RETRY_PASSES, CORTEX_RETRY_BACKOFF, CORTEX_RETRY_BACKOFF_MAX
                                   extra passes over the plan and their backoff (2, 0.1, 2)
+  CORTEX_SAME_TARGET_RETRIES, CORTEX_MAX_RETRY_WAIT
+                                  retries of a route's target before a different model,
+                                  and the longest Retry-After waited for them (1, 3 s)
   CORTEX_BREAKER_FAILURES, CORTEX_BREAKER_ERROR_RATE, CORTEX_BREAKER_MIN_REQUESTS,
   CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
                                   circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)

@@ -2,10 +2,13 @@
 
 The walk tries candidates in plan order. A keyed worker is tried with each usable key
 while the failure is the key's (rate limit, quota); any other failure moves on to the next
-worker. When a whole pass fails for reasons that may pass (connect errors, 5xx, overload,
-keys resting for less than the time left), the walk waits (exponential backoff with full
+worker, except that a route's target whose next target is a different model is tried
+again first after a transient failure (see :func:`cortex.retry_rules.same_target_wait`).
+When a whole pass fails for reasons that may pass (connect errors, 5xx, overload, keys
+resting for less than the time left), the walk waits (exponential backoff with full
 jitter, at least the shortest Retry-After) and makes another pass, never past the
-request's deadline. Its end-of-walk decisions are pure rules in :mod:`cortex.retry_rules`.
+request's deadline. Its retry and end-of-walk decisions are pure rules in
+:mod:`cortex.retry_rules`.
 Rules that keep retries honest:
 
 - a worker that failed is tried with another of its keys next time, when it has one; its
@@ -42,7 +45,14 @@ from cortex.errors import (
     UpstreamRejected,
 )
 from cortex.observe import DispatchObserver
-from cortex.retry_rules import TRANSIENT, deadline_reached, exhausted_error
+from cortex.retry_rules import (
+    TRANSIENT,
+    SameTargetLimits,
+    TargetFailed,
+    deadline_reached,
+    exhausted_error,
+    same_target_wait,
+)
 from cortex.slots import Slots, SlotsExhausted
 
 KeyCheckout = Callable[[str, frozenset[str]], Coroutine[Any, Any, KeyLease | None]]
@@ -60,12 +70,16 @@ class RetryPolicy:
 
     ``longest_key_wait`` caps how long a request waits for a resting key to come back;
     past it the client is better served by a prompt 429 with ``Retry-After``.
+    ``same_target_retries`` and ``max_retry_wait`` bound the retries of a route's target
+    before the route moves on to a different model.
     """
 
     passes: int = 2
     backoff: float = 0.1
     backoff_max: float = 2.0
     longest_key_wait: float = 5.0
+    same_target_retries: int = 1
+    max_retry_wait: float = 3.0
 
     def delay(self, pass_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff before pass ``pass_number`` (1 for the first retry)."""
@@ -104,6 +118,7 @@ class PlanWalk:
         self._fallbacks_used: set[str] = set()
         self._last_failed: tuple[str, str] | None = None
         self._last_failure: UpstreamFailure | None = None
+        self._same_target_retries: dict[tuple[str, str], int] = {}
         self._retryable = False
         self._waits: list[float] = []
         self._saturated: list[Candidate] = []
@@ -135,37 +150,74 @@ class PlanWalk:
                 prefill_only and not candidate.supports_prefill
             ):
                 continue
-            opened = await self._try(candidate, request)
-            if opened is not None:
-                return opened
+            result = await self._try(candidate, request)
+            if isinstance(result, Opened):
+                return result
+            if result is not None:
+                await self._maybe_retry_same_target(candidate, result)
 
-    async def _try(self, candidate: Candidate, request: ChatRequest) -> Opened | None:
+    async def _try(
+        self, candidate: Candidate, request: ChatRequest
+    ) -> Opened | UpstreamFailure | None:
+        """Try one candidate with each usable key in turn.
+
+        Returns:
+            The opened attempt, else the candidate's last failure, else None when it was
+            not tried at all (saturated, or no key to lease).
+        """
         worker = candidate.worker
         if not self._slots.try_acquire(worker, candidate.max_concurrent):
             self._saturated.append(candidate)
             return None
         self._tried_this_pass = True
         opened: Opened | None = None
+        failure: UpstreamFailure | None = None
         try:
             tried: set[str] = set()
-            while opened is None:
+            while True:
                 lease = None
                 if candidate.needs_key:
                     lease = await self._lease(worker, tried)
                     if lease is None:
-                        return None
+                        return failure
                     tried.add(lease.key_id)
                 self._observer.attempt_started(worker, tuple(self.failures))
                 result = await self._attempts.open(candidate, lease, request, self.deadline)
                 if isinstance(result, Opened):
                     opened = result
                     return opened
+                failure = result
                 if not self._failed(candidate, lease, result):
-                    return None
-            return opened
+                    return failure
         finally:
             if opened is None:
                 self._slots.release(worker)
+
+    async def _maybe_retry_same_target(
+        self, candidate: Candidate, failure: UpstreamFailure
+    ) -> None:
+        """Put a failed target back at the head of the queue when the rule says to wait for it."""
+        target = (candidate.worker, candidate.model)
+        failed = TargetFailed(
+            failure,
+            routed=self.plan.routed,
+            model=candidate.model,
+            next_model=next((c.model for c in self._queue if c.worker not in self._excluded), None),
+            retries_used=self._same_target_retries.get(target, 0),
+            rest=self._ledger.next_unblock_in(candidate.worker) if candidate.needs_key else None,
+        )
+        limits = SameTargetLimits(
+            retries=self._policy.same_target_retries,
+            max_wait=self._policy.max_retry_wait,
+            backoff=self._policy.delay(1, self._rng),
+            remaining=self.deadline - time.monotonic(),
+        )
+        wait = same_target_wait(failed, limits)
+        if wait is None:
+            return
+        self._same_target_retries[target] = failed.retries_used + 1
+        await asyncio.sleep(wait + TIMER_SLACK)
+        self._queue.appendleft(candidate)
 
     async def _lease(self, worker: str, tried: set[str]) -> KeyLease | None:
         """The worker's next key, preferring one other than the key that failed last.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -14,9 +15,115 @@ from cortex.errors import (
     DeadlineExceeded,
     NothingAvailable,
 )
-from cortex.retry_rules import deadline_reached, exhausted_error
+from cortex.retry_rules import (
+    SameTargetLimits,
+    TargetFailed,
+    deadline_reached,
+    exhausted_error,
+    same_target_wait,
+)
 
+LIMITS = SameTargetLimits(retries=1, max_wait=3.0, backoff=0.05, remaining=30.0)
 SERVER_ERROR = UpstreamFailure(ErrorKind.UPSTREAM_ERROR, "500", status=500)
+
+
+def rate_limited(retry_after: float | None) -> UpstreamFailure:
+    return UpstreamFailure(ErrorKind.RATE_LIMITED, "429", status=429, retry_after=retry_after)
+
+
+BEFORE_ANOTHER_MODEL = TargetFailed(
+    SERVER_ERROR, routed=True, model="gpt-4o", next_model="claude-sonnet-4"
+)
+
+
+def failed(failure: UpstreamFailure = SERVER_ERROR, **changes: object) -> TargetFailed:
+    return dataclasses.replace(BEFORE_ANOTHER_MODEL, failure=failure, **changes)
+
+
+@pytest.mark.parametrize(
+    ("case", "situation", "limits", "wait"),
+    [
+        ("a 500 before a different model: backoff", failed(), LIMITS, 0.05),
+        (
+            "a 503 naming its Retry-After: that wait",
+            failed(UpstreamFailure(ErrorKind.OVERLOADED, "503", retry_after=2.0)),
+            LIMITS,
+            2.0,
+        ),
+        (
+            "a connect error is transient too",
+            failed(UpstreamFailure(ErrorKind.CONNECT_ERROR, "reset")),
+            LIMITS,
+            0.05,
+        ),
+        (
+            "a keyed worker's 429: until its first key's rest ends",
+            failed(rate_limited(1.0), rest=0.98),
+            LIMITS,
+            0.98,
+        ),
+        ("a keyless worker's 429: its Retry-After", failed(rate_limited(1.0)), LIMITS, 1.0),
+        ("a 429 at exactly the longest wait", failed(rate_limited(3.0)), LIMITS, 3.0),
+        (
+            "a Retry-After over the longest wait: the next target",
+            failed(rate_limited(10.0)),
+            LIMITS,
+            None,
+        ),
+        (
+            "a rest over the longest wait: the next target",
+            failed(rate_limited(1.0), rest=10.0),
+            LIMITS,
+            None,
+        ),
+        ("a 429 with no Retry-After rests for minutes", failed(rate_limited(None)), LIMITS, None),
+        (
+            "interchangeable: the next target is the same model",
+            failed(next_model="gpt-4o"),
+            LIMITS,
+            None,
+        ),
+        ("the last target: the walk's passes retry it", failed(next_model=None), LIMITS, None),
+        ("outside a route every plan fails over at once", failed(routed=False), LIMITS, None),
+        ("retries spent", failed(retries_used=1), LIMITS, None),
+        (
+            "retries turned off",
+            failed(),
+            SameTargetLimits(retries=0, max_wait=3.0, backoff=0.05, remaining=30.0),
+            None,
+        ),
+        (
+            "the wait would end past the deadline",
+            failed(rate_limited(2.0)),
+            SameTargetLimits(retries=1, max_wait=3.0, backoff=0.05, remaining=1.5),
+            None,
+        ),
+        (
+            "a silent worker is not asked again",
+            failed(UpstreamFailure(ErrorKind.TIMEOUT, "silent")),
+            LIMITS,
+            None,
+        ),
+        (
+            "an exhausted quota will not pass by itself",
+            failed(UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "quota", retry_after=1.0)),
+            LIMITS,
+            None,
+        ),
+        (
+            "a rejected key will not pass by itself",
+            failed(UpstreamFailure(ErrorKind.INVALID_KEY, "401"), rest=math.inf),
+            LIMITS,
+            None,
+        ),
+    ],
+)
+def test_same_target_wait(
+    case: str, situation: TargetFailed, limits: SameTargetLimits, wait: float | None
+) -> None:
+    assert same_target_wait(situation, limits) == wait, case
+
+
 TIMED_OUT = UpstreamFailure(ErrorKind.TIMEOUT, "no first token")
 CUT_SHORT = UpstreamFailure(ErrorKind.TIMEOUT, "no first token", cut_by_deadline=True)
 

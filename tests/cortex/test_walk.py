@@ -110,6 +110,32 @@ def test_a_worker_s_own_timeout_with_time_left_is_a_502() -> None:
         run(walker.next_opened(REQUEST))
 
 
+ROUTE = Plan((candidate("primary", "gpt-4o"), candidate("backup", "claude")), routed=True)
+
+
+def test_a_route_target_that_failed_once_is_tried_again_before_another_model() -> None:
+    walker, attempts = walk(
+        ROUTE, {"primary": [SERVER_ERROR], "backup": []}, keys={"primary": ["k1"], "backup": ["b"]}
+    )
+
+    opened = run(walker.next_opened(REQUEST))
+
+    assert opened.candidate.worker == "primary"
+    assert [worker for worker, _ in attempts.calls] == ["primary", "primary"]
+
+
+def test_interchangeable_workers_of_one_model_fail_over_at_once() -> None:
+    twins = Plan((candidate("primary", "gpt-4o"), candidate("twin", "gpt-4o")), routed=True)
+    walker, attempts = walk(
+        twins, {"primary": [SERVER_ERROR], "twin": []}, keys={"primary": ["k1"], "twin": ["t"]}
+    )
+
+    opened = run(walker.next_opened(REQUEST))
+
+    assert opened.candidate.worker == "twin"
+    assert [worker for worker, _ in attempts.calls] == ["primary", "twin"]
+
+
 def test_a_single_key_worker_is_tried_with_its_key_again_on_the_next_pass() -> None:
     walker, attempts = walk(
         Plan((candidate("solo", "m"),)), {"solo": [SERVER_ERROR]}, keys={"solo": ["only-key"]}
