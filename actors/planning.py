@@ -129,11 +129,14 @@ class Plan:
         fallbacks: provider error code -> the target a model route names for that error.
         continuation: the route's say on mid-stream continuation (``None``: no route, or
             the route leaves it to the gateway-wide setting).
+        routed: the candidates are a configured route's chain of targets, where the next
+            target may be a different model rather than an interchangeable worker.
     """
 
     candidates: tuple[Candidate, ...]
     fallbacks: Mapping[str, Candidate] = field(default_factory=dict)
     continuation: bool | None = None
+    routed: bool = False
 
 
 class PlanError(Exception):

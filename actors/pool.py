@@ -79,7 +79,12 @@ class PoolActor(SupervisedActor):
                 self.recent.append((model, tuple(c.worker for c in candidates)))
                 fallbacks = route_fallbacks(self._board.views(), model, self._routes)
                 route = self._routes.get(model) if model else None
-                return Plan(candidates, fallbacks, route.continuation if route else None)
+                return Plan(
+                    candidates,
+                    fallbacks,
+                    route.continuation if route else None,
+                    routed=route is not None,
+                )
             case SetRouting(strategy=strategy, routes=routes):
                 self._strategy = strategy
                 self._routes = dict(routes)

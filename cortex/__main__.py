@@ -33,7 +33,16 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_HOST, CORTEX_PORT        where to listen (default 127.0.0.1:4000)
   CORTEX_CONFIG                   TOML config file (see config/cortex.example.toml)
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
-                                  priority, timeout, base_url}
+                                  priority, timeout, base_url, first_token_timeout,
+                                  supports_prefill, max_concurrent, price, max_tokens}:
+    timeout                       seconds of silence allowed between chunks (60)
+    first_token_timeout           seconds allowed before the first token (30; Ollama 45)
+    supports_prefill              true: may continue a stream another worker dropped (false)
+    max_concurrent                attempts it serves at once (unlimited)
+    price                         cost per million tokens, for cost_optimized
+    max_tokens                    answer length when the client names none
+                                  A worker also serves every model its upstream lists; key
+                                  rests, breaker and supports_prefill are per worker.
   OPENAI_API_KEYS, GROQ_API_KEYS, XAI_API_KEYS, ANTHROPIC_API_KEYS, GEMINI_API_KEYS,
   COHERE_API_KEYS                 comma-separated keys; each set makes a worker
   <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,
@@ -47,6 +56,9 @@ environment (flags win over the environment, which wins over .env, then the conf
   QUOTA_BLOCK_MINUTES             rest for a key out of quota (60)
   CORTEX_RETRY_PASSES, CORTEX_RETRY_BACKOFF, CORTEX_RETRY_BACKOFF_MAX
                                   extra passes over the plan and their backoff (2, 0.1, 2)
+  CORTEX_SAME_TARGET_RETRIES, CORTEX_MAX_RETRY_WAIT
+                                  retries of a route's target before a different model,
+                                  and the longest Retry-After waited for them (1, 3 s)
   CORTEX_BREAKER_FAILURES, CORTEX_BREAKER_ERROR_RATE, CORTEX_BREAKER_MIN_REQUESTS,
   CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
                                   circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)

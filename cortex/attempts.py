@@ -118,11 +118,8 @@ class Attempts:
                 return await self._first_token(
                     candidate, lease, response, adapter.decoder(), started
                 )
-        except TimeoutError:
-            failure = UpstreamFailure(
-                ErrorKind.TIMEOUT,
-                f"{candidate.worker} sent no first token within {first_token_limit:.1f}s",
-            )
+        except TimeoutError as exc:
+            failure = self._timed_out(candidate, exc, remaining)
             return self._failed(candidate, lease, failure, response)
         except aiohttp.ClientError as exc:
             return self._failed(
@@ -133,6 +130,26 @@ class Attempts:
                 response.close()
             self._report(candidate, lease, None, cancelled=True)
             raise
+
+    def _timed_out(
+        self, candidate: Candidate, exc: TimeoutError, remaining: float
+    ) -> UpstreamFailure:
+        """Classify a timeout before the first token, saying whether the deadline was its limit.
+
+        Every timer of an attempt is its own limit capped by the request's remaining time,
+        so the timer that fired tells whether the worker or the request ran out of time.
+        """
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            own = self._connect_timeout
+        elif isinstance(exc, aiohttp.SocketTimeoutError):
+            own = candidate.timeout
+        else:
+            own = candidate.first_token_timeout
+        return UpstreamFailure(
+            ErrorKind.TIMEOUT,
+            f"{candidate.worker} sent no first token within {min(own, remaining):.1f}s",
+            cut_by_deadline=remaining <= own,
+        )
 
     async def _first_token(
         self,

@@ -163,7 +163,11 @@ class HttpFrontActor(SupervisedActor):
                 request_timeout=settings.request_timeout,
                 connect_timeout=settings.connect_timeout,
                 retry=RetryPolicy(
-                    settings.retry_passes, settings.retry_backoff, settings.retry_backoff_max
+                    settings.retry_passes,
+                    settings.retry_backoff,
+                    settings.retry_backoff_max,
+                    same_target_retries=settings.same_target_retries,
+                    max_retry_wait=settings.max_retry_wait,
                 ),
                 continuation=settings.continuation,
             ),

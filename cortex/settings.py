@@ -94,6 +94,10 @@ class Settings:
         retry_passes: extra walks of the plan after every candidate failed transiently.
         retry_backoff: base of the exponential backoff between passes (full jitter).
         retry_backoff_max: longest backoff between passes.
+        same_target_retries: retries of a route's target after a transient failure, before
+            the route moves on to a different model.
+        max_retry_wait: longest wait (a ``Retry-After``) before such a retry; a longer one
+            moves on at once.
         continuation: whether a stream broken mid-answer is continued by the next
             prefill-capable target (routes may override it).
         cache: the response cache (see :mod:`cortex.caching`).
@@ -126,6 +130,8 @@ class Settings:
     retry_passes: int = 2
     retry_backoff: float = 0.1
     retry_backoff_max: float = 2.0
+    same_target_retries: int = 1
+    max_retry_wait: float = 3.0
     continuation: bool = True
     cache: CacheSettings = field(default_factory=CacheSettings)
 
@@ -214,6 +220,12 @@ def load_settings(
         retry_passes=int(reader.number("CORTEX_RETRY_PASSES", "retry_passes", 2, allow_zero=True)),
         retry_backoff=reader.number("CORTEX_RETRY_BACKOFF", "retry_backoff", 0.1),
         retry_backoff_max=reader.number("CORTEX_RETRY_BACKOFF_MAX", "retry_backoff_max", 2.0),
+        same_target_retries=int(
+            reader.number("CORTEX_SAME_TARGET_RETRIES", "same_target_retries", 1, allow_zero=True)
+        ),
+        max_retry_wait=reader.number(
+            "CORTEX_MAX_RETRY_WAIT", "max_retry_wait", 3.0, allow_zero=True
+        ),
         continuation=reader.flag("CORTEX_CONTINUATION", "continuation", default=True),
     )
     settings = replace(settings, cache=_cache_settings(env, file_values, problems))

@@ -2,13 +2,19 @@
 
 The walk tries candidates in plan order. A keyed worker is tried with each usable key
 while the failure is the key's (rate limit, quota); any other failure moves on to the next
-worker. When a whole pass fails for reasons that may pass (connect errors, 5xx, overload,
-keys resting for less than the time left), the walk waits (exponential backoff with full
+worker, except that a route's target whose next target is a different model is tried
+again first after a transient failure (see :func:`cortex.retry_rules.same_target_wait`).
+When a whole pass fails for reasons that may pass (connect errors, 5xx, overload, keys
+resting for less than the time left), the walk waits (exponential backoff with full
 jitter, at least the shortest Retry-After) and makes another pass, never past the
-request's deadline. Rules that keep retries honest:
+request's deadline. Its retry and end-of-walk decisions are pure rules in
+:mod:`cortex.retry_rules`.
+Rules that keep retries honest:
 
-- a request is never sent to the same worker and key twice in a row after it failed there;
-- a silent upstream (no first token in time) is not tried again for this request;
+- a worker that failed is tried with another of its keys next time, when it has one; its
+  only key is used again (after the wait before the retry), never shut out for good;
+- a silent upstream (no first token in time) is not tried again for this request, and one
+  whose time limit was the request's deadline ends the request with 504;
 - a client's bad request is never retried: it is returned as is, unless the model route
   names a fallback target for that error code;
 - a worker at its concurrency limit is skipped; when every candidate is saturated the
@@ -32,8 +38,6 @@ from actors.providers.base import ChatRequest
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from cortex.attempts import Attempts, Opened
 from cortex.errors import (
-    AllRateLimited,
-    AllUpstreamsFailed,
     Attempt,
     DeadlineExceeded,
     GatewayError,
@@ -41,17 +45,23 @@ from cortex.errors import (
     UpstreamRejected,
 )
 from cortex.observe import DispatchObserver
+from cortex.retry_rules import (
+    TRANSIENT,
+    SameTargetLimits,
+    TargetFailed,
+    deadline_reached,
+    exhausted_error,
+    same_target_wait,
+)
 from cortex.slots import Slots, SlotsExhausted
 
 KeyCheckout = Callable[[str, frozenset[str]], Coroutine[Any, Any, KeyLease | None]]
 """Asks the key manager for a worker's next usable key, excluding some key ids."""
 
-_RESTING = frozenset(
-    {ErrorKind.RATE_LIMITED.value, ErrorKind.QUOTA_EXHAUSTED.value, "no_usable_key"}
-)
-_NOT_TRANSIENT = frozenset(
-    {ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED, ErrorKind.INVALID_KEY, ErrorKind.TIMEOUT}
-)
+TIMER_SLACK = 0.005
+"""Added to every wait for a rest to end: uvloop keeps its clock in milliseconds, so a
+timer may fire up to a millisecond before ``time.monotonic()`` reaches its end, and a key
+would still be resting when the walk wakes for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +70,16 @@ class RetryPolicy:
 
     ``longest_key_wait`` caps how long a request waits for a resting key to come back;
     past it the client is better served by a prompt 429 with ``Retry-After``.
+    ``same_target_retries`` and ``max_retry_wait`` bound the retries of a route's target
+    before the route moves on to a different model.
     """
 
     passes: int = 2
     backoff: float = 0.1
     backoff_max: float = 2.0
     longest_key_wait: float = 5.0
+    same_target_retries: int = 1
+    max_retry_wait: float = 3.0
 
     def delay(self, pass_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff before pass ``pass_number`` (1 for the first retry)."""
@@ -103,6 +117,8 @@ class PlanWalk:
         self._excluded: set[str] = set()
         self._fallbacks_used: set[str] = set()
         self._last_failed: tuple[str, str] | None = None
+        self._last_failure: UpstreamFailure | None = None
+        self._same_target_retries: dict[tuple[str, str], int] = {}
         self._retryable = False
         self._waits: list[float] = []
         self._saturated: list[Candidate] = []
@@ -124,7 +140,7 @@ class PlanWalk:
                 rejected the request itself.
         """
         while True:
-            if time.monotonic() >= self.deadline:
+            if self._out_of_time():
                 raise DeadlineExceeded(attempts=self.failures)
             if not self._queue:
                 await self._next_pass()
@@ -134,43 +150,90 @@ class PlanWalk:
                 prefill_only and not candidate.supports_prefill
             ):
                 continue
-            opened = await self._try(candidate, request)
-            if opened is not None:
-                return opened
+            result = await self._try(candidate, request)
+            if isinstance(result, Opened):
+                return result
+            if result is not None:
+                await self._maybe_retry_same_target(candidate, result)
 
-    async def _try(self, candidate: Candidate, request: ChatRequest) -> Opened | None:
+    async def _try(
+        self, candidate: Candidate, request: ChatRequest
+    ) -> Opened | UpstreamFailure | None:
+        """Try one candidate with each usable key in turn.
+
+        Returns:
+            The opened attempt, else the candidate's last failure, else None when it was
+            not tried at all (saturated, or no key to lease).
+        """
         worker = candidate.worker
         if not self._slots.try_acquire(worker, candidate.max_concurrent):
             self._saturated.append(candidate)
             return None
         self._tried_this_pass = True
         opened: Opened | None = None
+        failure: UpstreamFailure | None = None
         try:
             tried: set[str] = set()
-            while opened is None:
+            while True:
                 lease = None
                 if candidate.needs_key:
                     lease = await self._lease(worker, tried)
                     if lease is None:
-                        return None
+                        return failure
                     tried.add(lease.key_id)
                 self._observer.attempt_started(worker, tuple(self.failures))
                 result = await self._attempts.open(candidate, lease, request, self.deadline)
                 if isinstance(result, Opened):
                     opened = result
                     return opened
+                failure = result
                 if not self._failed(candidate, lease, result):
-                    return None
-            return opened
+                    return failure
         finally:
             if opened is None:
                 self._slots.release(worker)
 
+    async def _maybe_retry_same_target(
+        self, candidate: Candidate, failure: UpstreamFailure
+    ) -> None:
+        """Put a failed target back at the head of the queue when the rule says to wait for it."""
+        target = (candidate.worker, candidate.model)
+        failed = TargetFailed(
+            failure,
+            routed=self.plan.routed,
+            model=candidate.model,
+            next_model=next((c.model for c in self._queue if c.worker not in self._excluded), None),
+            retries_used=self._same_target_retries.get(target, 0),
+            rest=self._ledger.next_unblock_in(candidate.worker) if candidate.needs_key else None,
+        )
+        limits = SameTargetLimits(
+            retries=self._policy.same_target_retries,
+            max_wait=self._policy.max_retry_wait,
+            backoff=self._policy.delay(1, self._rng),
+            remaining=self.deadline - time.monotonic(),
+        )
+        wait = same_target_wait(failed, limits)
+        if wait is None:
+            return
+        self._same_target_retries[target] = failed.retries_used + 1
+        await asyncio.sleep(wait + TIMER_SLACK)
+        self._queue.appendleft(candidate)
+
     async def _lease(self, worker: str, tried: set[str]) -> KeyLease | None:
-        exclude = set(tried)
-        if self._last_failed is not None and self._last_failed[0] == worker:
-            exclude.add(self._last_failed[1])
-        lease = await self._checkout(worker, frozenset(exclude))
+        """The worker's next key, preferring one other than the key that failed last.
+
+        The key that failed last is only avoided while another is usable: a worker with
+        one key is tried with it again once its rest (if any) ended.
+        """
+        lease = None
+        if (
+            self._last_failed is not None
+            and self._last_failed[0] == worker
+            and self._last_failed[1] not in tried
+        ):
+            lease = await self._checkout(worker, frozenset({*tried, self._last_failed[1]}))
+        if lease is None:
+            lease = await self._checkout(worker, frozenset(tried))
         if lease is None:
             wait = self._ledger.next_unblock_in(worker)
             if wait is not None and math.isfinite(wait):
@@ -186,6 +249,7 @@ class PlanWalk:
     ) -> bool:
         """Record a failed attempt; return whether the same worker should try its next key."""
         worker = candidate.worker
+        self._last_failure = failure
         self.failures.append(
             Attempt(worker, lease.masked if lease else None, failure.kind.value, failure.message)
         )
@@ -205,7 +269,7 @@ class PlanWalk:
             self._waits.append(failure.retry_after)
         if failure.kind is ErrorKind.TIMEOUT:
             self._excluded.add(worker)
-        elif failure.kind not in _NOT_TRANSIENT:
+        elif failure.kind in TRANSIENT:
             self._retryable = True
         return candidate.needs_key and failure.tries_next_key
 
@@ -224,7 +288,7 @@ class PlanWalk:
             delay = max(delay, min(waits))
         if delay >= remaining:
             raise self._exhausted()
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay + TIMER_SLACK)
         self._start_pass(self.plan.candidates)
 
     async def _wait_for_slot(self, remaining: float) -> None:
@@ -246,20 +310,13 @@ class PlanWalk:
         self._saturated = []
         self._tried_this_pass = False
 
+    def _out_of_time(self) -> bool:
+        return deadline_reached(time.monotonic(), self.deadline, self._last_failure)
+
     def _exhausted(self) -> GatewayError:
-        if self._saturated and not self.failures:
-            return NothingAvailable(
-                "every worker is at its concurrency limit", code="all_workers_busy"
-            )
-        if self.failures and all(a.reason in _RESTING for a in self.failures):
-            waits = [
-                w
-                for a in self.failures
-                if (w := self._ledger.next_unblock_in(a.worker)) is not None
-            ]
-            finite = [w for w in waits if math.isfinite(w)]
-            if finite:
-                return AllRateLimited(self.failures, min(finite))
-        if time.monotonic() >= self.deadline:
-            return DeadlineExceeded(attempts=self.failures)
-        return AllUpstreamsFailed(self.failures)
+        return exhausted_error(
+            self.failures,
+            rests={a.worker: self._ledger.next_unblock_in(a.worker) for a in self.failures},
+            saturated=bool(self._saturated),
+            out_of_time=self._out_of_time(),
+        )

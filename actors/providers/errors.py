@@ -57,6 +57,9 @@ class UpstreamFailure:
         status: the HTTP status, when the failure came with one.
         retry_after: seconds the provider asked us to wait, when it said.
         code: the provider's machine-readable error code or type, when it gave one.
+        cut_by_deadline: a timeout whose limit was the request's deadline, shorter than the
+            worker's own limit: the request has no time left, whatever the clock reads
+            (an event loop's timer may fire a hair before the deadline).
     """
 
     kind: ErrorKind
@@ -64,6 +67,7 @@ class UpstreamFailure:
     status: int | None = None
     retry_after: float | None = None
     code: str | None = None
+    cut_by_deadline: bool = False
 
     @property
     def blocks_key(self) -> bool:

@@ -116,6 +116,13 @@ def test_a_route_plan_carries_the_fallbacks_the_route_names(board: Board) -> Non
     result = ref.ask(PlanRoute("smart", None), timeout=WAIT)
     assert [(c.worker, c.model) for c in result.candidates] == [(CLOUD.name, "small")]
     assert result.fallbacks["context_length_exceeded"].model == "big"
+    assert result.routed is True
+
+
+def test_a_plan_for_a_model_name_that_is_no_route_is_not_routed(board: Board) -> None:
+    result = start_pool(board).ask(PlanRoute("m", None), timeout=WAIT)
+    assert isinstance(result, Plan)
+    assert result.routed is False
 
 
 def test_set_routing_replaces_the_strategy_and_routes(board: Board) -> None:

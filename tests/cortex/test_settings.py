@@ -500,6 +500,19 @@ def test_breaker_and_retry_settings_have_defaults_and_overrides() -> None:
     assert load({}).request_timeout == 60.0
 
 
+def test_same_target_retries_default_to_one_within_three_seconds(tmp_path: Path) -> None:
+    assert (load({}).same_target_retries, load({}).max_retry_wait) == (1, 3.0)
+    settings = load({"CORTEX_SAME_TARGET_RETRIES": "0", "CORTEX_MAX_RETRY_WAIT": "0.5"})
+    assert (settings.same_target_retries, settings.max_retry_wait) == (0, 0.5)
+    path = tmp_path / "retries.toml"
+    path.write_text("[server]\nsame_target_retries = 2\nmax_retry_wait = 1.5\n")
+    from_file = load(config_file=path)
+    assert (from_file.same_target_retries, from_file.max_retry_wait) == (2, 1.5)
+    assert problems({"CORTEX_MAX_RETRY_WAIT": "-1"}) == [
+        "CORTEX_MAX_RETRY_WAIT must be at least 0, got '-1'"
+    ]
+
+
 def test_a_worker_may_name_a_default_answer_length() -> None:
     settings = load({"ANTHROPIC_API_KEYS": "sk-ant-length-key-0001", "ANTHROPIC_MAX_TOKENS": "300"})
     assert worker(settings, "anthropic").max_tokens == 300

@@ -240,6 +240,20 @@ def test_help_documents_every_environment_variable_the_configuration_reads(daemo
     assert missing == []
 
 
+def worker_fields(module: Path) -> set[str]:
+    """Every field a worker entry is read for: the keys of ``entry.get(...)`` calls."""
+    return set(re.findall(r'entry\.get\("([a-z_]+)"', module.read_text()))
+
+
+def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
+    fields = worker_fields(REPO / "cortex" / "settings.py")
+    readme = (REPO / "README.md").read_text()
+
+    assert {"first_token_timeout", "supports_prefill", "max_concurrent", "price"} <= fields
+    assert sorted(f for f in fields if f not in daemon_help) == []
+    assert sorted(f for f in fields if f"| `{f}` |" not in readme) == []
+
+
 def test_help_names_every_provider_strategy_and_command(daemon_help):
     assert all(f"{ptype.value.upper()}_API_KEYS" in daemon_help for ptype in CLOUD_TYPES)
     assert all(strategy.value in daemon_help for strategy in RoutingStrategy)
