@@ -176,7 +176,7 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     answer = await services.cache.open(call, terms)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
-    finish = "stop"
+    finish: str | None = None  # set by the answer's end signal; never invented
     async with contextlib.aclosing(answer.events()) as events:
         async for event in events:
             match event:
