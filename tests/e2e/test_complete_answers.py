@@ -1,7 +1,9 @@
-"""An answer is complete only when the provider said so.
+"""An answer is complete only when the provider said so, and a continued one reads as one answer.
 
 Through a real daemon: an upstream whose body ends cleanly in the middle of an answer (no
-finish reason, no ``[DONE]``) is a failure of that worker, never a success.
+finish reason, no ``[DONE]``) is a failure of that worker, never a success; a stream broken
+off and continued on another worker reports the prompt once, every token the client
+received, and every worker that wrote part of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 import requests
 import sseclient
 from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json
+from prometheus_client.parser import text_string_to_metric_families
 
 from cortex.simulated import Fault, SimulatedOpenAI
 
@@ -59,6 +62,23 @@ def api_chat_events(daemon: CortexProcess, body: dict[str, Any]) -> list[tuple[s
     response = daemon.post("/api/chat", json=body, stream=True)
     assert response.status_code == 200
     return [(e.event, json.loads(e.data)) for e in sseclient.SSEClient(response).events()]
+
+
+def access_line(daemon: CortexProcess, request_id: str) -> dict[str, Any]:
+    """The request's access line; it is written just after the last byte is sent."""
+    return wait_until(
+        lambda: next(
+            (e for e in daemon.events("request") if e.get("request_id") == request_id), None
+        )
+    )
+
+
+def metric(daemon: CortexProcess, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(daemon.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 def test_a_stream_that_ends_early_is_an_error_event_not_a_finished_answer(cortex_daemon, primary):
@@ -154,3 +174,64 @@ def test_a_stream_that_ends_early_is_continued_by_a_prefill_capable_worker(
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Hello from" + BACKUP_REPLY
     assert response.text.rstrip().endswith("data: [DONE]")
+
+
+# --- a continued answer reads as one answer ----------------------------------------------
+
+
+@pytest.fixture
+def continuing(cortex_daemon, primary, backup) -> CortexProcess:
+    """A daemon whose primary breaks every stream after two chunks and whose backup continues.
+
+    The client receives 2 chunks from the primary and the backup's 8; the backup is sent
+    the 3-word question plus the 2 delivered words, so it reports 5 prompt tokens.
+    """
+    primary.set_fault(Fault.DROP_MID_STREAM)
+    return cortex_daemon({"CORTEX_PROVIDERS": providers(primary, backup)})
+
+
+def test_a_continued_stream_counts_the_prompt_once_and_every_delivered_token(continuing):
+    body = {**HELLO, "stream": True, "stream_options": {"include_usage": True}}
+
+    chunks = openai_chunks(continuing.post("/v1/chat/completions", json=body))
+
+    assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}
+    texts = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert len(texts) == 10
+    assert [c["model"] for c in texts] == ["gpt-4o-mini"] * 2 + ["llama-3.1-8b-instant"] * 8
+
+
+def test_a_continued_api_chat_answer_names_every_worker_in_its_done_event(continuing):
+    events = api_chat_events(continuing, HELLO)
+
+    name, done = events[-1]
+    assert name == "done"
+    assert (done["worker"], done["workers"]) == ("primary", ["primary", "backup"])
+    assert done["finish_reason"] == "stop"
+    assert done["usage"] == {"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}
+
+
+def test_a_continued_answer_names_every_worker_in_the_access_log(continuing):
+    continuing.post(
+        "/v1/chat/completions", json={**HELLO, "stream": True}, headers={"X-Request-ID": "cont-1"}
+    )
+
+    line = access_line(continuing, "cont-1")
+
+    assert (line["worker"], line["workers"]) == ("primary", ["primary", "backup"])
+    assert (line["tokens_in"], line["tokens_out"], line["outcome"]) == (3, 10, "completed")
+
+
+def test_a_continued_answer_is_counted_for_each_worker_that_wrote_part_of_it(continuing):
+    continuing.post("/v1/chat/completions", json={**HELLO, "stream": True})
+
+    first = {"worker": "primary", "model": "gpt-4o-mini"}
+    then = {"worker": "backup", "model": "llama-3.1-8b-instant"}
+    assert metric(continuing, "cortex_answers_total", **first, outcome="failed") == 1
+    assert metric(continuing, "cortex_answers_total", **then, outcome="completed") == 1
+    assert metric(continuing, "cortex_tokens_total", **first, direction="in") == 3
+    assert metric(continuing, "cortex_tokens_total", **first, direction="out") == 2
+    assert metric(continuing, "cortex_tokens_total", **then, direction="in") == 0
+    assert metric(continuing, "cortex_tokens_total", **then, direction="out") == 8
+    ttft = "cortex_time_to_first_token_seconds_count"
+    assert metric(continuing, ttft, worker="backup") == 1
