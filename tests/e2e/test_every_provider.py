@@ -13,12 +13,13 @@ any upstream is called.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
-from provider_matrix import CASES, KEYED_TYPES, Matrix, running_matrix
+from provider_matrix import CASES, KEYED_TYPES, SETTLE_TIMEOUT, Matrix, running_matrix
 
 from cortex.simulated import Fault
 
@@ -77,11 +78,20 @@ def collect_text(stream: openai.Stream[ChatCompletionChunk], into: list[str]) ->
 
 
 def assert_overload_was_read_once(matrix: Matrix) -> None:
-    """The primary was tried once (a 529/503 is not its key's fault) and read as overload."""
+    """The primary was tried once (a 529/503 is not its key's fault) and read as overload.
+
+    The worker's actor publishes the failure it was told just after the response ended
+    (until then ``last_error`` may still hold an earlier test's failure), so it is waited for.
+    """
     assert len(matrix.chats(matrix.primary)) == 1
-    last_error = matrix.workers()[matrix.primary_worker]["last_error"]
-    assert isinstance(last_error, str)
-    assert last_error.startswith("overloaded:")
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    last_error = None
+    while time.monotonic() < deadline:
+        last_error = matrix.workers()[matrix.primary_worker]["last_error"]
+        if isinstance(last_error, str) and last_error.startswith("overloaded:"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the primary's overload was never published (last: {last_error!r})")
 
 
 def test_a_plain_completion_carries_the_text_usage_and_finish_reason(matrix: Matrix) -> None:
