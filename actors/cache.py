@@ -1,10 +1,10 @@
-"""The cache actor: the one writer of the response cache and of its statistics.
+"""The cache actor: the one writer of the response cache's entries.
 
 Request tasks read the :class:`~actors.response_store.ResponseStore` directly (a hit costs
-no mailbox round trip) and report what happened with tells: a lookup's outcome, a request
-that joined an identical one in flight. Storing a finished answer, clearing the cache and
-purging expired entries are this actor's decisions, made one message at a time, so the
-store never needs more than its short internal lock.
+no mailbox round trip) and count their lookups and joins in it directly, so the counters
+are right by the time a response reports a hit. Storing a finished answer, clearing the
+cache and purging expired entries are this actor's decisions, made one message at a time,
+so the store never needs more than its short internal lock.
 
 Crash survival: the store is created next to the board and the key ledger and handed to
 every incarnation, so a crash of this actor keeps both the entries and the counters.
@@ -37,21 +37,6 @@ class StoreAnswer:
 
 
 @dataclass(frozen=True, slots=True)
-class LookedUp:
-    """Tell the cache that a request looked ``key`` up and whether it found an answer."""
-
-    key: str
-    hit: bool
-
-
-@dataclass(frozen=True, slots=True)
-class JoinedFlight:
-    """Tell the cache that a request joined an identical request already in flight."""
-
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
 class ClearCache:
     """Ask the cache to drop every entry (counters are kept). Replies how many it dropped."""
 
@@ -67,7 +52,7 @@ def purge_interval(ttl: float) -> float:
 
 
 class CacheActor(SupervisedActor):
-    """Owns the response cache: stores answers, counts lookups, clears and purges.
+    """Owns the response cache's entries: stores answers, clears and purges.
 
     Args:
         link: the link to the supervisor.
@@ -97,14 +82,10 @@ class CacheActor(SupervisedActor):
         self._ticker.stop()
 
     def on_receive(self, message: object) -> object:
-        """Store, count, clear and purge."""
+        """Store, clear and purge."""
         match message:
             case StoreAnswer(key=key, answer=answer):
                 return self._store_answer(key, answer)
-            case LookedUp(key=key, hit=hit):
-                self._store.record_lookup(key, hit=hit)
-            case JoinedFlight():
-                self._store.record_coalesced()
             case ClearCache():
                 removed = self._store.clear()
                 log.info("cache_cleared", entries=removed)

@@ -1,11 +1,14 @@
 """The response cache's table: whole answers by request key, bounded by age, count and bytes.
 
 Like the key ledger, the store lives outside the actor that owns it, the way OTP keeps an
-ETS table with an heir: the cache actor (:mod:`actors.cache`) is its only writer, and a
-crash of that actor loses neither entries nor counters, because the restarted incarnation
-is handed the same store. Request tasks read it directly with :meth:`ResponseStore.get`,
-so a hit costs no mailbox round trip. Every method takes the store's lock, which is held
-only for dictionary operations.
+ETS table with an heir: the cache actor (:mod:`actors.cache`) is the only writer of its
+entries, and a crash of that actor loses neither entries nor counters, because the
+restarted incarnation is handed the same store. Request tasks read it directly with
+:meth:`ResponseStore.get`, so a hit costs no mailbox round trip, and count their lookups in
+it directly too, as attempts count in the key ledger: a counter is then right the moment
+the response that reports it (``X-Cortex-Cache: hit``) is sent, with no message to lag
+behind it. Every method takes the store's lock, which is held only for dictionary
+operations.
 
 Bounds:
 
@@ -169,7 +172,7 @@ class ResponseStore:
             return True
 
     def record_lookup(self, key: str, *, hit: bool) -> None:
-        """Count a lookup; a hit also makes its entry the most recently used (owner only)."""
+        """Count a lookup; a hit also makes its entry the most recently used (any thread)."""
         with self._lock:
             if not hit:
                 self._misses += 1
@@ -179,7 +182,7 @@ class ResponseStore:
                 self._entries.move_to_end(key)
 
     def record_coalesced(self) -> None:
-        """Count a request that joined an identical one in flight (owner only)."""
+        """Count a request that joined an identical one in flight (any thread)."""
         with self._lock:
             self._coalesced += 1
 

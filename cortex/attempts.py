@@ -41,6 +41,7 @@ from actors.providers.base import (
 )
 from actors.providers.catalog import adapter_for
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.stream import is_incomplete
 from cortex.observe import DispatchObserver
 from supervisors import Directory
 
@@ -164,21 +165,22 @@ class Attempts:
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
                 if isinstance(event, StreamFailed):
-                    return self._failed(candidate, lease, event.failure, response)
+                    failure = _unopened(candidate, buffered, event.failure)
+                    return self._failed(candidate, lease, failure, response)
                 if isinstance(event, Malformed):
                     log.warning("malformed_chunk", worker=candidate.worker, detail=event.detail)
                     continue
                 buffered.append(event)
-            if any(isinstance(e, TextDelta) and e.text for e in buffered):
+            if _has_text(buffered):
                 ttft = (time.monotonic() - started) * 1000.0
                 return Opened(candidate, lease, response, decoder, buffered, ttft)
+        failure = _empty(candidate)
         for event in decoder.close():
             if isinstance(event, StreamFailed):
-                return self._failed(candidate, lease, event.failure, response)
-        empty = UpstreamFailure(
-            ErrorKind.EMPTY_RESPONSE, f"{candidate.worker} answered with no content"
-        )
-        return self._failed(candidate, lease, empty, response)
+                failure = _unopened(candidate, buffered, event.failure)
+                break
+            buffered.append(event)
+        return self._failed(candidate, lease, failure, response)
 
     async def relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
         """Yield an opened attempt's events to the end; the last is a ``StreamFailed`` if it broke.
@@ -290,6 +292,27 @@ class Attempts:
                 ref.tell(message)
         except pykka.ActorDeadError:
             return
+
+
+def _has_text(events: list[StreamEvent]) -> bool:
+    return any(isinstance(e, TextDelta) and e.text for e in events)
+
+
+def _empty(candidate: Candidate) -> UpstreamFailure:
+    return UpstreamFailure(ErrorKind.EMPTY_RESPONSE, f"{candidate.worker} answered with no content")
+
+
+def _unopened(
+    candidate: Candidate, buffered: list[StreamEvent], failure: UpstreamFailure
+) -> UpstreamFailure:
+    """Why an attempt ended before it could be committed to.
+
+    A body that ends with no text and no end signal is empty rather than incomplete: the
+    decoder's verdict only matters once text was promised to someone.
+    """
+    if is_incomplete(failure) and not _has_text(buffered):
+        return _empty(candidate)
+    return failure
 
 
 def encode_call(call: HttpCall) -> tuple[dict[str, str], bytes | None]:

@@ -100,6 +100,9 @@ class DashboardHub:
         bucket.answers += 1
         bucket.ttft_ms += ttft_ms
 
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:
+        """Nothing to keep: the move to the continuing worker was kept as a failover."""
+
     def answer_finished(
         self, worker: str, model: str, usage: Usage | None, outcome: AnswerOutcome
     ) -> None:

@@ -6,10 +6,16 @@ invisible to the client. Once the first token exists the answer is committed:
 
 - for a streaming client, a later upstream failure is continued on another worker that
   can take a partial assistant message (``supports_prefill``), so the client still gets
-  one whole answer; when no such worker is left the stream ends with an error event
-  naming the real cause, never as a silently truncated success;
+  one whole answer (a :class:`~actors.providers.base.Continued` event names the worker
+  that takes over, and the usage counts the prompt once and every delivered token, see
+  :mod:`cortex.contributions`); when no such worker is left the stream ends with an error
+  event naming the real cause, never as a silently truncated success;
 - for a non-streaming client nothing has been sent yet, so any failure, mid-stream
   included, simply fails over to the next candidate.
+
+An upstream whose body ends without its end signal has failed mid-stream like one that
+dropped the connection (the adapters' decoders say so), so it is continued, failed over
+or reported in the same ways, and counted against its worker.
 
 The dispatcher decides nothing about health or keys itself: attempts tell the provider
 actors what happened and they decide; keys are leased from and reported to the key ledger,
@@ -34,6 +40,7 @@ from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError,
 from actors.providers.base import (
     ChatRequest,
     Completion,
+    Continued,
     Message,
     StreamEvent,
     StreamFailed,
@@ -44,6 +51,7 @@ from actors.providers.errors import UpstreamFailure
 from actors.providers.stream import gather_completion
 from cortex.attempts import Attempts, Opened
 from cortex.bridge import Bridge
+from cortex.contributions import Contribution, answer_usage
 from cortex.errors import (
     AllUpstreamsFailed,
     Attempt,
@@ -52,7 +60,7 @@ from cortex.errors import (
     NotFound,
     NothingAvailable,
 )
-from cortex.observe import DispatchObserver, NullObserver, observed
+from cortex.observe import AnswerOutcome, DispatchObserver, NullObserver, observed, report_parts
 from cortex.slots import Slots
 from cortex.walk import PlanWalk, RetryPolicy
 from supervisors import Directory, Handle, NotRunning
@@ -153,16 +161,13 @@ class Dispatcher:
         opened = await walk.next_opened(request)
         candidate = opened.candidate
         self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
-        stream = observed(
-            self._observer, candidate.worker, candidate.model, self._stream(walk, opened, request)
-        )
         return Answer(
             candidate.worker,
             candidate.model,
             opened.key,
             tuple(walk.failures),
             opened.first_token_ms,
-            stream,
+            self._stream(walk, opened, request),
         )
 
     async def complete(
@@ -229,39 +234,50 @@ class Dispatcher:
     ) -> AsyncGenerator[StreamEvent, None]:
         """Relay a committed answer, continuing it on another worker if its upstream breaks.
 
-        Usage events are held back and summed, so the client is told what every upstream
-        that contributed to the answer reported.
+        Usage events are held back: the one usage at the end is the whole answer's (see
+        :mod:`cortex.contributions`). However the stream ends, each worker's part is
+        reported to the observer with its share of the usage.
         """
         delivered: list[str] = []
-        usages: list[Usage] = []
+        parts: list[Contribution] = []
+        outcome = AnswerOutcome.CANCELLED
         current = opened
-        while True:
-            failure: UpstreamFailure | None = None
-            async with contextlib.aclosing(self._relay(current)) as events:
-                async for event in events:
-                    if isinstance(event, StreamFailed):
-                        failure = event.failure
-                        break
-                    if isinstance(event, Usage):
-                        usages.append(event)
-                        continue
-                    if isinstance(event, TextDelta):
-                        delivered.append(event.text)
-                    yield event
-            if failure is None:
-                if usages:
-                    yield Usage(
-                        sum(u.prompt_tokens for u in usages),
-                        sum(u.completion_tokens for u in usages),
-                    )
-                return
-            walk.note_failure(current.candidate.worker, current.key, failure)
-            walk.exclude(current.candidate.worker)
-            continued = await self._continuation(walk, request, "".join(delivered))
-            if continued is None:
-                yield StreamFailed(failure)
-                return
-            current = continued
+        try:
+            while True:
+                part = Contribution(current.candidate.worker, current.candidate.model)
+                parts.append(part)
+                failure: UpstreamFailure | None = None
+                async with contextlib.aclosing(self._relay(current)) as events:
+                    async for event in events:
+                        if isinstance(event, StreamFailed):
+                            failure = event.failure
+                            break
+                        if isinstance(event, Usage):
+                            part.usage = event
+                            continue
+                        if isinstance(event, TextDelta):
+                            delivered.append(event.text)
+                            part.chunks += 1
+                        yield event
+                if failure is None:
+                    if (usage := answer_usage(parts)) is not None:
+                        yield usage
+                    outcome = AnswerOutcome.COMPLETED
+                    return
+                part.broke = True
+                walk.note_failure(current.candidate.worker, current.key, failure)
+                walk.exclude(current.candidate.worker)
+                continued = await self._continuation(walk, request, "".join(delivered))
+                if continued is None:
+                    outcome = AnswerOutcome.FAILED
+                    yield StreamFailed(failure)
+                    return
+                current = continued
+                worker, model = current.candidate.worker, current.candidate.model
+                self._observer.answer_continued(worker, model, current.first_token_ms)
+                yield Continued(worker, model)
+        finally:
+            report_parts(self._observer, parts, outcome)
 
     async def _continuation(
         self, walk: PlanWalk, request: ChatRequest, delivered: str

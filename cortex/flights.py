@@ -82,8 +82,9 @@ class Flight:
     @property
     def succeeded(self) -> bool:
         """Whether the answer finished with a finish reason and nothing missing."""
-        # Anything but text, finish and usage (a failure, a skipped malformed chunk)
-        # means the text may be incomplete.
+        # Anything but text, finish and usage (a failure, a skipped malformed chunk, a
+        # continuation stitched on by another worker) means the text may be incomplete or
+        # is not one model's answer.
         return (
             self._finished
             and self._error is None

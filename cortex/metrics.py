@@ -123,13 +123,13 @@ class GatewayMetrics:
         )
         self.tokens = Counter(
             "cortex_tokens",
-            "Tokens reported by upstreams",
+            "Tokens of answers by the worker that wrote them (prompt once per answer)",
             ["worker", "model", "direction"],
             registry=reg,
         )
         self.answers = Counter(
             "cortex_answers",
-            "Committed answers by how they ended",
+            "Committed answers by how they ended, per worker that wrote part of one",
             ["worker", "model", "outcome"],
             registry=reg,
         )
@@ -218,10 +218,14 @@ class MetricsObserver:
         """Observe the time to first token."""
         self._m.ttft_seconds.labels(self._m.worker_label(worker)).observe(ttft_ms / 1000.0)
 
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:  # noqa: ARG002 - protocol signature
+        """Observe the continuing worker's time to first token."""
+        self._m.ttft_seconds.labels(self._m.worker_label(worker)).observe(ttft_ms / 1000.0)
+
     def answer_finished(
         self, worker: str, model: str, usage: Usage | None, outcome: AnswerOutcome
     ) -> None:
-        """Count the answer's outcome and its tokens."""
+        """Count a worker's part of an answer by how it ended, and its share of the tokens."""
         label, model_label = self._m.worker_label(worker), self._m.model_label(worker, model)
         self._m.answers.labels(label, model_label, outcome.value).inc()
         if usage is not None:

@@ -1,9 +1,10 @@
 """What the data plane tells observers, and the per-request record the access log reads.
 
-The dispatcher decides nothing here: at four points of a request's walk down its plan it
+The dispatcher decides nothing here: at five points of a request's walk down its plan it
 tells a :class:`DispatchObserver` what happened (an attempt started, an attempt ended, an
-answer's first token arrived, an answer finished). Metrics, the dashboard and the access
-log are observers; :class:`FanOut` hands each report to all of them.
+answer's first token arrived, another worker continued the answer, a worker's part of the
+answer finished). Metrics, the dashboard and the access log are observers;
+:class:`FanOut` hands each report to all of them.
 
 Per-request fields (worker, model, attempts, time to first token, tokens) cannot travel
 in the dispatcher's return values without changing every handler, so the request's
@@ -26,6 +27,7 @@ from aiohttp import web
 
 from actors.providers.base import StreamEvent, StreamFailed, Usage
 from actors.providers.errors import UpstreamFailure
+from cortex.contributions import Contribution, shares
 from cortex.errors import Attempt
 
 
@@ -55,10 +57,17 @@ class DispatchObserver(Protocol):
     def answer_started(self, worker: str, model: str, ttft_ms: float) -> None:
         """The first token arrived after ``ttft_ms``: the answer is committed to ``worker``."""
 
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:
+        """The answer's worker broke off; ``worker`` continues it, first token after ``ttft_ms``."""
+
     def answer_finished(
         self, worker: str, model: str, usage: Usage | None, outcome: AnswerOutcome
     ) -> None:
-        """A committed answer ended, with the usage the upstream reported, if any."""
+        """``worker``'s part of a committed answer ended, with its share of the usage, if known.
+
+        Once per worker that wrote part of the answer, in order: a continued answer is
+        reported as the part that broke off (``FAILED``), then the part that continued it.
+        """
 
 
 class NullObserver:
@@ -71,6 +80,9 @@ class NullObserver:
         """Ignore the report."""
 
     def answer_started(self, worker: str, model: str, ttft_ms: float) -> None:
+        """Ignore the report."""
+
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:
         """Ignore the report."""
 
     def answer_finished(
@@ -100,6 +112,11 @@ class FanOut:
         for observer in self._observers:
             observer.answer_started(worker, model, ttft_ms)
 
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:
+        """Report to every observer."""
+        for observer in self._observers:
+            observer.answer_continued(worker, model, ttft_ms)
+
     def answer_finished(
         self, worker: str, model: str, usage: Usage | None, outcome: AnswerOutcome
     ) -> None:
@@ -117,16 +134,18 @@ class RequestRecord:
     Attributes:
         attempts: upstream attempts made (each key tried counts once).
         failures: each failed attempt as ``(worker, masked key, reason)``.
-        worker: the worker that answered, once an answer started.
+        worker: the worker that answered, once an answer started (``X-Cortex-Worker``).
+        workers: every worker that wrote part of the answer, in order.
         model: the model that answered.
         ttft_ms: time from the answering attempt's start to its first token.
-        usage: the token counts the upstream reported.
+        usage: the answer's token counts: prompt once, everything delivered as completion.
         outcome: how the answer ended, once it did.
     """
 
     attempts: int = 0
     failures: list[tuple[str, str | None, str]] = field(default_factory=list)
     worker: str | None = None
+    workers: list[str] = field(default_factory=list)
     model: str | None = None
     ttft_ms: float | None = None
     usage: Usage | None = None
@@ -136,6 +155,7 @@ class RequestRecord:
         """The record as access-log fields (masked keys only, never a secret)."""
         return {
             "worker": self.worker,
+            "workers": list(self.workers),
             "model": self.model,
             "attempts": self.attempts,
             "failures": [
@@ -174,7 +194,9 @@ def access_fields(request: web.Request, response: web.StreamResponse) -> dict[st
     """
     record = request.get(RECORD_KEY)
     fields = record.log_fields() if isinstance(record, RequestRecord) else {}
-    fields["worker"] = fields.get("worker") or response.headers.get("X-Cortex-Worker")
+    worker = fields.get("worker") or response.headers.get("X-Cortex-Worker")
+    fields["worker"] = worker
+    fields["workers"] = fields.get("workers") or ([worker] if worker else [])
     return fields
 
 
@@ -197,9 +219,16 @@ class RequestTracker:
             record.failures.append((worker, key, failure.kind.value))
 
     def answer_started(self, worker: str, model: str, ttft_ms: float) -> None:
-        """Note who answered and how fast."""
+        """Note who answered and how fast; an answer started anew forgets an abandoned one."""
         if (record := _CURRENT.get()) is not None:
             record.worker, record.model, record.ttft_ms = worker, model, ttft_ms
+            record.workers = [worker]
+            record.usage = record.outcome = None
+
+    def answer_continued(self, worker: str, model: str, ttft_ms: float) -> None:  # noqa: ARG002 - protocol signature
+        """Note the worker that continues the answer."""
+        if (record := _CURRENT.get()) is not None:
+            record.workers.append(worker)
 
     def answer_finished(
         self,
@@ -208,9 +237,29 @@ class RequestTracker:
         usage: Usage | None,
         outcome: AnswerOutcome,
     ) -> None:
-        """Note the usage and how the answer ended."""
+        """Add the part's usage to the answer's, and note how the answer ended."""
         if (record := _CURRENT.get()) is not None:
-            record.usage, record.outcome = usage, outcome
+            record.usage, record.outcome = _added(record.usage, usage), outcome
+
+
+def _added(total: Usage | None, part: Usage | None) -> Usage | None:
+    if total is None or part is None:
+        return total or part
+    return Usage(
+        total.prompt_tokens + part.prompt_tokens, total.completion_tokens + part.completion_tokens
+    )
+
+
+def report_parts(
+    observer: DispatchObserver, parts: Sequence[Contribution], outcome: AnswerOutcome
+) -> None:
+    """Report how each worker's part of a streamed answer ended, with its share of the usage.
+
+    A part that broke off failed; the last part ended the way the answer did.
+    """
+    for part, share in zip(parts, shares(parts), strict=True):
+        ended = AnswerOutcome.FAILED if part.broke else outcome
+        observer.answer_finished(part.worker, part.model, share, ended)
 
 
 async def observed(
@@ -251,5 +300,6 @@ __all__ = [
     "access_fields",
     "current_record",
     "observed",
+    "report_parts",
     "tracking",
 ]

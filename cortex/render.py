@@ -80,13 +80,17 @@ def completion(
 class ChunkWriter:
     """Builds the ``chat.completion.chunk`` frames of one streamed answer."""
 
-    def __init__(self, *, cid: str, model: str, include_usage: bool) -> None:
+    def __init__(
+        self, *, cid: str, model: str, include_usage: bool, created: int | None = None
+    ) -> None:
+        self._cid = cid
         self._include_usage = include_usage
+        self._created = int(time.time()) if created is None else created
         # The fields every chunk repeats, encoded once; the keys keep OpenAI's order.
         fixed = {
             "id": cid,
             "object": "chat.completion.chunk",
-            "created": int(time.time()),
+            "created": self._created,
             "model": model,
             "choices": None,
         }
@@ -98,6 +102,12 @@ class ChunkWriter:
             tail = b',"usage":' + orjson.dumps(usage_json(usage)) + b"}\n\n"
             return self._head + orjson.dumps(choices) + tail
         return self._head + orjson.dumps(choices) + self._tail
+
+    def for_model(self, model: str) -> ChunkWriter:
+        """The writer of the same stream's later chunks, naming ``model`` (a continuation)."""
+        return ChunkWriter(
+            cid=self._cid, model=model, include_usage=self._include_usage, created=self._created
+        )
 
     def role(self) -> bytes:
         """The opening chunk that announces the assistant role."""

@@ -3,23 +3,24 @@
 For a cacheable request the order is: look the key up in the store (a read, no mailbox
 round trip) and replay a hit; else join an identical request's answer if one is in
 flight; else go upstream in a new flight, whose answer the cache actor stores if it
-finishes successfully. Whatever the path, the handler gets a :class:`Served` answer with
-the same events a live answer has, so a hit renders exactly like a live answer. Lookups
-reach the cache actor as tells (a lost one during a restart only skews a counter); a
-finished answer is handed over with an ask, and its flight stays joinable until the actor
-has stored it, so no identical request slips between the two and goes upstream again.
+finishes successfully (with its provider's end signal, written by one worker: see
+:attr:`~cortex.flights.Flight.succeeded`). Whatever the path, the handler gets a
+:class:`Served` answer with the same events a live answer has, so a hit renders exactly
+like a live answer. Lookups are counted in the store before the answer is served, so a
+response that says ``hit`` is already counted; a finished answer is handed over with an
+ask, and its flight stays joinable until the actor has stored it, so no identical request
+slips between the two and goes upstream again.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import pykka
 import structlog
 
-from actors.cache import JoinedFlight, LookedUp, StoreAnswer
+from actors.cache import StoreAnswer
 from actors.providers.base import Finished, StreamEvent, TextDelta, Usage
 from actors.providers.errors import UpstreamFailure
 from actors.providers.stream import gather_completion
@@ -102,7 +103,7 @@ class ResponseCache:
     Args:
         dispatcher: goes upstream on a miss.
         store: the cache's table, read directly.
-        actor: the cache actor, told outcomes and asked to store answers.
+        actor: the cache actor, asked to store answers.
         bridge: the crossing used to ask the actor.
         settings: the cache's configuration.
         request_timeout: the longest a request waits for a shared answer.
@@ -198,7 +199,7 @@ class ResponseCache:
         """A cached answer, or one shared with an identical request; counts the lookup."""
         cached = self._store.get(key)
         if cached is not None:
-            self._tell(LookedUp(key, hit=True))
+            self._store.record_lookup(key, hit=True)
             return Served(cached.worker, cached.model, CacheStatus.HIT, replay(cached))
         flight = self._flights.joinable(key)
         # Without coalescing only a finished answer is shared: the client that asked for
@@ -207,13 +208,13 @@ class ResponseCache:
         if flight is not None and not (self.settings.coalesce or flight.succeeded):
             flight = None
         if flight is None:
-            self._tell(LookedUp(key, hit=False))
+            self._store.record_lookup(key, hit=False)
             return None
         if flight.succeeded:
             # It finished a moment ago and the cache actor is storing it: a hit.
-            self._tell(LookedUp(key, hit=True))
+            self._store.record_lookup(key, hit=True)
             return await self._follow(flight, CacheStatus.HIT, call)
-        self._tell(JoinedFlight(key))
+        self._store.record_coalesced()
         return await self._follow(flight, CacheStatus.COALESCED, call)
 
     def _launch(self, key: str, controls: CacheControls, opener: Opener) -> Flight:
@@ -258,8 +259,3 @@ class ResponseCache:
             await self._bridge.ask(self._actor, StoreAnswer(key, answer), timeout=STORE_TIMEOUT)
         except (pykka.Timeout, pykka.ActorDeadError, NotRunning):
             log.warning("cache_store_lost", worker=answer.worker)
-
-    def _tell(self, message: object) -> None:
-        """Report to the cache actor; a report lost to a restart in progress is acceptable."""
-        with contextlib.suppress(NotRunning, pykka.ActorDeadError):
-            self._actor.tell(message)

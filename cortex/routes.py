@@ -22,7 +22,7 @@ from aiohttp import web
 from actors.board import Board
 from actors.breaker import Breaker, BreakerState
 from actors.keys import KeyLedger
-from actors.providers.base import Finished, StreamFailed, TextDelta, Usage
+from actors.providers.base import Continued, Finished, StreamFailed, TextDelta, Usage
 from actors.workers import HealthStatus
 from cortex import render
 from cortex.caching import CacheTerms, read_terms
@@ -151,6 +151,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             match event:
                 case TextDelta(text=text) if text:
                     await response.write(writer.text(text))
+                case Continued(model=model):
+                    # Each chunk names the model that wrote it.
+                    writer = writer.for_model(model)
                 case Finished(reason=reason):
                     await response.write(writer.finish(reason))
                 case Usage():
@@ -170,18 +173,26 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def api_chat(request: web.Request) -> web.StreamResponse:
-    """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events."""
+    """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events.
+
+    The ``done`` event names the worker that started the answer (``X-Cortex-Worker``) and,
+    in ``workers``, every worker that wrote part of it; an ``error`` event names the
+    worker that broke off.
+    """
     services = request.app[SERVICES]
     call, terms = await _chat_call(request, default_stream=True)
     answer = await services.cache.open(call, terms)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
-    finish = "stop"
+    finish: str | None = None  # set by the answer's end signal; never invented
+    workers = [answer.worker]
     async with contextlib.aclosing(answer.events()) as events:
         async for event in events:
             match event:
                 case TextDelta(text=text) if text:
                     await response.write(render.sse({"content": text}))
+                case Continued(worker=worker):
+                    workers.append(worker)
                 case Finished(reason=reason):
                     finish = reason
                 case Usage():
@@ -193,12 +204,13 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
                         "code": failure.kind.value,
                     }
                     await response.write(
-                        render.sse({"error": error, "worker": answer.worker}, event="error")
+                        render.sse({"error": error, "worker": workers[-1]}, event="error")
                     )
                     break
         else:
             done = {
                 "worker": answer.worker,
+                "workers": workers,
                 "model": answer.model,
                 "finish_reason": finish,
                 "usage": render.usage_json(usage),

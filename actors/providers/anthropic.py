@@ -154,11 +154,16 @@ def _prompt_tokens(usage: Mapping[str, Any]) -> int | None:
 
 
 class _EventHandler:
-    """Turns Messages stream events into events; one per stream."""
+    """Turns Messages stream events into events; one per stream.
+
+    The end signal is ``message_delta`` with a ``stop_reason``, or ``message_stop``: a
+    ``message_stop`` without a reason before it still ends the answer (as ``stop``).
+    """
 
     def __init__(self) -> None:
         self._prompt: int | None = None
         self._completion: int | None = None
+        self._finished = False
 
     def on_payload(self, event: str, payload: JsonObject) -> list[StreamEvent]:
         kind = string(payload, "type") or event
@@ -171,9 +176,14 @@ class _EventHandler:
             self._prompt = _prompt_tokens(source) or self._prompt
             self._completion = count(source, "output_tokens") or self._completion
             reason = string(obj(payload, "delta"), "stop_reason")
-            return [Finished(_finish(reason))] if reason else []
+            if not reason:
+                return []
+            self._finished = True
+            return [Finished(_finish(reason))]
         if kind == "message_stop":
-            return self.on_end()
+            ending: list[StreamEvent] = [] if self._finished else [Finished("stop")]
+            self._finished = True
+            return [*ending, *self.on_end()]
         if kind == "error":
             error = obj(payload, "error")
             message = string(error, "message")
@@ -232,14 +242,17 @@ class AnthropicAdapter:
         """Parse a ``message`` object.
 
         Raises:
-            ValueError: not JSON, or no ``content`` list.
+            ValueError: not JSON, no ``content`` list, or no ``stop_reason``.
         """
         payload = parse_object(body)
         content, usage = payload.get("content"), obj(payload, "usage")
         if isinstance(content, list):
+            reason = string(payload, "stop_reason")
+            if reason is None:
+                raise ValueError("message without a stop_reason: the answer may be cut short")
             return Completion(
                 text=joined_text(content),  # only text blocks carry "text"
-                finish_reason=_finish(string(payload, "stop_reason")),
+                finish_reason=_finish(reason),
                 usage=_usage(_prompt_tokens(usage), count(usage, "output_tokens")),
             )
         raise ValueError("message without a content list")

@@ -103,7 +103,20 @@ class Malformed:
     detail: str
 
 
-StreamEvent = TextDelta | Finished | Usage | StreamFailed | Malformed
+@dataclass(frozen=True, slots=True)
+class Continued:
+    """Another worker carries on a streamed answer after the one before it broke off.
+
+    Never produced by an adapter: the data plane emits it when it continues an answer on
+    another worker, so everything that renders or records the answer can name each worker
+    that wrote part of it. The text after it comes from ``worker``'s ``model``.
+    """
+
+    worker: str
+    model: str
+
+
+StreamEvent = TextDelta | Finished | Usage | StreamFailed | Malformed | Continued
 
 
 @dataclass(frozen=True, slots=True)

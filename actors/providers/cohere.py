@@ -63,7 +63,11 @@ def _usage(usage: Mapping[str, Any]) -> Usage | None:
 
 
 def _ending(finish_reason: str | None, error: object, usage: Usage | None) -> list[StreamEvent]:
-    """The events for the end of a generation, in a stream or a whole answer."""
+    """The events for the end of a generation, in a stream or a whole answer.
+
+    A ``message-end`` is the stream's end signal by itself, so one without a reason ends
+    the answer as ``COMPLETE``.
+    """
     reason = finish_reason or "COMPLETE"
     if reason in _FAILED:
         message = error if isinstance(error, str) and error else f"generation ended with {reason}"
@@ -121,12 +125,16 @@ class CohereAdapter:
         """Parse a v2 chat response.
 
         Raises:
-            ValueError: not JSON, no ``message.content`` list, or a failed generation.
+            ValueError: not JSON, no ``message.content`` list, no ``finish_reason``, or a
+                failed generation.
         """
         payload = parse_object(body)
         content = obj(payload, "message").get("content")
         if isinstance(content, list):
-            ending = _ending(string(payload, "finish_reason"), None, _usage(obj(payload, "usage")))
+            reason = string(payload, "finish_reason")
+            if reason is None:
+                raise ValueError("chat response without a finish_reason: answer may be cut short")
+            ending = _ending(reason, None, _usage(obj(payload, "usage")))
             return completion_from([TextDelta(joined_text(content)), *ending])
         raise ValueError("chat response without message.content")
 

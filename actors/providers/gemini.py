@@ -4,8 +4,9 @@ The worker's ``base_url`` is the host (``https://generativelanguage.googleapis.c
 adapter adds the API version (``v1beta`` unless told otherwise, and not twice when the
 base already ends in one). Roles are ``user`` and ``model``; system messages become
 ``systemInstruction``. A streamed chunk has the same shape as a whole answer, so one
-translation serves both; the stream has no end marker, and the complete
-``usageMetadata`` rides on the last chunk, so usage is reported when the stream ends.
+translation serves both. The stream has no end marker of its own: its end signal is the
+``finishReason`` of the last chunk (or a ``blockReason`` for a refused prompt), and the
+complete ``usageMetadata`` rides on that chunk, so usage is reported when the stream ends.
 Errors use Google's RPC envelope, whose ``status`` names the problem; a bad key is a 400
 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``, and one 429 ``RESOURCE_EXHAUSTED``
 covers both per-minute limits and exhausted daily or billing quota.
@@ -218,7 +219,8 @@ class GeminiAdapter:
         """Parse a ``GenerateContentResponse``.
 
         Raises:
-            ValueError: not JSON, or neither ``candidates`` nor ``promptFeedback``.
+            ValueError: not JSON, neither ``candidates`` nor ``promptFeedback``, or no
+                ``finishReason`` (nor a ``blockReason``).
         """
         payload = parse_object(body)
         if not (seq(payload, "candidates") or obj(payload, "promptFeedback")):

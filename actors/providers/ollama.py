@@ -100,7 +100,7 @@ class OllamaAdapter:
         """Parse the single object of a ``"stream": false`` answer.
 
         Raises:
-            ValueError: not JSON, an error object, or no ``message``.
+            ValueError: not JSON, an error object, no ``message``, or not ``"done": true``.
         """
         payload = parse_object(body)
         if payload.get("error") is None:

@@ -138,14 +138,17 @@ class OpenAIAdapter:
         """Parse a ``chat.completion`` object.
 
         Raises:
-            ValueError: not JSON, or no ``choices[0].message``.
+            ValueError: not JSON, no ``choices[0].message``, or no ``finish_reason``.
         """
         payload = parse_object(body)
         choice = first(payload, "choices")
         message = require(choice.get("message"), "choices[0].message")
+        reason = string(choice, "finish_reason")
+        if not reason:
+            raise ValueError("choices[0] without a finish_reason: the answer may be cut short")
         return Completion(
             text=string(message, "content") or "",
-            finish_reason=string(choice, "finish_reason") or "stop",
+            finish_reason=reason,
             usage=_usage(obj(payload, "usage")),
         )
 

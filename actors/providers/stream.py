@@ -9,6 +9,13 @@ as :class:`~actors.providers.base.Malformed` and skipped (one bad chunk must not
 client the rest of a good answer), a framing that cannot go on (an endless line) becomes a
 single ``StreamFailed(UPSTREAM_ERROR)``, and after any failure the rest of the stream is
 ignored, so a decoder never raises on garbage.
+
+An answer is complete only when the provider's end signal arrived; each handler turns its
+format's signal into :class:`~actors.providers.base.Finished` (OpenAI's ``finish_reason``,
+Anthropic's ``stop_reason`` or ``message_stop``, Gemini's ``finishReason``, Cohere's
+``message-end``, Ollama's ``"done": true``). A stream that ends without one, whether the
+body closed or a ``[DONE]`` came early, ends in :func:`incomplete`: a connection closed
+cleanly in the middle of an answer must never pass for a whole answer.
 """
 
 from __future__ import annotations
@@ -30,16 +37,32 @@ from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.providers.payload import JsonObject, failed, parse_object
 
 DONE = "[DONE]"
+INCOMPLETE = "ended before the answer was complete"
+INCOMPLETE_CODE = "incomplete"
+"""The code of :func:`incomplete` failures, which Cortex detects rather than the provider sends."""
+
+
+def incomplete() -> StreamFailed:
+    """The failure of an answer whose end signal never arrived (a mid-stream upstream error)."""
+    message = f"the upstream {INCOMPLETE}"
+    return StreamFailed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, message, code=INCOMPLETE_CODE))
+
+
+def is_incomplete(failure: UpstreamFailure) -> bool:
+    """Whether ``failure`` is Cortex's verdict of a missing end signal, not the provider's error."""
+    return failure.code == INCOMPLETE_CODE and failure.kind is ErrorKind.UPSTREAM_ERROR
 
 
 def completion_from(events: Sequence[StreamEvent]) -> Completion:
     """Fold the events of a whole answer into a :class:`Completion`.
 
     Raises:
-        ValueError: the events report a failure.
+        ValueError: the events report a failure, or hold no finish reason (the answer's
+            end signal never arrived, so its text may be cut short).
     """
     text: list[str] = []
-    reason, usage = "stop", None
+    reason: str | None = None
+    usage: Usage | None = None
     failures = [event.failure for event in events if isinstance(event, StreamFailed)]
     if failures:
         raise ValueError(failures[0].message)
@@ -50,19 +73,26 @@ def completion_from(events: Sequence[StreamEvent]) -> Completion:
             reason = event.reason
         elif isinstance(event, Usage):
             usage = event
+    if reason is None:
+        raise ValueError(f"the answer {INCOMPLETE}: it carries no finish reason")
     return Completion("".join(text), reason, usage)
 
 
 async def gather_completion(
     events: AsyncGenerator[StreamEvent, None],
 ) -> Completion | UpstreamFailure:
-    """Read a live answer to its end: the whole :class:`Completion`, or what broke it."""
+    """Read a live answer to its end: the whole :class:`Completion`, or what broke it.
+
+    An answer that ends without a finish reason is broken too: :func:`incomplete`.
+    """
     collected: list[StreamEvent] = []
     async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, StreamFailed):
                 return event.failure
             collected.append(event)
+    if not any(isinstance(event, Finished) for event in collected):
+        return incomplete().failure
     return completion_from(collected)
 
 
@@ -113,7 +143,11 @@ class StreamHandler(Protocol):
         ...
 
     def on_end(self) -> list[StreamEvent]:
-        """The stream ended (sentinel or close); return what was held back, e.g. usage."""
+        """The stream ended (sentinel or close); return what was held back, e.g. usage.
+
+        The decoder calls it once, never after a ``StreamFailed``, and adds
+        :func:`incomplete` itself when no ``Finished`` came before or from this call.
+        """
         ...
 
 
@@ -121,14 +155,16 @@ class JsonStreamDecoder:
     """A :class:`~actors.providers.base.StreamDecoder` for any framing of JSON objects.
 
     Never raises: an unreadable chunk becomes ``Malformed`` and is skipped, broken framing
-    becomes one ``StreamFailed(UPSTREAM_ERROR)``, and after any ``StreamFailed`` or the
-    ``[DONE]`` sentinel the rest of the stream is ignored.
+    becomes one ``StreamFailed(UPSTREAM_ERROR)``, a stream that ends (sentinel or close)
+    without a ``Finished`` ends in :func:`incomplete`, and after any ``StreamFailed`` or
+    the ``[DONE]`` sentinel the rest of the stream is ignored.
     """
 
     def __init__(self, framer: Framer, handler: StreamHandler) -> None:
         self._framer = framer
         self._handler = handler
         self._over = False
+        self._finished = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Consume the next bytes read from the socket; return the events they complete."""
@@ -169,14 +205,23 @@ class JsonStreamDecoder:
             except (ValueError, TypeError, LookupError, AttributeError) as exc:
                 produced = [Malformed(f"{exc}: {data[:200]}")]
             events.extend(produced)
-            for item in produced:  # a plain loop: this runs once per streamed token
-                if isinstance(item, StreamFailed):
-                    self._over = True
+            self._note(produced)
         return events
+
+    def _note(self, produced: list[StreamEvent]) -> None:
+        for item in produced:  # a plain loop: this runs once per streamed token
+            if isinstance(item, StreamFailed):
+                self._over = True
+            elif isinstance(item, Finished):
+                self._finished = True
 
     def _end(self) -> list[StreamEvent]:
         self._over = True
-        return self._handler.on_end()
+        events = self._handler.on_end()
+        self._note(events)
+        if not self._finished and not any(isinstance(e, StreamFailed) for e in events):
+            events.append(incomplete())
+        return events
 
     def _fail(self, detail: str) -> list[StreamEvent]:
         self._over = True

@@ -182,8 +182,8 @@ class SimulatedAnthropic(SimulatedServer):
             tail=[
                 typed_event({"type": "content_block_stop", "index": 0}),
                 typed_event(message_delta),
-                typed_event({"type": "message_stop"}),
             ],
+            sentinel=[typed_event({"type": "message_stop"})],
         )
 
     def _stream_error_frame(self) -> bytes:

@@ -37,7 +37,8 @@ class Fault(StrEnum):
     RATE_LIMIT_BARE = "rate_limit_bare"  # 429 with the provider's body but no Retry-After
     MALFORMED_CHUNK = "malformed_chunk"  # one unparseable frame among good ones
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``retry_after`` seconds, then answer normally
-    NO_SENTINEL = "no_sentinel"  # every content chunk, then EOF without the closing frames
+    NO_SENTINEL = "no_sentinel"  # the whole answer and its end signal, but no closing sentinel
+    ENDS_EARLY = "ends_early"  # a couple of chunks, then a clean end of the body, no end signal
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -101,6 +102,7 @@ class FaultPlan:
         self._rules: dict[str | None, FaultRule] = {}
         self._every: dict[str | None, _EveryRule] = {}
         self._counts: dict[str | None, int] = {}
+        self._dealt: dict[Fault, int] = {}
         self._random: tuple[tuple[Fault, float], ...] = ()
         self._rng = random.Random(0)
         self._random_retry_after = 1.0
@@ -166,12 +168,18 @@ class FaultPlan:
             self._random_retry_after = retry_after
 
     def clear(self) -> None:
-        """Forget every scripted fault, random rate, periodic rate limit and request count."""
+        """Forget every scripted fault, random rate, periodic rate limit and count."""
         with self._lock:
             self._rules.clear()
             self._every.clear()
             self._counts.clear()
+            self._dealt.clear()
             self._random = ()
+
+    def dealt(self) -> dict[Fault, int]:
+        """How many requests got each fault since the last :meth:`clear` (a chaos run's record)."""
+        with self._lock:
+            return dict(self._dealt)
 
     def take(self, key: str | None, *, probe: bool) -> FaultRule | None:
         """Decide the fault for one request of ``key`` and consume it.
@@ -184,18 +192,24 @@ class FaultPlan:
             The rule to apply, or ``None`` to answer normally.
         """
         with self._lock:
-            rule = self._consume(key, probe) or self._consume(None, probe)
-            if probe:
-                return rule
-            # Every chat request counts, even one a scripted rule answers, so
-            # "every Nth request" means exactly that.
-            count = self._counts[key] = self._counts.get(key, 0) + 1
+            rule = self._decide(key, probe)
             if rule is not None:
-                return rule
-            every = self._every.get(key) or self._every.get(None)
-            if every is not None and count % every.every == 0:
-                return FaultRule(Fault.RATE_LIMIT, 1, every.retry_after)
-            return self._draw()
+                self._dealt[rule.fault] = self._dealt.get(rule.fault, 0) + 1
+            return rule
+
+    def _decide(self, key: str | None, probe: bool) -> FaultRule | None:
+        rule = self._consume(key, probe) or self._consume(None, probe)
+        if probe:
+            return rule
+        # Every chat request counts, even one a scripted rule answers, so
+        # "every Nth request" means exactly that.
+        count = self._counts[key] = self._counts.get(key, 0) + 1
+        if rule is not None:
+            return rule
+        every = self._every.get(key) or self._every.get(None)
+        if every is not None and count % every.every == 0:
+            return FaultRule(Fault.RATE_LIMIT, 1, every.retry_after)
+        return self._draw()
 
     def _draw(self) -> FaultRule | None:
         roll = self._rng.random()

@@ -224,11 +224,11 @@ class SimulatedOpenAI(SimulatedServer):
         tail = [chunk({}, "length" if completion.truncated else "stop")]
         if call.include_usage:
             tail.append(sse_frame({**base, "choices": [], "usage": self._usage(completion)}))
-        tail.append(sse_frame("[DONE]"))
         return StreamFrames(
             head=[chunk({"role": "assistant", "content": ""})],
             pieces=[chunk({"content": piece}) for piece in completion.pieces],
             tail=tail,
+            sentinel=[sse_frame("[DONE]")],
         )
 
     def _stream_error_frame(self) -> bytes:

@@ -68,7 +68,7 @@ class SimulatedServer(BackgroundServer):
         self.reply = reply
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
-        self.strike_after = 2  # content chunks sent before DROP_MID_STREAM / STREAM_ERROR
+        self.strike_after = 2  # content chunks sent before a fault that cuts the stream short
         self.active_requests = 0  # requests being answered now (changed on the server loop)
         self.faults = FaultPlan()
         self._log: list[RecordedRequest] = []
@@ -275,6 +275,10 @@ class SimulatedServer(BackgroundServer):
             return await self._hang_up(request, wait=fault is Fault.HANG)
         if fault is Fault.EMPTY_STREAM:
             return web.Response(body=b"", content_type="application/json")
+        if fault is Fault.ENDS_EARLY:
+            # A listing cut in half, well framed: its JSON does not parse.
+            text = json.dumps(dict(body))
+            return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return web.json_response(dict(body))
 
     async def _serve_chat(self, request: web.Request, call: ChatCall) -> web.StreamResponse:
@@ -293,7 +297,22 @@ class SimulatedServer(BackgroundServer):
             return web.Response(body=b"", content_type="application/json")
         if fault is Fault.STREAM_ERROR:
             raise ReplyError(ErrorKind.OVERLOADED)
+        if fault is Fault.ENDS_EARLY:
+            return await self._half_body(request, self._render(call, completion))
         return web.json_response(self._render(call, completion))
+
+    @staticmethod
+    async def _half_body(request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
+        """Send the first half of a JSON body, then end the response cleanly (chunked)."""
+        encoded = json.dumps(body).encode()  # as web.json_response encodes the whole body
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        try:
+            await response.prepare(request)
+            await response.write(encoded[: len(encoded) // 2])
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away; nothing left to tell it
+        return response
 
     async def _stream(
         self, request: web.Request, call: ChatCall, completion: Completion, fault: Fault
@@ -308,11 +327,11 @@ class SimulatedServer(BackgroundServer):
             # A well-formed stream that carries no content at all.
             empty = Completion(pieces=(), prompt_tokens=call.prompt_tokens, truncated=False)
             frames = self._frames(call, empty)
-            await response.write(b"".join([*frames.head, *frames.tail]))
+            await response.write(b"".join([*frames.head, *frames.tail, *frames.sentinel]))
             await response.write_eof()
             return response
         frames = self._frames(call, completion)
-        striking = fault in (Fault.DROP_MID_STREAM, Fault.STREAM_ERROR)
+        striking = fault in (Fault.DROP_MID_STREAM, Fault.STREAM_ERROR, Fault.ENDS_EARLY)
         pieces = list(frames.pieces[: self.strike_after] if striking else frames.pieces)
         if fault is Fault.MALFORMED_CHUNK:
             pieces.insert(min(1, len(pieces)), self._malformed_frame())
@@ -326,11 +345,18 @@ class SimulatedServer(BackgroundServer):
             if fault is Fault.DROP_MID_STREAM:
                 await self._hang_up(request)
                 return response
-            if fault is Fault.NO_SENTINEL:
-                await response.write_eof()
-                return response
-            await response.write(self._stream_error_frame() if striking else b"".join(frames.tail))
+            await response.write(self._ending(frames, fault))
             await response.write_eof()
         except ConnectionResetError:
             pass  # the client went away; nothing left to tell it
         return response
+
+    def _ending(self, frames: StreamFrames, fault: Fault) -> bytes:
+        """What follows the pieces before the body ends cleanly, as ``fault`` says."""
+        if fault is Fault.STREAM_ERROR:
+            return self._stream_error_frame()
+        if fault is Fault.ENDS_EARLY:
+            return b""
+        if fault is Fault.NO_SENTINEL:
+            return b"".join(frames.tail)
+        return b"".join([*frames.tail, *frames.sentinel])

@@ -59,11 +59,17 @@ class ErrorReply:
 
 @dataclass(frozen=True, slots=True)
 class StreamFrames:
-    """A streamed reply as encoded frames: preamble, one frame per piece, epilogue."""
+    """A streamed reply as encoded frames: preamble, one frame per piece, epilogue.
+
+    ``tail`` carries the end signal (finish reason, usage); ``sentinel`` the frames some
+    formats send after it to close the stream (OpenAI's ``data: [DONE]``, Anthropic's
+    ``message_stop``), which formats without one leave empty.
+    """
 
     head: Sequence[bytes]
     pieces: Sequence[bytes]
     tail: Sequence[bytes]
+    sentinel: Sequence[bytes] = ()
 
 
 class ReplyError(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from actors.cache import CacheActor, ClearCache, JoinedFlight, LookedUp, StoreAnswer, purge_interval
+from actors.cache import CacheActor, ClearCache, StoreAnswer, purge_interval
 from actors.providers.base import Usage
 from actors.response_store import CachedAnswer, CacheLimits, ResponseStore
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
@@ -76,15 +76,6 @@ def test_an_answer_too_large_for_the_cache_is_refused_and_logged(
     assert [e["event"] for e in logs] == ["cache_entry_too_large"]
 
 
-def test_told_lookups_and_joins_are_counted(cache: Handle, store: ResponseStore):
-    cache.tell(LookedUp("k", hit=False))
-    cache.tell(LookedUp("k", hit=True))
-    cache.tell(JoinedFlight("k"))
-    wait_until(lambda: store.stats().coalesced == 1)
-    stats = store.stats()
-    assert (stats.hits, stats.misses) == (1, 1)
-
-
 def test_clear_cache_replies_how_many_entries_it_dropped(cache: Handle, store: ResponseStore):
     cache.ask(StoreAnswer("a", ANSWER), timeout=WAIT)
     cache.ask(StoreAnswer("b", ANSWER), timeout=WAIT)
@@ -105,8 +96,7 @@ def test_entries_and_counters_survive_a_crash_of_the_actor(
     cache: Handle, store: ResponseStore, directory: Directory
 ):
     cache.ask(StoreAnswer("k", ANSWER), timeout=WAIT)
-    cache.tell(LookedUp("k", hit=True))
-    wait_until(lambda: store.stats().hits == 1)
+    store.record_lookup("k", hit=True)
     crashed = cache.ref().actor_urn
     cache.ref().proxy().crash(RuntimeError("drill")).get(timeout=WAIT)
     wait_until(lambda: (r := directory.lookup("cache")) is not None and r.actor_urn != crashed)

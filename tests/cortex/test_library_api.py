@@ -10,7 +10,7 @@ import pytest
 
 import cortex
 from actors.workers import HealthStatus
-from cortex.errors import BadRequest, NotFound
+from cortex.errors import AllUpstreamsFailed, BadRequest, NotFound
 from cortex.settings import load_settings
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
 
@@ -68,6 +68,20 @@ def test_chat_fails_over_between_keys_like_the_daemon(gateway, upstream):
     assert [r.api_key for r in upstream.requests if r.path.endswith("/chat/completions")] == list(
         KEYS
     )
+
+
+def test_chat_raises_when_the_answer_ends_before_its_end_signal(gateway, upstream):
+    upstream.chunk_delay = 0.05  # the first token is delivered before the body ends
+    upstream.set_fault(Fault.ENDS_EARLY)
+    received: list[str] = []
+
+    with pytest.raises(AllUpstreamsFailed) as caught:
+        received.extend(gateway.chat([{"role": "user", "content": "cut short"}]))
+
+    assert "".join(received) == "Hello from"
+    [attempt] = caught.value.attempts
+    assert (attempt.reason, attempt.worker) == ("upstream_error", "openai")
+    assert "ended before the answer was complete" in attempt.message
 
 
 def test_chat_rejects_invalid_messages_before_any_upstream_call(gateway, upstream):

@@ -186,6 +186,7 @@ def test_the_request_tracker_fills_only_the_current_record() -> None:
 
     assert record.log_fields() == {
         "worker": "local",
+        "workers": ["local"],
         "model": "llama3.1:8b",
         "attempts": 2,
         "failures": [{"worker": "groq", "key": "sk-ver***0001", "reason": "rate_limited"}],

@@ -69,6 +69,14 @@ def test_every_chunk_of_one_answer_shares_id_and_created() -> None:
     assert {(c["id"], c["created"]) for c in chunks} == {("c9", chunks[0]["created"])}
 
 
+def test_a_continued_answer_names_the_new_model_in_the_same_stream() -> None:
+    writer = ChunkWriter(cid="c9", model="first", include_usage=True, created=1_700_000_000)
+    later = writer.for_model("second")
+    before, after = frame_json(writer.text("a")), frame_json(later.text("b"))
+    assert (before["model"], after["model"]) == ("first", "second")
+    assert (after["id"], after["created"], after["usage"]) == ("c9", 1_700_000_000, None)
+
+
 def test_usage_chunk_is_empty_when_the_client_did_not_ask() -> None:
     writer = ChunkWriter(cid="c1", model="m", include_usage=False)
     assert writer.usage(Usage(1, 2)) == b""

@@ -185,9 +185,9 @@ def test_an_answer_fetched_again_after_expiry_is_cached_afresh(cache, upstream, 
     assert upstream.calls == 2
 
 
-def test_a_hit_is_served_from_the_store_while_the_cache_actor_is_down(
-    cache, upstream, supervised, store
-):
+@pytest.fixture
+def stored_then_down(cache, supervised) -> ResponseCache:
+    """The cache once it stored one answer and its actor stopped."""
     _, root, ref = supervised
 
     async def first() -> None:
@@ -196,12 +196,25 @@ def test_a_hit_is_served_from_the_store_while_the_cache_actor_is_down(
 
     run(first())
     root.stop(ref, timeout=WAIT)
+    return cache
 
-    status, text = run(whole(cache))
+
+def test_a_hit_is_served_from_the_store_while_the_cache_actor_is_down(
+    stored_then_down, upstream, store
+):
+    status, text = run(whole(stored_then_down))
 
     assert (status, text) == (CacheStatus.HIT, "Hello")
     assert upstream.calls == 1
     assert store.stats().entries == 1
+
+
+def test_every_lookup_is_counted_by_the_time_its_answer_is_served(stored_then_down, store):
+    """Counted in the store itself: no message to the cache actor lags behind the response."""
+    status, _ = run(whole(stored_then_down))
+
+    stats = store.stats()
+    assert (status, stats.misses, stats.hits) == (CacheStatus.HIT, 1, 1)
 
 
 @pytest.mark.parametrize("coalesce", [True, False], ids=["coalescing", "not_coalescing"])

@@ -50,7 +50,7 @@ def chat_requests(server: SimulatedOpenAI, prompt: str) -> list[Any]:
 def cache_stats(
     daemon: CortexProcess, until: Callable[[dict[str, Any]], bool] = lambda _: True
 ) -> dict[str, Any]:
-    """The cache's stats, once ``until`` holds (lookups are counted by a tell, so soon after)."""
+    """The cache's stats, once ``until`` holds (stores and in-flight answers settle later)."""
     deadline = time.monotonic() + WAIT
     while True:
         stats: dict[str, Any] = daemon.get("/api/stats").json()["cache"]

@@ -67,6 +67,8 @@ def test_the_tree_shows_every_actor_with_its_supervision_details(admin_daemon):
 
 def test_actor_state_summaries_come_from_the_shared_tables(admin_daemon):
     assert chat(admin_daemon).status_code == 200
+    # The provider actor publishes the outcome it was told just after the response ended.
+    wait_until(lambda: node(admin_daemon, "primary")["state"]["successes"] == 1)
 
     keys = node(admin_daemon, "keys")["state"]
     primary = node(admin_daemon, "primary")["state"]

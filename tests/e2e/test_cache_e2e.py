@@ -27,6 +27,7 @@ from cache_harness import (
 from daemon_harness import PRIMARY_KEYS, CortexProcess
 
 from cortex.simulated import Fault, SimulatedOpenAI
+from cortex.simulated.content import default_reply
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ def test_no_store_still_reads_a_cached_answer(sdk, primary, prompt):
     assert len(chat_requests(primary, prompt)) == 1
 
 
-@pytest.mark.parametrize("fault", [Fault.DROP_MID_STREAM, Fault.STREAM_ERROR])
+@pytest.mark.parametrize("fault", [Fault.DROP_MID_STREAM, Fault.STREAM_ERROR, Fault.ENDS_EARLY])
 def test_a_stream_that_fails_midway_is_never_cached(slow_daemon, slow_primary, prompt, fault):
     slow_primary.set_fault(fault, times=1)
     _, broken = api_chat(slow_daemon, deterministic(prompt))
@@ -225,6 +226,24 @@ def test_a_stream_that_fails_midway_is_never_cached(slow_daemon, slow_primary, p
     assert retried[-1][0] == "done"
     assert hit_headers["X-Cortex-Cache"] == "hit"
     assert len(chat_requests(slow_primary, prompt)) == 2
+
+
+def test_a_plain_answer_that_ends_before_its_end_signal_is_neither_served_nor_cached(
+    slow_daemon, slow_primary, prompt
+):
+    slow_primary.set_fault(Fault.ENDS_EARLY, times=1)
+    broken = slow_daemon.post("/v1/chat/completions", json=deterministic(prompt))
+
+    retried = slow_daemon.post("/v1/chat/completions", json=deterministic(prompt))
+    hit = slow_daemon.post("/v1/chat/completions", json=deterministic(prompt))
+
+    assert broken.status_code == 502
+    assert "ended before the answer was complete" in broken.text
+    whole = default_reply("primary", prompt)
+    assert retried.headers["X-Cortex-Cache"] == "miss"
+    assert retried.json()["choices"][0]["message"]["content"] == whole
+    assert hit.headers["X-Cortex-Cache"] == "hit"
+    assert hit.json()["choices"][0]["message"]["content"] == whole
 
 
 @pytest.fixture

@@ -1,12 +1,16 @@
 """The chaos suite: thousands of requests through the real daemon while upstreams fail at random.
 
-Two upstreams (one OpenAI-format, one Anthropic) fail on a seeded share of their requests
-in every way real providers fail (429 with and without Retry-After, 500, 503 or 529, hang,
-slow first byte, a drop after a few tokens, a malformed chunk, an empty 200); a third never
-fails, so some worker is always healthy. Concurrent clients send streaming and
-non-streaming requests, some on a route that forbids mid-stream continuation. The run is
-done once per module; each test checks one promise against its record, and a summary
-table is printed to the terminal.
+Five upstreams, one per wire format (OpenAI, Anthropic, Gemini, Cohere, Ollama), fail on a
+seeded share of their requests in every way real providers fail (429 with and without
+Retry-After, 500, 503 or 529, hang, slow first byte, a drop after a few tokens, a body
+that ends cleanly after a few tokens without the provider's end signal, a malformed
+chunk, an empty 200); a sixth never fails, so some worker is always healthy. Each request
+enters through one chaotic upstream (a route per upstream: it, the next chaotic one, then
+the steady one), so every wire format gets its share of the faults. Concurrent clients
+send streaming (``/v1/chat/completions`` and ``/api/chat``) and non-streaming requests,
+some on routes that forbid mid-stream continuation. The run is done once per module; each
+test checks one promise against its record, and a summary table is printed to the
+terminal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ import pytest
 import requests
 from daemon_harness import CortexProcess
 
-from cortex.simulated import Fault, SimulatedAnthropic, SimulatedOpenAI, SimulatedServer
+from cortex.simulated import (
+    Fault,
+    SimulatedAnthropic,
+    SimulatedCohere,
+    SimulatedGemini,
+    SimulatedOllama,
+    SimulatedOpenAI,
+    SimulatedServer,
+)
 
 REQUESTS = 2400
 CONCURRENCY = 64
@@ -43,6 +55,7 @@ CHAOS_RATES = {
     Fault.HANG: 0.015,
     Fault.SLOW_FIRST_BYTE: 0.015,
     Fault.DROP_MID_STREAM: 0.04,
+    Fault.ENDS_EARLY: 0.04,
     Fault.MALFORMED_CHUNK: 0.04,
     Fault.EMPTY_STREAM: 0.03,
 }
@@ -74,12 +87,28 @@ UPSTREAMS = {
         ("sk-ant-chaos-b-key-00001", "sk-ant-chaos-b-key-00002"),
         "/v1/messages",
     ),
+    "chaos-c": Upstream(
+        SimulatedGemini,
+        "gemini",
+        "gemini-2.5-flash",
+        ("AIza-chaos-c-key-00000001", "AIza-chaos-c-key-00000002"),
+        ":streamGenerateContent",
+    ),
+    "chaos-d": Upstream(
+        SimulatedCohere,
+        "cohere",
+        "command-a-03-2025",
+        ("co-chaos-d-key-000000001", "co-chaos-d-key-000000002"),
+        "/v2/chat",
+    ),
+    "chaos-e": Upstream(SimulatedOllama, "ollama", "llama3.1:8b", (), "/api/chat"),
     "steady": Upstream(
         SimulatedOpenAI, "openai", "gpt-4o-mini", ("sk-steady-key-one-000001",), "/chat/completions"
     ),
 }
-CHAOTIC = ("chaos-a", "chaos-b")
-STRICT = "strict"  # a route whose broken streams end with an error instead of continuing
+CHAOTIC = ("chaos-a", "chaos-b", "chaos-c", "chaos-d", "chaos-e")
+VIA = "via-"  # routes that enter through one chaotic upstream and may continue broken streams
+STRICT = "strict-"  # the same chains, whose broken streams end with an error instead
 
 SERVED = "served"
 ERROR_EVENT = "error event"
@@ -97,6 +126,8 @@ class Outcome:
     index: int
     stream: bool
     strict: bool
+    entry: str  # the chaotic upstream the request entered through
+    path: str
     status: int
     verdict: str
     elapsed: float
@@ -120,6 +151,11 @@ class ChaosRun:
     active_upstream_requests: dict[str, int]
     workers: dict[str, dict[str, Any]]
     stats: dict[str, Any]
+    faults_dealt: dict[str, dict[Fault, int]]
+
+
+def entry_of(index: int) -> str:
+    return CHAOTIC[index % len(CHAOTIC)]
 
 
 def prompt_of(index: int) -> str:
@@ -147,11 +183,25 @@ def providers() -> dict[str, dict[str, Any]]:
     }
 
 
+def routes() -> dict[str, dict[str, Any]]:
+    """Per chaotic upstream, a chain through it, the next chaotic one and the steady one."""
+    found: dict[str, dict[str, Any]] = {}
+    for position, name in enumerate(CHAOTIC):
+        after = CHAOTIC[(position + 1) % len(CHAOTIC)]
+        targets = [f"{n}/{UPSTREAMS[n].model}" for n in (name, after, "steady")]
+        found[VIA + name] = {"targets": targets}
+        found[STRICT + name] = {"targets": targets, "continuation": False}
+    return found
+
+
 def judge_stream(index: int, status: int, body: str) -> tuple[str, bool]:
-    """The verdict on one streamed answer, and whether text arrived before any error."""
+    """The verdict on one streamed answer, and whether text arrived before any error.
+
+    Served means whole: the expected text, a finish reason and the closing ``[DONE]``.
+    """
     if status != 200:
         return judge_failure(status, body), False
-    text, errored, done = [], False, False
+    text, errored, done, finished = [], False, False, False
     for line in body.splitlines():
         if line == "data: [DONE]":
             done = True
@@ -161,9 +211,35 @@ def judge_stream(index: int, status: int, body: str) -> tuple[str, bool]:
                 errored = True
             elif chunk.get("choices"):
                 text.append(chunk["choices"][0]["delta"].get("content") or "")
+                finished = finished or bool(chunk["choices"][0].get("finish_reason"))
     answer = "".join(text)
     if errored:
         return ERROR_EVENT, bool(answer)
+    if done and finished and answer.endswith(expected_ending(index)):
+        return SERVED, False
+    return TRUNCATED, bool(answer)
+
+
+def judge_api_chat(index: int, status: int, body: str) -> tuple[str, bool]:
+    """The verdict on one ``/api/chat`` stream: a ``done`` event is a claim of a whole answer."""
+    if status != 200:
+        return judge_failure(status, body), False
+    text, ending = [], None
+    event = "message"
+    for line in body.splitlines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+            if event == "message":
+                text.append(data.get("content") or "")
+            else:
+                ending = (event, data)
+            event = "message"
+    answer = "".join(text)
+    if ending is not None and ending[0] == "error":
+        return ERROR_EVENT, bool(answer)
+    done = ending is not None and ending[0] == "done" and ending[1].get("finish_reason")
     if done and answer.endswith(expected_ending(index)):
         return SERVED, False
     return TRUNCATED, bool(answer)
@@ -172,8 +248,9 @@ def judge_stream(index: int, status: int, body: str) -> tuple[str, bool]:
 def judge_plain(index: int, status: int, body: str) -> str:
     if status != 200:
         return judge_failure(status, body)
-    content = json.loads(body)["choices"][0]["message"]["content"]
-    return SERVED if content.endswith(expected_ending(index)) else TRUNCATED
+    choice = json.loads(body)["choices"][0]
+    whole = choice["message"]["content"].endswith(expected_ending(index))
+    return SERVED if whole and choice["finish_reason"] else TRUNCATED
 
 
 def judge_failure(status: int, body: str) -> str:
@@ -191,18 +268,19 @@ async def one_request(
 ) -> Outcome:
     stream = index % 2 == 0
     strict = stream and index % 4 == 0
+    path = "/api/chat" if index % 8 == 2 else "/v1/chat/completions"
+    entry = entry_of(index)
     body: dict[str, Any] = {
         "messages": [{"role": "user", "content": prompt_of(index)}],
         "stream": stream,
+        "model": (STRICT if strict else VIA) + entry,
     }
-    if strict:
-        body["model"] = STRICT
     headers = {"X-Cortex-Timeout": str(DEADLINE), "Cache-Control": "no-cache, no-store"}
     async with gate:
         started = time.monotonic()
         try:
             async with session.post(
-                url + "/v1/chat/completions",
+                url + path,
                 json=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT),
@@ -211,14 +289,18 @@ async def one_request(
                 status, worker = response.status, response.headers.get("X-Cortex-Worker")
         except (TimeoutError, aiohttp.ClientError):
             elapsed = time.monotonic() - started
-            return Outcome(index, stream, strict, 0, HUNG, elapsed, None, False)
+            return Outcome(index, stream, strict, entry, path, 0, HUNG, elapsed, None, False)
     elapsed = time.monotonic() - started
-    if stream:
+    if path == "/api/chat":
+        verdict, partial = judge_api_chat(index, status, text)
+    elif stream:
         verdict, partial = judge_stream(index, status, text)
     else:
         verdict, partial = judge_plain(index, status, text), False
     detail = "" if verdict == SERVED else text[:400]
-    return Outcome(index, stream, strict, status, verdict, elapsed, worker, partial, detail)
+    return Outcome(
+        index, stream, strict, entry, path, status, verdict, elapsed, worker, partial, detail
+    )
 
 
 async def send_all(url: str, indices: range) -> list[Outcome]:
@@ -254,7 +336,8 @@ def chaos(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[ChaosRun]:
     upstreams = {
-        name: u.server(name, keys=u.keys, chunk_delay=0.002) for name, u in UPSTREAMS.items()
+        name: u.server(name, keys=u.keys, models=(u.model,), chunk_delay=0.002)
+        for name, u in UPSTREAMS.items()
     }
     for server in upstreams.values():
         server.start()
@@ -262,16 +345,10 @@ def chaos(
         entries = providers()
         for name, server in upstreams.items():
             entries[name]["base_url"] = server.base_url
-        route = {
-            STRICT: {
-                "targets": [f"{name}/{u.model}" for name, u in UPSTREAMS.items()],
-                "continuation": False,
-            }
-        }
         daemon = CortexProcess(
             {
                 "CORTEX_PROVIDERS": json.dumps(entries),
-                "CORTEX_ROUTES": json.dumps(route),
+                "CORTEX_ROUTES": json.dumps(routes()),
                 "CORTEX_BREAKER_FAILURES": "5",
                 "CORTEX_BREAKER_COOLDOWN": "1",
                 "RATE_LIMIT_BLOCK_MINUTES": "0.02",
@@ -301,6 +378,7 @@ def run_chaos(
     started = time.monotonic()
     outcomes = asyncio.run(send_all(daemon.url, range(REQUESTS)))
     wall = time.monotonic() - started
+    dealt = {name: server.faults.dealt() for name, server in upstreams.items()}
     for server in upstreams.values():
         server.clear_faults()
 
@@ -326,6 +404,7 @@ def run_chaos(
             for w in requests.get(daemon.url + "/api/workers", timeout=10).json()["workers"]
         },
         stats=requests.get(daemon.url + "/api/stats", timeout=10).json(),
+        faults_dealt=dealt,
     )
     report(run, request)
     return run
@@ -337,7 +416,10 @@ def report(run: ChaosRun, request: pytest.FixtureRequest) -> None:
     outcomes = run.outcomes
     groups = {
         "non-streaming": [o for o in outcomes if not o.stream],
-        "streaming, continuation allowed": [o for o in outcomes if o.stream and not o.strict],
+        "streaming, continuation allowed": [
+            o for o in outcomes if o.stream and not o.strict and o.path != "/api/chat"
+        ],
+        "/api/chat, continuation allowed": [o for o in outcomes if o.path == "/api/chat"],
         "streaming, continuation off": [o for o in outcomes if o.strict],
     }
     rows.append(("requests", f"{len(outcomes)} at concurrency {CONCURRENCY}"))
@@ -363,10 +445,11 @@ def report(run: ChaosRun, request: pytest.FixtureRequest) -> None:
     for name, server in run.upstreams.items():
         chats = chat_calls(name, server)
         counts = run.stats["workers"][name]
+        early = run.faults_dealt[name].get(Fault.ENDS_EARLY, 0)
         rows.append(
             (
-                f"upstream {name}",
-                f"{chats} calls, {counts['failures']} failed, "
+                f"upstream {name} ({UPSTREAMS[name].type})",
+                f"{chats} calls, {counts['failures']} failed ({early} ended early), "
                 f"breaker {run.workers[name]['breaker']}",
             )
         )
@@ -410,6 +493,18 @@ def test_cortex_never_answers_500_and_every_failure_names_its_attempts(chaos: Ch
 
 def test_no_success_is_a_truncated_answer(chaos: ChaosRun) -> None:
     assert [o for o in chaos.outcomes if o.verdict == TRUNCATED] == []
+
+
+@pytest.mark.parametrize("name", CHAOTIC)
+def test_every_wire_format_ended_answers_early_and_none_became_a_success(
+    chaos: ChaosRun, name: str
+) -> None:
+    assert chaos.faults_dealt[name].get(Fault.ENDS_EARLY, 0) > 0, "the fault never reached it"
+    entered = [o for o in chaos.outcomes if o.entry == name]
+    assert [o for o in entered if o.verdict == TRUNCATED] == []
+    assert all(o.verdict in (SERVED, ERROR_EVENT) for o in entered), Counter(
+        o.verdict for o in entered
+    )
 
 
 def test_no_upstream_request_is_left_open_and_in_flight_counts_return_to_zero(

@@ -243,7 +243,8 @@ def test_crashing_a_provider_keeps_its_statistics(cortex_daemon, upstreams):
     daemon = cortex_daemon(_drill_env(primary, backup))
     for _ in range(3):
         assert chat(daemon).status_code == 200
-    before = node(daemon, "primary")["state"]
+    # The provider actor publishes the outcome it was told just after the response ended.
+    before = wait_until(lambda: (s := node(daemon, "primary")["state"])["successes"] == 3 and s)
 
     old = _crash(daemon, "primary")
     after = wait_until(lambda: restarted(daemon, "primary", old))["state"]
@@ -265,7 +266,8 @@ def test_crashing_a_provider_keeps_its_open_breaker(cortex_daemon, upstreams):
     primary.set_fault(Fault.SERVER_ERROR, probes=True)
     for _ in range(2):
         assert chat(daemon).headers["X-Cortex-Worker"] == "backup"
-    before = node(daemon, "primary")["state"]
+    # The provider actor publishes the outcomes it was told just after the responses ended.
+    before = wait_until(lambda: (s := node(daemon, "primary")["state"])["breaker"] == "open" and s)
 
     old = _crash(daemon, "primary")
     after = wait_until(lambda: restarted(daemon, "primary", old))["state"]

@@ -3,7 +3,9 @@
 Each of the seven provider types runs behind its own daemon (see ``provider_matrix``), in
 front of simulated upstreams that speak that provider's exact wire format. For each type:
 plain and streamed answers with usage and finish reason, ``length`` when ``max_tokens``
-cuts the answer, provider failures mid-stream reaching the SDK as in-stream errors, a 429
+cuts the answer, provider failures mid-stream (an in-stream error, a dropped connection, a
+body that ends cleanly before the provider's end signal) reaching the SDK as in-stream
+errors or, for a plain request, handing it to the next worker, a 429
 moving to the worker's next key, and an overloaded worker (529 for Anthropic, 503 for the
 rest) handing the request to the next worker; and an image part refused with a 400 before
 any upstream is called.
@@ -11,12 +13,13 @@ any upstream is called.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
-from provider_matrix import CASES, KEYED_TYPES, Matrix, running_matrix
+from provider_matrix import CASES, KEYED_TYPES, SETTLE_TIMEOUT, Matrix, running_matrix
 
 from cortex.simulated import Fault
 
@@ -75,11 +78,20 @@ def collect_text(stream: openai.Stream[ChatCompletionChunk], into: list[str]) ->
 
 
 def assert_overload_was_read_once(matrix: Matrix) -> None:
-    """The primary was tried once (a 529/503 is not its key's fault) and read as overload."""
+    """The primary was tried once (a 529/503 is not its key's fault) and read as overload.
+
+    The worker's actor publishes the failure it was told just after the response ended
+    (until then ``last_error`` may still hold an earlier test's failure), so it is waited for.
+    """
     assert len(matrix.chats(matrix.primary)) == 1
-    last_error = matrix.workers()[matrix.primary_worker]["last_error"]
-    assert isinstance(last_error, str)
-    assert last_error.startswith("overloaded:")
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    last_error = None
+    while time.monotonic() < deadline:
+        last_error = matrix.workers()[matrix.primary_worker]["last_error"]
+        if isinstance(last_error, str) and last_error.startswith("overloaded:"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the primary's overload was never published (last: {last_error!r})")
 
 
 def test_a_plain_completion_carries_the_text_usage_and_finish_reason(matrix: Matrix) -> None:
@@ -119,6 +131,20 @@ def test_a_streamed_completion_arrives_in_pieces_and_ends_with_finish_reason_and
     assert chunks[-1].usage.completion_tokens == len(reply.split())
 
 
+def test_an_answer_whose_end_signal_came_without_a_closing_sentinel_is_complete(
+    matrix: Matrix,
+) -> None:
+    """OpenAI's ``[DONE]`` and Anthropic's ``message_stop`` are not needed after the signal."""
+    matrix.primary.set_fault(Fault.NO_SENTINEL)
+
+    chunks = list(
+        matrix.client.chat.completions.create(model="auto", messages=CONVERSATION, stream=True)
+    )
+
+    assert streamed_text(chunks) == expected_reply(matrix.primary.name)
+    assert finish_reasons(chunks) == ["stop"]
+
+
 def test_the_conversation_reaches_the_upstream_in_its_native_format(matrix: Matrix) -> None:
     matrix.client.chat.completions.create(model="auto", messages=CONVERSATION)
 
@@ -149,10 +175,14 @@ def test_max_tokens_cuts_a_streamed_answer_with_finish_reason_length(matrix: Mat
     assert finish_reasons(chunks) == ["length"]
 
 
-@pytest.mark.parametrize("fault", [Fault.STREAM_ERROR, Fault.DROP_MID_STREAM])
+MID_STREAM_KINDS = {Fault.DROP_MID_STREAM: "connect_error", Fault.ENDS_EARLY: "upstream_error"}
+
+
+@pytest.mark.parametrize("fault", [Fault.STREAM_ERROR, Fault.DROP_MID_STREAM, Fault.ENDS_EARLY])
 def test_a_provider_failure_mid_stream_reaches_the_sdk_as_an_in_stream_error(
     matrix: Matrix, fault: Fault
 ) -> None:
+    """A stream the provider broke off, or ended cleanly before its end signal, is an error."""
     matrix.primary.set_fault(fault)
     received: list[str] = []
 
@@ -163,12 +193,30 @@ def test_a_provider_failure_mid_stream_reaches_the_sdk_as_an_in_stream_error(
         with pytest.raises(openai.APIError) as caught:
             collect_text(stream, received)
 
-    expected = matrix.case.stream_error_kind if fault is Fault.STREAM_ERROR else "connect_error"
+    expected = MID_STREAM_KINDS.get(fault, matrix.case.stream_error_kind)
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["code"] == expected
+    if fault is Fault.ENDS_EARLY:
+        assert "ended before the answer was complete" in caught.value.message
     assert received
     assert expected_reply(matrix.primary.name).startswith("".join(received))
     assert matrix.chats(matrix.backup) == []
+
+
+def test_a_plain_answer_that_ends_before_its_end_signal_is_taken_from_the_next_worker(
+    matrix: Matrix,
+) -> None:
+    matrix.primary.set_fault(Fault.ENDS_EARLY)
+
+    with matrix.slow_stream():
+        raw = matrix.client.chat.completions.with_raw_response.create(
+            model="auto", messages=CONVERSATION
+        )
+
+    completion = raw.parse()
+    assert raw.headers["x-cortex-worker"] == matrix.backup_worker
+    assert completion.choices[0].message.content == expected_reply(matrix.backup.name)
+    assert completion.choices[0].finish_reason == "stop"
 
 
 @pytest.mark.parametrize("daemon_for_type", KEYED_TYPES, indirect=True)

@@ -166,6 +166,8 @@ def test_a_stream_that_ends_without_its_sentinel_is_finished_at_once(cortex_daem
     response = daemon.post("/v1/chat/completions", json={**HELLO, "stream": True}, timeout=4)
 
     assert "Hello from primary" in content_of(response)
+    assert '"finish_reason":"stop"' in response.text
+    assert '"error"' not in response.text
     assert response.text.rstrip().endswith("data: [DONE]")
 
 

@@ -53,11 +53,26 @@ def test_a_malformed_chunk_sits_among_good_ones(upstream):
     assert lines[-1] == "[DONE]"
 
 
-def test_a_stream_without_its_sentinel_ends_after_the_content(upstream):
+def test_a_stream_without_its_sentinel_ends_after_the_content_and_its_finish_reason(upstream):
     upstream.set_fault(Fault.NO_SENTINEL)
     lines = data_lines(post(upstream))
     assert "[DONE]" not in lines
     assert any('"content"' in line for line in lines)
+    assert '"finish_reason":"stop"' in lines[-1]
+
+
+def test_a_stream_that_ends_early_closes_cleanly_after_two_chunks_with_no_end_signal(upstream):
+    upstream.set_fault(Fault.ENDS_EARLY)
+    response = post(upstream)
+    lines = data_lines(response)
+    assert response.status_code == 200
+    assert [json.loads(line)["choices"][0]["delta"]["content"] for line in lines] == [
+        "",
+        "Hello",
+        " from",
+    ]
+    assert "[DONE]" not in lines
+    assert not any('"finish_reason":"' in line for line in lines)
 
 
 def test_a_slow_first_byte_answers_after_the_delay(upstream):

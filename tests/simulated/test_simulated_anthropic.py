@@ -140,6 +140,30 @@ def test_stream_error_fault_is_an_in_stream_overloaded_error(
     assert caught.value.body["error"]["type"] == "overloaded_error"
 
 
+def test_ends_early_closes_the_stream_cleanly_without_a_stop_reason(
+    anthropic_server: SimulatedAnthropic, client: anthropic.Anthropic
+) -> None:
+    anthropic_server.set_fault(Fault.ENDS_EARLY)
+    events = list(client.messages.create(model=MODEL, max_tokens=100, messages=HELLO, stream=True))
+    texts = [
+        e.delta.text
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    ]
+    assert texts == ["Hello", " from"]
+    assert not {"message_delta", "message_stop"} & {e.type for e in events}
+
+
+def test_no_sentinel_sends_the_stop_reason_but_not_message_stop(
+    anthropic_server: SimulatedAnthropic, client: anthropic.Anthropic
+) -> None:
+    anthropic_server.set_fault(Fault.NO_SENTINEL)
+    events = list(client.messages.create(model=MODEL, max_tokens=100, messages=HELLO, stream=True))
+    deltas = [e for e in events if e.type == "message_delta"]
+    assert [d.delta.stop_reason for d in deltas] == ["end_turn"]
+    assert events[-1].type == "message_delta"
+
+
 def test_empty_stream_is_a_well_formed_message_without_text(
     anthropic_server: SimulatedAnthropic, client: anthropic.Anthropic
 ) -> None:

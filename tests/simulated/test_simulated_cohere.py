@@ -110,19 +110,24 @@ def test_status_faults_raise_the_sdk_error_for_their_status(
         assert caught.value.headers["retry-after"] == "2"
 
 
+FIRST_TWO_PIECES = ["message-start", "content-start", "content-delta", "content-delta"]
+
+
 def test_stream_error_fault_ends_with_finish_reason_error(
     cohere_server: SimulatedCohere, client: cohere.ClientV2
 ) -> None:
     cohere_server.set_fault(Fault.STREAM_ERROR)
     events = list(client.chat_stream(model=MODEL, messages=HELLO, request_options=NO_RETRY))
-    assert [e.type for e in events] == [
-        "message-start",
-        "content-start",
-        "content-delta",
-        "content-delta",
-        "message-end",
-    ]
+    assert [e.type for e in events] == [*FIRST_TWO_PIECES, "message-end"]
     end = events[-1]
     assert end.type == "message-end"
     assert end.delta is not None
     assert end.delta.finish_reason == "ERROR"
+
+
+def test_ends_early_closes_the_stream_cleanly_without_message_end(
+    cohere_server: SimulatedCohere, client: cohere.ClientV2
+) -> None:
+    cohere_server.set_fault(Fault.ENDS_EARLY)
+    events = list(client.chat_stream(model=MODEL, messages=HELLO, request_options=NO_RETRY))
+    assert [e.type for e in events] == FIRST_TWO_PIECES

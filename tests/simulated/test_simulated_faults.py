@@ -82,6 +82,16 @@ def test_every_must_be_positive() -> None:
         FaultPlan().set_rate_limit_every(0)
 
 
+def test_the_plan_counts_the_faults_it_dealt_until_cleared() -> None:
+    plan = FaultPlan()
+    plan.set_fault(Fault.ENDS_EARLY, times=2)
+    plan.set_rate_limit_every(3)
+    faults_of(plan, "k", 4)
+    assert plan.dealt() == {Fault.ENDS_EARLY: 2, Fault.RATE_LIMIT: 1}
+    plan.clear()
+    assert plan.dealt() == {}
+
+
 def test_only_status_faults_map_to_an_error_response() -> None:
     assert Fault.RATE_LIMIT.error_kind is ErrorKind.RATE_LIMIT
     assert Fault.OVERLOADED.error_kind is ErrorKind.OVERLOADED

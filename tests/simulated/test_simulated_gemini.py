@@ -139,6 +139,15 @@ def test_stream_error_fault_raises_a_server_error_mid_stream(
     assert texts == ["Hello", " from"]
 
 
+def test_ends_early_closes_the_stream_cleanly_without_a_finish_reason(
+    gemini_server: SimulatedGemini, client: genai.Client
+) -> None:
+    gemini_server.set_fault(Fault.ENDS_EARLY)
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents=PROMPT))
+    assert [c.text for c in chunks] == ["Hello", " from"]
+    assert all(c.candidates and c.candidates[0].finish_reason is None for c in chunks)
+
+
 def test_request_log_records_the_path_and_header_key(
     gemini_server: SimulatedGemini, client: genai.Client
 ) -> None:

@@ -118,6 +118,14 @@ def test_drop_mid_stream_cuts_the_connection(
         list(client.chat(model="llama3.1:8b", messages=HELLO, stream=True))
 
 
+def test_ends_early_closes_the_stream_cleanly_before_done(
+    ollama_server: SimulatedOllama, client: ollama.Client
+) -> None:
+    ollama_server.set_fault(Fault.ENDS_EARLY)
+    parts = list(client.chat(model="llama3.1:8b", messages=HELLO, stream=True))
+    assert [(p.message.content, p.done) for p in parts] == [("Hello", False), (" from", False)]
+
+
 def test_empty_stream_yields_only_a_done_object(
     ollama_server: SimulatedOllama, client: ollama.Client
 ) -> None:

@@ -176,6 +176,25 @@ def test_drop_mid_stream_surfaces_as_a_connection_error(
         list(stream)
 
 
+def test_ends_early_closes_the_stream_cleanly_after_two_chunks_without_a_finish_reason(
+    openai_server: SimulatedOpenAI, client: openai.OpenAI
+) -> None:
+    openai_server.set_fault(Fault.ENDS_EARLY)
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True))
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert texts == ["Hello", " from"]
+    assert all(c.choices[0].finish_reason is None for c in chunks if c.choices)
+
+
+def test_no_sentinel_sends_the_finish_reason_but_not_done(
+    openai_server: SimulatedOpenAI, client: openai.OpenAI
+) -> None:
+    openai_server.set_fault(Fault.NO_SENTINEL)
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == EXPECTED
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
 def test_hang_times_out_the_client(openai_server: SimulatedOpenAI, client: openai.OpenAI) -> None:
     openai_server.set_fault(Fault.HANG)
     with pytest.raises(openai.APITimeoutError):

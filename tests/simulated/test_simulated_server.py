@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -98,6 +99,19 @@ def test_drop_on_a_non_streaming_request_sends_no_response(
     openai_server.set_fault(Fault.DROP_MID_STREAM)
     with pytest.raises(httpx.RemoteProtocolError):
         post(http, openai_server, BODY)
+
+
+def test_ends_early_on_a_non_streaming_request_sends_half_a_body_and_ends_cleanly(
+    openai_server: SimulatedOpenAI, http: httpx.Client
+) -> None:
+    whole = post(http, openai_server, BODY).content
+    openai_server.set_fault(Fault.ENDS_EARLY)
+    response = post(http, openai_server, BODY)
+    assert response.status_code == 200
+    assert 0 < len(response.content) < len(whole)
+    assert whole.startswith(response.content[:12])
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
 
 
 def test_empty_stream_is_a_200_with_no_content(

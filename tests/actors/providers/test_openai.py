@@ -128,13 +128,14 @@ def test_groq_usage_in_x_groq_is_reported_once(decode: Decode) -> None:
 
 def test_usage_is_still_reported_when_the_stream_ends_without_done() -> None:
     decoder = OpenAIAdapter().decoder()
-    events = decoder.feed(sse(chunk({"content": "a"}), USAGE_CHUNK))
-    assert events + decoder.close() == [TextDelta("a"), Usage(5, 8)]
+    events = decoder.feed(sse(chunk({"content": "a"}), chunk({}, "stop"), USAGE_CHUNK))
+    assert events + decoder.close() == [TextDelta("a"), Finished("stop"), Usage(5, 8)]
 
 
 def test_bytes_after_done_are_ignored() -> None:
     decoder = OpenAIAdapter().decoder()
-    assert decoder.feed(b'data: [DONE]\n\ndata: {"choices": 1}\n\n') == []
+    ended = sse(chunk({}, "stop")) + b'data: [DONE]\n\ndata: {"choices": 1}\n\n'
+    assert decoder.feed(ended) == [Finished("stop")]
     assert decoder.feed(b"garbage\n\n") == []
 
 
@@ -162,7 +163,8 @@ def test_an_error_object_in_the_stream_becomes_stream_failed(
 def test_an_unreadable_chunk_is_skipped_and_the_stream_goes_on() -> None:
     decoder = OpenAIAdapter().decoder()
     good = b'data: {"choices": [{"index": 0, "delta": {"content": "ok"}}]}\n\n'
-    events = decoder.feed(b'data: {"choices": [\n\n' + good + b"data: [DONE]\n\n")
+    end = sse(chunk({}, "stop")) + b"data: [DONE]\n\n"
+    events = decoder.feed(b'data: {"choices": [\n\n' + good + end)
     assert isinstance(events[0], Malformed)
     assert TextDelta("ok") in events
     assert not any(isinstance(e, StreamFailed) for e in events)
