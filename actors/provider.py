@@ -36,6 +36,7 @@ from actors.breaker import BreakerSettings
 from actors.messages import AttemptEnded, AttemptStarted, ProbeHealth
 from actors.providers.base import Adapter
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
 from actors.workers import HealthStatus, WorkerConfig, WorkerView
 from supervisors import Link, SupervisedActor
@@ -77,8 +78,12 @@ class ProviderActor(SupervisedActor):
         usable_keys: Callable[[], int],
         probe_key: Callable[[], str | None],
         next_unblock_in: Callable[[], float | None] = lambda: None,
+        redactor: Redactor | None = None,
     ) -> None:
         super().__init__(link)
+        # The gateway's redactor: a probe's error text is stored on the board, shown on
+        # unauthenticated endpoints and logged, so it is scrubbed of every secret first.
+        self._redactor = redactor if redactor is not None else Redactor()
         self._adapter = adapter
         self._board = board
         self._probe = probe
@@ -204,7 +209,8 @@ class ProviderActor(SupervisedActor):
             return
         if response.status_code >= 400:
             headers = dict(response.headers)
-            self._probe_failed(self._adapter.classify(response.status_code, headers, body))
+            failure = self._adapter.classify(response.status_code, headers, body)
+            self._probe_failed(failure, mask_key(key) if key else None)
             return
         try:
             models = self._adapter.parse_models(body)
@@ -219,7 +225,8 @@ class ProviderActor(SupervisedActor):
             breaker=self._view.breaker.allow_trial_now(self._clock()),
         )
 
-    def _probe_failed(self, failure: UpstreamFailure) -> None:
+    def _probe_failed(self, failure: UpstreamFailure, key: str | None = None) -> None:
+        failure = scrub(failure, self._redactor, key)
         if failure.kind in _KEY_STATUS:
             status = _KEY_STATUS[failure.kind]
         else:

@@ -19,6 +19,7 @@ from types import FrameType
 
 import structlog
 
+from actors.redaction import Redactor
 from cortex.access import warn_if_exposed
 from cortex.cli import COMMANDS, run_command, startup_summary
 from cortex.demo import start_demo_upstreams
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cortex: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    # One redactor for the gateway and its log output: it learns every secret the
+    # gateway is configured with (at start, on reload, on admin changes).
+    redactor = Redactor()
+    configure_logging(settings.log_level, settings.log_format, redact=redactor.redact)
     lift_open_files_limit()
     with ExitStack() as stack:
         if args.demo:
@@ -131,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             def source() -> Settings:
                 return plain_source().with_workers(demo_workers)
 
-        return _serve(settings, source)
+        return _serve(settings, source, redactor)
 
 
-def _serve(settings: Settings, source: Callable[[], Settings]) -> int:
+def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redactor) -> int:
     log = structlog.get_logger("cortex")
     stop_requested = threading.Event()
     reload_requested = threading.Event()
@@ -147,7 +151,7 @@ def _serve(settings: Settings, source: Callable[[], Settings]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
     warn_if_exposed(settings)
-    gateway = Gateway(settings, settings_source=source).start()
+    gateway = Gateway(settings, settings_source=source, redactor=redactor).start()
     url = f"http://{settings.host}:{gateway.port}"
     print(_banner(url), flush=True)
     print(startup_summary(url, gateway.list_workers()), flush=True)

@@ -7,6 +7,9 @@ exactly one outcome is told to the worker's provider actor and counted against t
 the key ledger: success, failure, or cancelled (the client went away, which says nothing
 about the upstream, and is not counted against the key).
 
+Every failure is scrubbed (:func:`~actors.redaction.scrub`) before it is reported, returned
+or yielded, so no configured secret an upstream echoes goes further than this module.
+
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
 idle timeout (a stalled stream), so no attempt can hang.
@@ -41,6 +44,7 @@ from actors.providers.base import (
 )
 from actors.providers.catalog import adapter_for
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.redaction import scrub
 from cortex.observe import DispatchObserver
 from supervisors import Directory
 
@@ -149,7 +153,7 @@ class Attempts:
                 if isinstance(event, StreamFailed):
                     return self._failed(candidate, lease, event.failure, response)
                 if isinstance(event, Malformed):
-                    log.warning("malformed_chunk", worker=candidate.worker, detail=event.detail)
+                    self._malformed(candidate, event)
                     continue
                 buffered.append(event)
             if any(isinstance(e, TextDelta) and e.text for e in buffered):
@@ -177,12 +181,11 @@ class Attempts:
                 yield event
             try:
                 async for chunk in response.content.iter_any():
-                    for event in opened.decoder.feed(chunk):
-                        if isinstance(event, Malformed):
-                            log.warning(
-                                "malformed_chunk", worker=candidate.worker, detail=event.detail
-                            )
+                    for raw in opened.decoder.feed(chunk):
+                        if isinstance(raw, Malformed):
+                            self._malformed(candidate, raw)
                             continue
+                        event = self._scrubbed(raw, opened.lease)
                         if isinstance(event, StreamFailed):
                             failure = event.failure
                             finished = True
@@ -190,7 +193,8 @@ class Attempts:
                         if failure is not None:
                             return
                 finished = True
-                for event in opened.decoder.close():
+                for raw in opened.decoder.close():
+                    event = self._scrubbed(raw, opened.lease)
                     if isinstance(event, StreamFailed):
                         failure = event.failure
                     yield event
@@ -203,7 +207,7 @@ class Attempts:
             except aiohttp.ClientError as exc:
                 failure = UpstreamFailure(
                     ErrorKind.CONNECT_ERROR,
-                    f"{candidate.worker} dropped the stream: {describe(exc)}",
+                    f"{candidate.worker} dropped the stream: {self._redact(describe(exc))}",
                 )
                 finished = True
                 yield StreamFailed(failure)
@@ -224,8 +228,26 @@ class Attempts:
     ) -> UpstreamFailure:
         if response is not None:
             response.close()
+        failure = self._scrub(failure, lease)
         self._report(candidate, lease, failure)
         return failure
+
+    def _scrub(self, failure: UpstreamFailure, lease: KeyLease | None) -> UpstreamFailure:
+        """The failure with every configured secret redacted (see :func:`scrub`)."""
+        return scrub(failure, self._ledger.redactor, lease.masked if lease else None)
+
+    def _scrubbed(self, event: StreamEvent, lease: KeyLease | None) -> StreamEvent:
+        """An in-stream failure scrubbed like any other; every other event as it is."""
+        if isinstance(event, StreamFailed):
+            return StreamFailed(self._scrub(event.failure, lease))
+        return event
+
+    def _redact(self, text: str) -> str:
+        return self._ledger.redactor.redact(text)
+
+    def _malformed(self, candidate: Candidate, event: Malformed) -> None:
+        """Log a skipped chunk; its excerpt is upstream text, so it is redacted first."""
+        log.warning("malformed_chunk", worker=candidate.worker, detail=self._redact(event.detail))
 
     def _report(
         self,
