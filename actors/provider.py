@@ -35,7 +35,7 @@ from actors.board import Board
 from actors.breaker import BreakerSettings
 from actors.messages import AttemptEnded, AttemptStarted, ProbeHealth
 from actors.providers.base import Adapter
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
 from actors.workers import HealthStatus, WorkerConfig, WorkerView
@@ -198,7 +198,11 @@ class ProviderActor(SupervisedActor):
         call = self._adapter.models_call(config.base_url, key)
         try:
             response = self._http.request(
-                call.method, call.url, headers=dict(call.headers), timeout=self._probe.timeout
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                timeout=self._probe.timeout,
+                allow_redirects=False,
             )
             body = response.content[:MAX_PROBE_BODY]
         except requests.Timeout:
@@ -206,6 +210,10 @@ class ProviderActor(SupervisedActor):
             return
         except requests.RequestException as exc:
             self._probe_failed(UpstreamFailure(ErrorKind.CONNECT_ERROR, type(exc).__name__))
+            return
+        if is_redirect(response.status_code):
+            location = response.headers.get("Location")
+            self._probe_failed(redirect_failure(response.status_code, location, call.url))
             return
         if response.status_code >= 400:
             headers = dict(response.headers)

@@ -8,7 +8,9 @@ the key ledger: success, failure, or cancelled (the client went away, which says
 about the upstream, and is not counted against the key).
 
 Every failure is scrubbed (:func:`~actors.redaction.scrub`) before it is reported, returned
-or yielded, so no configured secret an upstream echoes goes further than this module.
+or yielded, so no configured secret an upstream echoes goes further than this module; a
+redirect is an upstream error, never followed (see
+:func:`~actors.providers.errors.redirect_failure`).
 
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
@@ -43,7 +45,7 @@ from actors.providers.base import (
     TextDelta,
 )
 from actors.providers.catalog import adapter_for
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.redaction import scrub
 from cortex.observe import DispatchObserver
 from supervisors import Directory
@@ -113,8 +115,17 @@ class Attempts:
         try:
             async with asyncio.timeout(first_token_limit):
                 response = await self._session.request(
-                    call.method, call.url, headers=headers, data=body, timeout=timeout
+                    call.method,
+                    call.url,
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
                 )
+                if is_redirect(response.status):
+                    location = response.headers.get("Location")
+                    failure = redirect_failure(response.status, location, call.url)
+                    return self._failed(candidate, lease, failure, response)
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
                     failure = adapter.classify(response.status, dict(response.headers), body)

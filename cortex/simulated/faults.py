@@ -38,6 +38,7 @@ class Fault(StrEnum):
     MALFORMED_CHUNK = "malformed_chunk"  # one unparseable frame among good ones
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``retry_after`` seconds, then answer normally
     NO_SENTINEL = "no_sentinel"  # every content chunk, then EOF without the closing frames
+    REDIRECT = "redirect"  # 307 to the same path on the server's ``redirect_to`` origin
 
     @property
     def error_kind(self) -> ErrorKind | None:

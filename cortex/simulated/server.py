@@ -74,6 +74,7 @@ class SimulatedServer(BackgroundServer):
         # Echo the presented API key, unmasked, in every error message (error bodies and
         # in-stream errors), as careless providers and proxies do.
         self.echo_key = False
+        self.redirect_to = ""  # origin (``http://host:port``) that Fault.REDIRECT points to
         self.active_requests = 0  # requests being answered now (changed on the server loop)
         self.faults = FaultPlan()
         self._log: list[RecordedRequest] = []
@@ -136,6 +137,7 @@ class SimulatedServer(BackgroundServer):
         """Clear the request log, every fault and every request count; stop echoing keys."""
         self.clear_faults()
         self.echo_key = False
+        self.redirect_to = ""
         with self._log_changed:
             self._log.clear()
 
@@ -259,6 +261,8 @@ class SimulatedServer(BackgroundServer):
             # Providers name the rejected key (masked) in their auth errors.
             detail = (self._api_key(request) or "") if kind is ErrorKind.UNAUTHORIZED else ""
             raise ReplyError(kind, detail, retry_after=None if bare else rule.retry_after)
+        if rule.fault is Fault.REDIRECT:
+            raise web.HTTPTemporaryRedirect(self.redirect_to + request.path_qs)
         return rule.fault
 
     def _malformed_frame(self) -> bytes:

@@ -292,3 +292,20 @@ def test_without_echo_key_no_error_carries_the_key(
     openai_server.set_fault(Fault.SERVER_ERROR)
 
     assert KEY not in post(http, openai_server, BODY).text
+
+
+@pytest.mark.parametrize("probe", [False, True])
+def test_the_redirect_fault_answers_307_to_the_same_path_elsewhere(
+    openai_server: SimulatedOpenAI, http: httpx.Client, probe: bool
+) -> None:
+    openai_server.redirect_to = "http://127.0.0.1:9"
+    openai_server.set_fault(Fault.REDIRECT, probes=probe)
+
+    if probe:
+        response = http.get(f"{openai_server.base_url}/models?x=1", headers=AUTH)
+    else:
+        response = post(http, openai_server, BODY)
+
+    assert response.status_code == 307
+    path = "/v1/models?x=1" if probe else "/v1/chat/completions"
+    assert response.headers["Location"] == "http://127.0.0.1:9" + path
