@@ -60,8 +60,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_ADMIN_TOKEN              bearer token of the /admin API (unset: admin API off)
   CORTEX_API_KEYS                 comma-separated gateway keys clients must send on /v1/*
                                   and /api/chat (unset: no client authentication)
-  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics
-                                  need a gateway key too (0)
+  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics and
+                                  the dashboard need a gateway key too (0)
   CORTEX_FAULT_DRILLS             1: allow POST /admin/actors/{name}/crash (0)
   CORTEX_MAX_MESSAGES             most messages in one chat request (1000)
   CORTEX_MAX_HEADER_BYTES         longest request line or header field (8190)

@@ -7,8 +7,9 @@ position of the matching key nor an early mismatch shows in the timing. The moni
 endpoints (``/api/health``, ``/api/workers``, ``/api/stats``, ``/metrics``) stay readable
 unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
 ``/openapi.json`` are always open, for orchestrators. ``/admin`` has its own token
-(:mod:`cortex.admin`). The keys are read from the current settings on each request, so a
-reload rotates them at once.
+(:mod:`cortex.admin`); the dashboard checks its own credential, since a browser's event
+stream sends it in the query string (:mod:`cortex.telemetry`). The keys are read from the
+current settings on each request, so a reload rotates them at once.
 """
 
 from __future__ import annotations
