@@ -71,6 +71,7 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
   CORTEX_CACHE_NONDETERMINISTIC   1: also cache requests whose temperature is not 0 (0)
   CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
+  CORTEX_CACHE_SHARED             1: gateway keys share cached answers (0: each key its own)
   CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
 signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (like
   POST /admin/reload).

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
+from actors.keys import key_id
+from cortex.caching import CLIENT_PARTITION
 from cortex.errors import Unauthorized
 from cortex.routes import Handler
 from cortex.runtime import RUNTIME
@@ -71,6 +73,8 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key_accepted(token.strip(), settings.api_keys):
             raise MissingGatewayKey
+        # The response cache keeps each gateway key's answers apart (by id, never the key).
+        request[CLIENT_PARTITION] = key_id(token.strip())
     return await handler(request)
 
 
