@@ -288,3 +288,67 @@ def test_no_echoed_key_of_any_shape_leaves_the_process(cortex_daemon):
     assert any(r.api_key == TOK_DEAD for r in upstreams["tokenco"].requests)
     assert any(f"(API key: {mask_key(ADDED_KEY)})" in t for t in texts)
     assert mask_key(CLAUDE_KEY) in shown["claude"]["last_error"]
+
+
+OLD_KEY, NEW_KEY = "rotated_out_key_5e0c1a9d7b", "rotated_in_key_2f8b6d4c0a"
+OLD_GATEWAY, NEW_GATEWAY = "gw_rotated_out_0a1b2c3d4e", "gw_rotated_in_9f8e7d6c5b"
+OLD_ADMIN, NEW_ADMIN = "admin_rotated_out_11aa22bb", "admin_rotated_in_33cc44dd"
+
+
+def _configure(config, env_file, upstream: SimulatedServer, key, gateway, admin) -> None:
+    config.write_text(
+        f'[server]\nadmin_token = "{admin}"\n\n[providers.rotating]\ntype = "openai"\n'
+        f'base_url = "{upstream.base_url}"\napi_keys = ["{key}"]\nmodels = ["gpt-4o-mini"]\n'
+    )
+    env_file.write_text(f"CORTEX_API_KEYS={gateway}\n")
+
+
+def test_secrets_rotated_by_a_reload_are_redacted_old_and_new(cortex_daemon, tmp_path):
+    config, env_file = tmp_path / "cortex.toml", tmp_path / "cortex.env"
+    texts = []
+
+    def ask(gateway: str) -> str:
+        response = requests.post(
+            daemon.url + "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {gateway}"},
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            timeout=20,
+        )
+        texts.append(_transcript(response))
+        return texts[-1]
+
+    with SimulatedOpenAI("rotating", keys=(OLD_KEY, NEW_KEY), chunk_delay=0.0) as upstream:
+        upstream.echo_key = True
+        upstream.set_fault(Fault.BAD_REQUEST)
+        _configure(config, env_file, upstream, OLD_KEY, OLD_GATEWAY, OLD_ADMIN)
+        daemon = cortex_daemon(
+            {"CORTEX_LOG_LEVEL": "debug"}, "--config", str(config), "--env-file", str(env_file)
+        )
+        before = ask(OLD_GATEWAY)
+        _configure(config, env_file, upstream, NEW_KEY, NEW_GATEWAY, NEW_ADMIN)
+        reload = requests.post(
+            daemon.url + "/admin/reload",
+            headers={"Authorization": f"Bearer {OLD_ADMIN}"},
+            timeout=20,
+        )
+        texts.append(_transcript(reload))
+        after = ask(NEW_GATEWAY)
+        texts.append(_read_rotating_worker(daemon, NEW_ADMIN))
+        daemon.stop()
+        texts.extend(daemon.logs().splitlines())
+
+    rotated = (OLD_KEY, NEW_KEY, OLD_GATEWAY, NEW_GATEWAY, OLD_ADMIN, NEW_ADMIN)
+    assert [(n, t[:300]) for t in texts for n in _needles(rotated) if n in t] == []
+    assert reload.status_code == 200, reload.text
+    assert f"(API key: {mask_key(OLD_KEY)})" in before
+    assert f"(API key: {mask_key(NEW_KEY)})" in after
+
+
+def _read_rotating_worker(daemon: CortexProcess, admin: str) -> str:
+    response = requests.get(
+        daemon.url + "/admin/actors/rotating",
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return _transcript(response)
