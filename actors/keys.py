@@ -9,7 +9,9 @@ outcomes on it directly (see :mod:`actors.key_manager`); the HTTP status endpoin
 takes the ledger's lock and the rules (rotation, blocks) live here, in one place.
 
 Secrets leave the ledger only inside a :class:`KeyLease` (whose repr hides them); every
-other output names a key by its :func:`key_id` and shows it through :func:`mask_key`.
+other output names a key by its :func:`key_id` and shows it through :func:`mask_key`. The
+ledger tells its :class:`~actors.redaction.Redactor` every key it is given before the key
+can be leased, so an upstream that echoes a key never gets it past the redactor.
 Memory is bounded by the configured keys: counters are integers, no history is kept.
 """
 
@@ -25,8 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actors.providers.errors import ErrorKind, UpstreamFailure
-
-_HIDDEN = "***"
+from actors.redaction import Redactor, mask_key
 
 
 class RotationStrategy(StrEnum):
@@ -35,20 +36,6 @@ class RotationStrategy(StrEnum):
     ROUND_ROBIN = "round_robin"
     LEAST_USED = "least_used"
     RANDOM = "random"
-
-
-def mask_key(secret: str) -> str:
-    """Show a key the way admin output and logs may: its ends, never its middle.
-
-    Keys of 12 characters or more keep their first 6 and last 4 characters
-    (``gsk_ab***wxyz``); keys of 8 to 11 keep 2 and 2; shorter keys are all hidden, since
-    showing their ends would give most of them away.
-    """
-    if len(secret) >= 12:
-        return f"{secret[:6]}{_HIDDEN}{secret[-4:]}"
-    if len(secret) >= 8:
-        return f"{secret[:2]}{_HIDDEN}{secret[-2:]}"
-    return _HIDDEN
 
 
 def key_id(secret: str) -> str:
@@ -150,6 +137,7 @@ class KeyLedger:
         clock: monotonic clock that drives block expiry (injectable for tests).
         wall_clock: wall clock for ``last_used`` and ``blocked_until`` in views.
         rng: random source for :attr:`RotationStrategy.RANDOM`; a fresh one if omitted.
+        redactor: told every worker's keys as they change; a fresh one if omitted.
     """
 
     def __init__(
@@ -161,6 +149,7 @@ class KeyLedger:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._strategy = strategy
         self._default_block = default_block_seconds
@@ -170,6 +159,7 @@ class KeyLedger:
         self._rng = rng if rng is not None else random.Random()
         self._workers: dict[str, _WorkerKeys] = {}
         self._lock = threading.Lock()
+        self.redactor = redactor if redactor is not None else Redactor()
 
     def __repr__(self) -> str:
         return f"KeyLedger(strategy={self._strategy.value!r}, workers={sorted(self._workers)!r})"
@@ -194,6 +184,7 @@ class KeyLedger:
         occurrence giving the key its place in the rotation. Surrounding whitespace is
         stripped, since it is never part of a real key.
         """
+        self.redactor.use(_owner(worker), secrets)
         with self._lock:
             old = self._workers.get(worker, _WorkerKeys())
             keys: dict[str, _KeyState] = {}
@@ -212,9 +203,13 @@ class KeyLedger:
             self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
 
     def remove_worker(self, worker: str) -> None:
-        """Forget a worker and all its keys; unknown workers are ignored."""
+        """Forget a worker and all its keys; unknown workers are ignored.
+
+        The keys stay redacted (see :mod:`actors.redaction`): answers in flight may carry them.
+        """
         with self._lock:
             self._workers.pop(worker, None)
+        self.redactor.use(_owner(worker), ())
 
     def checkout(self, worker: str, *, exclude: Collection[str] = ()) -> KeyLease | None:
         """Lease the next usable key of a worker and count it as a request.
@@ -383,3 +378,8 @@ class KeyLedger:
     def _find(self, worker: str, kid: str) -> _KeyState | None:
         entry = self._workers.get(worker)
         return None if entry is None else entry.keys.get(kid)
+
+
+def _owner(worker: str) -> str:
+    """The redactor's name for a worker's keys."""
+    return f"worker:{worker}"

@@ -35,7 +35,8 @@ from actors.board import Board
 from actors.breaker import BreakerSettings
 from actors.messages import AttemptEnded, AttemptStarted, ProbeHealth
 from actors.providers.base import Adapter
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
+from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
 from actors.workers import HealthStatus, WorkerConfig, WorkerView
 from supervisors import Link, SupervisedActor
@@ -77,8 +78,12 @@ class ProviderActor(SupervisedActor):
         usable_keys: Callable[[], int],
         probe_key: Callable[[], str | None],
         next_unblock_in: Callable[[], float | None] = lambda: None,
+        redactor: Redactor | None = None,
     ) -> None:
         super().__init__(link)
+        # The gateway's redactor: a probe's error text is stored on the board, shown on
+        # unauthenticated endpoints and logged, so it is scrubbed of every secret first.
+        self._redactor = redactor if redactor is not None else Redactor()
         self._adapter = adapter
         self._board = board
         self._probe = probe
@@ -193,7 +198,11 @@ class ProviderActor(SupervisedActor):
         call = self._adapter.models_call(config.base_url, key)
         try:
             response = self._http.request(
-                call.method, call.url, headers=dict(call.headers), timeout=self._probe.timeout
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                timeout=self._probe.timeout,
+                allow_redirects=False,
             )
             body = response.content[:MAX_PROBE_BODY]
         except requests.Timeout:
@@ -202,9 +211,14 @@ class ProviderActor(SupervisedActor):
         except requests.RequestException as exc:
             self._probe_failed(UpstreamFailure(ErrorKind.CONNECT_ERROR, type(exc).__name__))
             return
+        if is_redirect(response.status_code):
+            location = response.headers.get("Location")
+            self._probe_failed(redirect_failure(response.status_code, location, call.url))
+            return
         if response.status_code >= 400:
             headers = dict(response.headers)
-            self._probe_failed(self._adapter.classify(response.status_code, headers, body))
+            failure = self._adapter.classify(response.status_code, headers, body)
+            self._probe_failed(failure, mask_key(key) if key else None)
             return
         try:
             models = self._adapter.parse_models(body)
@@ -219,7 +233,8 @@ class ProviderActor(SupervisedActor):
             breaker=self._view.breaker.allow_trial_now(self._clock()),
         )
 
-    def _probe_failed(self, failure: UpstreamFailure) -> None:
+    def _probe_failed(self, failure: UpstreamFailure, key: str | None = None) -> None:
+        failure = scrub(failure, self._redactor, key)
         if failure.kind in _KEY_STATUS:
             status = _KEY_STATUS[failure.kind]
         else:

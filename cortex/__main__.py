@@ -19,6 +19,7 @@ from types import FrameType
 
 import structlog
 
+from actors.redaction import Redactor
 from cortex.access import warn_if_exposed
 from cortex.cli import COMMANDS, run_command, startup_summary
 from cortex.demo import start_demo_upstreams
@@ -71,8 +72,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_ADMIN_TOKEN              bearer token of the /admin API (unset: admin API off)
   CORTEX_API_KEYS                 comma-separated gateway keys clients must send on /v1/*
                                   and /api/chat (unset: no client authentication)
-  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics
-                                  need a gateway key too (0)
+  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics and
+                                  the dashboard need a gateway key too (0)
   CORTEX_FAULT_DRILLS             1: allow POST /admin/actors/{name}/crash (0)
   CORTEX_MAX_MESSAGES             most messages in one chat request (1000)
   CORTEX_MAX_HEADER_BYTES         longest request line or header field (8190)
@@ -82,6 +83,7 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
   CORTEX_CACHE_NONDETERMINISTIC   1: also cache requests whose temperature is not 0 (0)
   CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
+  CORTEX_CACHE_SHARED             1: gateway keys share cached answers (0: each key its own)
   CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
 signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (like
   POST /admin/reload).
@@ -132,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cortex: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    # One redactor for the gateway and its log output: it learns every secret the
+    # gateway is configured with (at start, on reload, on admin changes).
+    redactor = Redactor()
+    configure_logging(settings.log_level, settings.log_format, redact=redactor.redact)
     lift_open_files_limit()
     with ExitStack() as stack:
         if args.demo:
@@ -143,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             def source() -> Settings:
                 return plain_source().with_workers(demo_workers)
 
-        return _serve(settings, source)
+        return _serve(settings, source, redactor)
 
 
-def _serve(settings: Settings, source: Callable[[], Settings]) -> int:
+def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redactor) -> int:
     log = structlog.get_logger("cortex")
     stop_requested = threading.Event()
     reload_requested = threading.Event()
@@ -159,7 +164,7 @@ def _serve(settings: Settings, source: Callable[[], Settings]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
     warn_if_exposed(settings)
-    gateway = Gateway(settings, settings_source=source).start()
+    gateway = Gateway(settings, settings_source=source, redactor=redactor).start()
     url = f"http://{settings.host}:{gateway.port}"
     print(_banner(url), flush=True)
     print(startup_summary(url, gateway.list_workers()), flush=True)

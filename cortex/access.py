@@ -7,8 +7,9 @@ position of the matching key nor an early mismatch shows in the timing. The moni
 endpoints (``/api/health``, ``/api/workers``, ``/api/stats``, ``/metrics``) stay readable
 unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
 ``/openapi.json`` are always open, for orchestrators. ``/admin`` has its own token
-(:mod:`cortex.admin`). The keys are read from the current settings on each request, so a
-reload rotates them at once.
+(:mod:`cortex.admin`); the dashboard checks its own credential, since a browser's event
+stream sends it in the query string (:mod:`cortex.telemetry`). The keys are read from the
+current settings on each request, so a reload rotates them at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
+from actors.keys import key_id
+from cortex.caching import CLIENT_PARTITION
 from cortex.errors import Unauthorized
 from cortex.routes import Handler
 from cortex.runtime import RUNTIME
@@ -70,6 +73,8 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key_accepted(token.strip(), settings.api_keys):
             raise MissingGatewayKey
+        # The response cache keeps each gateway key's answers apart (by id, never the key).
+        request[CLIENT_PARTITION] = key_id(token.strip())
     return await handler(request)
 
 

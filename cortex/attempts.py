@@ -7,6 +7,11 @@ exactly one outcome is told to the worker's provider actor and counted against t
 the key ledger: success, failure, or cancelled (the client went away, which says nothing
 about the upstream, and is not counted against the key).
 
+Every failure is scrubbed (:func:`~actors.redaction.scrub`) before it is reported, returned
+or yielded, so no configured secret an upstream echoes goes further than this module; a
+redirect is an upstream error, never followed (see
+:func:`~actors.providers.errors.redirect_failure`).
+
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
 idle timeout (a stalled stream), so no attempt can hang.
@@ -40,8 +45,9 @@ from actors.providers.base import (
     TextDelta,
 )
 from actors.providers.catalog import adapter_for
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.providers.stream import is_incomplete
+from actors.redaction import scrub
 from cortex.observe import DispatchObserver
 from supervisors import Directory
 
@@ -110,8 +116,17 @@ class Attempts:
         try:
             async with asyncio.timeout(first_token_limit):
                 response = await self._session.request(
-                    call.method, call.url, headers=headers, data=body, timeout=timeout
+                    call.method,
+                    call.url,
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
                 )
+                if is_redirect(response.status):
+                    location = response.headers.get("Location")
+                    failure = redirect_failure(response.status, location, call.url)
+                    return self._failed(candidate, lease, failure, response)
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
                     failure = adapter.classify(response.status, dict(response.headers), body)
@@ -168,7 +183,7 @@ class Attempts:
                     failure = _unopened(candidate, buffered, event.failure)
                     return self._failed(candidate, lease, failure, response)
                 if isinstance(event, Malformed):
-                    log.warning("malformed_chunk", worker=candidate.worker, detail=event.detail)
+                    self._malformed(candidate, event)
                     continue
                 buffered.append(event)
             if _has_text(buffered):
@@ -196,12 +211,11 @@ class Attempts:
                 yield event
             try:
                 async for chunk in response.content.iter_any():
-                    for event in opened.decoder.feed(chunk):
-                        if isinstance(event, Malformed):
-                            log.warning(
-                                "malformed_chunk", worker=candidate.worker, detail=event.detail
-                            )
+                    for raw in opened.decoder.feed(chunk):
+                        if isinstance(raw, Malformed):
+                            self._malformed(candidate, raw)
                             continue
+                        event = self._scrubbed(raw, opened.lease)
                         if isinstance(event, StreamFailed):
                             failure = event.failure
                             finished = True
@@ -209,7 +223,8 @@ class Attempts:
                         if failure is not None:
                             return
                 finished = True
-                for event in opened.decoder.close():
+                for raw in opened.decoder.close():
+                    event = self._scrubbed(raw, opened.lease)
                     if isinstance(event, StreamFailed):
                         failure = event.failure
                     yield event
@@ -222,7 +237,7 @@ class Attempts:
             except aiohttp.ClientError as exc:
                 failure = UpstreamFailure(
                     ErrorKind.CONNECT_ERROR,
-                    f"{candidate.worker} dropped the stream: {describe(exc)}",
+                    f"{candidate.worker} dropped the stream: {self._redact(describe(exc))}",
                 )
                 finished = True
                 yield StreamFailed(failure)
@@ -243,8 +258,26 @@ class Attempts:
     ) -> UpstreamFailure:
         if response is not None:
             response.close()
+        failure = self._scrub(failure, lease)
         self._report(candidate, lease, failure)
         return failure
+
+    def _scrub(self, failure: UpstreamFailure, lease: KeyLease | None) -> UpstreamFailure:
+        """The failure with every configured secret redacted (see :func:`scrub`)."""
+        return scrub(failure, self._ledger.redactor, lease.masked if lease else None)
+
+    def _scrubbed(self, event: StreamEvent, lease: KeyLease | None) -> StreamEvent:
+        """An in-stream failure scrubbed like any other; every other event as it is."""
+        if isinstance(event, StreamFailed):
+            return StreamFailed(self._scrub(event.failure, lease))
+        return event
+
+    def _redact(self, text: str) -> str:
+        return self._ledger.redactor.redact(text)
+
+    def _malformed(self, candidate: Candidate, event: Malformed) -> None:
+        """Log a skipped chunk; its excerpt is upstream text, so it is redacted first."""
+        log.warning("malformed_chunk", worker=candidate.worker, detail=self._redact(event.detail))
 
     def _report(
         self,

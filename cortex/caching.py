@@ -12,6 +12,10 @@ Pure functions over validated requests, so every rule is tested without a server
   reload that points ``smart`` elsewhere never replays the old model's answers), a
   ``provider`` pin is folded in as ``worker/model``, and ``auto`` (or no model) stands for
   "whichever worker the routing strategy picks", so the effective strategy is part of it.
+* **Partition.** Answers are shared only among requests let in with the same gateway key:
+  its id is part of the key, so one client never gets another's answer, nor learns from
+  ``X-Cortex-Cache: hit`` what another asked. Without gateway keys there is one client;
+  ``CORTEX_CACHE_SHARED`` shares answers across keys (one tenant with several keys).
 * **Policy.** Only deterministic requests are cached by default: ``temperature`` set to 0.
   An absent temperature means the provider's default, which is above 0 everywhere, so it
   counts as non-deterministic. ``CORTEX_CACHE_NONDETERMINISTIC`` caches those too.
@@ -29,6 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from aiohttp import web
+
 from actors.planning import Route, RoutingStrategy
 from actors.providers.base import ChatRequest
 from actors.response_store import CacheLimits
@@ -40,6 +46,8 @@ KEY_VERSION = 2
 AUTO_MODEL = "auto"
 ANSWER_FIELDS = ("tools", "tool_choice", "response_format")
 """Body fields outside :class:`ChatRequest` that change an answer, keyed as sent."""
+CLIENT_PARTITION = web.RequestKey("cortex.client_partition", str)
+"""The id of the gateway key a request was let in with, set by client authentication."""
 
 
 class CacheStatus(StrEnum):
@@ -64,6 +72,8 @@ class CacheSettings:
             (``CORTEX_CACHE_NONDETERMINISTIC``).
         coalesce: let identical requests share one upstream answer while it is in
             flight (``CORTEX_CACHE_COALESCE``).
+        shared: share answers across gateway keys instead of keeping one partition per
+            key (``CORTEX_CACHE_SHARED``).
     """
 
     enabled: bool = True
@@ -72,6 +82,7 @@ class CacheSettings:
     max_bytes: int = 33_554_432
     nondeterministic: bool = False
     coalesce: bool = True
+    shared: bool = False
 
     @property
     def limits(self) -> CacheLimits:
@@ -132,6 +143,7 @@ def read_terms(
     *,
     routes: Mapping[str, Route],
     default_strategy: RoutingStrategy | None,
+    partition: str | None = None,
 ) -> CacheTerms:
     """The cache key and the client's controls of one validated chat call.
 
@@ -141,6 +153,8 @@ def read_terms(
         body: the request's JSON body (``cache`` and the :data:`ANSWER_FIELDS`).
         routes: the model routes in force.
         default_strategy: the routing strategy in force when the call names none.
+        partition: whose answers this request may share (see :data:`CLIENT_PARTITION`);
+            None shares with every client.
 
     Raises:
         BadRequest: ``cache`` is not a boolean, or an answer field cannot be keyed.
@@ -148,7 +162,8 @@ def read_terms(
     controls = read_controls(headers, body)
     extras = {name: body[name] for name in ANSWER_FIELDS if body.get(name) is not None}
     strategy = call.strategy or default_strategy
-    return CacheTerms(cache_key(call.request, strategy, routes=routes, extras=extras), controls)
+    key = cache_key(call.request, strategy, routes=routes, extras=extras, partition=partition)
+    return CacheTerms(key, controls)
 
 
 def resolved_model(
@@ -170,6 +185,7 @@ def cache_key(
     *,
     routes: Mapping[str, Route] | None = None,
     extras: Mapping[str, object] | None = None,
+    partition: str | None = None,
 ) -> str:
     """The stable key of everything that determines ``request``'s answer.
 
@@ -178,6 +194,7 @@ def cache_key(
         strategy: the effective routing strategy (it decides who answers ``auto``).
         routes: the model routes in force.
         extras: the :data:`ANSWER_FIELDS` the body carried.
+        partition: whose answers the request may share; None for everyone's.
 
     Raises:
         BadRequest: an extra field is nested too deeply to be encoded again.
@@ -191,6 +208,7 @@ def cache_key(
         "max_tokens": request.max_tokens,
         "stop": list(request.stop),
         "extras": dict(extras or {}),
+        "partition": partition,
     }
     try:
         # ASCII escapes keep lone surrogates (valid in JSON input) encodable.

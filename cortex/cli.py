@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import requests
 import sseclient
 
-from actors.keys import mask_key
+from actors.redaction import mask_key
 from actors.workers import WorkerView
 from cortex.settings import ConfigError, Settings, load_settings
 

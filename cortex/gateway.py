@@ -21,6 +21,7 @@ from typing import Any, Self, TypeVar
 
 from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
 from actors.providers.base import StreamEvent, StreamFailed, TextDelta
+from actors.redaction import Redactor
 from actors.workers import WorkerView
 from cortex.control import Control
 from cortex.dispatch import Answer
@@ -55,6 +56,8 @@ class Gateway:
         serve_http: listen on ``settings.host``/``settings.port``; False for library use only.
         settings_source: reads and validates the configuration again, for hot reloads
             (``POST /admin/reload``, SIGHUP); None disables reloading.
+        redactor: learns every secret the gateway is configured with, so that whoever
+            else holds it (the daemon's log output) redacts them too; a fresh one if None.
     """
 
     def __init__(
@@ -63,10 +66,12 @@ class Gateway:
         *,
         serve_http: bool = True,
         settings_source: Callable[[], Settings] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._settings = settings
         self._serve_http = serve_http
         self._settings_source = settings_source
+        self._redactor = redactor
         self._tree: Tree | None = None
         self._control: Control | None = None
 
@@ -76,7 +81,9 @@ class Gateway:
         Raises:
             StartError: an actor failed to start (for example, the port is taken).
         """
-        self._tree = start_tree(self._settings, serve_http=self._serve_http)
+        self._tree = start_tree(
+            self._settings, serve_http=self._serve_http, redactor=self._redactor
+        )
         self._control = Control(self, self._settings_source)
         self._tree.runtime.attach(self._control)
         return self

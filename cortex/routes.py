@@ -25,7 +25,7 @@ from actors.keys import KeyLedger
 from actors.providers.base import Continued, Finished, StreamFailed, TextDelta, Usage
 from actors.workers import HealthStatus
 from cortex import render
-from cortex.caching import CacheTerms, read_terms
+from cortex.caching import CLIENT_PARTITION, CacheTerms, read_terms
 from cortex.dispatch import Dispatcher
 from cortex.errors import GatewayError, PayloadTooLarge
 from cortex.observe import access_fields
@@ -121,6 +121,7 @@ async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[Cha
         body,
         routes=settings.routes if settings is not None else {},
         default_strategy=settings.strategy if settings is not None else None,
+        partition=None if services.cache.settings.shared else request.get(CLIENT_PARTITION),
     )
     return call, terms
 

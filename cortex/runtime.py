@@ -4,7 +4,9 @@ The front is built once per incarnation from the settings of the moment, but two
 change while it runs: the settings (a hot reload swaps them) and the operator behind the
 admin API (the gateway attaches it once the whole tree is up). :class:`Runtime` holds
 both behind a lock so request handlers on the event loop read the current values without
-a mailbox round trip, and a restarted front picks up the newest ones.
+a mailbox round trip, and a restarted front picks up the newest ones. Whenever settings
+come into force, their gateway keys and admin token are told to the gateway's
+:class:`~actors.redaction.Redactor` first, so they are redacted from upstream texts too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from actors.redaction import Redactor
 from cortex.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,10 +28,13 @@ class Runtime:
 
     Args:
         settings: the settings the gateway started with.
+        redactor: the gateway's redactor; a fresh one if omitted.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redactor: Redactor | None = None) -> None:
         self._lock = threading.Lock()
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor.use(GATEWAY_SECRETS, _credentials(settings))
         self._settings = settings
         self._operator: Operator | None = None
 
@@ -46,6 +52,7 @@ class Runtime:
 
     def use_settings(self, settings: Settings) -> None:
         """Put reloaded settings in force (the gateway's reload only)."""
+        self.redactor.use(GATEWAY_SECRETS, _credentials(settings))
         with self._lock:
             self._settings = settings
 
@@ -53,6 +60,15 @@ class Runtime:
         """Attach (or detach, with None) the admin operator (the gateway only)."""
         with self._lock:
             self._operator = operator
+
+
+GATEWAY_SECRETS = "gateway"
+"""The redactor's name for the gateway keys and the admin token."""
+
+
+def _credentials(settings: Settings) -> tuple[str, ...]:
+    """The gateway's own secrets: its client keys and its admin token."""
+    return (*settings.api_keys, settings.admin_token)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -331,6 +331,7 @@ def _cache_settings(
             "CORTEX_CACHE_NONDETERMINISTIC", "nondeterministic", default=default.nondeterministic
         ),
         coalesce=reader.flag("CORTEX_CACHE_COALESCE", "coalesce", default=default.coalesce),
+        shared=reader.flag("CORTEX_CACHE_SHARED", "shared", default=default.shared),
     )
 
 

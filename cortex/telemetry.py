@@ -5,10 +5,14 @@ observer the dispatcher reports to. :func:`telemetry_middleware` opens each requ
 :class:`~cortex.observe.RequestRecord` (read by the access line of ``error_middleware``)
 and counts the request when it ends. :func:`install_telemetry` adds the routes.
 
-The dashboard is protected like the admin API: when ``CORTEX_ADMIN_TOKEN`` is set, both
-``/dashboard`` and its event stream need that token, as ``Authorization: Bearer <token>``
-or, because a browser's ``EventSource`` cannot send headers, as ``?token=<token>`` (the
-page forwards the token it was opened with). Query strings never reach the access log.
+Who may read the dashboard: when ``CORTEX_ADMIN_TOKEN`` is set, ``/dashboard`` and its
+event stream need that token, and they show the supervision tree, as the admin API does.
+Without an admin token the admin API is off, so the tree is not shown, and the dashboard
+is a monitoring endpoint like ``/api/stats``: with ``CORTEX_PROTECT_MONITORING`` on (and
+gateway keys configured) it needs a gateway key. Either credential is sent as
+``Authorization: Bearer <token>`` or, because a browser's ``EventSource`` cannot send
+headers, as ``?token=<token>`` (the page forwards the token it was opened with). Query
+strings never reach the access log.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from actors.board import Board
 from actors.keys import KeyLedger
 from actors.response_store import CacheStats
+from cortex.access import MissingGatewayKey, key_accepted
 from cortex.admin import BadAdminToken, bearer_token, token_matches
 from cortex.dashboard import DashboardHub
 from cortex.errors import NothingAvailable
@@ -182,16 +187,27 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _authorize(request: web.Request) -> None:
-    """Require the admin token when one is configured."""
+def _authorize(request: web.Request) -> bool:
+    """Require the dashboard's credential; return whether the reader may see the actor tree.
+
+    Raises:
+        BadAdminToken: an admin token is configured and was not presented.
+        MissingGatewayKey: no admin token, monitoring is protected, and no gateway key came.
+    """
     runtime = request.app.get(RUNTIME)
-    expected = runtime.settings.admin_token if runtime is not None else None
-    expected = expected or request.app[TELEMETRY].admin_token
-    if not expected:
-        return
+    settings = runtime.settings if runtime is not None else None
+    admin = (settings.admin_token if settings is not None else "") or request.app[
+        TELEMETRY
+    ].admin_token
     presented = bearer_token(request) or request.query.get("token")
-    if presented is None or not token_matches(presented, expected):
-        raise BadAdminToken
+    if admin:
+        if presented is None or not token_matches(presented, admin):
+            raise BadAdminToken
+        return True
+    keys = settings.api_keys if settings is not None and settings.protect_monitoring else ()
+    if keys and (presented is None or not key_accepted(presented, keys)):
+        raise MissingGatewayKey
+    return False
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
@@ -208,7 +224,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
 
 async def dashboard_events(request: web.Request) -> web.StreamResponse:
     """``GET /dashboard/events``: the gateway's state, one SSE event per second on change."""
-    _authorize(request)
+    show_tree = _authorize(request)
     telemetry = request.app[TELEMETRY]
     if telemetry.subscribers >= MAX_SUBSCRIBERS:
         raise NothingAvailable("too many dashboards are open", code="too_many_dashboards")
@@ -222,7 +238,8 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         last, quiet_since = "", time.monotonic()
         deadline = time.monotonic() + MAX_STREAM_SECONDS
         while not services.draining and time.monotonic() < deadline:
-            state = telemetry.dashboard.snapshot(await telemetry.tree(request.app))
+            tree = await telemetry.tree(request.app) if show_tree else None
+            state = telemetry.dashboard.snapshot(tree)
             payload = json.dumps(state, separators=(",", ":"))
             if payload != last:
                 await response.write(f"event: state\ndata: {payload}\n\n".encode())

@@ -40,6 +40,7 @@ from actors.keys import KeyLedger
 from actors.pool import PoolActor
 from actors.provider import ProbeSettings, ProviderActor
 from actors.providers.catalog import adapter_for
+from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
@@ -88,6 +89,7 @@ def provider_spec(
             usable_keys=lambda: ledger.available(config.name),
             probe_key=lambda: ledger.probe_key(config.name),
             next_unblock_in=lambda: ledger.next_unblock_in(config.name),
+            redactor=ledger.redactor,
         )
 
     return ChildSpec(
@@ -95,23 +97,31 @@ def provider_spec(
     )
 
 
-def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
+def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | None = None) -> Tree:
     """Seed the shared state with the configured workers and start the whole tree.
+
+    Args:
+        settings: the validated settings.
+        serve_http: whether the front listens for HTTP.
+        redactor: learns every configured secret (the daemon's log output uses it too);
+            a fresh one if omitted.
 
     Raises:
         StartError: a child failed to start (for example, the HTTP port is taken).
     """
+    redactor = redactor if redactor is not None else Redactor()
     board, ledger, directory, slot = (
         Board(),
         KeyLedger(
             strategy=settings.key_rotation,
             default_block_seconds=settings.rate_limit_block_seconds,
             quota_block_seconds=settings.quota_block_seconds,
+            redactor=redactor,
         ),
         Incarnations(),
         EngineSlot(),
     )
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, redactor)
     started_at = time.time()
     cache_store = ResponseStore(settings.cache.limits)
     for config in settings.workers:

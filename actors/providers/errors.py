@@ -10,7 +10,7 @@ plane and the actors act on the kind alone, never on a provider's own codes:
     │   └── INVALID_KEY       401 / 403: the key is wrong or revoked
     ├── worker problems (fail over to the next worker, key untouched)
     │   ├── OVERLOADED        503 / 529 / overloaded_error
-    │   ├── UPSTREAM_ERROR    other 5xx or an unreadable answer
+    │   ├── UPSTREAM_ERROR    other 5xx, a redirect, or an unreadable answer
     │   ├── TIMEOUT           no answer within the deadline
     │   ├── CONNECT_ERROR     refused, reset or dropped connection
     │   └── EMPTY_RESPONSE    a 200 whose stream ends without content
@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urljoin, urlsplit
 
 
 class ErrorKind(StrEnum):
@@ -144,3 +145,43 @@ def kind_for_status(status: int) -> ErrorKind:
     the client.
     """
     return _KIND_BY_STATUS.get(status, ErrorKind.UPSTREAM_ERROR)
+
+
+def is_redirect(status: int) -> bool:
+    """Whether an HTTP status is a redirect (3xx), which Cortex never follows."""
+    return 300 <= status < 400
+
+
+def redirect_failure(status: int, location: str | None, url: str) -> UpstreamFailure:
+    """A provider's redirect as the upstream error it is, naming only the target's origin.
+
+    Redirects are never followed: an HTTP client drops ``Authorization`` on a redirect to
+    another origin but sends ``x-api-key`` (Anthropic) or ``x-goog-api-key`` (Gemini) on,
+    so following one would hand the key to whoever the redirect names. The message names
+    the origin (scheme, host, port) and never the path or query, which may carry tokens.
+
+    Args:
+        status: the 3xx status.
+        location: the ``Location`` header, if any (relative to ``url`` when relative).
+        url: the URL that was requested.
+    """
+    target = _origin(urljoin(url, location)) if location else "no location"
+    return UpstreamFailure(
+        ErrorKind.UPSTREAM_ERROR,
+        f"upstream answered HTTP {status}, a redirect to {target}"
+        "; redirects from providers are never followed",
+        status=status,
+    )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, without any user, path or query."""
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unreadable location"
+    if not parts.scheme or not host:
+        return "an unreadable location"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")

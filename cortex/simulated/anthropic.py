@@ -63,6 +63,7 @@ class SimulatedAnthropic(SimulatedServer):
     default_name: ClassVar[str] = "anthropic"
     default_keys: ClassVar[tuple[str, ...]] = ("sk-ant-sim-key-1", "sk-ant-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("claude-sonnet-4-6", "claude-haiku-4-5")
+    error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
 
     def _routes(self) -> list[web.RouteDef]:
         return [
@@ -186,6 +187,6 @@ class SimulatedAnthropic(SimulatedServer):
             sentinel=[typed_event({"type": "message_stop"})],
         )
 
-    def _stream_error_frame(self) -> bytes:
-        error = {"type": "overloaded_error", "message": "Overloaded"}
+    def _stream_error_frame(self, echo: str) -> bytes:
+        error = {"type": "overloaded_error", "message": "Overloaded" + echo}
         return typed_event({"type": "error", "error": error})

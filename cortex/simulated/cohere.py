@@ -65,6 +65,7 @@ class SimulatedCohere(SimulatedServer):
     default_name: ClassVar[str] = "cohere"
     default_keys: ClassVar[tuple[str, ...]] = ("co-sim-key-1", "co-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("command-a-03-2025", "command-r7b-12-2024")
+    error_message_path: ClassVar[tuple[str, ...]] = ("message",)
 
     def _routes(self) -> list[web.RouteDef]:
         return [web.post("/v2/chat", self._chat), web.get("/v1/models", self._list_models)]
@@ -169,8 +170,8 @@ class SimulatedCohere(SimulatedServer):
             ],
         )
 
-    def _stream_error_frame(self) -> bytes:
+    def _stream_error_frame(self, echo: str) -> bytes:
         _, message = _ERRORS[ErrorKind.SERVER_ERROR]
         return typed_event(
-            {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message}}
+            {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message + echo}}
         )

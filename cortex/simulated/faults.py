@@ -39,6 +39,7 @@ class Fault(StrEnum):
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``retry_after`` seconds, then answer normally
     NO_SENTINEL = "no_sentinel"  # the whole answer and its end signal, but no closing sentinel
     ENDS_EARLY = "ends_early"  # a couple of chunks, then a clean end of the body, no end signal
+    REDIRECT = "redirect"  # 307 to the same path on the server's ``redirect_to`` origin
 
     @property
     def error_kind(self) -> ErrorKind | None:

@@ -109,6 +109,7 @@ class SimulatedGemini(SimulatedServer):
     default_name: ClassVar[str] = "gemini"
     default_keys: ClassVar[tuple[str, ...]] = ("AIza-sim-key-1", "AIza-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("gemini-2.5-flash", "gemini-2.5-pro")
+    error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
 
     def _routes(self) -> list[web.RouteDef]:
         return [
@@ -228,6 +229,6 @@ class SimulatedGemini(SimulatedServer):
             tail=[sse_frame(final)],
         )
 
-    def _stream_error_frame(self) -> bytes:
+    def _stream_error_frame(self, echo: str) -> bytes:
         code, status, message = _ERRORS[ErrorKind.OVERLOADED]
-        return sse_frame({"error": {"code": code, "message": message, "status": status}})
+        return sse_frame({"error": {"code": code, "message": message + echo, "status": status}})

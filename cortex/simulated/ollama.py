@@ -68,6 +68,7 @@ class SimulatedOllama(SimulatedServer):
     default_name: ClassVar[str] = "ollama"
     default_keys: ClassVar[tuple[str, ...]] = ()
     default_models: ClassVar[tuple[str, ...]] = ("llama3.1:8b", "qwen2.5:7b")
+    error_message_path: ClassVar[tuple[str, ...]] = ("error",)
 
     def _routes(self) -> list[web.RouteDef]:
         return [
@@ -167,5 +168,5 @@ class SimulatedOllama(SimulatedServer):
             tail=[json_line(self._final(call, completion, ""))],
         )
 
-    def _stream_error_frame(self) -> bytes:
-        return json_line({"error": "an error was encountered while running the model: EOF"})
+    def _stream_error_frame(self, echo: str) -> bytes:
+        return json_line({"error": "an error was encountered while running the model: EOF" + echo})

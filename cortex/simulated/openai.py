@@ -109,6 +109,7 @@ class SimulatedOpenAI(SimulatedServer):
     default_name: ClassVar[str] = "openai"
     default_keys: ClassVar[tuple[str, ...]] = ("sk-sim-key-1", "sk-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o")
+    error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
     context_window: int | None = None  # longest prompt accepted, in tokens
 
     @property
@@ -231,7 +232,7 @@ class SimulatedOpenAI(SimulatedServer):
             sentinel=[sse_frame("[DONE]")],
         )
 
-    def _stream_error_frame(self) -> bytes:
-        message = "The server is overloaded or not ready yet."
+    def _stream_error_frame(self, echo: str) -> bytes:
+        message = "The server is overloaded or not ready yet." + echo
         error = {"message": message, "type": "server_error", "param": None, "code": None}
         return sse_frame({"error": error})

@@ -51,6 +51,8 @@ class SimulatedServer(BackgroundServer):
     default_name: ClassVar[str]
     default_keys: ClassVar[tuple[str, ...]]
     default_models: ClassVar[tuple[str, ...]]
+    error_message_path: ClassVar[tuple[str, ...]]
+    """Where the human-readable message sits in the provider's error body."""
 
     def __init__(
         self,
@@ -69,6 +71,10 @@ class SimulatedServer(BackgroundServer):
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
         self.strike_after = 2  # content chunks sent before a fault that cuts the stream short
+        # Echo the presented API key, unmasked, in every error message (error bodies and
+        # in-stream errors), as careless providers and proxies do.
+        self.echo_key = False
+        self.redirect_to = ""  # origin (``http://host:port``) that Fault.REDIRECT points to
         self.active_requests = 0  # requests being answered now (changed on the server loop)
         self.faults = FaultPlan()
         self._log: list[RecordedRequest] = []
@@ -128,8 +134,10 @@ class SimulatedServer(BackgroundServer):
             return list(self._log)
 
     def reset(self) -> None:
-        """Clear the request log, every fault and every request count."""
+        """Clear the request log, every fault and every request count; stop echoing keys."""
         self.clear_faults()
+        self.echo_key = False
+        self.redirect_to = ""
         with self._log_changed:
             self._log.clear()
 
@@ -156,8 +164,11 @@ class SimulatedServer(BackgroundServer):
         """The streamed response, frame by frame."""
 
     @abstractmethod
-    def _stream_error_frame(self) -> bytes:
-        """The provider's error event sent inside an already started stream."""
+    def _stream_error_frame(self, echo: str) -> bytes:
+        """The provider's error event sent inside an already started stream.
+
+        ``echo`` is appended to its message (see :meth:`_echo`).
+        """
 
     def _preflight(self, request: web.Request) -> None:
         """Provider-specific checks on an authorized request; raise :class:`ReplyError`."""
@@ -195,7 +206,7 @@ class SimulatedServer(BackgroundServer):
             self._preflight(request)
             return await handler(request)
         except ReplyError as exc:
-            return self._error_response(exc)
+            return self._error_response(exc, key)
         finally:
             self.active_requests -= 1
 
@@ -203,12 +214,17 @@ class SimulatedServer(BackgroundServer):
         if self.keys and key not in self.keys:
             raise ReplyError(ErrorKind.INVALID_KEY, key or "")
 
-    def _error_response(self, exc: ReplyError) -> web.Response:
+    def _error_response(self, exc: ReplyError, key: str | None) -> web.Response:
         reply = self._error(exc)
         headers = dict(reply.headers)
         if exc.kind is ErrorKind.RATE_LIMIT and exc.retry_after is not None:
             headers["Retry-After"] = f"{exc.retry_after:g}"
-        return web.json_response(dict(reply.body), status=reply.status, headers=headers)
+        body = _append(reply.body, self.error_message_path, self._echo(key))
+        return web.json_response(body, status=reply.status, headers=headers)
+
+    def _echo(self, key: str | None) -> str:
+        """What :attr:`echo_key` appends to an error message: the key in clear, or nothing."""
+        return f" (API key: {key})" if self.echo_key and key else ""
 
     @staticmethod
     def _json_body(request: web.Request) -> dict[str, Any]:
@@ -245,6 +261,8 @@ class SimulatedServer(BackgroundServer):
             # Providers name the rejected key (masked) in their auth errors.
             detail = (self._api_key(request) or "") if kind is ErrorKind.UNAUTHORIZED else ""
             raise ReplyError(kind, detail, retry_after=None if bare else rule.retry_after)
+        if rule.fault is Fault.REDIRECT:
+            raise web.HTTPTemporaryRedirect(self.redirect_to + request.path_qs)
         return rule.fault
 
     def _malformed_frame(self) -> bytes:
@@ -345,18 +363,32 @@ class SimulatedServer(BackgroundServer):
             if fault is Fault.DROP_MID_STREAM:
                 await self._hang_up(request)
                 return response
-            await response.write(self._ending(frames, fault))
+            await response.write(self._ending(frames, fault, self._echo(self._api_key(request))))
             await response.write_eof()
         except ConnectionResetError:
             pass  # the client went away; nothing left to tell it
         return response
 
-    def _ending(self, frames: StreamFrames, fault: Fault) -> bytes:
+    def _ending(self, frames: StreamFrames, fault: Fault, echo: str) -> bytes:
         """What follows the pieces before the body ends cleanly, as ``fault`` says."""
         if fault is Fault.STREAM_ERROR:
-            return self._stream_error_frame()
+            return self._stream_error_frame(echo)
         if fault is Fault.ENDS_EARLY:
             return b""
         if fault is Fault.NO_SENTINEL:
             return b"".join(frames.tail)
         return b"".join([*frames.tail, *frames.sentinel])
+
+
+def _append(body: Mapping[str, Any], path: tuple[str, ...], text: str) -> dict[str, Any]:
+    """A copy of an error body with ``text`` appended to the string at ``path``."""
+    copy = dict(body)
+    if not text:
+        return copy
+    head, *rest = path
+    value = copy.get(head)
+    if rest and isinstance(value, Mapping):
+        copy[head] = _append(value, tuple(rest), text)
+    elif not rest and isinstance(value, str):
+        copy[head] = value + text
+    return copy

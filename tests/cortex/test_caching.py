@@ -187,6 +187,22 @@ def test_a_lone_surrogate_in_a_prompt_still_makes_a_key():
     assert key(odd) != key()
 
 
+def test_each_partition_has_its_own_key_and_none_is_the_shared_one():
+    alice, bob = cache_key(BASE, None, partition="kalice"), cache_key(BASE, None, partition="kbob")
+    assert len({alice, bob, key()}) == 3
+    assert cache_key(BASE, None, partition=None) == key()
+
+
+def test_the_read_terms_key_follows_the_partition():
+    call = parse_chat({"messages": [{"role": "user", "content": "x"}]}, default_stream=False)
+
+    def terms(partition):
+        return read_terms(call, {}, {}, routes={}, default_strategy=None, partition=partition)
+
+    assert terms("ka").key != terms("kb").key
+    assert terms("ka").key == terms("ka").key
+
+
 def test_only_a_zero_temperature_is_cached_by_default():
     settings = CacheSettings()
     assert settings.caches(BASE)
@@ -250,6 +266,7 @@ def test_the_environment_configures_the_cache():
         "CORTEX_CACHE_MAX_BYTES": "4096",
         "CORTEX_CACHE_NONDETERMINISTIC": "yes",
         "CORTEX_CACHE_COALESCE": "0",
+        "CORTEX_CACHE_SHARED": "1",
     }
     assert load_settings(environ=env).cache == CacheSettings(
         enabled=False,
@@ -258,6 +275,7 @@ def test_the_environment_configures_the_cache():
         max_bytes=4096,
         nondeterministic=True,
         coalesce=False,
+        shared=True,
     )
 
 

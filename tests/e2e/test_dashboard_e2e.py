@@ -13,6 +13,7 @@ from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json
 from cortex.simulated import Fault
 
 TOKEN = "dashboard-token-for-tests-0000001"
+GATEWAY_KEY = "dashboard-gateway-key-000000001"
 HELLO = {"messages": [{"role": "user", "content": "Hello"}]}
 
 
@@ -42,10 +43,12 @@ def test_the_page_is_self_contained_html_with_no_external_resource(cortex_daemon
 
 
 def test_the_event_stream_carries_workers_keys_tree_and_charts(cortex_daemon, primary):
-    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": providers_json(primary), "CORTEX_ADMIN_TOKEN": TOKEN}
+    )
     assert daemon.post("/api/chat", json=HELLO).status_code == 200
 
-    state = first_state(daemon)
+    state = first_state(daemon, f"?token={TOKEN}")
 
     (worker,) = state["workers"]
     assert worker["name"] == "primary"
@@ -56,6 +59,55 @@ def test_the_event_stream_carries_workers_keys_tree_and_charts(cortex_daemon, pr
     assert len(state["series"]["requests"]) == 300
     assert sum(state["series"]["requests"]) == 1
     assert state["failovers"] == []
+
+
+def test_without_the_admin_api_the_event_stream_leaves_the_tree_out(cortex_daemon, primary):
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
+
+    state = first_state(daemon)
+
+    assert state["tree"] is None
+    assert state["workers"][0]["name"] == "primary"
+
+
+def test_protected_monitoring_protects_the_page_and_stream_like_api_stats(cortex_daemon, primary):
+    daemon = cortex_daemon(
+        {
+            "CORTEX_PROVIDERS": providers_json(primary),
+            "CORTEX_API_KEYS": GATEWAY_KEY,
+            "CORTEX_PROTECT_MONITORING": "1",
+        }
+    )
+    wrong = {"Authorization": "Bearer not-a-gateway-key"}
+
+    refused = [
+        daemon.get(path, headers=headers).status_code
+        for path in ("/api/stats", "/dashboard", "/dashboard/events")
+        for headers in ({}, wrong)
+    ]
+    page = daemon.get("/dashboard", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+    state = first_state(daemon, f"?token={GATEWAY_KEY}")
+
+    assert refused == [401] * 6
+    assert page.status_code == 200
+    assert state["workers"][0]["name"] == "primary"
+    assert state["tree"] is None
+
+
+def test_with_an_admin_token_a_gateway_key_does_not_open_the_dashboard(cortex_daemon, primary):
+    daemon = cortex_daemon(
+        {
+            "CORTEX_PROVIDERS": providers_json(primary),
+            "CORTEX_API_KEYS": GATEWAY_KEY,
+            "CORTEX_PROTECT_MONITORING": "1",
+            "CORTEX_ADMIN_TOKEN": TOKEN,
+        }
+    )
+
+    by_key = daemon.get("/dashboard/events", headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+
+    assert by_key.status_code == 401
+    assert first_state(daemon, f"?token={TOKEN}")["tree"]["name"] == "root"
 
 
 def test_the_event_stream_never_carries_a_full_key(cortex_daemon, primary):

@@ -247,3 +247,79 @@ def test_wait_for_requests_gives_up_after_its_timeout(openai_server: SimulatedOp
 def test_the_base_class_is_abstract() -> None:
     with pytest.raises(TypeError):
         SimulatedServer(name="x", keys=(), models=())  # type: ignore[abstract]
+
+
+UNKNOWN_KEY = "tok_live_echo_0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "path", "header", "message_at"),
+    [
+        ("openai_server", "/v1/models", ("Authorization", "Bearer "), ("error", "message")),
+        ("anthropic_server", "/v1/models", ("x-api-key", ""), ("error", "message")),
+        ("gemini_server", "/v1beta/models", ("x-goog-api-key", ""), ("error", "message")),
+        ("cohere_server", "/v1/models", ("Authorization", "Bearer "), ("message",)),
+        ("ollama_server", "/api/tags", ("Authorization", "Bearer "), ("error",)),
+    ],
+)
+@pytest.mark.parametrize("fault", [Fault.NONE, Fault.SERVER_ERROR, Fault.UNAUTHORIZED])
+def test_echo_key_puts_the_presented_key_in_the_error_message_of_each_format(
+    request: pytest.FixtureRequest,
+    http: httpx.Client,
+    fixture: str,
+    path: str,
+    header: tuple[str, str],
+    message_at: tuple[str, ...],
+    fault: Fault,
+) -> None:
+    server: SimulatedServer = request.getfixturevalue(fixture)
+    if fault is Fault.NONE and not server.keys:
+        pytest.skip("a keyless server refuses no key")
+    # Fault.NONE: an unknown key, refused as invalid; otherwise a valid key and the fault.
+    key = UNKNOWN_KEY if fault is Fault.NONE else (sorted(server.keys) or [UNKNOWN_KEY])[0]
+    server.echo_key = True
+    server.set_fault(fault, probes=True)
+
+    response = http.get(server.url + path, headers={header[0]: header[1] + key})
+
+    assert response.status_code >= 400
+    message = response.json()
+    for step in message_at:
+        message = message[step]
+    assert message.endswith(f" (API key: {key})")
+
+
+def test_echo_key_also_reaches_the_in_stream_error(
+    openai_server: SimulatedOpenAI, http: httpx.Client
+) -> None:
+    openai_server.echo_key = True
+    openai_server.set_fault(Fault.STREAM_ERROR)
+
+    response = post(http, openai_server, STREAM_BODY)
+
+    assert f"(API key: {KEY})" in response.text
+
+
+def test_without_echo_key_no_error_carries_the_key(
+    openai_server: SimulatedOpenAI, http: httpx.Client
+) -> None:
+    openai_server.set_fault(Fault.SERVER_ERROR)
+
+    assert KEY not in post(http, openai_server, BODY).text
+
+
+@pytest.mark.parametrize("probe", [False, True])
+def test_the_redirect_fault_answers_307_to_the_same_path_elsewhere(
+    openai_server: SimulatedOpenAI, http: httpx.Client, probe: bool
+) -> None:
+    openai_server.redirect_to = "http://127.0.0.1:9"
+    openai_server.set_fault(Fault.REDIRECT, probes=probe)
+
+    if probe:
+        response = http.get(f"{openai_server.base_url}/models?x=1", headers=AUTH)
+    else:
+        response = post(http, openai_server, BODY)
+
+    assert response.status_code == 307
+    path = "/v1/models?x=1" if probe else "/v1/chat/completions"
+    assert response.headers["Location"] == "http://127.0.0.1:9" + path
