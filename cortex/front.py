@@ -87,6 +87,7 @@ class HttpFrontActor(SupervisedActor):
         board: Board,
         ledger: KeyLedger,
         directory: Directory,
+        workers: Directory,
         slot: EngineSlot,
         serve_http: bool,
         cache_store: ResponseStore,
@@ -99,6 +100,7 @@ class HttpFrontActor(SupervisedActor):
         self._board = board
         self._ledger = ledger
         self._directory = directory
+        self._workers = workers
         self._slot = slot
         self._serve_http = serve_http
         # uvloop: measured 20 % less CPU per request and ~1.7x the requests/s of asyncio's
@@ -158,6 +160,7 @@ class HttpFrontActor(SupervisedActor):
             session=self._session,
             bridge=self._bridge,
             directory=self._directory,
+            workers=self._workers,
             ledger=self._ledger,
             settings=DispatchSettings(
                 request_timeout=settings.request_timeout,
