@@ -91,6 +91,7 @@ class Settings:
         routes: model routes by public model name.
         breaker: when a worker's circuit breaker opens and for how long.
         quota_block_seconds: how long a key whose quota is exhausted rests.
+        max_key_rest: the longest any key rests, whatever ``Retry-After`` an upstream sent.
         retry_passes: extra walks of the plan after every candidate failed transiently.
         retry_backoff: base of the exponential backoff between passes (full jitter).
         retry_backoff_max: longest backoff between passes.
@@ -123,6 +124,7 @@ class Settings:
     routes: Mapping[str, Route] = field(default_factory=dict)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     quota_block_seconds: float = 3600.0
+    max_key_rest: float = 3600.0
     retry_passes: int = 2
     retry_backoff: float = 0.1
     retry_backoff_max: float = 2.0
@@ -211,12 +213,14 @@ def load_settings(
         ),
         quota_block_seconds=60.0
         * reader.number("QUOTA_BLOCK_MINUTES", "quota_block_minutes", 60.0),
+        max_key_rest=reader.number("CORTEX_MAX_KEY_REST", "max_key_rest", 3600.0),
         retry_passes=int(reader.number("CORTEX_RETRY_PASSES", "retry_passes", 2, allow_zero=True)),
         retry_backoff=reader.number("CORTEX_RETRY_BACKOFF", "retry_backoff", 0.1),
         retry_backoff_max=reader.number("CORTEX_RETRY_BACKOFF_MAX", "retry_backoff_max", 2.0),
         continuation=reader.flag("CORTEX_CONTINUATION", "continuation", default=True),
     )
     settings = replace(settings, cache=_cache_settings(env, file_values, problems))
+    _check_rests(settings, problems)
     if settings.log_level not in LOG_LEVELS:
         problems.append(f"CORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if settings.log_format not in LOG_FORMATS:
@@ -298,6 +302,19 @@ class _Reader:
             allowed = ", ".join(member.value for member in enum)
             self._problems.append(f"{env_name} must be one of {allowed}, got {raw!r}")
             return enum(default)
+
+
+def _check_rests(settings: Settings, problems: list[str]) -> None:
+    """A configured rest longer than ``CORTEX_MAX_KEY_REST`` would be cut short silently."""
+    for name, seconds in (
+        ("RATE_LIMIT_BLOCK_MINUTES", settings.rate_limit_block_seconds),
+        ("QUOTA_BLOCK_MINUTES", settings.quota_block_seconds),
+    ):
+        if seconds > settings.max_key_rest:
+            problems.append(
+                f"{name} ({seconds / 60:g} min) is longer than CORTEX_MAX_KEY_REST"
+                f" ({settings.max_key_rest:g} s), the longest a key may rest"
+            )
 
 
 def _cache_settings(

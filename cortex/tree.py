@@ -147,6 +147,7 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
             strategy=settings.key_rotation,
             default_block_seconds=settings.rate_limit_block_seconds,
             quota_block_seconds=settings.quota_block_seconds,
+            max_block_seconds=settings.max_key_rest,
         ),
         Incarnations(),
         EngineSlot(),

@@ -510,3 +510,16 @@ def test_a_default_answer_length_below_one_is_a_problem() -> None:
     assert problems({"CORTEX_PROVIDERS": providers}) == [
         "provider 'openai': max_tokens must be at least 1"
     ]
+
+
+def test_the_longest_key_rest_defaults_to_an_hour_and_is_read_in_seconds() -> None:
+    assert load().max_key_rest == 3600.0
+    env = {"CORTEX_MAX_KEY_REST": "7200", "QUOTA_BLOCK_MINUTES": "120"}
+    assert load(env).max_key_rest == 7200.0
+
+
+def test_a_configured_rest_longer_than_the_longest_key_rest_is_a_problem() -> None:
+    assert problems({"CORTEX_MAX_KEY_REST": "600", "QUOTA_BLOCK_MINUTES": "10"}) == [
+        "RATE_LIMIT_BLOCK_MINUTES (15 min) is longer than CORTEX_MAX_KEY_REST (600 s),"
+        " the longest a key may rest"
+    ]
