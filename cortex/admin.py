@@ -70,12 +70,10 @@ class Operator(Protocol):
         """Drop every cached answer; returns how many were dropped."""
 
 
-class InvalidConfiguration(BadRequest):
-    """The submitted or reloaded configuration is invalid; nothing was changed."""
+class ListsProblems(GatewayError):
+    """An admin error that lists each of its ``problems`` in the body's ``problems``."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
-        self.problems = problems
+    problems: list[str]
 
     def body(self) -> dict[str, object]:
         """The error body, with every problem listed."""
@@ -84,6 +82,14 @@ class InvalidConfiguration(BadRequest):
         assert isinstance(error, dict)
         error["problems"] = list(self.problems)
         return body
+
+
+class InvalidConfiguration(ListsProblems, BadRequest):
+    """The submitted or reloaded configuration is invalid; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
+        self.problems = problems
 
 
 class AdminDisabled(NotFound):

@@ -21,7 +21,7 @@ from actors.cache import ClearCache
 from actors.messages import DescribePool, UnblockKey
 from actors.pool import PoolSummary
 from cortex.actor_tree import TreeSources, describe_tree
-from cortex.admin import InvalidConfiguration
+from cortex.admin import InvalidConfiguration, ListsProblems
 from cortex.drills import FaultDrill
 from cortex.errors import BadRequest, GatewayError, NotFound
 from cortex.reload import apply_reload, plan_reload
@@ -57,7 +57,7 @@ class WorkerNotStarted(GatewayError):
         )
 
 
-class ReloadNotApplied(GatewayError):
+class ReloadNotApplied(ListsProblems):
     """Applying a valid configuration failed midway; every step taken was undone.
 
     The configuration in force is still the one loaded before, and the next reload starts
@@ -73,15 +73,8 @@ class ReloadNotApplied(GatewayError):
             "the reload failed and was rolled back; the running configuration is unchanged",
             code="reload_failed",
         )
+        # The failed step first, then any undo that failed too.
         self.problems = [str(failure), *failure.undo_errors]
-
-    def body(self) -> dict[str, object]:
-        """The error body, with the failed step (and any undo that failed too)."""
-        body = super().body()
-        error = body["error"]
-        assert isinstance(error, dict)
-        error["problems"] = list(self.problems)
-        return body
 
 
 class Control:

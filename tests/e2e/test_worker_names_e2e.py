@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from admin_harness import ADMIN, ADMIN_TOKEN, chat, delete, node, restarted, wait_until
-from daemon_harness import PRIMARY_KEYS, REPO
+from daemon_harness import PRIMARY_KEYS, run_cortex
 
 CORE_NAMES = ("cache", "pool", "registry", "keys", "front", "providers", "root")
 
@@ -45,20 +43,9 @@ def daemon(cortex_daemon, primary):
 
 
 def test_check_config_accepts_workers_named_like_every_core_actor(primary):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "CORTEX_PROVIDERS": _core_named(primary.base_url),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "cortex", "check-config", "--env-file", os.devnull],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"CORTEX_PROVIDERS": _core_named(primary.base_url)}
+
+    result = run_cortex("check-config", "--env-file", os.devnull, env=env)
 
     assert result.returncode == 0, result.stderr
     assert "workers (7):" in result.stdout
