@@ -192,7 +192,7 @@ class Control:
                 log.exception("reload_rolled_back", undo_errors=exc.undo_errors)
                 raise ReloadNotApplied(exc) from exc
             self._loaded = new
-        log.info("reloaded", **{k: v for k, v in report.items() if k != "errors"})
+        log.info("reloaded", **report)
         return report
 
     def unblock(self, worker: str, key_id: str) -> bool:

@@ -188,7 +188,6 @@ def apply_reload(
         "key_rotation": new.key_rotation.value if plan.rotation_changed else None,
         "settings_applied": list(plan.live),
         "requires_restart": list(plan.needs_restart),
-        "errors": [],
     }
 
 
