@@ -224,13 +224,19 @@ def drill_daemon(cortex_daemon, tmp_path, primary, second):
 
 
 def _everything_changes(path, primary, second):
-    """Add ``cache``, reconfigure ``primary``, remove ``old`` and change the strategy."""
+    """Add ``cache``, reconfigure ``primary``, remove ``old``, change strategy and a limit."""
     _write(
         path,
         _worker("cache", second.base_url, PRIMARY_KEYS, 2),
         _worker("primary", primary.base_url, PRIMARY_KEYS[:1], 3),
         strategy="round_robin",
     )
+    path.write_text(path.read_text().replace("[server]\n", "[server]\nmax_messages = 1\n", 1))
+
+
+def _two_messages(daemon):
+    messages = [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}]
+    return daemon.post("/v1/chat/completions", json={"messages": messages})
 
 
 def _workers(daemon) -> dict[str, int]:
@@ -262,6 +268,7 @@ def test_a_reload_whose_worker_fails_to_start_is_rolled_back_whole(drill_daemon,
     assert node(daemon, "pool")["state"]["strategy"] == "priority"
     assert chat(daemon).headers["X-Cortex-Worker"] == "primary"
     assert chat(daemon, model="old/gpt-4o-mini").status_code == 200
+    assert _two_messages(daemon).status_code == 200
     assert daemon.events("reload_rolled_back")
 
 
@@ -282,6 +289,7 @@ def test_the_reload_after_a_rolled_back_one_applies_from_the_configuration_in_fo
     assert report.json()["strategy"] == "round_robin"
     assert _workers(daemon) == {"cache": 2, "primary": 3}
     assert chat(daemon, model="cache/gpt-4o-mini").headers["X-Cortex-Worker"] == "cache"
+    assert _two_messages(daemon).json()["error"]["code"] == "too_many_messages"
 
 
 def test_a_start_drill_makes_an_added_worker_fail_and_leaves_nothing_behind(drill_daemon, second):
