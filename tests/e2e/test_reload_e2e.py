@@ -209,8 +209,11 @@ def test_a_bad_file_on_sighup_is_logged_and_the_daemon_keeps_serving(daemon, con
 
 
 @pytest.fixture
-def drill_daemon(cortex_daemon, tmp_path, primary, second):
-    """A daemon with fault drills, serving ``primary`` and ``old`` from a config file."""
+def drill_daemon(primary, second, cortex_daemon, tmp_path):
+    """A daemon with fault drills, serving ``primary`` and ``old`` from a config file.
+
+    The upstreams come first, so they are torn down after the daemon that talks to them.
+    """
     path = tmp_path / "drills.toml"
     _write(
         path,

@@ -32,7 +32,7 @@ def _core_named(url: str) -> str:
 
 
 @pytest.fixture
-def daemon(cortex_daemon, primary):
+def daemon(primary, cortex_daemon):
     return cortex_daemon(
         {
             "CORTEX_PROVIDERS": _core_named(primary.base_url),
