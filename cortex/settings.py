@@ -169,7 +169,7 @@ def load_settings(
     if env_file is not None and env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     merged.update(environ)
-    env = ReadKeys(merged)
+    env = ReadKeys(merged)  # remembers which variables were read: the others are unknown
     path = config_file or (Path(env["CORTEX_CONFIG"]) if env.get("CORTEX_CONFIG") else None)
     file_values = ReadKeys(_read_toml(path, problems) if path is not None else {})
     reader = _Reader(problems, env, _table(file_values, "server", problems), "server")
@@ -230,13 +230,12 @@ def load_settings(
     )
     settings = replace(settings, cache=_cache_settings(env, file_values, problems))
     _check_rests(settings, problems)
-    problems.extend(reader.unknown_keys())
-    problems.extend(unknown_keys("config file", file_values, shown="[{}]"))
-    problems.extend(misspelt_environment(merged, {*env.asked, *OTHER_ENVIRONMENT}))
     if settings.log_level not in LOG_LEVELS:
         problems.append(f"CORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if settings.log_format not in LOG_FORMATS:
         problems.append(f"CORTEX_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    # Last, once every setting has been read: what nobody read is unknown.
+    problems.extend(_unknown_names(reader, file_values, env))
     if problems:
         raise ConfigError(problems)
     return settings
@@ -364,6 +363,18 @@ def _whole(raw: object) -> int | None:
         return int(str(raw).strip())
     except ValueError:
         return None
+
+
+def _unknown_names(server: _Reader, file_values: ReadKeys, env: ReadKeys) -> list[str]:
+    """Problems for unread config keys and tables, and for misspelt ``CORTEX_*`` variables.
+
+    Called once every setting has been read (see :mod:`cortex.config_check`).
+    """
+    return [
+        *server.unknown_keys(),
+        *unknown_keys("config file", file_values, shown="[{}]"),
+        *misspelt_environment(list(env), {*env.asked, *OTHER_ENVIRONMENT}),
+    ]
 
 
 def _check_rests(settings: Settings, problems: list[str]) -> None:
