@@ -73,6 +73,7 @@ class Tree:
         workers: the name space of the workers (the providers supervisor's children),
             nested in ``directory``, with their history.
         drills: start drills armed through the admin API.
+        core_names: the ids of the root's children.
     """
 
     board: Board
@@ -86,6 +87,7 @@ class Tree:
     incarnations: Incarnations
     workers: Incarnations
     drills: StartDrills
+    core_names: frozenset[str]
     started_at: float
 
     def lookup(self, name: str) -> pykka.ActorRef[Any] | None:
@@ -97,7 +99,10 @@ class Tree:
         supervisor, slash, child = name.partition("/")
         if slash:
             return self.workers.lookup(child) if supervisor == WORKERS else None
-        return self.directory.lookup(name) or self.workers.lookup(name)
+        # By id, not by registration: a core actor that is restarting is still meant.
+        if name in self.core_names:
+            return self.directory.lookup(name)
+        return self.workers.lookup(name)
 
     def worker_spec(self, config: WorkerConfig, settings: Settings) -> ChildSpec:
         """The tracked child spec of one worker, for the providers supervisor."""
@@ -224,5 +229,6 @@ def start_tree(settings: Settings, *, serve_http: bool) -> Tree:
         incarnations=directory,
         workers=workers,
         drills=drills,
+        core_names=frozenset(child.id for child in children),
         started_at=started_at,
     )
