@@ -27,6 +27,7 @@ method). ``tests/e2e/test_access_e2e.py`` pins the behaviour for a new aiohttp.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
@@ -63,8 +64,8 @@ def parse_error(exc: HttpProcessingError, max_header_bytes: int) -> GatewayError
 class JsonErrorHandler(RequestHandler):
     """aiohttp's connection handler, answering parse errors in Cortex's JSON error shape."""
 
-    def __init__(self, manager: web.Server, **kwargs: object) -> None:
-        super().__init__(manager, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, manager: web.Server, **kwargs: Any) -> None:  # noqa: ANN401 - aiohttp's handler options
+        super().__init__(manager, **kwargs)
         field_size = kwargs.get("max_field_size")
         self._max_header_bytes = field_size if isinstance(field_size, int) else 8190
 
