@@ -28,7 +28,7 @@ def test_a_refused_request_gets_the_status_and_code_of_what_was_wrong(
     error = parse_error(exc, LIMIT)
 
     assert (error.status, error.code) == (status, code)
-    assert set(error.body()["error"]) == {"message", "type", "code"}  # type: ignore[arg-type]
+    assert set(error.body()["error"]) == {"message", "type", "code"}
 
 
 @pytest.mark.parametrize(
