@@ -519,6 +519,11 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         return None
     listed_keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
     keys = listed_keys or []
+    for position, key in enumerate(keys, start=1):
+        # Keys travel in HTTP headers, so only visible ASCII can be one (the key itself is
+        # never echoed: a lone surrogate from JSON would otherwise crash the boot).
+        if not (key.isascii() and key.isprintable() and " " not in key):
+            problems.append(f"{where}: api_keys[{position}] has characters no API key has")
     models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
     if not models and ptype in DEFAULT_MODEL:
         models = [DEFAULT_MODEL[ptype]]

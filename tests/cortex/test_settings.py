@@ -678,3 +678,13 @@ def test_every_unknown_key_and_bad_value_is_listed_at_once(tmp_path: Path) -> No
 
     assert len(found) == 5
     assert SECRET not in "\n".join(found)
+
+
+@pytest.mark.parametrize("key", ["\ud800abc", "sk-caf\u00e9", "sk two", "sk-\x00"])
+def test_a_key_with_characters_no_api_key_has_is_a_problem_not_a_crash(key: str) -> None:
+    entry = {"g": {"type": "groq", "api_keys": ["gsk-fine-key-0001", key]}}
+
+    found = problems({"CORTEX_PROVIDERS": json.dumps(entry)})
+
+    assert found == ["provider 'g': api_keys[2] has characters no API key has"]
+    assert key not in "\n".join(found)
