@@ -133,7 +133,12 @@ class KeyLedger:
     Args:
         strategy: how to pick among usable keys.
         default_block_seconds: how long a key stays blocked when the provider gave no
-            ``Retry-After``, and always for an invalid key.
+            ``Retry-After``.
+        quota_block_seconds: how long a key whose quota is exhausted stays blocked (or the
+            provider's ``Retry-After`` when longer).
+        max_block_seconds: the longest any timed block lasts, whatever the provider asked
+            (``CORTEX_MAX_KEY_REST``): a ``Retry-After`` of a year would otherwise take the
+            key out for a year. A key still limited then is simply blocked again.
         clock: monotonic clock that drives block expiry (injectable for tests).
         wall_clock: wall clock for ``last_used`` and ``blocked_until`` in views.
         rng: random source for :attr:`RotationStrategy.RANDOM`; a fresh one if omitted.
@@ -146,6 +151,7 @@ class KeyLedger:
         strategy: RotationStrategy = RotationStrategy.ROUND_ROBIN,
         default_block_seconds: float = 900.0,
         quota_block_seconds: float = 3600.0,
+        max_block_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -154,6 +160,7 @@ class KeyLedger:
         self._strategy = strategy
         self._default_block = default_block_seconds
         self._quota_block = quota_block_seconds
+        self._max_block = max_block_seconds
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
@@ -268,8 +275,9 @@ class KeyLedger:
 
         A rate limit blocks the key for the provider's ``retry_after`` when it gave one,
         else for the default block time; an exhausted quota for the longer quota block
-        (or ``retry_after`` when longer); an invalid key until the configuration is
-        reloaded (:meth:`configure`), since waiting will not fix it. A block
+        (or ``retry_after`` when longer); each of these for at most the longest block.
+        An invalid key is blocked until the configuration is reloaded (:meth:`configure`),
+        since waiting will not fix it. A block
         is never shortened by a later report (late answers to earlier requests arrive
         out of order). Reports about unknown keys are ignored.
         """
@@ -291,8 +299,10 @@ class KeyLedger:
         if failure.kind is ErrorKind.INVALID_KEY:
             return math.inf
         if failure.kind is ErrorKind.QUOTA_EXHAUSTED:
-            return max(self._quota_block, failure.retry_after or 0.0)
-        return self._default_block if failure.retry_after is None else failure.retry_after
+            seconds = max(self._quota_block, failure.retry_after or 0.0)
+        else:
+            seconds = self._default_block if failure.retry_after is None else failure.retry_after
+        return min(seconds, self._max_block)
 
     def unblock(self, worker: str, key_id: str) -> bool:
         """Lift a key's block at once (admin action).

@@ -258,8 +258,8 @@ def build_plan(
     Model resolution: ``None`` or ``"auto"`` uses every worker with its default (first)
     model, skipping workers that list none; a configured route name uses the route's
     targets in the route's order; ``"<worker>/<model>"`` where ``<worker>`` is a known
-    worker pins that worker and passes ``<model>`` through as is (an empty model means
-    its default); any other name goes to the workers whose models include it.
+    worker pins that worker and passes ``<model>`` through as is (an empty model or
+    ``auto`` means its default); any other name goes to the workers whose models include it.
 
     Health: unavailable, rate-limited and out-of-quota workers are skipped, and so are
     workers whose breaker is open; a half-open worker gets one trial request at a time.
@@ -329,7 +329,7 @@ def _resolve(
     prefix, slash, rest = requested.partition("/")
     if slash and prefix in by_name:
         pinned = by_name[prefix]
-        if rest:
+        if rest and rest != AUTO_MODEL:
             return [(pinned, rest)], {}, False
         if pinned.models:
             return [(pinned, pinned.models[0])], {}, False

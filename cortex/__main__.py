@@ -55,6 +55,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   API_KEY_ROTATION_STRATEGY       round_robin (default), least_used, random
   RATE_LIMIT_BLOCK_MINUTES        rest for a rate-limited key without Retry-After (15)
   QUOTA_BLOCK_MINUTES             rest for a key out of quota (60)
+  CORTEX_MAX_KEY_REST             longest rest of any key in seconds, whatever an upstream's
+                                  Retry-After says (3600)
   CORTEX_RETRY_PASSES, CORTEX_RETRY_BACKOFF, CORTEX_RETRY_BACKOFF_MAX
                                   extra passes over the plan and their backoff (2, 0.1, 2)
   CORTEX_SAME_TARGET_RETRIES, CORTEX_MAX_RETRY_WAIT

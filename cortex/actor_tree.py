@@ -51,7 +51,8 @@ class TreeSources:
         root: the root supervisor's ref.
         root_link: the root's link (its exit reason, if it gave up).
         started_at: wall-clock time the tree started (the root's start).
-        incarnations: start and exit history of every child.
+        incarnations: start and exit history of the root's children, with the name
+            spaces of supervisors that have one (the workers').
         flags: restart flags of each supervisor, by name.
         board: worker configurations and views.
         ledger: key usage and blocks.
@@ -87,23 +88,34 @@ def describe_tree(sources: TreeSources) -> Json:
         "last_exit": _exit(_reason(sources.root_link.reason), None),
         "mailbox": _mailbox(sources.root),
     }
-    _add_supervisor_fields(root, sources, sources.root)
+    _add_supervisor_fields(root, sources, sources.root, sources.incarnations)
     return root
 
 
 def find_node(tree: Json, name: str) -> Json | None:
-    """The node called ``name`` anywhere in a described tree, or None."""
-    if tree.get("name") == name:
-        return tree
-    for child in tree.get("children") or ():
-        found = find_node(child, name)
+    """The node called ``name`` in a described tree, or None.
+
+    Names are unique among siblings only (workers have their own name space, so a worker
+    may be called ``cache``). A bare name finds the shallowest node of that name, so a
+    core actor wins over a worker named like it; ``supervisor/child`` (``providers/cache``)
+    finds that supervisor's child, whatever its name.
+    """
+    parent, slash, child = name.partition("/")
+    if slash:
+        supervisor = find_node(tree, parent)
+        children = (supervisor or {}).get("children") or ()
+        return next((node for node in children if node.get("name") == child), None)
+    level = [tree]
+    while level:
+        found = next((node for node in level if node.get("name") == name), None)
         if found is not None:
             return found
+        level = [child for node in level for child in node.get("children") or ()]
     return None
 
 
-def _describe_child(info: ChildInfo, sources: TreeSources) -> Json:
-    record = sources.incarnations.incarnation(info.id)
+def _describe_child(info: ChildInfo, sources: TreeSources, names: Incarnations) -> Json:
+    record = names.incarnation(info.id)
     ref = info.ref
     alive = ref is not None and ref.is_alive()
     started = record.started_at if alive else None
@@ -122,15 +134,18 @@ def _describe_child(info: ChildInfo, sources: TreeSources) -> Json:
     }
     if info.type is ChildType.SUPERVISOR:
         if alive and ref is not None:
-            _add_supervisor_fields(node, sources, ref)
+            # A supervisor given a name space of its own registers its children there.
+            _add_supervisor_fields(node, sources, ref, names.namespaces().get(info.id, names))
         else:
             node["children"] = []
     else:
-        node["state"] = _state(info.id, sources)
+        node["state"] = _state(info.id, sources, core=names is sources.incarnations)
     return node
 
 
-def _add_supervisor_fields(node: Json, sources: TreeSources, ref: pykka.ActorRef[Any]) -> None:
+def _add_supervisor_fields(
+    node: Json, sources: TreeSources, ref: pykka.ActorRef[Any], names: Incarnations
+) -> None:
     flags = sources.flags.get(node["name"])
     if flags is not None:
         node["strategy"] = flags.strategy.value
@@ -142,13 +157,14 @@ def _add_supervisor_fields(node: Json, sources: TreeSources, ref: pykka.ActorRef
         node["children"] = None
         node["error"] = "the supervisor did not answer in time (busy restarting, or stopped)"
         return
-    node["children"] = [_describe_child(info, sources) for info in children]
+    node["children"] = [_describe_child(info, sources, names) for info in children]
 
 
-def _state(name: str, sources: TreeSources) -> Json | None:
+def _state(name: str, sources: TreeSources, *, core: bool) -> Json | None:
     """The actor's own state, from the shared tables it writes (never a secret).
 
-    The fixed children have their own summary; every other worker is a provider.
+    The root's fixed children (``core``) have their own summary; every other worker is a
+    provider, whatever its name.
     """
     summaries: dict[str, Callable[[TreeSources], Json | None]] = {
         "keys": _keys_state,
@@ -157,7 +173,7 @@ def _state(name: str, sources: TreeSources) -> Json | None:
         "cache": _cache_state,
         "front": _front_state,
     }
-    summary = summaries.get(name)
+    summary = summaries.get(name) if core else None
     return summary(sources) if summary is not None else _provider_state(name, sources)
 
 

@@ -9,8 +9,9 @@ bounded thread pool, because it blocks on actor asks and supervisor calls.
 ::
 
     GET    /admin/actors                         the live tree
-    GET    /admin/actors/{name}                  one node of it
-    POST   /admin/actors/{name}/crash            fault drill (CORTEX_FAULT_DRILLS=1 only)
+    GET    /admin/actors/{name}                  one node of it (providers/<worker> too)
+    POST   /admin/actors/{name}/crash            fault drill (CORTEX_FAULT_DRILLS=1 only);
+                                                 ?at=start: the worker's next start fails
     POST   /admin/workers                        add a worker (one CORTEX_PROVIDERS entry)
     DELETE /admin/workers/{name}                 drain and remove a worker
     POST   /admin/reload                         re-read the configuration, apply the diff
@@ -35,6 +36,7 @@ from cortex.schemas import parse_json_object
 _T = TypeVar("_T")
 Json = dict[str, Any]
 PREFIX = "/admin"
+ACTOR_NAME = r"[^/]+(?:/[^/]+)?"
 
 
 class Operator(Protocol):
@@ -61,16 +63,17 @@ class Operator(Protocol):
     def crash(self, name: str) -> Json:
         """Make the named actor raise in its own thread (a fault drill)."""
 
+    def fail_next_start(self, worker: str) -> Json:
+        """Make the next start of a worker fail (a fault drill)."""
+
     def clear_cache(self) -> int:
         """Drop every cached answer; returns how many were dropped."""
 
 
-class InvalidConfiguration(BadRequest):
-    """The submitted or reloaded configuration is invalid; nothing was changed."""
+class ListsProblems(GatewayError):
+    """An admin error that lists each of its ``problems`` in the body's ``problems``."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
-        self.problems = problems
+    problems: list[str]
 
     def body(self) -> dict[str, object]:
         """The error body, with every problem listed."""
@@ -79,6 +82,14 @@ class InvalidConfiguration(BadRequest):
         assert isinstance(error, dict)
         error["problems"] = list(self.problems)
         return body
+
+
+class InvalidConfiguration(ListsProblems, BadRequest):
+    """The submitted or reloaded configuration is invalid; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
+        self.problems = problems
 
 
 class AdminDisabled(NotFound):
@@ -166,11 +177,21 @@ async def show_actor(request: web.Request) -> web.Response:
 
 
 async def crash_actor(request: web.Request) -> web.Response:
-    """``POST /admin/actors/{name}/crash``: a fault drill through the normal crash path."""
+    """``POST /admin/actors/{name}/crash``: a fault drill through the normal crash path.
+
+    ``?at=start`` arms a start drill instead: the next start of worker ``name`` fails.
+    """
     if not request.app[RUNTIME].settings.fault_drills:
         raise DrillsDisabled
     operator = _operator(request)
     name = request.match_info["name"]
+    at = request.query.get("at", "now")
+    if at == "start":
+        return web.json_response(
+            await operator.run(lambda: operator.fail_next_start(name)), status=202
+        )
+    if at != "now":
+        raise BadRequest("'at' must be 'now' (default) or 'start'", code="invalid_drill")
     return web.json_response(await operator.run(lambda: operator.crash(name)), status=202)
 
 
@@ -238,8 +259,9 @@ def install_admin(app: web.Application) -> None:
     """Add the admin guard middleware and every ``/admin`` route to ``app``."""
     app.middlewares.append(admin_guard)
     app.router.add_get(PREFIX + "/actors", list_actors)
-    app.router.add_get(PREFIX + "/actors/{name}", show_actor)
-    app.router.add_post(PREFIX + "/actors/{name}/crash", crash_actor)
+    # An actor is named by its id, or by supervisor/id (``providers/cache``: the worker).
+    app.router.add_get(PREFIX + "/actors/{name:" + ACTOR_NAME + "}", show_actor)
+    app.router.add_post(PREFIX + "/actors/{name:" + ACTOR_NAME + "}/crash", crash_actor)
     app.router.add_post(PREFIX + "/workers", add_worker)
     app.router.add_delete(PREFIX + "/workers/{name}", remove_worker)
     app.router.add_post(PREFIX + "/reload", reload_config)

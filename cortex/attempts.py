@@ -82,13 +82,13 @@ class Attempts:
         self,
         *,
         session: aiohttp.ClientSession,
-        directory: Directory,
+        workers: Directory,
         ledger: KeyLedger,
         observer: DispatchObserver,
         connect_timeout: float,
     ) -> None:
         self._session = session
-        self._directory = directory
+        self._workers = workers
         self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
@@ -318,9 +318,13 @@ class Attempts:
             )
 
     def _tell(self, name: str, message: object) -> None:
-        """Report to an actor without waiting; a report lost to a restart is acceptable."""
+        """Report to a worker's actor without waiting; a report lost to a restart is acceptable.
+
+        ``name`` is looked up among the workers only, so a worker named like a core actor
+        (``cache``, ``pool``) gets its own reports, never that actor.
+        """
         try:
-            ref = self._directory.lookup(name)
+            ref = self._workers.lookup(name)
             if ref is not None:
                 ref.tell(message)
         except pykka.ActorDeadError:

@@ -21,12 +21,14 @@ from actors.cache import ClearCache
 from actors.messages import DescribePool, UnblockKey
 from actors.pool import PoolSummary
 from cortex.actor_tree import TreeSources, describe_tree
-from cortex.admin import InvalidConfiguration
-from cortex.errors import BadRequest, NotFound
+from cortex.admin import InvalidConfiguration, ListsProblems
+from cortex.drills import FaultDrill
+from cortex.errors import BadRequest, GatewayError, NotFound
 from cortex.reload import apply_reload, plan_reload
 from cortex.settings import ConfigError, Settings
-from cortex.tree import PROVIDER_FLAGS, ROOT_FLAGS
-from supervisors import Handle, NotRunning, SupFlags
+from cortex.tree import PROVIDER_FLAGS, ROOT_FLAGS, WORKERS
+from cortex.undo import StepFailed
+from supervisors import Handle, NotRunning, StartError, SupFlags
 
 if TYPE_CHECKING:
     from cortex.gateway import Gateway
@@ -37,13 +39,42 @@ Json = dict[str, Any]
 ADMIN_THREADS = 4
 ASK_TIMEOUT = 5.0
 POOL_STATE_TIMEOUT = 2.0
-SUPERVISOR_FLAGS: Mapping[str, SupFlags] = {"root": ROOT_FLAGS, "providers": PROVIDER_FLAGS}
+SUPERVISOR_FLAGS: Mapping[str, SupFlags] = {"root": ROOT_FLAGS, WORKERS: PROVIDER_FLAGS}
 
 log = structlog.get_logger("cortex.admin")
 
 
-class FaultDrill(RuntimeError):
-    """The exception a fault drill makes an actor raise in its own thread."""
+class WorkerNotStarted(GatewayError):
+    """A worker added through the admin API did not start; it was not added."""
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self, failure: StartError) -> None:
+        super().__init__(
+            f"the worker did not start ({failure.reason}); it was not added",
+            code="worker_start_failed",
+        )
+
+
+class ReloadNotApplied(ListsProblems):
+    """Applying a valid configuration failed midway; every step taken was undone.
+
+    The configuration in force is still the one loaded before, and the next reload starts
+    again from it. Answered 503: nothing is wrong with the request, and a later reload
+    may succeed (once the worker that would not start can).
+    """
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self, failure: StepFailed) -> None:
+        super().__init__(
+            "the reload failed and was rolled back; the running configuration is unchanged",
+            code="reload_failed",
+        )
+        # The failed step first, then any undo that failed too.
+        self.problems = [str(failure), *failure.undo_errors]
 
 
 class Control:
@@ -96,12 +127,16 @@ class Control:
         Raises:
             InvalidConfiguration: the entry is invalid.
             BadRequest: a worker with that name exists.
+            WorkerNotStarted: its actor did not start; nothing of it is left.
         """
         with self._lock:
             try:
                 view = self._gateway.add_worker(name, entry)
             except ConfigError as exc:
                 raise InvalidConfiguration(exc.problems) from exc
+            except StartError as exc:
+                log.warning("worker_not_added", worker=name, reason=str(exc.reason))
+                raise WorkerNotStarted(exc) from exc
         log.info("worker_added", worker=name, type=view.config.type.value)
         return {
             "name": view.name,
@@ -122,7 +157,6 @@ class Control:
         with self._lock:
             view = self._tree.board.view(name)
             existed = self._gateway.remove_worker(name)
-            self._tree.incarnations.forget(name)
         if not existed:
             return None
         draining = view.in_flight if view is not None else 0
@@ -132,8 +166,12 @@ class Control:
     def reload(self) -> Json:
         """Re-read the configuration and apply the difference.
 
+        All or nothing: when applying fails midway, every step taken is undone and the
+        configuration loaded before stays the base of the next reload.
+
         Raises:
             InvalidConfiguration: the new configuration is invalid; nothing was changed.
+            ReloadNotApplied: applying it failed; everything was rolled back.
             BadRequest: this gateway has no configuration source to re-read.
         """
         if self._source is None:
@@ -148,11 +186,13 @@ class Control:
                 raise InvalidConfiguration(exc.problems) from exc
             running = {config.name: config for config in self._tree.board.configs()}
             plan = plan_reload(self._loaded, new, running)
-            report = apply_reload(plan, new, self._tree)
+            try:
+                report = apply_reload(plan, self._loaded, new, running, self._tree)
+            except StepFailed as exc:
+                log.exception("reload_rolled_back", undo_errors=exc.undo_errors)
+                raise ReloadNotApplied(exc) from exc
             self._loaded = new
-        log.info("reloaded", **{k: v for k, v in report.items() if k != "errors"})
-        for error in report["errors"]:
-            log.error("reload_error", error=error)
+        log.info("reloaded", **report)
         return report
 
     def unblock(self, worker: str, key_id: str) -> bool:
@@ -178,9 +218,10 @@ class Control:
         the link reports ``Error`` and the supervisor applies its restart strategy.
 
         Raises:
-            NotFound: nothing is registered under ``name``.
+            NotFound: nothing is registered under ``name`` (a core actor's name, else a
+                worker's; ``providers/<worker>`` always means the worker).
         """
-        ref = self._tree.directory.lookup(name)
+        ref = self._tree.lookup(name)
         if ref is None or not ref.is_alive():
             raise NotFound(f"no running actor named {name!r}", code="unknown_actor")
         drill = FaultDrill(f"fault drill: crash of {name!r} requested through the admin API")
@@ -190,6 +231,17 @@ class Control:
             raise NotFound(f"{name!r} stopped before the drill", code="unknown_actor") from exc
         log.warning("fault_drill", actor=name, incarnation=ref.actor_urn)
         return {"crashed": name, "incarnation": ref.actor_urn}
+
+    def fail_next_start(self, worker: str) -> Json:
+        """Arm a start drill: the next start of ``worker`` raises :class:`FaultDrill`.
+
+        The worker need not exist yet, so a reload or ``POST /admin/workers`` that is about
+        to add it can be made to fail for real. The drill fires once.
+        """
+        name = worker.removeprefix(f"{WORKERS}/")
+        self._tree.drills.arm(name)
+        log.warning("fault_drill_armed", worker=name, at="start")
+        return {"armed": name, "at": "start"}
 
     def clear_cache(self) -> int:
         """Drop every cached answer through the cache actor; returns how many."""

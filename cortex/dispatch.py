@@ -120,6 +120,7 @@ class Dispatcher:
         session: aiohttp.ClientSession,
         bridge: Bridge,
         directory: Directory,
+        workers: Directory,
         ledger: KeyLedger,
         settings: DispatchSettings,
         observer: DispatchObserver | None = None,
@@ -134,7 +135,7 @@ class Dispatcher:
         self._slots = Slots()
         self._attempts = Attempts(
             session=session,
-            directory=directory,
+            workers=workers,
             ledger=ledger,
             observer=self._observer,
             connect_timeout=settings.connect_timeout,

@@ -10,6 +10,8 @@ secret:
     ├── Unauthorized            401  a wrong gateway key
     ├── NotFound                404  no such route or worker
     ├── PayloadTooLarge         413  body over the configured limit
+    ├── RequestLineTooLong      414  request line over the configured limit
+    ├── HeaderTooLarge          431  a header field over the configured limit
     ├── AllRateLimited          429  every candidate key is resting; carries Retry-After
     ├── AllUpstreamsFailed      502  every attempt failed; carries each attempt's reason
     ├── NothingAvailable        503  no worker can take the request right now
@@ -96,6 +98,28 @@ class PayloadTooLarge(GatewayError):
 
     status = 413
     type = "invalid_request_error"
+
+
+class RequestLineTooLong(GatewayError):
+    """The request line (method, target and version) is over ``CORTEX_MAX_HEADER_BYTES``."""
+
+    status = 414
+    type = "invalid_request_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the request line is longer than {limit} bytes", code="request_line_too_long"
+        )
+
+
+class HeaderTooLarge(GatewayError):
+    """A header field (name and value) is over ``CORTEX_MAX_HEADER_BYTES``."""
+
+    status = 431
+    type = "invalid_request_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a header field is longer than {limit} bytes", code="header_too_large")
 
 
 class _WithAttempts(GatewayError):

@@ -29,6 +29,7 @@ from cortex.bridge import Bridge
 from cortex.dispatch import Dispatcher, DispatchSettings
 from cortex.limits import install_connection_limit
 from cortex.openapi import add_openapi_route
+from cortex.protocol import JsonErrorRunner, line_parser_limit
 from cortex.response_cache import ResponseCache
 from cortex.routes import SERVICES, Services, add_routes, error_middleware
 from cortex.runtime import RUNTIME, Runtime
@@ -87,6 +88,7 @@ class HttpFrontActor(SupervisedActor):
         board: Board,
         ledger: KeyLedger,
         directory: Directory,
+        workers: Directory,
         slot: EngineSlot,
         serve_http: bool,
         cache_store: ResponseStore,
@@ -99,6 +101,7 @@ class HttpFrontActor(SupervisedActor):
         self._board = board
         self._ledger = ledger
         self._directory = directory
+        self._workers = workers
         self._slot = slot
         self._serve_http = serve_http
         # uvloop: measured 20 % less CPU per request and ~1.7x the requests/s of asyncio's
@@ -158,6 +161,7 @@ class HttpFrontActor(SupervisedActor):
             session=self._session,
             bridge=self._bridge,
             directory=self._directory,
+            workers=self._workers,
             ledger=self._ledger,
             settings=DispatchSettings(
                 request_timeout=settings.request_timeout,
@@ -194,19 +198,19 @@ class HttpFrontActor(SupervisedActor):
             install_telemetry(app, telemetry)
             # Middleware order after error_middleware: per-client limit, client auth, then
             # the admin token, so unauthenticated bodies are never parsed.
-            install_connection_limit(app)
+            install_connection_limit(app, settings.max_header_bytes)
             install_client_auth(app)
             install_admin(app)
             add_routes(app)
             add_openapi_route(app)
-            self._runner = web.AppRunner(
+            self._runner = JsonErrorRunner(
                 app,
                 handle_signals=False,
                 access_log=None,
                 handler_cancellation=True,
                 shutdown_timeout=settings.shutdown_grace,
-                max_line_size=settings.max_header_bytes,
                 max_field_size=settings.max_header_bytes,
+                max_line_size=line_parser_limit(settings.max_header_bytes),
             )
             await self._runner.setup()
             site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)

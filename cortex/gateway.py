@@ -35,7 +35,7 @@ from cortex.errors import (
 from cortex.front import Engine
 from cortex.schemas import ChatCall, parse_chat, pin_provider
 from cortex.settings import ConfigError, Settings, parse_worker
-from cortex.tree import Tree, provider_spec, start_tree
+from cortex.tree import WORKERS, Tree, start_tree
 from supervisors import Handle
 from supervisors.reasons import ExitReason
 
@@ -301,11 +301,9 @@ class Gateway:
         Handle(tree.directory, "keys").ask(
             ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT
         )
-        spec = tree.incarnations.track(
-            provider_spec(worker, tree.runtime.settings, tree.board, tree.ledger)
-        )
+        spec = tree.worker_spec(worker, tree.runtime.settings)
         try:
-            Handle(tree.directory, "providers").proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
+            Handle(tree.directory, WORKERS).proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
         except Exception:
             self._forget(name)
             raise
@@ -314,17 +312,23 @@ class Gateway:
         return view
 
     def remove_worker(self, name: str) -> bool:
-        """Stop and remove a worker; returns whether it existed."""
+        """Stop and remove a worker, with its history; returns whether it existed.
+
+        A name that is no worker changes nothing, even when a core actor bears it: workers
+        have their own name space.
+        """
         tree = self.tree
-        providers = Handle(tree.directory, "providers").proxy()
-        existed = tree.board.config(name) is not None
+        if tree.board.config(name) is None:
+            return False
+        providers = Handle(tree.directory, WORKERS).proxy()
         # A worker that is not (or no longer) a child still has keys and a registry entry
         # to forget, so an unknown child is not an error here.
         with contextlib.suppress(LookupError):
             providers.terminate_child(name).get(timeout=ASK_TIMEOUT)
             providers.delete_child(name).get(timeout=ASK_TIMEOUT)
         self._forget(name)
-        return existed
+        tree.workers.forget(name)
+        return True
 
     def _forget(self, name: str) -> None:
         tree = self.tree

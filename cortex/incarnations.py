@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import pykka
 
@@ -82,6 +82,10 @@ class Incarnations(Directory):
         self._clock = wall_clock
         self._records: dict[str, _Record] = {}
         self._lock = threading.Lock()
+
+    def _nested(self) -> Self:
+        """A nested name space keeps its own records, on the same wall clock."""
+        return type(self)(self._clock)
 
     def register(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         """Register as a Directory does, then count a new incarnation."""

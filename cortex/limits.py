@@ -3,8 +3,10 @@
 * body size: ``CORTEX_MAX_BODY_BYTES`` (aiohttp's ``client_max_size``; 413);
 * messages per chat request: ``CORTEX_MAX_MESSAGES`` (400 ``too_many_messages``), checked
   while the chat body is parsed (:func:`cortex.schemas.parse_chat`);
-* request line and header field size: ``CORTEX_MAX_HEADER_BYTES`` (aiohttp's HTTP parser
-  answers 400 and closes the connection before any handler runs);
+* request line and header field size: ``CORTEX_MAX_HEADER_BYTES``: a header field over it
+  is 431, the request line 414, both in the JSON error shape; the HTTP parser refuses them
+  and closes the connection before any handler runs (:mod:`cortex.protocol`), and
+  :func:`request_line_limit` holds the request line to the exact limit;
 * requests in flight per client address: ``CORTEX_MAX_CONNECTIONS_PER_CLIENT`` (429 with
   ``Retry-After``). A stream counts until its last byte is written.
 
@@ -14,8 +16,10 @@ Limits are read from the current settings on every request, so a reload changes 
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from cortex.errors import GatewayError
+from cortex.errors import GatewayError, RequestLineTooLong
+from cortex.protocol import request_line_bytes
 from cortex.routes import Handler
 from cortex.runtime import RUNTIME
 
@@ -87,7 +91,25 @@ async def connection_limit(request: web.Request, handler: Handler) -> web.Stream
         in_flight.leave(address)
 
 
-def install_connection_limit(app: web.Application) -> None:
-    """Give ``app`` its in-flight table and append the per-client limit middleware."""
+def request_line_limit(limit: int) -> Middleware:
+    """A middleware answering 414 to a request line over ``limit`` bytes.
+
+    The parser lets a request line one byte over the limit through (that is how its
+    errors tell the request line from a header field, :mod:`cortex.protocol`), and the C
+    parser only measures the target, so the exact limit is kept here.
+    """
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request_line_bytes(request) > limit:
+            raise RequestLineTooLong(limit)
+        return await handler(request)
+
+    return check
+
+
+def install_connection_limit(app: web.Application, max_header_bytes: int) -> None:
+    """Give ``app`` its in-flight table and append the request-line and per-client limits."""
     app[IN_FLIGHT] = InFlight()
+    app.middlewares.append(request_line_limit(max_header_bytes))
     app.middlewares.append(connection_limit)

@@ -1,7 +1,8 @@
 """Live-state metrics, read at scrape time so the hot path never updates a gauge.
 
 :class:`LiveCollector` reads the board (health, breaker, in-flight), the key ledger
-(blocked keys, masked) and the tree's incarnation records (restarts per actor).
+(blocked keys, masked) and the tree's incarnation records (restarts per actor, labelled
+with the actor's supervisor).
 :class:`CacheCollector` reads the response cache's counters. Both build every family from
 immutable snapshots taken when ``GET /metrics`` is served, and every label value comes from
 the configuration or an enum, never from a client.
@@ -70,12 +71,23 @@ class LiveCollector(Collector):
                 key_blocked.add_metric([view.name, key.key_id, key.masked], resting)
         yield from (in_flight, health, breaker, blocked, key_blocked)
         if isinstance(self._directory, Incarnations):
-            restarts = CounterMetricFamily(
-                "cortex_actor_restarts", "Restarts of each supervised actor", labels=["actor"]
-            )
-            for name in sorted(self._directory.names()):
-                restarts.add_metric([name], self._directory.incarnation(name).restarts)
-            yield restarts
+            yield self._restarts(self._directory)
+
+    @staticmethod
+    def _restarts(core: Incarnations) -> Metric:
+        """Restarts per actor, labelled with its supervisor: a worker may share a core
+        actor's name (workers have their own name space), and the label keeps them apart.
+        """
+        restarts = CounterMetricFamily(
+            "cortex_actor_restarts",
+            "Restarts of each supervised actor",
+            labels=["actor", "supervisor"],
+        )
+        spaces = [("root", core), *sorted(core.namespaces().items())]
+        for supervisor, names in spaces:
+            for name in sorted(names.names()):
+                restarts.add_metric([name, supervisor], names.incarnation(name).restarts)
+        return restarts
 
 
 class CacheCollector(Collector):

@@ -176,7 +176,16 @@ def document() -> Json:
             "get": _get("one actor of the tree", secured=True, errors=("401", "404")),
         },
         "/admin/actors/{name}/crash": {
-            "parameters": [_name_param("name")],
+            "parameters": [
+                _name_param("name"),
+                {
+                    "name": "at",
+                    "in": "query",
+                    "required": False,
+                    "description": "now (default): crash it; start: fail the worker's next start",
+                    "schema": {"type": "string", "enum": ["now", "start"]},
+                },
+            ],
             "post": _post(
                 "fault drill: crash the actor (CORTEX_FAULT_DRILLS=1)",
                 None,

@@ -8,6 +8,11 @@ plan through the actors, exactly as the admin API would: the registry owns worke
 configurations, the key manager owns keys, the providers supervisor starts and stops
 provider actors, and the pool owns routing.
 
+Applying is all or nothing: each step is logged with its undo (:mod:`cortex.undo`), and
+when one fails (a worker that does not start, an actor that does not answer) every step
+already taken is undone, so the configuration in force stays the one loaded before and
+the next reload starts again from it.
+
 Reading the new configuration happens before any of this, and a configuration that fails
 validation is rejected whole (:class:`~cortex.settings.ConfigError`), leaving the running
 one untouched. In-flight streams are never cut: they run on the front's event loop and
@@ -21,7 +26,7 @@ the new configuration names them: a reload applies what changed *in the configur
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -37,7 +42,8 @@ from actors.messages import (
 )
 from actors.workers import WorkerConfig
 from cortex.settings import Settings
-from cortex.tree import Tree, provider_spec
+from cortex.tree import WORKERS, Tree
+from cortex.undo import UndoLog
 from supervisors import ChildNotFound, Handle, SupervisorClient
 
 ASK_TIMEOUT = 10.0
@@ -125,33 +131,55 @@ def plan_reload(old: Settings, new: Settings, running: Mapping[str, WorkerConfig
     )
 
 
-def apply_reload(plan: ReloadPlan, new: Settings, tree: Tree) -> dict[str, Any]:
-    """Carry out ``plan`` through the actors; blocks, so call it off the event loop.
+def apply_reload(
+    plan: ReloadPlan,
+    old: Settings,
+    new: Settings,
+    running: Mapping[str, WorkerConfig],
+    tree: Tree,
+) -> dict[str, Any]:
+    """Carry out ``plan`` through the actors, all or nothing; blocks, so call it off the loop.
 
-    The new settings are put in force (for the limits, keys and tokens read per request)
-    before workers change, so a worker started now uses the new probe settings. A failure
-    on one worker is reported and does not stop the others.
+    The new settings are put in force first (for the limits, keys and tokens read per
+    request, and for a pool that restarts meanwhile). Then workers are added and
+    reconfigured (the steps that start actors, so the likeliest to fail), re-keyed, the
+    routing and rotation change, and removals come last, so that a failure seldom has a
+    removal to undo (an undone removal brings the worker back with fresh counters).
+
+    Args:
+        plan: what :func:`plan_reload` decided.
+        old: the settings in force until now.
+        new: the settings to put in force.
+        running: every worker's configuration before the reload (what undoing restores).
+        tree: the running tree.
 
     Returns:
-        The report the admin API shows: what changed, by name, and any per-worker error.
+        The report the admin API shows: what changed, by name.
+
+    Raises:
+        StepFailed: a step failed; every step before it was undone, so the configuration
+            in force is ``old`` again (``undo_errors`` lists undos that failed too).
     """
-    tree.runtime.use_settings(new)
-    errors: list[str] = []
-    handle = _Handles(tree)
-    for name in plan.remove:
-        _guard(errors, name, partial(handle.remove, name))
+    steps, log = _Steps(tree), UndoLog()
+    log.run(
+        "settings",
+        partial(tree.runtime.use_settings, new),
+        partial(tree.runtime.use_settings, old),
+    )
     for config in plan.add:
-        _guard(errors, config.name, partial(handle.add, config, new))
-    for config in plan.rekey:
-        _guard(errors, config.name, partial(handle.rekey, config))
+        steps.add(log, config, new)
     for config in plan.reconfigure:
-        _guard(errors, config.name, partial(handle.reconfigure, config, new))
+        steps.reconfigure(log, config, running[config.name], new, old)
+    for config in plan.rekey:
+        steps.rekey(log, config, running[config.name])
     if plan.routing_changed:
-        _guard(errors, "pool", partial(handle.routing, new))
+        log.run("pool", partial(steps.routing, new), partial(steps.routing, old))
     if plan.rotation_changed:
-        _guard(errors, "keys", partial(handle.rotation, new))
+        log.run("keys", partial(steps.rotation, new), partial(steps.rotation, old))
+    for name in plan.remove:
+        steps.remove(log, running[name], old)
     return {
-        "applied": not errors,
+        "applied": True,
         "added": [c.name for c in plan.add],
         "removed": list(plan.remove),
         "rekeyed": [c.name for c in plan.rekey],
@@ -160,19 +188,16 @@ def apply_reload(plan: ReloadPlan, new: Settings, tree: Tree) -> dict[str, Any]:
         "key_rotation": new.key_rotation.value if plan.rotation_changed else None,
         "settings_applied": list(plan.live),
         "requires_restart": list(plan.needs_restart),
-        "errors": errors,
     }
 
 
-def _guard(errors: list[str], name: str, action: Callable[[], None]) -> None:
-    try:
-        action()
-    except Exception as exc:  # noqa: BLE001 - one worker's failure must not stop the rest
-        errors.append(f"{name}: {type(exc).__name__}: {exc}")
+class _Steps:
+    """The actor calls a reload makes, each a bounded ask by name, and their undos.
 
-
-class _Handles:
-    """The actor calls a reload makes, each a bounded ask by name."""
+    Every undo is safe whether its step ran fully, partly or not at all (see
+    :mod:`cortex.undo`): stopping tolerates a child that is not there, registering
+    tolerates a worker that still is.
+    """
 
     def __init__(self, tree: Tree) -> None:
         self._tree = tree
@@ -180,31 +205,40 @@ class _Handles:
         self._registry = Handle(directory, "registry")
         self._keys = Handle(directory, "keys")
         self._pool = Handle(directory, "pool")
-        self._providers = Handle(directory, "providers")
+        self._providers = Handle(directory, WORKERS)
 
-    def _supervisor(self) -> SupervisorClient:
-        return SupervisorClient(self._providers.ref(), ASK_TIMEOUT)
+    def add(self, log: UndoLog, config: WorkerConfig, settings: Settings) -> None:
+        name = config.name
+        log.run(name, partial(self._register, config), partial(self._unregister, name))
+        log.run(name, partial(self._set_keys, config), partial(self._forget_keys, name))
+        log.run(name, partial(self._start, config, settings), partial(self._stop, name))
 
-    def add(self, config: WorkerConfig, settings: Settings) -> None:
-        self._registry.ask(RegisterWorker(config), timeout=ASK_TIMEOUT)
-        self._keys.ask(ConfigureKeys(config.name, config.api_keys), timeout=ASK_TIMEOUT)
-        self._start(config, settings)
+    def remove(self, log: UndoLog, config: WorkerConfig, settings: Settings) -> None:
+        name = config.name
+        log.run(name, partial(self._stop, name), partial(self._restart, config, settings))
+        log.run(name, partial(self._forget_keys, name), partial(self._set_keys, config))
+        log.run(name, partial(self._unregister, name), partial(self._register, config))
+        self._tree.workers.forget(name)
 
-    def remove(self, name: str) -> None:
-        self._stop(name)
-        self._keys.ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
-        self._registry.ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
-        self._tree.incarnations.forget(name)
+    def rekey(self, log: UndoLog, config: WorkerConfig, before: WorkerConfig) -> None:
+        name = config.name
+        log.run(name, partial(self._set_keys, config), partial(self._set_keys, before))
+        log.run(name, partial(self._update, config), partial(self._update, before))
 
-    def rekey(self, config: WorkerConfig) -> None:
-        self._keys.ask(ConfigureKeys(config.name, config.api_keys), timeout=ASK_TIMEOUT)
-        self._registry.ask(UpdateWorker(config), timeout=ASK_TIMEOUT)
-
-    def reconfigure(self, config: WorkerConfig, settings: Settings) -> None:
-        self.rekey(config)
-        self._stop(config.name)
-        self._tree.incarnations.forget(config.name)
-        self._start(config, settings)
+    def reconfigure(
+        self,
+        log: UndoLog,
+        config: WorkerConfig,
+        before: WorkerConfig,
+        settings: Settings,
+        old_settings: Settings,
+    ) -> None:
+        self.rekey(log, config, before)
+        log.run(
+            config.name,
+            partial(self._restart, config, settings, fresh=True),
+            partial(self._restart, before, old_settings),
+        )
 
     def routing(self, settings: Settings) -> None:
         self._pool.ask(SetRouting(settings.strategy, settings.routes), timeout=ASK_TIMEOUT)
@@ -212,10 +246,38 @@ class _Handles:
     def rotation(self, settings: Settings) -> None:
         self._keys.ask(SetKeyRotation(settings.key_rotation), timeout=ASK_TIMEOUT)
 
+    def _register(self, config: WorkerConfig) -> None:
+        if self._tree.board.config(config.name) is None:
+            self._registry.ask(RegisterWorker(config), timeout=ASK_TIMEOUT)
+
+    def _unregister(self, name: str) -> None:
+        self._registry.ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
+
+    def _update(self, config: WorkerConfig) -> None:
+        self._registry.ask(UpdateWorker(config), timeout=ASK_TIMEOUT)
+
+    def _set_keys(self, config: WorkerConfig) -> None:
+        self._keys.ask(ConfigureKeys(config.name, config.api_keys), timeout=ASK_TIMEOUT)
+
+    def _forget_keys(self, name: str) -> None:
+        self._keys.ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
+
+    def _supervisor(self) -> SupervisorClient:
+        return SupervisorClient(self._providers.ref(), ASK_TIMEOUT)
+
     def _start(self, config: WorkerConfig, settings: Settings) -> None:
-        tree = self._tree
-        spec = provider_spec(config, settings, tree.board, tree.ledger)
-        self._supervisor().start_child(tree.incarnations.track(spec))
+        self._supervisor().start_child(self._tree.worker_spec(config, settings))
+
+    def _restart(self, config: WorkerConfig, settings: Settings, *, fresh: bool = False) -> None:
+        """Stop the worker's actor if it runs and start it with ``config``.
+
+        ``fresh`` forgets its start history first: a reconfigured worker counts its
+        restarts from zero.
+        """
+        self._stop(config.name)
+        if fresh:
+            self._tree.workers.forget(config.name)
+        self._start(config, settings)
 
     def _stop(self, name: str) -> None:
         supervisor = self._supervisor()

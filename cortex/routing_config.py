@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 
 from actors.planning import Route
+from cortex.config_check import ReadKeys, unknown_keys
 
 
 def parse_routes(
@@ -51,9 +52,14 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
     fallbacks_raw: object = {}
     continuation: object = None
     if isinstance(entry, Mapping):
-        targets_raw = entry.get("targets")
-        fallbacks_raw = entry.get("fallbacks", {})
-        continuation = entry.get("continuation")
+        table = ReadKeys(entry)
+        targets_raw = table.get("targets")
+        fallbacks_raw = table.get("fallbacks", {})
+        continuation = table.get("continuation")
+        unknown = unknown_keys(where, table)
+        if unknown:
+            problems.extend(unknown)
+            return None
     if continuation is not None and not isinstance(continuation, bool):
         problems.append(f"{where}: continuation must be true or false")
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from actors.board import Board
-from actors.planning import RoutingStrategy
+from actors.planning import AUTO_MODEL, RoutingStrategy
 from actors.providers.base import ROLES, ChatRequest, Message
 from cortex.errors import BadRequest, NotFound
 
@@ -75,6 +75,9 @@ def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
 def pin_provider(call: ChatCall, board: Board) -> ChatCall:
     """Turn a ``provider`` field into the ``worker/model`` pin the router understands.
 
+    A pin with no model or ``"auto"`` means the worker's default model (``"<worker>/"``):
+    OpenAI's SDK always sends a model, and ``auto`` is no model any provider knows.
+
     Raises:
         NotFound: no worker has that name.
     """
@@ -82,7 +85,9 @@ def pin_provider(call: ChatCall, board: Board) -> ChatCall:
         return call
     if board.config(call.provider) is None:
         raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
-    pinned = dataclasses.replace(call.request, model=f"{call.provider}/{call.request.model or ''}")
+    model = call.request.model
+    wanted = "" if model is None or model == AUTO_MODEL else model
+    pinned = dataclasses.replace(call.request, model=f"{call.provider}/{wanted}")
     return dataclasses.replace(call, request=pinned)
 
 

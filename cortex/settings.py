@@ -5,6 +5,13 @@ config file (TOML) > defaults. The environment names of the original project
 (``GROQ_API_KEYS``, ``OLLAMA_BASE_URL``, ``API_KEY_ROTATION_STRATEGY``, ...) keep working;
 ``CORTEX_PROVIDERS`` holds a JSON object with one entry per worker. Every problem found is
 reported at once in a :class:`ConfigError`, so a user fixes a bad configuration in one go.
+
+Nothing is ignored or clamped: a key no setting reads (``modles``, ``[serverr]``,
+``api_key``), a value out of its range (``breaker_error_rate = 3.5``), a fraction where a
+count is expected or a string where a list is, is a problem (:mod:`cortex.config_check`).
+A ``CORTEX_*`` variable that is a near miss of one Cortex reads is a problem too; every
+``CORTEX_*`` variable Cortex reads must therefore be read here (or be listed in
+:data:`OTHER_ENVIRONMENT`), so that it counts as known.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from actors.keys import RotationStrategy
 from actors.planning import Route, RoutingStrategy
 from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
 from cortex.caching import CacheSettings
+from cortex.config_check import ReadKeys, misspelt_environment, unknown_keys
 from cortex.routing_config import check_route_workers, parse_routes
 
 CLOUD_TYPES: tuple[ProviderType, ...] = (
@@ -49,6 +57,8 @@ _E = TypeVar("_E", RoutingStrategy, RotationStrategy)
 
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+OTHER_ENVIRONMENT = ("CORTEX_URL", "CORTEX_API_KEY")
+"""``CORTEX_*`` variables read elsewhere (by the ``chat`` and ``status`` commands)."""
 
 
 class ConfigError(ValueError):
@@ -91,6 +101,7 @@ class Settings:
         routes: model routes by public model name.
         breaker: when a worker's circuit breaker opens and for how long.
         quota_block_seconds: how long a key whose quota is exhausted rests.
+        max_key_rest: the longest any key rests, whatever ``Retry-After`` an upstream sent.
         retry_passes: extra walks of the plan after every candidate failed transiently.
         retry_backoff: base of the exponential backoff between passes (full jitter).
         retry_backoff_max: longest backoff between passes.
@@ -127,6 +138,7 @@ class Settings:
     routes: Mapping[str, Route] = field(default_factory=dict)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     quota_block_seconds: float = 3600.0
+    max_key_rest: float = 3600.0
     retry_passes: int = 2
     retry_backoff: float = 0.1
     retry_backoff_max: float = 2.0
@@ -159,19 +171,20 @@ def load_settings(
         ConfigError: with every problem found.
     """
     problems: list[str] = []
-    env: dict[str, str] = {}
+    merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    env.update(environ)
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    env = ReadKeys(merged)  # remembers which variables were read: the others are unknown
     path = config_file or (Path(env["CORTEX_CONFIG"]) if env.get("CORTEX_CONFIG") else None)
-    file_values = _read_toml(path, problems) if path is not None else {}
-    server = _table(file_values, "server", problems)
-    reader = _Reader(problems, env, server)
+    file_values = ReadKeys(_read_toml(path, problems) if path is not None else {})
+    reader = _Reader(problems, env, _table(file_values, "server", problems), "server")
     workers = _workers(env, _table(file_values, "providers", problems), problems)
     cli = cli or {}
+    host, port = reader.text("CORTEX_HOST", "host", "127.0.0.1"), reader.port(cli.get("port"))
     settings = Settings(
-        host=str(cli.get("host") or reader.text("CORTEX_HOST", "host", "127.0.0.1")),
-        port=int(cli["port"]) if cli.get("port") is not None else reader.port(),
+        host=str(cli.get("host") or host),
+        port=port,
         workers=workers,
         strategy=reader.choice("CORTEX_STRATEGY", "strategy", RoutingStrategy, "priority"),
         key_rotation=reader.choice(
@@ -183,7 +196,7 @@ def load_settings(
         health_check_timeout=reader.number("HEALTH_CHECK_TIMEOUT", "health_check_timeout", 5.0),
         request_timeout=reader.number("CORTEX_REQUEST_TIMEOUT", "request_timeout", 60.0),
         connect_timeout=reader.number("CORTEX_CONNECT_TIMEOUT", "connect_timeout", 10.0),
-        max_body_bytes=int(reader.number("CORTEX_MAX_BODY_BYTES", "max_body_bytes", 1_048_576)),
+        max_body_bytes=reader.integer("CORTEX_MAX_BODY_BYTES", "max_body_bytes", 1_048_576),
         shutdown_grace=reader.number("CORTEX_SHUTDOWN_GRACE", "shutdown_grace", 10.0),
         log_level=reader.text("CORTEX_LOG_LEVEL", "log_level", "info").lower(),
         log_format=reader.text("CORTEX_LOG_FORMAT", "log_format", "auto").lower(),
@@ -191,10 +204,10 @@ def load_settings(
         api_keys=tuple(dict.fromkeys(_split(env.get("CORTEX_API_KEYS")))),
         protect_monitoring=reader.flag("CORTEX_PROTECT_MONITORING", "protect_monitoring"),
         fault_drills=reader.flag("CORTEX_FAULT_DRILLS", "fault_drills"),
-        max_messages=int(reader.number("CORTEX_MAX_MESSAGES", "max_messages", 1000)),
-        max_header_bytes=int(reader.number("CORTEX_MAX_HEADER_BYTES", "max_header_bytes", 8190)),
-        max_connections_per_client=int(
-            reader.number("CORTEX_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", 4096)
+        max_messages=reader.integer("CORTEX_MAX_MESSAGES", "max_messages", 1000),
+        max_header_bytes=reader.integer("CORTEX_MAX_HEADER_BYTES", "max_header_bytes", 8190),
+        max_connections_per_client=reader.integer(
+            "CORTEX_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", 4096
         ),
     )
     routes = parse_routes(
@@ -205,19 +218,18 @@ def load_settings(
         settings,
         routes=routes,
         breaker=BreakerSettings(
-            failure_threshold=int(reader.number("CORTEX_BREAKER_FAILURES", "breaker_failures", 5)),
-            error_rate=min(
-                1.0, reader.number("CORTEX_BREAKER_ERROR_RATE", "breaker_error_rate", 0.5)
+            failure_threshold=reader.integer("CORTEX_BREAKER_FAILURES", "breaker_failures", 5),
+            error_rate=reader.number(
+                "CORTEX_BREAKER_ERROR_RATE", "breaker_error_rate", 0.5, at_most=1.0
             ),
-            min_requests=int(
-                reader.number("CORTEX_BREAKER_MIN_REQUESTS", "breaker_min_requests", 20)
-            ),
+            min_requests=reader.integer("CORTEX_BREAKER_MIN_REQUESTS", "breaker_min_requests", 20),
             window=reader.number("CORTEX_BREAKER_WINDOW", "breaker_window", 30.0),
             cooldown=reader.number("CORTEX_BREAKER_COOLDOWN", "breaker_cooldown", 10.0),
         ),
         quota_block_seconds=60.0
         * reader.number("QUOTA_BLOCK_MINUTES", "quota_block_minutes", 60.0),
-        retry_passes=int(reader.number("CORTEX_RETRY_PASSES", "retry_passes", 2, allow_zero=True)),
+        max_key_rest=reader.number("CORTEX_MAX_KEY_REST", "max_key_rest", 3600.0),
+        retry_passes=reader.integer("CORTEX_RETRY_PASSES", "retry_passes", 2, least=0),
         retry_backoff=reader.number("CORTEX_RETRY_BACKOFF", "retry_backoff", 0.1),
         retry_backoff_max=reader.number("CORTEX_RETRY_BACKOFF_MAX", "retry_backoff_max", 2.0),
         same_target_retries=int(
@@ -229,55 +241,97 @@ def load_settings(
         continuation=reader.flag("CORTEX_CONTINUATION", "continuation", default=True),
     )
     settings = replace(settings, cache=_cache_settings(env, file_values, problems))
+    _check_rests(settings, problems)
     if settings.log_level not in LOG_LEVELS:
         problems.append(f"CORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if settings.log_format not in LOG_FORMATS:
         problems.append(f"CORTEX_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    # Last, once every setting has been read: what nobody read is unknown.
+    problems.extend(_unknown_names(reader, file_values, env))
     if problems:
         raise ConfigError(problems)
     return settings
 
 
 class _Reader:
-    """Reads one scalar setting from the environment, else the config file, else a default."""
+    """Reads one scalar setting from the environment, else a config file table, else a default.
+
+    The table's key is asked for even when the environment wins, so it counts as known
+    (:meth:`unknown_keys`). A problem names the source the bad value came from.
+    """
 
     def __init__(
-        self, problems: list[str], env: Mapping[str, str], file: Mapping[str, Any]
+        self, problems: list[str], env: Mapping[str, str], file: Mapping[str, Any], table: str
     ) -> None:
         self._problems = problems
         self._env = env
-        self._file = file
+        self._file = ReadKeys(file)
+        self._table = table
 
-    def _raw(self, env_name: str, file_key: str) -> object | None:
+    def unknown_keys(self) -> list[str]:
+        """A problem per key of the table that no setting read."""
+        return unknown_keys(f"config file [{self._table}]", self._file)
+
+    def _raw(self, env_name: str, file_key: str) -> tuple[object | None, str]:
+        """The raw value and how a problem names its source."""
+        from_file = self._file.get(file_key)
         if self._env.get(env_name, "").strip():
-            return self._env[env_name].strip()
-        return self._file.get(file_key)
+            return self._env[env_name].strip(), env_name
+        return from_file, f"config file [{self._table}] {file_key} ({env_name})"
 
     def text(self, env_name: str, file_key: str, default: str) -> str:
-        raw = self._raw(env_name, file_key)
-        return default if raw is None else str(raw)
+        raw, name = self._raw(env_name, file_key)
+        if raw is None:
+            return default
+        if not isinstance(raw, str):
+            self._problems.append(f"{name} must be a string, got {raw!r}")
+            return default
+        return raw
 
     def number(
-        self, env_name: str, file_key: str, default: float, *, allow_zero: bool = False
+        self,
+        env_name: str,
+        file_key: str,
+        default: float,
+        *,
+        allow_zero: bool = False,
+        at_most: float | None = None,
     ) -> float:
-        raw = self._raw(env_name, file_key)
+        raw, name = self._raw(env_name, file_key)
         if raw is None:
             return float(default)
         try:
-            value = float(str(raw))
+            value = math.nan if isinstance(raw, bool) else float(str(raw))
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            self._problems.append(f"{env_name} must be a number, got {raw!r}")
+            self._problems.append(f"{name} must be a number, got {raw!r}")
             return float(default)
         if value < 0 or (value == 0 and not allow_zero):
             least = "at least 0" if allow_zero else "greater than 0"
-            self._problems.append(f"{env_name} must be {least}, got {raw!r}")
+            self._problems.append(f"{name} must be {least}, got {raw!r}")
+            return float(default)
+        if at_most is not None and value > at_most:
+            self._problems.append(f"{name} must be at most {at_most:g}, got {raw!r}")
             return float(default)
         return value
 
+    def integer(self, env_name: str, file_key: str, default: int, *, least: int = 1) -> int:
+        """A whole number of at least ``least``: a fraction is a problem, never truncated."""
+        raw, name = self._raw(env_name, file_key)
+        if raw is None:
+            return default
+        value = _whole(raw)
+        if value is None:
+            self._problems.append(f"{name} must be a whole number, got {raw!r}")
+            return default
+        if value < least:
+            self._problems.append(f"{name} must be at least {least}, got {raw!r}")
+            return default
+        return value
+
     def flag(self, env_name: str, file_key: str, *, default: bool = False) -> bool:
-        raw = self._raw(env_name, file_key)
+        raw, name = self._raw(env_name, file_key)
         if raw is None:
             return default
         if isinstance(raw, bool):
@@ -286,53 +340,87 @@ class _Reader:
         if text in ("1", "true", "yes", "on"):
             return True
         if text not in ("0", "false", "no", "off", ""):
-            self._problems.append(f"{env_name} must be 1/true/yes/on or 0/false/no/off")
+            self._problems.append(f"{name} must be 1/true/yes/on or 0/false/no/off")
         return False
 
-    def port(self) -> int:
-        raw = self._raw("CORTEX_PORT", "port")
+    def port(self, flag: object | None) -> int:
+        """The port: the command-line ``flag`` when given (then the others go unchecked)."""
+        raw, name = self._raw("CORTEX_PORT", "port")
+        if flag is not None:
+            return int(str(flag))
         if raw is None:
             return 4000
-        try:
-            port = int(str(raw))
-        except ValueError:
-            port = -1
-        if not 0 <= port <= 65535:
-            self._problems.append(f"CORTEX_PORT must be a port number, got {raw!r}")
+        port = _whole(raw)
+        if port is None or not 0 <= port <= 65535:
+            self._problems.append(f"{name} must be a port number, got {raw!r}")
             return 4000
         return port
 
     def choice(self, env_name: str, file_key: str, enum: type[_E], default: str) -> _E:
-        raw = str(self._raw(env_name, file_key) or default).lower()
+        found, name = self._raw(env_name, file_key)
+        raw = str(found or default).lower()
         try:
             return enum(raw)
         except ValueError:
             allowed = ", ".join(member.value for member in enum)
-            self._problems.append(f"{env_name} must be one of {allowed}, got {raw!r}")
+            self._problems.append(f"{name} must be one of {allowed}, got {raw!r}")
             return enum(default)
+
+
+def _whole(raw: object) -> int | None:
+    """``raw`` as a whole number (``"12"``, ``12``), or None (``"1.5"``, ``1.5``, ``true``)."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        return None
+
+
+def _unknown_names(server: _Reader, file_values: ReadKeys, env: ReadKeys) -> list[str]:
+    """Problems for unread config keys and tables, and for misspelt ``CORTEX_*`` variables.
+
+    Called once every setting has been read (see :mod:`cortex.config_check`).
+    """
+    return [
+        *server.unknown_keys(),
+        *unknown_keys("config file", file_values, shown="[{}]"),
+        *misspelt_environment(list(env), {*env.asked, *OTHER_ENVIRONMENT}),
+    ]
+
+
+def _check_rests(settings: Settings, problems: list[str]) -> None:
+    """A configured rest longer than ``CORTEX_MAX_KEY_REST`` would be cut short silently."""
+    for name, seconds in (
+        ("RATE_LIMIT_BLOCK_MINUTES", settings.rate_limit_block_seconds),
+        ("QUOTA_BLOCK_MINUTES", settings.quota_block_seconds),
+    ):
+        if seconds > settings.max_key_rest:
+            problems.append(
+                f"{name} ({seconds / 60:g} min) is longer than CORTEX_MAX_KEY_REST"
+                f" ({settings.max_key_rest:g} s), the longest a key may rest"
+            )
 
 
 def _cache_settings(
     env: Mapping[str, str], file_values: Mapping[str, Any], problems: list[str]
 ) -> CacheSettings:
     """The response cache's settings: ``CORTEX_CACHE_*``, else the file's ``[cache]`` table."""
-    reader = _Reader(problems, env, _table(file_values, "cache", problems))
+    reader = _Reader(problems, env, _table(file_values, "cache", problems), "cache")
     default = CacheSettings()
-    return CacheSettings(
+    settings = CacheSettings(
         enabled=reader.flag("CORTEX_CACHE_ENABLED", "enabled", default=default.enabled),
         ttl=reader.number("CORTEX_CACHE_TTL", "ttl", default.ttl),
-        max_entries=max(
-            1, int(reader.number("CORTEX_CACHE_MAX_ENTRIES", "max_entries", default.max_entries))
-        ),
-        max_bytes=max(
-            1, int(reader.number("CORTEX_CACHE_MAX_BYTES", "max_bytes", default.max_bytes))
-        ),
+        max_entries=reader.integer("CORTEX_CACHE_MAX_ENTRIES", "max_entries", default.max_entries),
+        max_bytes=reader.integer("CORTEX_CACHE_MAX_BYTES", "max_bytes", default.max_bytes),
         nondeterministic=reader.flag(
             "CORTEX_CACHE_NONDETERMINISTIC", "nondeterministic", default=default.nondeterministic
         ),
         coalesce=reader.flag("CORTEX_CACHE_COALESCE", "coalesce", default=default.coalesce),
         shared=reader.flag("CORTEX_CACHE_SHARED", "shared", default=default.shared),
     )
+    problems.extend(reader.unknown_keys())
+    return settings
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -425,9 +513,14 @@ def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 
 def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> WorkerConfig | None:
-    """Validate one worker entry; record problems and return None if it is unusable."""
+    """Validate one worker entry; record problems and return None if it is unusable.
+
+    Keys the entry holds beyond those read here are problems (``api_key`` for
+    ``api_keys``), once the type is known: an unknown type stops the reading early.
+    """
     start = len(problems)
     where = f"provider {name!r}"
+    entry = ReadKeys(entry)
     if not name or "/" in name or not name.isprintable():
         problems.append(f"{where}: a worker name must be non-empty and contain no '/'")
     raw_type = entry.get("type", name)
@@ -437,8 +530,14 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         known = ", ".join(p.value for p in ProviderType)
         problems.append(f"{where}: unknown type {raw_type!r} (known: {known})")
         return None
-    keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
-    models = _string_list(entry.get("models", []), f"{where}: models", problems)
+    listed_keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
+    keys = listed_keys or []
+    for position, key in enumerate(keys, start=1):
+        # Keys travel in HTTP headers, so only visible ASCII can be one (the key itself is
+        # never echoed: a lone surrogate from JSON would otherwise crash the boot).
+        if not (key.isascii() and key.isprintable() and " " not in key):
+            problems.append(f"{where}: api_keys[{position}] has characters no API key has")
+    models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
     if not models and ptype in DEFAULT_MODEL:
         models = [DEFAULT_MODEL[ptype]]
     base_url = str(entry.get("base_url") or DEFAULT_BASE_URL[ptype]).rstrip("/")
@@ -448,8 +547,9 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
     priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
     limits = _worker_limits(entry, where, problems)
-    if ptype is not ProviderType.OLLAMA and not keys:
+    if ptype is not ProviderType.OLLAMA and listed_keys == []:
         problems.append(f"{where}: needs at least one API key in api_keys")
+    problems.extend(unknown_keys(where, entry))
     if len(problems) > start:
         return None
     return WorkerConfig(
@@ -508,13 +608,20 @@ def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:
     return value
 
 
-def _string_list(raw: object, where: str, problems: list[str]) -> list[str]:
-    if isinstance(raw, str):
-        return _split(raw)
+def _string_list(raw: object, where: str, problems: list[str]) -> list[str] | None:
+    """A list of non-empty strings, or None after recording a problem.
+
+    A lone string is a problem, never split or wrapped (the legacy environment variables
+    are comma lists, split before they get here).
+    """
     if isinstance(raw, list) and all(isinstance(item, str) and item.strip() for item in raw):
         return [item.strip() for item in raw]
+    if isinstance(raw, str):
+        # The value itself is never echoed: it may be a key.
+        problems.append(f'{where} must be a list of strings, not a string: write ["..."]')
+        return None
     problems.append(f"{where} must be a list of non-empty strings")
-    return []
+    return None
 
 
 def _int(raw: object, where: str, problems: list[str]) -> int:

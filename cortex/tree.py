@@ -23,6 +23,12 @@ counters; the restarted incarnation is handed the same store.
 The providers supervisor builds its children from the board's registered workers, so
 after it restarts it brings back exactly the workers that existed, including those added
 at run time.
+
+Worker names are chosen by users, so the providers supervisor registers its children in a
+name space of their own (:data:`WORKERS`, nested in the tree's directory): a worker may be
+called ``cache`` or ``pool`` and neither it nor the core actor of that name notices the
+other. The data plane reaches a worker's actor by a lookup in that name space, as cheap
+as any other.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
+from cortex.drills import StartDrills
 from cortex.front import EngineSlot, HttpFrontActor
 from cortex.incarnations import Incarnations
 from cortex.runtime import Runtime
@@ -53,11 +60,22 @@ from supervisors import ChildSpec, ChildType, Directory, Link, RootLink, SupFlag
 ROOT_FLAGS = SupFlags(intensity=5, period=10.0)
 PROVIDER_FLAGS = SupFlags(intensity=10, period=10.0)
 ACTOR_SHUTDOWN = 5.0
+WORKERS = "providers"
+"""The name space of the providers supervisor's children (worker names)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Tree:
-    """Everything the tree shares with its owner."""
+    """Everything the tree shares with its owner.
+
+    Attributes:
+        directory: the names of the root's children (the core actors).
+        incarnations: the same directory, with each core actor's start and exit history.
+        workers: the name space of the workers (the providers supervisor's children),
+            nested in ``directory``, with their history.
+        drills: start drills armed through the admin API.
+        core_names: the ids of the root's children.
+    """
 
     board: Board
     ledger: KeyLedger
@@ -68,18 +86,45 @@ class Tree:
     cache_store: ResponseStore
     runtime: Runtime
     incarnations: Incarnations
+    workers: Incarnations
+    drills: StartDrills
+    core_names: frozenset[str]
     started_at: float
+
+    def lookup(self, name: str) -> pykka.ActorRef[Any] | None:
+        """The actor an operator means by ``name``, or None.
+
+        A core actor's name means that actor, any other name a worker's;
+        ``providers/<worker>`` always means the worker (also one named like a core actor).
+        """
+        supervisor, slash, child = name.partition("/")
+        if slash:
+            return self.workers.lookup(child) if supervisor == WORKERS else None
+        # By id, not by registration: a core actor that is restarting is still meant.
+        if name in self.core_names:
+            return self.directory.lookup(name)
+        return self.workers.lookup(name)
+
+    def worker_spec(self, config: WorkerConfig, settings: Settings) -> ChildSpec:
+        """The tracked child spec of one worker, for the providers supervisor."""
+        spec = provider_spec(config, settings, self.board, self.ledger, self.drills)
+        return self.workers.track(spec)
 
 
 def provider_spec(
-    config: WorkerConfig, settings: Settings, board: Board, ledger: KeyLedger
+    config: WorkerConfig,
+    settings: Settings,
+    board: Board,
+    ledger: KeyLedger,
+    drills: StartDrills,
 ) -> ChildSpec:
-    """The child spec of one worker's provider actor."""
+    """The child spec of one worker's provider actor (armed start drills fire in it)."""
     probe = ProbeSettings(
         settings.health_check_interval, settings.health_check_timeout, settings.breaker
     )
 
     def start(link: Link) -> pykka.ActorRef[Any]:
+        drills.check(config.name)
         return ProviderActor.start(
             link,
             config,
@@ -117,10 +162,12 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
             default_block_seconds=settings.rate_limit_block_seconds,
             quota_block_seconds=settings.quota_block_seconds,
             redactor=redactor,
+            max_block_seconds=settings.max_key_rest,
         ),
         Incarnations(),
         EngineSlot(),
     )
+    workers, drills = directory.namespace(WORKERS), StartDrills()
     runtime = Runtime(settings, redactor)
     started_at = time.time()
     cache_store = ResponseStore(settings.cache.limits)
@@ -130,9 +177,10 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
 
     def start_providers(link: Link) -> pykka.ActorRef[Any]:
         specs = [
-            directory.track(provider_spec(c, settings, board, ledger)) for c in board.configs()
+            workers.track(provider_spec(c, settings, board, ledger, drills))
+            for c in board.configs()
         ]
-        return start_supervisor("providers", PROVIDER_FLAGS, specs, link, directory)
+        return start_supervisor(WORKERS, PROVIDER_FLAGS, specs, link, workers)
 
     def start_front(link: Link) -> pykka.ActorRef[Any]:
         return HttpFrontActor.start(
@@ -141,6 +189,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
             board=board,
             ledger=ledger,
             directory=directory,
+            workers=workers,
             slot=slot,
             serve_http=serve_http,
             cache_store=cache_store,
@@ -158,7 +207,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
             start=lambda link: RegistryActor.start(link, board),
             shutdown=ACTOR_SHUTDOWN,
         ),
-        ChildSpec(id="providers", start=start_providers, type=ChildType.SUPERVISOR),
+        ChildSpec(id=WORKERS, start=start_providers, type=ChildType.SUPERVISOR),
         ChildSpec(
             id="pool",
             start=lambda link: PoolActor.start(
@@ -179,5 +228,17 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
     tracked = [directory.track(child) for child in children]
     root = start_supervisor("root", ROOT_FLAGS, tracked, root_link, directory, start_timeout=30.0)
     return Tree(
-        board, ledger, directory, slot, root_link, root, cache_store, runtime, directory, started_at
+        board=board,
+        ledger=ledger,
+        directory=directory,
+        slot=slot,
+        root_link=root_link,
+        root=root,
+        cache_store=cache_store,
+        runtime=runtime,
+        incarnations=directory,
+        workers=workers,
+        drills=drills,
+        core_names=frozenset(child.id for child in children),
+        started_at=started_at,
     )

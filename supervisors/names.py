@@ -4,12 +4,17 @@ A Pykka restart creates a new actor with a new URN, and old refs raise
 ``ActorDeadError`` (SUPERVISION.md 1.9, 2.3 #5). Callers therefore hold *names*:
 supervisors write the current ref of each child into a :class:`Directory` on every
 (re)start and clear it on exit, and a :class:`Handle` resolves the name on every call.
+
+Deviation: OTP's registered names are one global table. Here a directory can nest others
+(:meth:`Directory.namespace`), so a supervisor whose children are named at run time (by a
+user, say) registers them in a name space of their own, where no name can collide with a
+fixed one.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Self
 
 import pykka
 
@@ -28,7 +33,30 @@ class Directory:
 
     def __init__(self) -> None:
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._namespaces: dict[str, Self] = {}
         self._changed = threading.Condition()
+
+    def namespace(self, name: str) -> Self:
+        """The directory nested under ``name``, created on first use and then kept.
+
+        Hand it to a supervisor as its directory and its children's names live apart from
+        this directory's names: a child called like one registered here takes nothing from
+        it. Looking a name up in a nested directory costs what it costs here.
+        """
+        with self._changed:
+            nested = self._namespaces.get(name)
+            if nested is None:
+                nested = self._namespaces[name] = self._nested()
+            return nested
+
+    def namespaces(self) -> dict[str, Self]:
+        """Every nested directory created so far, by name."""
+        with self._changed:
+            return dict(self._namespaces)
+
+    def _nested(self) -> Self:
+        """A new, empty directory of this directory's kind (subclasses carry their options)."""
+        return type(self)()
 
     def register(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         """Map ``name`` to ``ref``, replacing a dead incarnation.

@@ -234,7 +234,8 @@ def test_failures_that_are_not_the_keys_fault_do_not_block(
         (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 3600.0), 3600.0),
         (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429), 3600.0),
         (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 5.0), 3600.0),
-        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 7200.0), 7200.0),
+        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429, 7200.0), 3600.0),
+        (rate_limited(31_536_000.0), 3600.0),
         (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401), math.inf),
         (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401, 5.0), math.inf),
     ],
@@ -256,6 +257,41 @@ def test_an_invalid_key_is_usable_again_after_the_configuration_is_reloaded(
     assert ledger.available("groq") == 2
     ledger.configure("groq", SECRETS)
     assert ledger.available("groq") == 3
+
+
+@pytest.mark.parametrize(
+    ("failure", "seconds"),
+    [
+        (rate_limited(31_536_000.0), 120.0),
+        (rate_limited(119.0), 119.0),
+        (rate_limited(None), 120.0),
+        (UpstreamFailure(ErrorKind.QUOTA_EXHAUSTED, "out", 429), 120.0),
+        (UpstreamFailure(ErrorKind.INVALID_KEY, "bad key", 401), math.inf),
+    ],
+)
+def test_no_timed_block_outlasts_the_longest_block(
+    clock: FakeClock, failure: UpstreamFailure, seconds: float
+) -> None:
+    ledger = KeyLedger(max_block_seconds=120.0, clock=clock)
+    ledger.configure("groq", SECRETS)
+
+    ledger.report_failure("groq", IDS[0], failure)
+
+    assert ledger.next_unblock_in("groq") == seconds
+
+
+def test_a_key_still_limited_after_the_longest_block_simply_rests_again(clock: FakeClock) -> None:
+    ledger = KeyLedger(max_block_seconds=120.0, clock=clock)
+    ledger.configure("groq", SECRETS[:1])
+    ledger.report_failure("groq", IDS[0], rate_limited(31_536_000.0))
+    clock.advance(120.0)
+
+    lease = ledger.checkout("groq")
+    assert lease is not None
+    ledger.report_failure("groq", lease.key_id, rate_limited(31_536_000.0))
+
+    assert ledger.checkout("groq") is None
+    assert ledger.next_unblock_in("groq") == 120.0
 
 
 def test_retry_after_zero_leaves_the_key_usable(clock: FakeClock) -> None:

@@ -116,8 +116,9 @@ def test_pin_splits_on_the_first_slash_only() -> None:
     assert [(c.worker, c.model) for c in plan] == [("groq", "meta-llama/Llama-3")]
 
 
-def test_pin_with_empty_model_uses_the_workers_default() -> None:
-    plan = build_plan(FLEET, "groq/", PRIORITY)
+@pytest.mark.parametrize("pin", ["groq/", "groq/auto"])
+def test_pin_with_empty_or_auto_model_uses_the_workers_default(pin: str) -> None:
+    plan = build_plan(FLEET, pin, PRIORITY)
     assert [(c.worker, c.model) for c in plan] == [("groq", "llama3")]
 
 

@@ -98,3 +98,19 @@ def test_forget_resets_a_removed_child():
     incarnations.forget("w")
 
     assert incarnations.incarnation("w").starts == 0
+
+
+def test_a_nested_name_space_keeps_its_own_history_on_the_same_clock():
+    clock = _Clock()
+    incarnations = Incarnations(wall_clock=clock)
+    workers = incarnations.namespace("providers")
+    _start(incarnations, "cache")
+    clock.now += 5.0
+
+    _start(workers, "cache")
+
+    assert isinstance(workers, Incarnations)
+    assert workers.incarnation("cache").started_at == clock.now
+    assert incarnations.incarnation("cache").started_at == clock.now - 5.0
+    workers.forget("cache")
+    assert incarnations.incarnation("cache").starts == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
+import pykka
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -283,3 +284,29 @@ def test_every_worker_exports_exactly_one_breaker_state() -> None:
     for worker in ("groq", "local"):
         assert sum(v for (w, _), v in states.items() if w == worker) == 1
         assert states[(worker, "closed")] == 1
+
+
+def test_a_worker_named_like_a_core_actor_has_its_own_restart_series() -> None:
+    incarnations = Incarnations()
+    workers = incarnations.namespace("providers")
+    core_ref, first, second = _Idle.start(), _Idle.start(), _Idle.start()
+    try:
+        incarnations.register("cache", core_ref)
+        workers.register("cache", first)
+        first.stop()
+        workers.register("cache", second)
+        metrics = GatewayMetrics(Board(), KeyLedger(), incarnations, ENDPOINTS)
+
+        core = value(metrics, "cortex_actor_restarts_total", actor="cache", supervisor="root")
+        worker = value(
+            metrics, "cortex_actor_restarts_total", actor="cache", supervisor="providers"
+        )
+    finally:
+        for ref in (core_ref, first, second):
+            ref.stop()
+
+    assert (core, worker) == (0.0, 1.0)
+
+
+class _Idle(pykka.ThreadingActor):
+    """An actor that only stands for a registered name."""

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from actors.board import Board
 from actors.planning import RoutingStrategy
 from actors.providers.base import ChatRequest, Message
+from actors.workers import ProviderType, WorkerConfig
 from cortex.errors import BadRequest
-from cortex.schemas import ChatCall, parse_chat, parse_json_object
+from cortex.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
 
 USER = {"role": "user", "content": "hi"}
 
@@ -234,3 +236,21 @@ def test_a_conversation_longer_than_the_limit_is_refused_before_its_messages_are
         parse_chat(body, default_stream=False, max_messages=3)
     assert caught.value.code == "too_many_messages"
     assert caught.value.message == "a request may carry at most 3 messages, got 4"
+
+
+@pytest.mark.parametrize(
+    ("model", "pinned"),
+    [(None, "groq/"), ("auto", "groq/"), ("llama-3.3-70b", "groq/llama-3.3-70b")],
+)
+def test_a_provider_pin_with_no_model_or_auto_means_the_workers_default(
+    model: str | None, pinned: str
+) -> None:
+    board = Board()
+    board.put_config(WorkerConfig("groq", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "provider": "groq"}
+    if model is not None:
+        body["model"] = model
+
+    call = pin_provider(parse_chat(body, default_stream=False), board)
+
+    assert call.request.model == pinned

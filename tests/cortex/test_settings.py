@@ -231,7 +231,7 @@ def test_cortex_providers_type_defaults_to_the_entry_name() -> None:
 def test_cortex_providers_entry_with_explicit_type_and_fields() -> None:
     entry = {
         "type": "openai",
-        "api_keys": "k1,k2",
+        "api_keys": ["k1", "k2"],
         "models": ["m"],
         "priority": 2,
         "timeout": 12.5,
@@ -523,3 +523,181 @@ def test_a_default_answer_length_below_one_is_a_problem() -> None:
     assert problems({"CORTEX_PROVIDERS": providers}) == [
         "provider 'openai': max_tokens must be at least 1"
     ]
+
+
+def test_the_longest_key_rest_defaults_to_an_hour_and_is_read_in_seconds() -> None:
+    assert load().max_key_rest == 3600.0
+    env = {"CORTEX_MAX_KEY_REST": "7200", "QUOTA_BLOCK_MINUTES": "120"}
+    assert load(env).max_key_rest == 7200.0
+
+
+def test_a_configured_rest_longer_than_the_longest_key_rest_is_a_problem() -> None:
+    assert problems({"CORTEX_MAX_KEY_REST": "600", "QUOTA_BLOCK_MINUTES": "10"}) == [
+        "RATE_LIMIT_BLOCK_MINUTES (15 min) is longer than CORTEX_MAX_KEY_REST (600 s),"
+        " the longest a key may rest"
+    ]
+
+
+# --- unknown keys, out-of-range values, strings for lists ---------------------------
+
+GROQ = {"type": "groq", "api_keys": ["gsk-check-key-000001"]}
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        (
+            "[serverr]\nport = 1\n",
+            "config file: unknown key [serverr] (did you mean [server]?)",
+        ),
+        ("modles = 1\n", "config file: unknown key [modles]"),
+        (
+            "[server]\nstrategyy = 'priority'\n",
+            "config file [server]: unknown key 'strategyy' (did you mean 'strategy'?)",
+        ),
+        (
+            "[cache]\nttll = 5\n",
+            "config file [cache]: unknown key 'ttll' (did you mean 'ttl'?)",
+        ),
+        (
+            "[providers.groq]\napi_keys = ['gsk-check-key-000001']\nmodles = ['m']\n",
+            "provider 'groq': unknown key 'modles' (did you mean 'models'?)",
+        ),
+        (
+            "[providers.groq]\ntype = 'ollama'\napi_key = ['gsk-check-key-000001']\n",
+            "provider 'groq': unknown key 'api_key' (did you mean 'api_keys'?)",
+        ),
+        (
+            "[providers.groq]\napi_keys = 'gsk-check-key-000001'\n",
+            "provider 'groq': api_keys must be a list of strings, not a string: write [\"...\"]",
+        ),
+        (
+            "[server]\nbreaker_error_rate = 3.5\n",
+            "config file [server] breaker_error_rate (CORTEX_BREAKER_ERROR_RATE)"
+            " must be at most 1, got 3.5",
+        ),
+        (
+            "[server]\nmax_messages = 2.5\n",
+            "config file [server] max_messages (CORTEX_MAX_MESSAGES)"
+            " must be a whole number, got 2.5",
+        ),
+        (
+            "[cache]\nmax_entries = 0\n",
+            "config file [cache] max_entries (CORTEX_CACHE_MAX_ENTRIES) must be at least 1, got 0",
+        ),
+        (
+            "[server]\nhost = 5\n",
+            "config file [server] host (CORTEX_HOST) must be a string, got 5",
+        ),
+        (
+            "[routes]\nsmart = { targets = ['groq/m'], fallback = {} }\n"
+            "[providers.groq]\napi_keys = ['gsk-check-key-000001']\n",
+            "route 'smart': unknown key 'fallback' (did you mean 'fallbacks'?)",
+        ),
+    ],
+)
+def test_a_config_file_problem_is_named_not_ignored(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    path = tmp_path / "cortex.toml"
+    path.write_text(toml)
+
+    assert problems(config_file=path) == [problem]
+
+
+@pytest.mark.parametrize(
+    ("environ", "problem"),
+    [
+        (
+            {"CORTEX_PROVIDERS": json.dumps({"groq": {**GROQ, "modles": ["m"]}})},
+            "provider 'groq': unknown key 'modles' (did you mean 'models'?)",
+        ),
+        (
+            {"CORTEX_PROVIDERS": json.dumps({"groq": {**GROQ, "models": "m"}})},
+            "provider 'groq': models must be a list of strings, not a string: write [\"...\"]",
+        ),
+        (
+            {
+                "CORTEX_ROUTES": '{"r": {"targets": ["groq/m"], "continuation": true, "x": 1}}',
+                "GROQ_API_KEYS": "gsk-check-key-000001",
+            },
+            "route 'r': unknown key 'x'",
+        ),
+        (
+            {"CORTEX_BREAKER_ERROR_RATE": "3.5"},
+            "CORTEX_BREAKER_ERROR_RATE must be at most 1, got '3.5'",
+        ),
+        (
+            {"CORTEX_RETRY_PASSES": "1.5"},
+            "CORTEX_RETRY_PASSES must be a whole number, got '1.5'",
+        ),
+        (
+            {"CORTEX_PROVIDER": "{}"},
+            "CORTEX_PROVIDER is not a Cortex setting (did you mean CORTEX_PROVIDERS?)",
+        ),
+        (
+            {"CORTEX_CACHE_TLL": "5"},
+            "CORTEX_CACHE_TLL is not a Cortex setting (did you mean CORTEX_CACHE_TTL?)",
+        ),
+    ],
+)
+def test_an_environment_problem_is_named_not_ignored(environ: dict[str, str], problem: str) -> None:
+    assert problems(environ) == [problem]
+
+
+def test_cortex_variables_that_may_be_another_programs_are_left_alone() -> None:
+    environ = {
+        "CORTEX_URL": "http://127.0.0.1:4000",
+        "CORTEX_API_KEY": "gw-key",
+        "CORTEX_SERVICE_HOST": "10.0.0.1",
+        "CORTEX_PORT_4000_TCP": "tcp://10.0.0.1:4000",
+        "CORTEX_ARTIFACTS": "/tmp",
+    }
+    assert load(environ) == Settings()
+
+
+def test_a_misspelt_variable_in_the_env_file_is_a_problem_too(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("CORTEX_STARTEGY=round_robin\n")
+
+    assert problems(env_file=dotenv) == [
+        "CORTEX_STARTEGY is not a Cortex setting (did you mean CORTEX_STRATEGY?)"
+    ]
+
+
+def test_a_key_the_environment_overrides_is_still_a_known_key(tmp_path: Path) -> None:
+    path = tmp_path / "cortex.toml"
+    path.write_text("[server]\nport = 5000\nhost = '0.0.0.0'\nstrategy = 'random'\n")
+
+    settings = load(
+        {"CORTEX_STRATEGY": "priority"}, cli={"port": 7000, "host": "::1"}, config_file=path
+    )
+
+    assert (settings.port, settings.host, settings.strategy.value) == (7000, "::1", "priority")
+
+
+def test_a_port_flag_wins_over_an_invalid_port_elsewhere() -> None:
+    assert load({"CORTEX_PORT": "http"}, cli={"port": 7000}).port == 7000
+
+
+def test_every_unknown_key_and_bad_value_is_listed_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "cortex.toml"
+    path.write_text(
+        "[serverr]\n[server]\nbreaker_error_rate = 3.5\n"
+        "[providers.groq]\napi_key = ['gsk-check-key-000001']\nmodles = ['m']\n"
+    )
+
+    found = problems(config_file=path)
+
+    assert len(found) == 5
+    assert SECRET not in "\n".join(found)
+
+
+@pytest.mark.parametrize("key", ["\ud800abc", "sk-caf\u00e9", "sk two", "sk-\x00"])
+def test_a_key_with_characters_no_api_key_has_is_a_problem_not_a_crash(key: str) -> None:
+    entry = {"g": {"type": "groq", "api_keys": ["gsk-fine-key-0001", key]}}
+
+    found = problems({"CORTEX_PROVIDERS": json.dumps(entry)})
+
+    assert found == ["provider 'g': api_keys[2] has characters no API key has"]
+    assert key not in "\n".join(found)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 
 import aiohttp
 import pytest
@@ -93,11 +95,54 @@ def test_too_many_messages_is_a_400_before_any_upstream_call(limited, primary):
     assert len([r for r in primary.requests if r.method == "POST"]) == 1
 
 
-def test_an_oversized_header_is_refused_with_a_400(limited):
+def test_an_oversized_header_gets_the_json_error_shape_with_431(limited):
     response = limited.get("/healthz", headers={"X-Big": "x" * 4096})
 
-    assert response.status_code == 400
+    assert response.status_code == 431
+    assert response.json() == {
+        "error": {
+            "message": "a header field is longer than 2048 bytes",
+            "type": "invalid_request_error",
+            "code": "header_too_large",
+        }
+    }
+    assert response.headers["X-Request-ID"]
     assert limited.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("target_bytes", [2036, 2037, 4096], ids=["limit+1", "limit+2", "far"])
+def test_an_oversized_request_line_gets_the_json_error_shape_with_414(limited, target_bytes):
+    # "GET " + target + " HTTP/1.1": a 2035-byte target makes a line of exactly 2048 bytes.
+    target = "/healthz?" + "q" * (target_bytes - len("/healthz?"))
+
+    response = limited.get(target)
+
+    assert response.status_code == 414
+    assert response.json()["error"] == {
+        "message": "the request line is longer than 2048 bytes",
+        "type": "invalid_request_error",
+        "code": "request_line_too_long",
+    }
+
+
+def test_a_request_line_of_exactly_the_limit_is_served(limited):
+    target = "/healthz?" + "q" * (2035 - len("/healthz?"))
+
+    assert limited.get(target).status_code == 200
+
+
+def test_a_request_that_is_not_http_gets_a_json_400(limited):
+    host, port = limited.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400"
+    assert b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "bad_http_request"
 
 
 def test_an_oversized_body_is_a_413(limited):

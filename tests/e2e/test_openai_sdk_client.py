@@ -72,3 +72,27 @@ def test_an_unknown_model_is_a_not_found_error_for_the_sdk(client):
             model="no-such-model", messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.body["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_model_auto_with_a_provider_pin_sends_that_workers_default_model_upstream(
+    cortex_daemon, primary, backup, stream
+):
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary, backup)})
+    with openai.OpenAI(
+        base_url=daemon.url + "/v1", api_key="unused", max_retries=0, timeout=20
+    ) as sdk:
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Pinned"}],
+            stream=stream,
+            extra_body={"provider": "backup"},
+        )
+        if stream:
+            list(raw.parse())
+
+    (received,) = [r for r in backup.requests if r.method == "POST"]
+    assert raw.headers["x-cortex-worker"] == "backup"
+    assert received.body is not None
+    assert received.body["model"] == "llama-3.1-8b-instant"
+    assert not [r for r in primary.requests if r.method == "POST"]

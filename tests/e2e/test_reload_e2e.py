@@ -206,3 +206,104 @@ def test_a_bad_file_on_sighup_is_logged_and_the_daemon_keeps_serving(daemon, con
     failure = wait_until(lambda: daemon.events("reload_failed"))
     assert failure[-1]["signal"] == "SIGHUP"
     assert chat(daemon).status_code == 200
+
+
+@pytest.fixture
+def drill_daemon(primary, second, cortex_daemon, tmp_path):
+    """A daemon with fault drills, serving ``primary`` and ``old`` from a config file.
+
+    The upstreams come first, so they are torn down after the daemon that talks to them.
+    """
+    path = tmp_path / "drills.toml"
+    _write(
+        path,
+        _worker("primary", primary.base_url, PRIMARY_KEYS, 1),
+        _worker("old", second.base_url, PRIMARY_KEYS, 2),
+    )
+    daemon = cortex_daemon(
+        {"CORTEX_ADMIN_TOKEN": ADMIN_TOKEN, "CORTEX_FAULT_DRILLS": "1"}, "--config", str(path)
+    )
+    return daemon, path
+
+
+def _everything_changes(path, primary, second):
+    """Add ``cache``, reconfigure ``primary``, remove ``old``, change strategy and a limit."""
+    _write(
+        path,
+        _worker("cache", second.base_url, PRIMARY_KEYS, 2),
+        _worker("primary", primary.base_url, PRIMARY_KEYS[:1], 3),
+        strategy="round_robin",
+    )
+    path.write_text(path.read_text().replace("[server]\n", "[server]\nmax_messages = 1\n", 1))
+
+
+def _two_messages(daemon):
+    messages = [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}]
+    return daemon.post("/v1/chat/completions", json={"messages": messages})
+
+
+def _workers(daemon) -> dict[str, int]:
+    return {w["name"]: w["priority"] for w in daemon.get("/api/workers").json()["workers"]}
+
+
+def test_a_reload_whose_worker_fails_to_start_is_rolled_back_whole(drill_daemon, primary, second):
+    daemon, path = drill_daemon
+    before = node(daemon, "primary")["incarnation"]
+    armed = daemon.post("/admin/actors/primary/crash?at=start", headers=ADMIN)
+    _everything_changes(path, primary, second)
+
+    response = _reload(daemon)
+
+    error = response.json()["error"]
+    assert armed.status_code == 202
+    assert response.status_code == 503
+    assert error["code"] == "reload_failed"
+    assert any("primary" in p and "FaultDrill" in p for p in error["problems"])
+    # Everything taken before the failed step is undone: the added worker is gone, the
+    # reconfigured one runs its old configuration again with both keys, nothing else moved.
+    assert _workers(daemon) == {"primary": 1, "old": 2}
+    assert node(daemon, "primary")["incarnation"] != before
+    assert node(daemon, "primary")["alive"] is True
+    assert {c["name"] for c in node(daemon, "providers")["children"]} == {"primary", "old"}
+    stats = daemon.get("/api/stats").json()["workers"]
+    assert set(stats) == {"primary", "old"}
+    assert len(stats["primary"]["keys"]) == 2
+    assert node(daemon, "pool")["state"]["strategy"] == "priority"
+    assert chat(daemon).headers["X-Cortex-Worker"] == "primary"
+    assert chat(daemon, model="old/gpt-4o-mini").status_code == 200
+    assert _two_messages(daemon).status_code == 200
+    assert daemon.events("reload_rolled_back")
+
+
+def test_the_reload_after_a_rolled_back_one_applies_from_the_configuration_in_force(
+    drill_daemon, primary, second
+):
+    daemon, path = drill_daemon
+    daemon.post("/admin/actors/primary/crash?at=start", headers=ADMIN)
+    _everything_changes(path, primary, second)
+    assert _reload(daemon).status_code == 503
+
+    report = _reload(daemon)
+
+    assert report.status_code == 200, report.text
+    assert report.json()["added"] == ["cache"]
+    assert report.json()["reconfigured"] == ["primary"]
+    assert report.json()["removed"] == ["old"]
+    assert report.json()["strategy"] == "round_robin"
+    assert _workers(daemon) == {"cache": 2, "primary": 3}
+    assert chat(daemon, model="cache/gpt-4o-mini").headers["X-Cortex-Worker"] == "cache"
+    assert _two_messages(daemon).json()["error"]["code"] == "too_many_messages"
+
+
+def test_a_start_drill_makes_an_added_worker_fail_and_leaves_nothing_behind(drill_daemon, second):
+    daemon, _ = drill_daemon
+    daemon.post("/admin/actors/extra/crash?at=start", headers=ADMIN)
+    entry = {"name": "extra", "type": "openai", "base_url": second.base_url}
+
+    failed = daemon.post("/admin/workers", headers=ADMIN, json={**entry, "api_keys": ["k-1"]})
+    added = daemon.post("/admin/workers", headers=ADMIN, json={**entry, "api_keys": ["k-1"]})
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "worker_start_failed"
+    assert "FaultDrill" in failed.json()["error"]["message"]
+    assert added.status_code == 201, added.text

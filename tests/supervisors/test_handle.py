@@ -101,3 +101,33 @@ def test_a_name_held_by_a_live_actor_cannot_be_taken(directory: Directory) -> No
 
     with pytest.raises(NameTaken):
         directory.register("w", Worker.start(Link("w"), []))
+
+
+def test_a_nested_name_space_keeps_a_childs_name_apart_from_the_same_name_outside(
+    directory: Directory, root: RootLink
+) -> None:
+    workers = directory.namespace("workers")
+    outer = Worker.start(Link("w"), [])
+    directory.register("w", outer)
+
+    start_supervisor("workers", SupFlags(), [worker_spec("w")], root, workers)
+
+    inner = ref_of(workers, "w")
+    assert inner.actor_urn != outer.actor_urn
+    assert directory.lookup("w") is outer
+    assert directory.namespace("workers") is workers
+    assert directory.namespaces() == {"workers": workers}
+
+
+def test_a_restart_in_a_name_space_leaves_the_outer_name_alone(
+    directory: Directory, root: RootLink
+) -> None:
+    workers = directory.namespace("workers")
+    outer = Worker.start(Link("w"), [])
+    directory.register("w", outer)
+    start_supervisor("workers", SupFlags(intensity=3), [worker_spec("w")], root, workers)
+
+    new = restarted(workers, "w", crash(workers, "w"))
+
+    assert Handle(workers, "w").proxy().whoami().get(timeout=WAIT) == new.actor_urn
+    assert directory.lookup("w") is outer
