@@ -38,6 +38,7 @@ class Fault(StrEnum):
     MALFORMED_CHUNK = "malformed_chunk"  # one unparseable frame among good ones
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``retry_after`` seconds, then answer normally
     NO_SENTINEL = "no_sentinel"  # every content chunk, then EOF without the closing frames
+    DRIP_FEED = "drip_feed"  # 200 at once, then one byte per ``drip_interval``, never ending
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -79,12 +80,14 @@ class FaultRule:
         times: how many more requests it applies to; ``None`` means until cleared.
         retry_after: seconds advertised in ``Retry-After`` for RATE_LIMIT.
         probes: also apply to model-listing / version endpoints (health probes).
+        chat: apply to generation requests; False with ``probes`` scripts probes only.
     """
 
     fault: Fault
     times: int | None = None
     retry_after: float = 1.0
     probes: bool = False
+    chat: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +116,25 @@ class FaultPlan:
         times: int | None = None,
         retry_after: float = 1.0,
         probes: bool = False,
+        chat: bool = True,
     ) -> None:
         """Script ``fault`` for ``key`` (or every key), replacing any earlier rule for it.
 
         Raises:
-            ValueError: ``times`` is not positive or ``retry_after`` is negative.
+            ValueError: ``times`` is not positive, ``retry_after`` is negative, or the
+                rule would apply to nothing (neither ``chat`` nor ``probes``).
         """
         if times is not None and times < 1:
             raise ValueError(f"times must be a positive count or None, got {times}")
         if retry_after < 0:
             raise ValueError(f"retry_after must not be negative, got {retry_after}")
+        if not (chat or probes):
+            raise ValueError("a fault must apply to chat requests, probes or both")
         with self._lock:
             if fault is Fault.NONE:
                 self._rules.pop(key, None)
             else:
-                self._rules[key] = FaultRule(fault, times, retry_after, probes)
+                self._rules[key] = FaultRule(fault, times, retry_after, probes, chat)
 
     def set_rate_limit_every(
         self, every: int | None, *, key: str | None = None, retry_after: float = 1.0
@@ -207,7 +214,7 @@ class FaultPlan:
 
     def _consume(self, key: str | None, probe: bool) -> FaultRule | None:
         rule = self._rules.get(key)
-        if rule is None or (probe and not rule.probes):
+        if rule is None or not (rule.probes if probe else rule.chat):
             return None
         if rule.times is not None:
             if rule.times == 1:
