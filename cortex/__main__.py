@@ -51,7 +51,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
                                   circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)
   CORTEX_CONTINUATION             0: a stream that fails midway is not continued elsewhere (1)
-  HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5)
+  HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5); the timeout bounds a whole
+                                  probe: connecting, headers and body together
   CORTEX_REQUEST_TIMEOUT, CORTEX_CONNECT_TIMEOUT seconds (60, 10)
   CORTEX_MAX_BODY_BYTES           largest request body (1048576)
   CORTEX_SHUTDOWN_GRACE           seconds in-flight streams get on shutdown (10)

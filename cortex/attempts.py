@@ -3,9 +3,12 @@
 An attempt is one worker, one key, one HTTP request. Before its first token every way it
 can fail is classified into an :class:`~actors.providers.errors.UpstreamFailure` so the
 plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
-exactly one outcome is told to the worker's provider actor and counted against the key in
-the key ledger: success, failure, or cancelled (the client went away, which says nothing
-about the upstream, and is not counted against the key).
+exactly one outcome is counted on the board (the worker's counters) and in the key ledger,
+both under their own locks with no mailbox hop: success, failure, a client error, or
+cancelled (the client went away, which says nothing about the upstream, and is not
+counted against the key). Only the outcomes that say something about the worker (a
+success, a failure of the worker or its key) are told to its provider actor, which
+decides its health and breaker from them.
 
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
@@ -26,8 +29,9 @@ import orjson
 import pykka
 import structlog
 
+from actors.board import Board, Tally
 from actors.keys import KeyLease, KeyLedger
-from actors.messages import AttemptEnded, AttemptStarted
+from actors.messages import AttemptEnded
 from actors.planning import Candidate
 from actors.providers.base import (
     ChatRequest,
@@ -41,6 +45,7 @@ from actors.providers.base import (
 )
 from actors.providers.catalog import adapter_for
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.workers import AttemptOutcome
 from cortex.observe import DispatchObserver
 from supervisors import Directory
 
@@ -56,6 +61,7 @@ class Opened:
 
     candidate: Candidate
     lease: KeyLease | None
+    tally: Tally | None
     response: aiohttp.ClientResponse
     decoder: StreamDecoder
     buffered: list[StreamEvent]
@@ -76,12 +82,14 @@ class Attempts:
         *,
         session: aiohttp.ClientSession,
         directory: Directory,
+        board: Board,
         ledger: KeyLedger,
         observer: DispatchObserver,
         connect_timeout: float,
     ) -> None:
         self._session = session
         self._directory = directory
+        self._board = board
         self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
@@ -103,7 +111,7 @@ class Attempts:
             connect=min(self._connect_timeout, remaining),
             sock_read=min(candidate.timeout, remaining),
         )
-        self._tell(candidate.worker, AttemptStarted())
+        tally = self._board.attempt_started(candidate.worker)
         started = time.monotonic()
         response: aiohttp.ClientResponse | None = None
         try:
@@ -114,31 +122,32 @@ class Attempts:
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
                     failure = adapter.classify(response.status, dict(response.headers), body)
-                    return self._failed(candidate, lease, failure, response)
+                    return self._failed(candidate, lease, tally, failure, response)
                 return await self._first_token(
-                    candidate, lease, response, adapter.decoder(), started
+                    candidate, lease, tally, response, decoder=adapter.decoder(), started=started
                 )
         except TimeoutError:
             failure = UpstreamFailure(
                 ErrorKind.TIMEOUT,
                 f"{candidate.worker} sent no first token within {first_token_limit:.1f}s",
             )
-            return self._failed(candidate, lease, failure, response)
+            return self._failed(candidate, lease, tally, failure, response)
         except aiohttp.ClientError as exc:
-            return self._failed(
-                candidate, lease, UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc)), response
-            )
+            failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc))
+            return self._failed(candidate, lease, tally, failure, response)
         except asyncio.CancelledError:
             if response is not None:
                 response.close()
-            self._report(candidate, lease, None, cancelled=True)
+            self._report(candidate, lease, tally, None, cancelled=True)
             raise
 
     async def _first_token(
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         response: aiohttp.ClientResponse,
+        *,
         decoder: StreamDecoder,
         started: float,
     ) -> Opened | UpstreamFailure:
@@ -147,21 +156,21 @@ class Attempts:
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
                 if isinstance(event, StreamFailed):
-                    return self._failed(candidate, lease, event.failure, response)
+                    return self._failed(candidate, lease, tally, event.failure, response)
                 if isinstance(event, Malformed):
                     log.warning("malformed_chunk", worker=candidate.worker, detail=event.detail)
                     continue
                 buffered.append(event)
             if any(isinstance(e, TextDelta) and e.text for e in buffered):
                 ttft = (time.monotonic() - started) * 1000.0
-                return Opened(candidate, lease, response, decoder, buffered, ttft)
+                return Opened(candidate, lease, tally, response, decoder, buffered, ttft)
         for event in decoder.close():
             if isinstance(event, StreamFailed):
-                return self._failed(candidate, lease, event.failure, response)
+                return self._failed(candidate, lease, tally, event.failure, response)
         empty = UpstreamFailure(
             ErrorKind.EMPTY_RESPONSE, f"{candidate.worker} answered with no content"
         )
-        return self._failed(candidate, lease, empty, response)
+        return self._failed(candidate, lease, tally, empty, response)
 
     async def relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
         """Yield an opened attempt's events to the end; the last is a ``StreamFailed`` if it broke.
@@ -212,25 +221,32 @@ class Attempts:
             if not opened.reported:
                 opened.reported = True
                 self._report(
-                    candidate, opened.lease, failure, opened.first_token_ms, cancelled=not finished
+                    candidate,
+                    opened.lease,
+                    opened.tally,
+                    failure,
+                    opened.first_token_ms,
+                    cancelled=not finished,
                 )
 
     def _failed(
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         failure: UpstreamFailure,
         response: aiohttp.ClientResponse | None,
     ) -> UpstreamFailure:
         if response is not None:
             response.close()
-        self._report(candidate, lease, failure)
+        self._report(candidate, lease, tally, failure)
         return failure
 
     def _report(
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         failure: UpstreamFailure | None,
         first_token_ms: float | None = None,
         *,
@@ -238,7 +254,11 @@ class Attempts:
     ) -> None:
         if lease is not None and not cancelled:
             self._report_key(candidate.worker, lease, failure)
-        self._tell(candidate.worker, AttemptEnded(failure, first_token_ms, cancelled))
+        outcome = AttemptOutcome.of(failure, cancelled=cancelled)
+        if tally is not None:
+            self._board.attempt_ended(tally, outcome, first_token_ms)
+        if outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED):
+            self._tell(candidate.worker, AttemptEnded(failure))
         if cancelled:
             log.info("attempt_cancelled", worker=candidate.worker)
         self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)

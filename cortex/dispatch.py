@@ -11,9 +11,9 @@ invisible to the client. Once the first token exists the answer is committed:
 - for a non-streaming client nothing has been sent yet, so any failure, mid-stream
   included, simply fails over to the next candidate.
 
-The dispatcher decides nothing about health or keys itself: attempts tell the provider
-actors what happened and they decide; keys are leased from and reported to the key ledger,
-whose own rules decide rotation and blocks.
+The dispatcher decides nothing about health or keys itself: attempts count themselves on
+the board and tell the provider actors what happened, and the actors decide; keys are
+leased from and reported to the key ledger, whose own rules decide rotation and blocks.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pykka
 
+from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import PlanRoute
 from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
@@ -112,6 +113,7 @@ class Dispatcher:
         session: aiohttp.ClientSession,
         bridge: Bridge,
         directory: Directory,
+        board: Board,
         ledger: KeyLedger,
         settings: DispatchSettings,
         observer: DispatchObserver | None = None,
@@ -127,6 +129,7 @@ class Dispatcher:
         self._attempts = Attempts(
             session=session,
             directory=directory,
+            board=board,
             ledger=ledger,
             observer=self._observer,
             connect_timeout=settings.connect_timeout,

@@ -158,6 +158,7 @@ class HttpFrontActor(SupervisedActor):
             session=self._session,
             bridge=self._bridge,
             directory=self._directory,
+            board=self._board,
             ledger=self._ledger,
             settings=DispatchSettings(
                 request_timeout=settings.request_timeout,

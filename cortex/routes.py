@@ -282,6 +282,8 @@ async def api_stats(request: web.Request) -> web.Response:
             "requests": view.requests,
             "successes": view.successes,
             "failures": view.failures,
+            "client_errors": view.client_errors,
+            "cancelled": view.cancelled,
             "in_flight": view.in_flight,
             "status": view.status.value,
             "keys": [
