@@ -91,6 +91,15 @@ class Gateway:
             self._control.close()
             self._control = None
 
+    def end_drain_now(self) -> None:
+        """Cut a stop's grace period short: streams still open end now, with an error event.
+
+        Safe from a signal handler and from any thread, before or during :meth:`stop`.
+        """
+        tree = self._tree
+        if tree is not None:
+            tree.runtime.end_drain_now()
+
     def __enter__(self) -> Self:
         """Start the gateway unless :func:`start` already did."""
         return self if self._tree is not None else self.start()

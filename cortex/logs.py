@@ -6,8 +6,11 @@ Configured once by the entry point (never at import time). Standard-library logg
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 import structlog
@@ -59,3 +62,46 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
     logging.getLogger("pykka").setLevel(max(_LEVELS[level], logging.WARNING))
+
+
+@contextlib.contextmanager
+def held_until_started(*, keep_on_failure: bool = False) -> Iterator[None]:
+    """Hold back every log record while the daemon starts; release them once it runs.
+
+    A start that fails is reported by the caller as one clear line; the records of the
+    attempt (children started, then the error reports and tracebacks of the failure)
+    would bury it, so they are dropped unless ``keep_on_failure`` (debug level), in which
+    case they come out before the caller's line. Once the start succeeded they come out
+    in their order, nothing lost.
+    """
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    held = _Held()
+    root.handlers[:] = [held]
+    try:
+        yield
+    except BaseException:
+        if not keep_on_failure:
+            held.records.clear()
+        raise
+    finally:
+        root.handlers[:] = handlers
+        for record in held.records:
+            for handler in handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+
+HELD_LIMIT = 10_000
+"""Most records held while starting; a start logs a few dozen, the oldest go first."""
+
+
+class _Held(logging.Handler):
+    """Keeps records in memory, in order, for :func:`held_until_started`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: collections.deque[logging.LogRecord] = collections.deque(maxlen=HELD_LIMIT)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
