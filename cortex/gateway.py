@@ -32,6 +32,7 @@ from cortex.errors import (
     NothingAvailable,
 )
 from cortex.front import Engine
+from cortex.logs import log_through_stdlib
 from cortex.schemas import ChatCall, parse_chat, pin_provider
 from cortex.settings import ConfigError, Settings, parse_worker
 from cortex.tree import Tree, provider_spec, start_tree
@@ -73,9 +74,14 @@ class Gateway:
     def start(self) -> Self:
         """Start the tree; returns once every actor is ready and HTTP (if any) listens.
 
+        Logs go through the standard ``logging`` machinery unless the application
+        configured structlog itself (see :func:`cortex.logs.log_through_stdlib`); nothing
+        is ever written to standard output. A failed start leaves nothing running.
+
         Raises:
             StartError: an actor failed to start (for example, the port is taken).
         """
+        log_through_stdlib(self._settings.log_level)
         self._tree = start_tree(self._settings, serve_http=self._serve_http)
         self._control = Control(self, self._settings_source)
         self._tree.runtime.attach(self._control)

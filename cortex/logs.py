@@ -105,3 +105,50 @@ class _Held(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+LIBRARY_LOGGERS = ("cortex", "supervisors")
+"""The standard-library loggers Cortex's own events go to (``cortex.*`` and ``supervisors``)."""
+
+
+def log_through_stdlib(level: str = "info") -> None:
+    """Send Cortex's structured events to the standard logging machinery, for library use.
+
+    An embedded gateway must never write to standard output, yet structlog's default
+    configuration prints there. When the application has not configured structlog, its
+    events are rendered as ``key=value`` text and handed to the standard library loggers
+    in :data:`LIBRARY_LOGGERS`, at ``level`` (``CORTEX_LOG_LEVEL``), so the application's
+    own handlers decide where they go. If the application configured no handler at all,
+    these loggers get one on standard error: warnings and errors are never lost.
+    An application that configured structlog keeps its configuration.
+
+    Args:
+        level: ``debug``, ``info``, ``warning`` or ``error``.
+    """
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.format_exc_info,
+                structlog.processors.KeyValueRenderer(key_order=["event"]),
+            ],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+            # Not cached: structlog.testing.capture_logs and a later configuration by the
+            # application must still reach loggers that already logged.
+            cache_logger_on_first_use=False,
+        )
+    unhandled = not logging.getLogger().handlers
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(_LEVELS[level])
+        if unhandled and not any(isinstance(h, _StandardError) for h in logger.handlers):
+            logger.addHandler(_StandardError())
+
+
+class _StandardError(logging.StreamHandler[TextIO]):
+    """The handler a library logger gets when the application configured none."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
