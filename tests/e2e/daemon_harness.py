@@ -115,6 +115,22 @@ class CortexProcess:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 20), **kwargs)
 
 
+def run_cortex(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m cortex ARGS`` to its end with a clean environment, output captured."""
+    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "cortex", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def providers_json(
     primary: SimulatedOpenAI | None = None,
     backup: SimulatedOpenAI | None = None,

@@ -10,12 +10,11 @@ import ast
 import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, REPO, providers_json
+from daemon_harness import run_cortex as cortex
 
 from actors.planning import RoutingStrategy
 from cortex.__main__ import build_parser as daemon_parser
@@ -24,20 +23,6 @@ from cortex.cli import build_parser as command_parser
 from cortex.settings import CLOUD_TYPES
 
 GATEWAY_KEY = "gw-cli-test-key-0000000001"
-
-
-def cortex(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m cortex ARGS`` with a clean environment; bounded by a timeout."""
-    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "cortex", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def environment_names(module: Path) -> set[str]:

@@ -8,15 +8,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
-from daemon_harness import PRIMARY_KEYS, REPO, CortexProcess, providers_json
+from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json, run_cortex
 
 from cortex.simulated import Fault, SimulatedOpenAI
 
@@ -80,21 +78,8 @@ def test_a_taken_port_is_one_line_on_stderr_and_exit_code_one():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(REPO),
-            "OLLAMA_BASE_URL": "http://127.0.0.1:9",
-            "CORTEX_LOG_FORMAT": "json",
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "cortex", "--port", str(port), "--env-file", os.devnull],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        env = {"OLLAMA_BASE_URL": "http://127.0.0.1:9", "CORTEX_LOG_FORMAT": "json"}
+        result = run_cortex("--port", str(port), "--env-file", os.devnull, env=env)
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

@@ -11,11 +11,10 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from admin_harness import ADMIN, ADMIN_TOKEN, chat, delete, node, wait_until
-from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, providers_json
+from daemon_harness import providers_json
 
 from cortex.simulated import Fault, SimulatedOpenAI
 
@@ -25,20 +24,11 @@ REQUESTS = 60
 
 
 @pytest.fixture
-def dripping() -> Iterator[SimulatedOpenAI]:
-    """A primary whose model listing never finishes; its chat endpoint works."""
-    with SimulatedOpenAI("primary", keys=PRIMARY_KEYS, chunk_delay=0.0) as server:
-        server.drip_interval = 0.05
-        server.set_fault(Fault.DRIP_FEED, probes=True, chat=False)
-        yield server
-
-
-@pytest.fixture
-def backup() -> Iterator[SimulatedOpenAI]:
-    with SimulatedOpenAI(
-        "backup", keys=BACKUP_KEYS, models=("llama-3.1-8b-instant",), chunk_delay=0.0
-    ) as server:
-        yield server
+def dripping(primary: SimulatedOpenAI) -> SimulatedOpenAI:
+    """The primary, its model listing never finishing; its chat endpoint works."""
+    primary.drip_interval = 0.05
+    primary.set_fault(Fault.DRIP_FEED, probes=True, chat=False)
+    return primary
 
 
 def _env(primary: SimulatedOpenAI, backup: SimulatedOpenAI, probe_timeout: float) -> dict[str, str]:
