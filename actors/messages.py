@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from actors.keys import RotationStrategy
 from actors.planning import Route, RoutingStrategy
+from actors.probe import ProbeResult
 from actors.providers.errors import UpstreamFailure
 from actors.workers import WorkerConfig
 
@@ -74,26 +75,27 @@ class SetRouting:
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptStarted:
-    """Tell a provider actor that an attempt on its worker began."""
-
-
-@dataclass(frozen=True, slots=True)
 class AttemptEnded:
     """Tell a provider actor how an attempt ended (``failure`` None: success).
 
-    ``first_token_ms`` is the time to the first token of a successful attempt;
-    ``cancelled`` means the client went away, which says nothing about the worker.
+    Only outcomes that say something about the worker are told: a success or a failure
+    of the worker or its key. The counters are the data plane's, on the board.
     """
 
     failure: UpstreamFailure | None = None
-    first_token_ms: float | None = None
-    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeHealth:
     """Tell a provider actor (from its own timer) to probe its upstream now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeFinished:
+    """Tell a provider actor (from its probe's thread) how probe number ``probe_id`` went."""
+
+    probe_id: int
+    result: ProbeResult
 
 
 @dataclass(frozen=True, slots=True)

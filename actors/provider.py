@@ -1,9 +1,13 @@
-"""The provider actor: one per worker, the owner of that worker's health and statistics.
+"""The provider actor: one per worker, the owner of that worker's health.
 
-It never carries a client's stream (those run on the front's event loop); it is told when
-attempts start and end, probes its upstream's cheapest endpoint on a timer, decides the
-worker's :class:`~actors.workers.HealthStatus`, and publishes an immutable
-:class:`~actors.workers.WorkerView` to the board whenever any of that changes.
+It never carries a client's stream (those run on the front's event loop) and never waits
+on the network: it is told how attempts ended, starts a probe of its upstream's cheapest
+endpoint on a timer (the probe runs on a thread of its own, see :mod:`actors.probe`, and
+its result comes back as a message), decides the worker's
+:class:`~actors.workers.HealthStatus` and circuit breaker, and publishes its
+:class:`~actors.workers.WorkerHealth` to the board whenever that changes. Attempt counters
+(requests, successes, in flight, latency) are not its business: the data plane keeps them
+on the board, so the actor wakes for decisions, not for counters.
 
 Status rules:
 
@@ -14,37 +18,37 @@ Status rules:
 - a probe that succeeds makes it ``available`` and lets an open breaker try at once;
 - when no key of the worker is usable, it is ``rate_limited`` (or ``quota_exceeded``)
   until a key is released;
-- a client's bad request, or a client that went away, says nothing about the worker.
+- a client's bad request, or a client that went away, says nothing about the worker (the
+  data plane does not even tell).
 
-After a crash the next incarnation starts from the last published view, so statistics
-survive; in-flight counts are kept too because the data plane reports every attempt's
-end, including those that straddle the restart.
+After a crash the next incarnation starts from the last published health, so the breaker
+and the status survive; the counters never depended on the actor.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
+import pykka
 import structlog
 
 from actors.board import Board
 from actors.breaker import BreakerSettings
-from actors.messages import AttemptEnded, AttemptStarted, ProbeHealth
+from actors.messages import AttemptEnded, ProbeFinished, ProbeHealth
+from actors.probe import ProbeResult, start_probe
 from actors.providers.base import Adapter
-from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
+from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
-from actors.workers import HealthStatus, WorkerConfig, WorkerView
+from actors.workers import HealthStatus, WorkerConfig, WorkerHealth
 from supervisors import Link, SupervisedActor
 
 log = structlog.get_logger("cortex.provider")
 
-LATENCY_SMOOTHING = 0.3
-MAX_PROBE_BODY = 1_048_576
 UNAVAILABLE_PROBE_INTERVAL = 5.0
 KEY_RECHECK_FLOOR = 0.2  # seconds: the soonest a worker with every key blocked is probed again
 
@@ -57,7 +61,10 @@ _KEY_STATUS = {
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProbeSettings:
-    """How often and how patiently a provider actor probes its upstream, and its breaker."""
+    """How often and how patiently a provider actor probes its upstream, and its breaker.
+
+    ``timeout`` bounds a whole probe: connecting, the headers and the body together.
+    """
 
     interval: float = 30.0
     timeout: float = 5.0
@@ -65,7 +72,7 @@ class ProbeSettings:
 
 
 class ProviderActor(SupervisedActor):
-    """Tracks one worker's health, load and latency."""
+    """Decides one worker's health and breaker from attempt outcomes and probes."""
 
     def __init__(
         self,
@@ -84,94 +91,81 @@ class ProviderActor(SupervisedActor):
         # The gateway's redactor: a probe's error text is stored on the board, shown on
         # unauthenticated endpoints and logged, so it is scrubbed of every secret first.
         self._redactor = redactor if redactor is not None else Redactor()
+        self._config = config
         self._adapter = adapter
         self._board = board
         self._probe = probe
         self._usable_keys = usable_keys
         self._probe_key = probe_key
         self._next_unblock_in = next_unblock_in
-        self._view = board.view(config.name) or WorkerView(config=config)
-        self._view = dataclasses.replace(self._view, config=config)
+        self._health = board.health(config.name) or WorkerHealth()
         self._clock = time.monotonic
-        self._http = requests.Session()
+        self._probe_ids = itertools.count(1)
+        self._probing: int | None = None
+        self._probe_masked: str | None = None  # the masked key the probe under way presents
         self._ticker = Ticker(self.actor_ref, probe.interval, ProbeHealth, first_delay=0.0)
 
     def on_start(self) -> None:
-        """Publish the starting view and begin probing at once."""
-        self._board.publish(self._view)
+        """Publish the starting health and begin probing at once."""
+        self._board.publish_health(self._config.name, self._health)
         self._ticker.start()
 
     def on_stop(self) -> None:
-        """Stop probing and release the probe's connections."""
+        """Stop probing; a probe under way ends by its own deadline and is ignored."""
         self._ticker.stop()
-        self._http.close()
 
     def on_failure(self, *_: object) -> None:
         """Stop probing when crashing; the next incarnation starts its own timer."""
         self._ticker.stop()
-        self._http.close()
 
     def on_receive(self, message: object) -> object:
-        """Update state from attempt reports and probes."""
+        """Update health from attempt outcomes and probes."""
         match message:
-            case AttemptStarted():
-                self._update(in_flight=self._view.in_flight + 1, requests=self._view.requests + 1)
-            case AttemptEnded(failure=failure, first_token_ms=first_token_ms, cancelled=True):
-                self._update(in_flight=max(0, self._view.in_flight - 1))
-            case AttemptEnded(failure=failure, first_token_ms=first_token_ms):
-                self._attempt_ended(failure, first_token_ms)
+            case AttemptEnded(failure=failure):
+                self._attempt_ended(failure)
             case ProbeHealth():
-                self._run_probe()
+                self._start_probe()
+            case ProbeFinished(probe_id=probe_id, result=result) if probe_id == self._probing:
+                self._probing = None
+                self._probe_finished(result)
+            case ProbeFinished():
+                return None
             case _:
                 return super().on_receive(message)
         return None
 
-    def _attempt_ended(self, failure: UpstreamFailure | None, first_token_ms: float | None) -> None:
-        in_flight = max(0, self._view.in_flight - 1)
+    def _attempt_ended(self, failure: UpstreamFailure | None) -> None:
         if failure is None:
-            latency = self._view.latency_ms
-            if first_token_ms is not None:
-                latency = (
-                    first_token_ms
-                    if latency is None
-                    else latency + LATENCY_SMOOTHING * (first_token_ms - latency)
-                )
             self._update(
-                in_flight=in_flight,
-                successes=self._view.successes + 1,
-                latency_ms=latency,
                 status=self._status_after_success(),
-                breaker=self._view.breaker.succeeded(self._clock(), self._probe.breaker),
+                breaker=self._health.breaker.succeeded(self._clock(), self._probe.breaker),
             )
             return
         if failure.is_client_error:
-            self._update(in_flight=in_flight)
             return
-        breaker = self._view.breaker
+        breaker = self._health.breaker
         if not failure.blocks_key:
             breaker = breaker.failed(self._clock(), self._probe.breaker)
         self._update(
-            in_flight=in_flight,
-            failures=self._view.failures + 1,
             last_error=f"{failure.kind.value}: {failure.message}"[:300],
             status=self._status_after_failure(failure),
             breaker=breaker,
         )
 
     def _status_after_success(self) -> HealthStatus:
-        if self._view.config.needs_key and self._usable_keys() == 0:
-            return self._view.status
+        if self._config.needs_key and self._usable_keys() == 0:
+            return self._health.status
         return HealthStatus.AVAILABLE
 
     def _status_after_failure(self, failure: UpstreamFailure) -> HealthStatus:
         if failure.blocks_key:
-            if self._view.config.needs_key and self._usable_keys() == 0:
+            if self._config.needs_key and self._usable_keys() == 0:
                 self._look_again_when_a_key_frees()
                 return _KEY_STATUS[failure.kind]
-            return self._view.status
-        if self._view.status is HealthStatus.AVAILABLE:
+            return self._health.status
+        if self._health.status is HealthStatus.AVAILABLE:
             return HealthStatus.DEGRADED
-        return self._view.status
+        return self._health.status
 
     def _look_again_when_a_key_frees(self) -> None:
         """Probe as soon as the earliest key block ends, not a whole probe period later.
@@ -184,44 +178,52 @@ class ProviderActor(SupervisedActor):
         if wait is not None and wait < self._probe.interval:
             self._ticker.tick_in(max(wait, KEY_RECHECK_FLOOR))
 
-    def _run_probe(self) -> None:
-        """Probe the list-models endpoint, bounded by the probe timeout."""
-        config = self._view.config
+    def _start_probe(self) -> None:
+        """Start a probe of the list-models endpoint on its own thread, unless one runs.
+
+        The actor goes straight back to its mailbox; the result arrives as
+        :class:`ProbeFinished`. A probe still under way (possible only when the timeout
+        exceeds the interval) makes this tick a no-op, so probes never pile up.
+        """
+        if self._probing is not None:
+            return
+        config = self._config
         key = self._probe_key() if config.needs_key else None
         if config.needs_key and key is None:
-            status = self._view.status
+            status = self._health.status
             if status in (HealthStatus.AVAILABLE, HealthStatus.DEGRADED):
                 status = HealthStatus.RATE_LIMITED
             self._update(status=status, last_check=time.time())
             self._look_again_when_a_key_frees()
             return
-        call = self._adapter.models_call(config.base_url, key)
+        probe_id = self._probing = next(self._probe_ids)
+        self._probe_masked = mask_key(key) if key else None
+        ref = self.actor_ref
+
+        def report(result: ProbeResult) -> None:
+            try:
+                ref.tell(ProbeFinished(probe_id, result))
+            except pykka.ActorDeadError:
+                return  # the actor stopped while its probe ran; nobody needs the result
+
+        start_probe(
+            self._adapter.models_call(config.base_url, key),
+            timeout=self._probe.timeout,
+            done=report,
+            name=f"probe-{config.name}",
+        )
+
+    def _probe_finished(self, result: ProbeResult) -> None:
+        """Judge a finished probe: a readable model list means the worker is up."""
+        if isinstance(result, UpstreamFailure):
+            self._probe_failed(result)
+            return
+        if result.status >= 400:
+            failure = self._adapter.classify(result.status, result.headers, result.body)
+            self._probe_failed(failure, self._probe_masked)
+            return
         try:
-            response = self._http.request(
-                call.method,
-                call.url,
-                headers=dict(call.headers),
-                timeout=self._probe.timeout,
-                allow_redirects=False,
-            )
-            body = response.content[:MAX_PROBE_BODY]
-        except requests.Timeout:
-            self._probe_failed(UpstreamFailure(ErrorKind.TIMEOUT, "health probe timed out"))
-            return
-        except requests.RequestException as exc:
-            self._probe_failed(UpstreamFailure(ErrorKind.CONNECT_ERROR, type(exc).__name__))
-            return
-        if is_redirect(response.status_code):
-            location = response.headers.get("Location")
-            self._probe_failed(redirect_failure(response.status_code, location, call.url))
-            return
-        if response.status_code >= 400:
-            headers = dict(response.headers)
-            failure = self._adapter.classify(response.status_code, headers, body)
-            self._probe_failed(failure, mask_key(key) if key else None)
-            return
-        try:
-            models = self._adapter.parse_models(body)
+            models = self._adapter.parse_models(result.body)
         except ValueError as exc:
             self._probe_failed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, str(exc)[:200]))
             return
@@ -230,7 +232,7 @@ class ProviderActor(SupervisedActor):
             status=HealthStatus.AVAILABLE,
             discovered_models=models,
             last_check=time.time(),
-            breaker=self._view.breaker.allow_trial_now(self._clock()),
+            breaker=self._health.breaker.allow_trial_now(self._clock()),
         )
 
     def _probe_failed(self, failure: UpstreamFailure, key: str | None = None) -> None:
@@ -240,10 +242,10 @@ class ProviderActor(SupervisedActor):
         else:
             status = HealthStatus.UNAVAILABLE
             self._ticker.set_interval(min(self._probe.interval, UNAVAILABLE_PROBE_INTERVAL))
-        if status is not self._view.status:
+        if status is not self._health.status:
             log.warning(
                 "worker_status_changed",
-                worker=self._view.name,
+                worker=self._config.name,
                 status=status.value,
                 reason=failure.kind.value,
             )
@@ -254,5 +256,5 @@ class ProviderActor(SupervisedActor):
         )
 
     def _update(self, **changes: Any) -> None:  # noqa: ANN401 - replace() checks each field
-        self._view = dataclasses.replace(self._view, **changes)
-        self._board.publish(self._view)
+        self._health = dataclasses.replace(self._health, **changes)
+        self._board.publish_health(self._config.name, self._health)

@@ -1,17 +1,19 @@
 """What a provider worker is: its configuration, and the view of it the router reads.
 
 A worker is one configured upstream (``groq``, ``ollama-1``, ...). Its configuration is
-fixed while it runs; its :class:`WorkerView` is the immutable snapshot its provider actor
-publishes whenever its state changes, so routing and the HTTP status endpoints read
-worker state without a round trip through a mailbox.
+fixed while it runs. Its :class:`WorkerHealth` is what its provider actor decides, its
+:class:`AttemptCounts` what the data plane counts, and its :class:`WorkerView` the
+immutable snapshot of all three that the board hands to readers, so routing and the HTTP
+status endpoints read worker state without a round trip through a mailbox.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from actors.breaker import Breaker
+from actors.providers.errors import UpstreamFailure
 
 
 class ProviderType(StrEnum):
@@ -119,22 +121,112 @@ class WorkerConfig:
         return self.type not in KEYLESS_TYPES
 
 
+class AttemptOutcome(StrEnum):
+    """How one upstream attempt ended, as the worker's counters see it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CLIENT_ERROR = "client_error"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def of(cls, failure: UpstreamFailure | None, *, cancelled: bool) -> AttemptOutcome:
+        """Classify an attempt's end: the client leaving wins, then the failure's kind."""
+        if cancelled:
+            return cls.CANCELLED
+        if failure is None:
+            return cls.SUCCEEDED
+        return cls.CLIENT_ERROR if failure.is_client_error else cls.FAILED
+
+
+LATENCY_SMOOTHING = 0.3
+"""Weight of the newest time to first token in the smoothed latency."""
+
+
 @dataclass(frozen=True, slots=True)
-class WorkerView:
-    """A worker's published state: configuration plus what its actor has observed.
+class AttemptCounts:
+    """A worker's attempt counters, kept by the data plane on the board.
+
+    Every attempt that started is either still in flight or counted in exactly one of
+    the outcome counters, so ``requests == in_flight + successes + failures +
+    client_errors + cancelled`` holds at every instant.
 
     Attributes:
-        config: the worker's configuration.
-        status: current health.
         in_flight: attempts under way right now.
-        requests: attempts started since the worker started.
+        requests: attempts started.
         successes: attempts that completed.
-        failures: attempts that failed upstream.
+        failures: attempts that failed upstream (the worker or its key was at fault).
+        client_errors: attempts the upstream refused as the request's own fault.
+        cancelled: attempts abandoned because the client went away.
         latency_ms: smoothed time to first token of recent successes, if any.
+    """
+
+    in_flight: int = 0
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    client_errors: int = 0
+    cancelled: int = 0
+    latency_ms: float | None = None
+
+    def started(self) -> AttemptCounts:
+        """The counts once one more attempt began."""
+        return replace(self, in_flight=self.in_flight + 1, requests=self.requests + 1)
+
+    def ended(self, outcome: AttemptOutcome, first_token_ms: float | None) -> AttemptCounts:
+        """The counts once an attempt ended with ``outcome``.
+
+        ``first_token_ms`` of a success is smoothed into the latency; other outcomes say
+        nothing about how fast the worker answers.
+        """
+        in_flight = max(0, self.in_flight - 1)
+        match outcome:
+            case AttemptOutcome.SUCCEEDED:
+                latency = self.latency_ms
+                if first_token_ms is not None:
+                    latency = (
+                        first_token_ms
+                        if latency is None
+                        else latency + LATENCY_SMOOTHING * (first_token_ms - latency)
+                    )
+                return replace(
+                    self, in_flight=in_flight, successes=self.successes + 1, latency_ms=latency
+                )
+            case AttemptOutcome.FAILED:
+                return replace(self, in_flight=in_flight, failures=self.failures + 1)
+            case AttemptOutcome.CLIENT_ERROR:
+                return replace(self, in_flight=in_flight, client_errors=self.client_errors + 1)
+            case AttemptOutcome.CANCELLED:
+                return replace(self, in_flight=in_flight, cancelled=self.cancelled + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHealth:
+    """What a worker's provider actor decides about it; published on the board.
+
+    Attributes:
+        status: current health.
         last_error: the last failure's description, never containing a secret.
-        last_check: wall-clock time of the last health probe, if one ran.
+        last_check: wall-clock time of the last health probe, if one finished.
         discovered_models: models the upstream listed at the last successful probe.
         breaker: the worker's circuit breaker.
+    """
+
+    status: HealthStatus = HealthStatus.AVAILABLE
+    last_error: str | None = None
+    last_check: float | None = None
+    discovered_models: tuple[str, ...] = ()
+    breaker: Breaker = field(default_factory=Breaker)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    """A worker's published state: configuration, its actor's health, the data plane's counts.
+
+    The board composes it from the three, which have different writers (the registry,
+    the provider actor, the attempts on the event loop), so each survives a crash of the
+    others' writers. Attributes are those of :class:`WorkerConfig` (``config``),
+    :class:`WorkerHealth` and :class:`AttemptCounts`, flattened for readers.
     """
 
     config: WorkerConfig
@@ -148,6 +240,29 @@ class WorkerView:
     last_check: float | None = None
     discovered_models: tuple[str, ...] = ()
     breaker: Breaker = field(default_factory=Breaker)
+    client_errors: int = 0
+    cancelled: int = 0
+
+    @classmethod
+    def compose(
+        cls, config: WorkerConfig, health: WorkerHealth, counts: AttemptCounts
+    ) -> WorkerView:
+        """One reader's snapshot of a worker from its three parts."""
+        return cls(
+            config=config,
+            status=health.status,
+            in_flight=counts.in_flight,
+            requests=counts.requests,
+            successes=counts.successes,
+            failures=counts.failures,
+            latency_ms=counts.latency_ms,
+            last_error=health.last_error,
+            last_check=health.last_check,
+            discovered_models=health.discovered_models,
+            breaker=health.breaker,
+            client_errors=counts.client_errors,
+            cancelled=counts.cancelled,
+        )
 
     @property
     def name(self) -> str:

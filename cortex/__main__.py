@@ -1,12 +1,15 @@
 """``python -m cortex``: run the gateway as a long-lived daemon.
 
-Exit status: 0 after a graceful stop (SIGTERM/SIGINT), 1 when the root supervisor gives
-up (so systemd or Kubernetes restarts the process), 2 for an invalid configuration.
+Exit status: 0 after a graceful stop (SIGTERM/SIGINT; a second one cuts the drain short),
+1 when the gateway cannot start (one line on standard error says why) or when the root
+supervisor gives up (so systemd or Kubernetes restarts the process), 2 for an invalid
+configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import signal
@@ -25,9 +28,10 @@ from cortex.cli import COMMANDS, run_command, startup_summary
 from cortex.demo import start_demo_upstreams
 from cortex.errors import GatewayError
 from cortex.gateway import Gateway
-from cortex.logs import configure_logging
+from cortex.logs import configure_logging, held_until_started
 from cortex.open_files import lift_open_files_limit
 from cortex.settings import ConfigError, Settings, load_settings
+from supervisors import Error, StartError
 
 ENVIRONMENT_HELP = """\
 environment (flags win over the environment, which wins over .env, then the config file):
@@ -66,7 +70,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
                                   circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)
   CORTEX_CONTINUATION             0: a stream that fails midway is not continued elsewhere (1)
-  HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5)
+  HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5); the timeout bounds a whole
+                                  probe: connecting, headers and body together
   CORTEX_REQUEST_TIMEOUT, CORTEX_CONNECT_TIMEOUT seconds (60, 10)
   CORTEX_MAX_BODY_BYTES           largest request body (1048576)
   CORTEX_SHUTDOWN_GRACE           seconds in-flight streams get on shutdown (10)
@@ -87,8 +92,10 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
   CORTEX_CACHE_SHARED             1: gateway keys share cached answers (0: each key its own)
   CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
-signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration (like
-  POST /admin/reload).
+signals: SIGTERM/SIGINT stop gracefully (in-flight streams get CORTEX_SHUTDOWN_GRACE
+  seconds; a second SIGTERM/SIGINT ends them at once); SIGHUP re-reads the configuration
+  (like POST /admin/reload).
+exit status: 0 stopped, 1 could not start or the supervision tree gave up, 2 bad config.
 
 commands (each has --help):
   python -m cortex chat "prompt" [--model M] [--strategy S] [--provider W] [--url URL]
@@ -157,16 +164,32 @@ def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redacto
     log = structlog.get_logger("cortex")
     stop_requested = threading.Event()
     reload_requested = threading.Event()
+    gateway = Gateway(settings, settings_source=source, redactor=redactor)
 
     def on_signal(signum: int, _: FrameType | None) -> None:
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop_requested.is_set():
+            log.warning("stopping_now", signal=name, reason="second stop signal")
+            gateway.end_drain_now()
+            return
+        log.info(
+            "shutdown_requested",
+            signal=name,
+            grace=settings.shutdown_grace,
+            hint="send it again to stop at once",
+        )
         stop_requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
     warn_if_exposed(settings)
-    gateway = Gateway(settings, settings_source=source, redactor=redactor).start()
+    try:
+        with held_until_started(keep_on_failure=settings.log_level == "debug"):
+            gateway.start()
+    except StartError as exc:
+        print(f"cortex: {_start_failure(exc, settings)}", file=sys.stderr, flush=True)
+        return 1
     url = f"http://{settings.host}:{gateway.port}"
     print(_banner(url), flush=True)
     print(startup_summary(url, gateway.list_workers()), flush=True)
@@ -182,6 +205,19 @@ def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redacto
         gateway.stop()
     log.info("stopped")
     return 0
+
+
+def _start_failure(error: StartError, settings: Settings) -> str:
+    """One line that says why the gateway could not start, and what to do if it is obvious."""
+    path, reason = error.root_cause()
+    cause = reason.exc if isinstance(reason, Error) else None
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+        return (
+            f"cannot start: {settings.host}:{settings.port} is already in use "
+            "(choose another port with --port or CORTEX_PORT)"
+        )
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(reason)
+    return f"cannot start: {'/'.join(path)} failed to start ({detail})"
 
 
 def _reload(gateway: Gateway, log: structlog.typing.FilteringBoundLogger) -> None:

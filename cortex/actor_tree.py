@@ -217,6 +217,8 @@ def _provider_state(name: str, sources: TreeSources) -> Json | None:
         "requests": view.requests,
         "successes": view.successes,
         "failures": view.failures,
+        "client_errors": view.client_errors,
+        "cancelled": view.cancelled,
         "latency_ms": view.latency_ms,
         "last_error": view.last_error,
         "last_check": _iso(view.last_check),

@@ -3,9 +3,12 @@
 An attempt is one worker, one key, one HTTP request. Before its first token every way it
 can fail is classified into an :class:`~actors.providers.errors.UpstreamFailure` so the
 plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
-exactly one outcome is told to the worker's provider actor and counted against the key in
-the key ledger: success, failure, or cancelled (the client went away, which says nothing
-about the upstream, and is not counted against the key).
+exactly one outcome is counted on the board (the worker's counters) and in the key ledger,
+both under their own locks with no mailbox hop: success, failure, a client error, or
+cancelled (the client went away, which says nothing about the upstream, and is not
+counted against the key). Only the outcomes that say something about the worker (a
+success, a failure of the worker or its key) are told to its provider actor, which
+decides its health and breaker from them.
 
 Every failure is scrubbed (:func:`~actors.redaction.scrub`) before it is reported, returned
 or yielded, so no configured secret an upstream echoes goes further than this module; a
@@ -31,8 +34,9 @@ import orjson
 import pykka
 import structlog
 
+from actors.board import Board, Tally
 from actors.keys import KeyLease, KeyLedger
-from actors.messages import AttemptEnded, AttemptStarted
+from actors.messages import AttemptEnded
 from actors.planning import Candidate
 from actors.providers.base import (
     ChatRequest,
@@ -48,6 +52,7 @@ from actors.providers.catalog import adapter_for
 from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.providers.stream import is_incomplete
 from actors.redaction import scrub
+from actors.workers import AttemptOutcome
 from cortex.observe import DispatchObserver
 from supervisors import Directory
 
@@ -63,6 +68,7 @@ class Opened:
 
     candidate: Candidate
     lease: KeyLease | None
+    tally: Tally | None
     response: aiohttp.ClientResponse
     decoder: StreamDecoder
     buffered: list[StreamEvent]
@@ -83,12 +89,14 @@ class Attempts:
         *,
         session: aiohttp.ClientSession,
         workers: Directory,
+        board: Board,
         ledger: KeyLedger,
         observer: DispatchObserver,
         connect_timeout: float,
     ) -> None:
         self._session = session
         self._workers = workers
+        self._board = board
         self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
@@ -110,7 +118,7 @@ class Attempts:
             connect=min(self._connect_timeout, remaining),
             sock_read=min(candidate.timeout, remaining),
         )
-        self._tell(candidate.worker, AttemptStarted())
+        tally = self._board.attempt_started(candidate.worker)
         started = time.monotonic()
         response: aiohttp.ClientResponse | None = None
         try:
@@ -126,25 +134,24 @@ class Attempts:
                 if is_redirect(response.status):
                     location = response.headers.get("Location")
                     failure = redirect_failure(response.status, location, call.url)
-                    return self._failed(candidate, lease, failure, response)
+                    return self._failed(candidate, lease, tally, failure, response)
                 if response.status >= 400:
                     body = await response.content.read(MAX_ERROR_BODY)
                     failure = adapter.classify(response.status, dict(response.headers), body)
-                    return self._failed(candidate, lease, failure, response)
+                    return self._failed(candidate, lease, tally, failure, response)
                 return await self._first_token(
-                    candidate, lease, response, adapter.decoder(), started
+                    candidate, lease, tally, response, decoder=adapter.decoder(), started=started
                 )
         except TimeoutError as exc:
             failure = self._timed_out(candidate, exc, remaining)
-            return self._failed(candidate, lease, failure, response)
+            return self._failed(candidate, lease, tally, failure, response)
         except aiohttp.ClientError as exc:
-            return self._failed(
-                candidate, lease, UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc)), response
-            )
+            failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc))
+            return self._failed(candidate, lease, tally, failure, response)
         except asyncio.CancelledError:
             if response is not None:
                 response.close()
-            self._report(candidate, lease, None, cancelled=True)
+            self._report(candidate, lease, tally, None, cancelled=True)
             raise
 
     def _timed_out(
@@ -171,7 +178,9 @@ class Attempts:
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         response: aiohttp.ClientResponse,
+        *,
         decoder: StreamDecoder,
         started: float,
     ) -> Opened | UpstreamFailure:
@@ -181,21 +190,21 @@ class Attempts:
             for event in decoder.feed(chunk):
                 if isinstance(event, StreamFailed):
                     failure = _unopened(candidate, buffered, event.failure)
-                    return self._failed(candidate, lease, failure, response)
+                    return self._failed(candidate, lease, tally, failure, response)
                 if isinstance(event, Malformed):
                     self._malformed(candidate, event)
                     continue
                 buffered.append(event)
             if _has_text(buffered):
                 ttft = (time.monotonic() - started) * 1000.0
-                return Opened(candidate, lease, response, decoder, buffered, ttft)
+                return Opened(candidate, lease, tally, response, decoder, buffered, ttft)
         failure = _empty(candidate)
         for event in decoder.close():
             if isinstance(event, StreamFailed):
                 failure = _unopened(candidate, buffered, event.failure)
                 break
             buffered.append(event)
-        return self._failed(candidate, lease, failure, response)
+        return self._failed(candidate, lease, tally, failure, response)
 
     async def relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
         """Yield an opened attempt's events to the end; the last is a ``StreamFailed`` if it broke.
@@ -246,20 +255,26 @@ class Attempts:
             if not opened.reported:
                 opened.reported = True
                 self._report(
-                    candidate, opened.lease, failure, opened.first_token_ms, cancelled=not finished
+                    candidate,
+                    opened.lease,
+                    opened.tally,
+                    failure,
+                    opened.first_token_ms,
+                    cancelled=not finished,
                 )
 
     def _failed(
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         failure: UpstreamFailure,
         response: aiohttp.ClientResponse | None,
     ) -> UpstreamFailure:
         if response is not None:
             response.close()
         failure = self._scrub(failure, lease)
-        self._report(candidate, lease, failure)
+        self._report(candidate, lease, tally, failure)
         return failure
 
     def _scrub(self, failure: UpstreamFailure, lease: KeyLease | None) -> UpstreamFailure:
@@ -283,6 +298,7 @@ class Attempts:
         self,
         candidate: Candidate,
         lease: KeyLease | None,
+        tally: Tally | None,
         failure: UpstreamFailure | None,
         first_token_ms: float | None = None,
         *,
@@ -290,7 +306,11 @@ class Attempts:
     ) -> None:
         if lease is not None and not cancelled:
             self._report_key(candidate.worker, lease, failure)
-        self._tell(candidate.worker, AttemptEnded(failure, first_token_ms, cancelled))
+        outcome = AttemptOutcome.of(failure, cancelled=cancelled)
+        if tally is not None:
+            self._board.attempt_ended(tally, outcome, first_token_ms)
+        if outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED):
+            self._tell(candidate.worker, AttemptEnded(failure))
         if cancelled:
             log.info("attempt_cancelled", worker=candidate.worker)
         self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)

@@ -17,9 +17,9 @@ An upstream whose body ends without its end signal has failed mid-stream like on
 dropped the connection (the adapters' decoders say so), so it is continued, failed over
 or reported in the same ways, and counted against its worker.
 
-The dispatcher decides nothing about health or keys itself: attempts tell the provider
-actors what happened and they decide; keys are leased from and reported to the key ledger,
-whose own rules decide rotation and blocks.
+The dispatcher decides nothing about health or keys itself: attempts count themselves on
+the board and tell the provider actors what happened, and the actors decide; keys are
+leased from and reported to the key ledger, whose own rules decide rotation and blocks.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pykka
 
+from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import PlanRoute
 from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
@@ -121,6 +122,7 @@ class Dispatcher:
         bridge: Bridge,
         directory: Directory,
         workers: Directory,
+        board: Board,
         ledger: KeyLedger,
         settings: DispatchSettings,
         observer: DispatchObserver | None = None,
@@ -136,6 +138,7 @@ class Dispatcher:
         self._attempts = Attempts(
             session=session,
             workers=workers,
+            board=board,
             ledger=ledger,
             observer=self._observer,
             connect_timeout=settings.connect_timeout,

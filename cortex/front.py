@@ -5,13 +5,17 @@ owns, so thousands of concurrent streams share one loop while the actor's mailbo
 free. The loop also serves the in-process library API (:mod:`cortex.gateway`), which is
 why the front exists even when no HTTP port is wanted.
 
-Shutdown is graceful: stop listening, let in-flight requests finish within the grace
-period, cancel the rest, then close the upstream connection pool.
+Shutdown is graceful: stop listening and close idle connections, let in-flight requests
+finish within the grace period (saying how many remain), then cut the rest (each cut
+stream ends with an error event and is logged like any other request), then close the
+upstream connection pool. A second stop signal ends the grace period at once
+(:meth:`~cortex.runtime.Runtime.end_drain_now`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass
 
@@ -42,6 +46,12 @@ log = structlog.get_logger("cortex.front")
 
 START_TIMEOUT = 10.0
 LOOP_JOIN_TIMEOUT = 5.0
+DRAIN_POLL = 0.05
+"""Seconds between two looks at what is left to drain."""
+DRAIN_REPORT_EVERY = 1.0
+"""Seconds between two ``draining`` log lines while the count of requests changes."""
+CUT_WAIT = 2.0
+"""Seconds cut requests get to write their error event and finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +132,12 @@ class HttpFrontActor(SupervisedActor):
         try:
             engine = future.result(timeout=START_TIMEOUT)
         except BaseException:
+            # Release what was opened (the connection pool, a half-set-up server) before
+            # the loop goes, so a failed start leaves no thread, socket or session behind.
+            future.cancel()
+            closing = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
+            with contextlib.suppress(Exception):
+                closing.result(timeout=LOOP_JOIN_TIMEOUT)
             self._stop_loop()
             raise
         self._slot.publish(engine)
@@ -162,6 +178,7 @@ class HttpFrontActor(SupervisedActor):
             bridge=self._bridge,
             directory=self._directory,
             workers=self._workers,
+            board=self._board,
             ledger=self._ledger,
             settings=DispatchSettings(
                 request_timeout=settings.request_timeout,
@@ -208,7 +225,8 @@ class HttpFrontActor(SupervisedActor):
                 handle_signals=False,
                 access_log=None,
                 handler_cancellation=True,
-                shutdown_timeout=settings.shutdown_grace,
+                # The grace period is spent in _drain; by cleanup nothing is left running.
+                shutdown_timeout=CUT_WAIT,
                 max_field_size=settings.max_header_bytes,
                 max_line_size=line_parser_limit(settings.max_header_bytes),
             )
@@ -220,12 +238,49 @@ class HttpFrontActor(SupervisedActor):
 
     async def _close(self) -> None:
         if self._runner is not None:
+            await self._drain(self._runner)
             await self._runner.cleanup()
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.cancel()
         if self._session is not None:
             await self._session.close()
+
+    async def _drain(self, runner: web.AppRunner) -> None:
+        """Stop taking requests, wait for those in flight within the grace, cut the rest."""
+        for site in list(runner.sites):
+            await site.stop()
+        if runner.server is not None:
+            runner.server.pre_shutdown()  # idle keep-alive connections close now
+        services = self._services
+        if services is None:
+            return
+        loop = asyncio.get_running_loop()
+        grace = self._settings.shutdown_grace
+        deadline = loop.time() + grace
+        told: tuple[int, float] | None = None
+        while services.in_flight and not self._runtime.drain_cut and loop.time() < deadline:
+            now = loop.time()
+            if told is None or (told[0] != len(services.in_flight) and now >= told[1]):
+                told = (len(services.in_flight), now + DRAIN_REPORT_EVERY)
+                log.info(
+                    "draining",
+                    in_flight=told[0],
+                    seconds_left=round(deadline - now, 1),
+                    grace=grace,
+                )
+            await asyncio.sleep(DRAIN_POLL)
+        if services.in_flight:
+            cut = list(services.in_flight)
+            log.warning(
+                "drain_cut",
+                in_flight=len(cut),
+                reason="second stop signal" if self._runtime.drain_cut else "grace period over",
+            )
+            services.cutting = True
+            for task in cut:
+                task.cancel()
+            await asyncio.wait(cut, timeout=CUT_WAIT)
 
     def _stop_loop(self) -> None:
         if self._loop.is_running():

@@ -33,6 +33,7 @@ from cortex.errors import (
     NothingAvailable,
 )
 from cortex.front import Engine
+from cortex.logs import log_through_stdlib
 from cortex.schemas import ChatCall, parse_chat, pin_provider
 from cortex.settings import ConfigError, Settings, parse_worker
 from cortex.tree import WORKERS, Tree, start_tree
@@ -71,16 +72,21 @@ class Gateway:
         self._settings = settings
         self._serve_http = serve_http
         self._settings_source = settings_source
-        self._redactor = redactor
+        self._redactor = redactor if redactor is not None else Redactor()
         self._tree: Tree | None = None
         self._control: Control | None = None
 
     def start(self) -> Self:
         """Start the tree; returns once every actor is ready and HTTP (if any) listens.
 
+        Logs go through the standard ``logging`` machinery unless the application
+        configured structlog itself (see :func:`cortex.logs.log_through_stdlib`); nothing
+        is ever written to standard output. A failed start leaves nothing running.
+
         Raises:
             StartError: an actor failed to start (for example, the port is taken).
         """
+        log_through_stdlib(self._settings.log_level, self._redactor.redact)
         self._tree = start_tree(
             self._settings, serve_http=self._serve_http, redactor=self._redactor
         )
@@ -97,6 +103,15 @@ class Gateway:
         if self._control is not None:
             self._control.close()
             self._control = None
+
+    def end_drain_now(self) -> None:
+        """Cut a stop's grace period short: streams still open end now, with an error event.
+
+        Safe from a signal handler and from any thread, before or during :meth:`stop`.
+        """
+        tree = self._tree
+        if tree is not None:
+            tree.runtime.end_drain_now()
 
     def __enter__(self) -> Self:
         """Start the gateway unless :func:`start` already did."""

@@ -27,7 +27,7 @@ from actors.workers import HealthStatus
 from cortex import render
 from cortex.caching import CLIENT_PARTITION, CacheTerms, read_terms
 from cortex.dispatch import Dispatcher
-from cortex.errors import GatewayError, PayloadTooLarge
+from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.observe import access_fields
 from cortex.response_cache import ResponseCache, Served
 from cortex.runtime import RUNTIME
@@ -47,10 +47,40 @@ class Services:
     cache: ResponseCache
     started: float = field(default_factory=time.time)
     draining: bool = False
+    cutting: bool = False
+    in_flight: set[asyncio.Task[object]] = field(default_factory=set)
 
 
 SERVICES = web.AppKey("services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CUT_KEY = "cut_by_shutdown"
+STARTED_KEY = "response_started"
+SHUTTING_DOWN = "the gateway is shutting down; retry on another instance or shortly"
+
+
+def cut_by_shutdown(request: web.Request) -> bool:
+    """Whether the running request was cancelled because the shutdown grace period ended.
+
+    If so the cancellation is taken back (``uncancel``) so the handler can still end its
+    answer properly (an error event, or an error response) and the request is logged; a
+    client that went away cancels the handler too, and that cancellation must propagate.
+    """
+    if not request.app[SERVICES].cutting:
+        return False
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    request[CUT_KEY] = True
+    return True
+
+
+async def end_cut_stream(response: web.StreamResponse, *frames: bytes) -> None:
+    """Write a cut stream's last frames; the client may be gone already, which is fine."""
+    with contextlib.suppress(ConnectionResetError):
+        for frame in frames:
+            await response.write(frame)
+        await response.write_eof()
 
 
 def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
@@ -67,8 +97,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
     request["request_id"] = request_id
     started = time.monotonic()
+    # The drain counts (and at the end of the grace period, cuts) the requests in here.
+    in_flight = request.app[SERVICES].in_flight
+    task = asyncio.current_task()
+    if task is not None:
+        in_flight.add(task)
     try:
         response = await handler(request)
+    except asyncio.CancelledError:
+        # A response already under way can no longer become an error response: a handler
+        # that streams must end its own stream when cut (see chat_completions).
+        if request.get(STARTED_KEY) or not cut_by_shutdown(request):
+            raise
+        response = error_response(NothingAvailable(SHUTTING_DOWN, code="shutting_down"), request_id)
     except GatewayError as exc:
         response = error_response(exc, request_id)
     except web.HTTPRequestEntityTooLarge:
@@ -92,8 +133,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             "internal error; the request id is in X-Request-ID", code="internal_error"
         )
         response = error_response(error, request_id)
+    finally:
+        if task is not None:
+            in_flight.discard(task)
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
+    cut = {"cut": "shutdown"} if request.get(CUT_KEY) else {}
     log.info(
         "request",
         request_id=request_id,
@@ -101,6 +146,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         path=request.path,
         status=response.status,
         duration_ms=round((time.monotonic() - started) * 1000.0, 1),
+        **cut,
         **access_fields(request, response),
     )
     return response
@@ -146,28 +192,33 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await _start_sse(request, answer)
     usage: Usage | None = None
-    async with contextlib.aclosing(answer.events()) as events:
-        await response.write(writer.role())
-        async for event in events:
-            match event:
-                case TextDelta(text=text) if text:
-                    await response.write(writer.text(text))
-                case Continued(model=model):
-                    # Each chunk names the model that wrote it.
-                    writer = writer.for_model(model)
-                case Finished(reason=reason):
-                    await response.write(writer.finish(reason))
-                case Usage():
-                    usage = event
-                case StreamFailed(failure=failure):
-                    await response.write(
-                        writer.error(failure.message, "upstream_error", failure.kind.value)
-                    )
-                    break
-            if isinstance(event, StreamFailed):
-                break
-        else:
-            await response.write(writer.usage(usage))
+    try:
+        async with contextlib.aclosing(answer.events()) as events:
+            await response.write(writer.role())
+            async for event in events:
+                match event:
+                    case TextDelta(text=text) if text:
+                        await response.write(writer.text(text))
+                    case Continued(model=model):
+                        # Each chunk names the model that wrote it.
+                        writer = writer.for_model(model)
+                    case Finished(reason=reason):
+                        await response.write(writer.finish(reason))
+                    case Usage():
+                        usage = event
+                    case StreamFailed(failure=failure):
+                        await response.write(
+                            writer.error(failure.message, "upstream_error", failure.kind.value)
+                        )
+                        break
+            else:
+                await response.write(writer.usage(usage))
+    except asyncio.CancelledError:
+        if not cut_by_shutdown(request):
+            raise
+        cut = writer.error(SHUTTING_DOWN, "server_error", "shutting_down")
+        await end_cut_stream(response, cut, writer.done())
+        return response
     await response.write(writer.done())
     await response.write_eof()
     return response
@@ -187,36 +238,44 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     usage: Usage | None = None
     finish: str | None = None  # set by the answer's end signal; never invented
     workers = [answer.worker]
-    async with contextlib.aclosing(answer.events()) as events:
-        async for event in events:
-            match event:
-                case TextDelta(text=text) if text:
-                    await response.write(render.sse({"content": text}))
-                case Continued(worker=worker):
-                    workers.append(worker)
-                case Finished(reason=reason):
-                    finish = reason
-                case Usage():
-                    usage = event
-                case StreamFailed(failure=failure):
-                    error = {
-                        "message": failure.message,
-                        "type": "upstream_error",
-                        "code": failure.kind.value,
-                    }
-                    await response.write(
-                        render.sse({"error": error, "worker": workers[-1]}, event="error")
-                    )
-                    break
-        else:
-            done = {
-                "worker": answer.worker,
-                "workers": workers,
-                "model": answer.model,
-                "finish_reason": finish,
-                "usage": render.usage_json(usage),
-            }
-            await response.write(render.sse(done, event="done"))
+    try:
+        async with contextlib.aclosing(answer.events()) as events:
+            async for event in events:
+                match event:
+                    case TextDelta(text=text) if text:
+                        await response.write(render.sse({"content": text}))
+                    case Continued(worker=worker):
+                        workers.append(worker)
+                    case Finished(reason=reason):
+                        finish = reason
+                    case Usage():
+                        usage = event
+                    case StreamFailed(failure=failure):
+                        error = {
+                            "message": failure.message,
+                            "type": "upstream_error",
+                            "code": failure.kind.value,
+                        }
+                        await response.write(
+                            render.sse({"error": error, "worker": workers[-1]}, event="error")
+                        )
+                        break
+            else:
+                done = {
+                    "worker": answer.worker,
+                    "workers": workers,
+                    "model": answer.model,
+                    "finish_reason": finish,
+                    "usage": render.usage_json(usage),
+                }
+                await response.write(render.sse(done, event="done"))
+    except asyncio.CancelledError:
+        if not cut_by_shutdown(request):
+            raise
+        error = {"message": SHUTTING_DOWN, "type": "server_error", "code": "shutting_down"}
+        cut = render.sse({"error": error, "worker": workers[-1]}, event="error")
+        await end_cut_stream(response, cut)
+        return response
     await response.write_eof()
     return response
 
@@ -295,6 +354,8 @@ async def api_stats(request: web.Request) -> web.Response:
             "requests": view.requests,
             "successes": view.successes,
             "failures": view.failures,
+            "client_errors": view.client_errors,
+            "cancelled": view.cancelled,
             "in_flight": view.in_flight,
             "status": view.status.value,
             "keys": [
@@ -370,8 +431,13 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
+async def _note_started(request: web.Request, _: web.StreamResponse) -> None:
+    request[STARTED_KEY] = True
+
+
 def add_routes(app: web.Application) -> None:
     """Register every public endpoint."""
+    app.on_response_prepare.append(_note_started)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/api/chat", api_chat)
     app.router.add_get("/api/health", api_health)

@@ -1,11 +1,12 @@
 """What a running gateway shares with its HTTP front across reloads and front restarts.
 
-The front is built once per incarnation from the settings of the moment, but two things
-change while it runs: the settings (a hot reload swaps them) and the operator behind the
-admin API (the gateway attaches it once the whole tree is up). :class:`Runtime` holds
-both behind a lock so request handlers on the event loop read the current values without
-a mailbox round trip, and a restarted front picks up the newest ones. Whenever settings
-come into force, their gateway keys and admin token are told to the gateway's
+The front is built once per incarnation from the settings of the moment, but three things
+change while it runs: the settings (a hot reload swaps them), the operator behind the
+admin API (the gateway attaches it once the whole tree is up), and whether a shutdown's
+grace period was cut short (a second stop signal). :class:`Runtime` holds them so request
+handlers on the event loop read the current values without a mailbox round trip, and a
+restarted front picks up the newest ones. Whenever settings come into force, their
+gateway keys and admin token are told to the gateway's
 :class:`~actors.redaction.Redactor` first, so they are redacted from upstream texts too.
 """
 
@@ -37,6 +38,7 @@ class Runtime:
         self.redactor.use(GATEWAY_SECRETS, _credentials(settings))
         self._settings = settings
         self._operator: Operator | None = None
+        self._drain_cut = threading.Event()
 
     @property
     def settings(self) -> Settings:
@@ -55,6 +57,15 @@ class Runtime:
         self.redactor.use(GATEWAY_SECRETS, _credentials(settings))
         with self._lock:
             self._settings = settings
+
+    @property
+    def drain_cut(self) -> bool:
+        """Whether the shutdown's grace period was ended early (streams left are cut now)."""
+        return self._drain_cut.is_set()
+
+    def end_drain_now(self) -> None:
+        """End the shutdown's grace period now; safe from a signal handler and any thread."""
+        self._drain_cut.set()
 
     def attach(self, operator: Operator | None) -> None:
         """Attach (or detach, with None) the admin operator (the gateway only)."""

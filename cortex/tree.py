@@ -137,9 +137,8 @@ def provider_spec(
             redactor=ledger.redactor,
         )
 
-    return ChildSpec(
-        id=config.name, start=start, shutdown=settings.health_check_timeout + ACTOR_SHUTDOWN
-    )
+    # A probe runs off the actor's thread, so the stop never waits for one.
+    return ChildSpec(id=config.name, start=start, shutdown=ACTOR_SHUTDOWN)
 
 
 def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | None = None) -> Tree:

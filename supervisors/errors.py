@@ -17,10 +17,7 @@ OTP answers ``{error, Reason}`` without crashing the supervisor.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from supervisors.reasons import ExitReason
+from supervisors.reasons import Error, ExitReason
 
 
 class SupervisorError(Exception):
@@ -39,6 +36,19 @@ class StartError(SupervisorError):
         super().__init__(f"failed to start child {child_id!r}: {reason}")
         self.child_id = child_id
         self.reason = reason
+
+    def root_cause(self) -> tuple[tuple[str, ...], ExitReason]:
+        """The children that failed to start, outermost first, and the innermost reason.
+
+        A supervisor whose child failed fails to start in turn, so one failure deep in a
+        tree arrives wrapped once per level; this unwraps it for a one-line report.
+        """
+        path = [self.child_id]
+        reason = self.reason
+        while isinstance(reason, Error) and isinstance(reason.exc, StartError):
+            path.append(reason.exc.child_id)
+            reason = reason.exc.reason
+        return tuple(path), reason
 
 
 class DuplicateChild(SupervisorError, ValueError):

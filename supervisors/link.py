@@ -171,9 +171,18 @@ class SupervisedActor(pykka.ThreadingActor):
     :meth:`crash` so that its supervisor restarts it. Never raise a ``BaseException``:
     Pykka then stops every actor in the process (2.3 #7).
 
+    Every supervised actor runs on a daemon thread. The tree is stopped explicitly, leaves
+    first, so a daemon thread is never cut short in an orderly stop; but a child that
+    did not stop within its shutdown timeout is *abandoned* (Pykka cannot kill a thread,
+    SUPERVISION.md 1.9), and on a non-daemon thread it would keep the process alive after
+    everything else stopped. OTP's ``exit(Child, kill)`` cannot be ported; not outliving
+    the process is the part of it that can.
+
     Args:
         link: the link its parent passed to the spec's ``start`` callable.
     """
+
+    use_daemon_thread = True
 
     def __init__(self, link: Link) -> None:
         super().__init__()

@@ -116,7 +116,7 @@ class SimulatedAnthropic(SimulatedServer):
             "lifecycle": "active",
         }
 
-    async def _list_models(self, request: web.Request) -> web.Response:
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
         cards = [self._model_card(model) for model in self.models]
         page = {
             "data": cards,
@@ -126,7 +126,7 @@ class SimulatedAnthropic(SimulatedServer):
         }
         return await self._serve_probe(request, page)
 
-    async def _get_model(self, request: web.Request) -> web.Response:
+    async def _get_model(self, request: web.Request) -> web.StreamResponse:
         model = request.match_info["model"]
         self._check_model(model)
         return await self._serve_probe(request, self._model_card(model))

@@ -95,7 +95,7 @@ class SimulatedCohere(SimulatedServer):
         )
         return await self._serve_chat(request, call)
 
-    async def _list_models(self, request: web.Request) -> web.Response:
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
         models = [
             {
                 "name": model,

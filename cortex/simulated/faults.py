@@ -40,6 +40,7 @@ class Fault(StrEnum):
     NO_SENTINEL = "no_sentinel"  # the whole answer and its end signal, but no closing sentinel
     ENDS_EARLY = "ends_early"  # a couple of chunks, then a clean end of the body, no end signal
     REDIRECT = "redirect"  # 307 to the same path on the server's ``redirect_to`` origin
+    DRIP_FEED = "drip_feed"  # 200 at once, then one byte per ``drip_interval``, never ending
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -81,12 +82,14 @@ class FaultRule:
         times: how many more requests it applies to; ``None`` means until cleared.
         retry_after: seconds advertised in ``Retry-After`` for RATE_LIMIT.
         probes: also apply to model-listing / version endpoints (health probes).
+        chat: apply to generation requests; False with ``probes`` scripts probes only.
     """
 
     fault: Fault
     times: int | None = None
     retry_after: float = 1.0
     probes: bool = False
+    chat: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,21 +119,25 @@ class FaultPlan:
         times: int | None = None,
         retry_after: float = 1.0,
         probes: bool = False,
+        chat: bool = True,
     ) -> None:
         """Script ``fault`` for ``key`` (or every key), replacing any earlier rule for it.
 
         Raises:
-            ValueError: ``times`` is not positive or ``retry_after`` is negative.
+            ValueError: ``times`` is not positive, ``retry_after`` is negative, or the
+                rule would apply to nothing (neither ``chat`` nor ``probes``).
         """
         if times is not None and times < 1:
             raise ValueError(f"times must be a positive count or None, got {times}")
         if retry_after < 0:
             raise ValueError(f"retry_after must not be negative, got {retry_after}")
+        if not (chat or probes):
+            raise ValueError("a fault must apply to chat requests, probes or both")
         with self._lock:
             if fault is Fault.NONE:
                 self._rules.pop(key, None)
             else:
-                self._rules[key] = FaultRule(fault, times, retry_after, probes)
+                self._rules[key] = FaultRule(fault, times, retry_after, probes, chat)
 
     def set_rate_limit_every(
         self, every: int | None, *, key: str | None = None, retry_after: float = 1.0
@@ -222,7 +229,7 @@ class FaultPlan:
 
     def _consume(self, key: str | None, probe: bool) -> FaultRule | None:
         rule = self._rules.get(key)
-        if rule is None or (probe and not rule.probes):
+        if rule is None or not (rule.probes if probe else rule.chat):
             return None
         if rule.times is not None:
             if rule.times == 1:

@@ -170,11 +170,11 @@ class SimulatedGemini(SimulatedServer):
             "supportedGenerationMethods": ["generateContent", "countTokens"],
         }
 
-    async def _list_models(self, request: web.Request) -> web.Response:
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
         models = [self._model_card(model) for model in self.models]
         return await self._serve_probe(request, {"models": models})
 
-    async def _get_model(self, request: web.Request) -> web.Response:
+    async def _get_model(self, request: web.Request) -> web.StreamResponse:
         model = request.match_info["model"]
         self._check_model(model)
         return await self._serve_probe(request, self._model_card(model))

@@ -108,7 +108,7 @@ class SimulatedOllama(SimulatedServer):
         )
         return await self._serve_chat(request, call)
 
-    async def _tags(self, request: web.Request) -> web.Response:
+    async def _tags(self, request: web.Request) -> web.StreamResponse:
         models = [
             {
                 "name": model,
@@ -129,7 +129,7 @@ class SimulatedOllama(SimulatedServer):
         ]
         return await self._serve_probe(request, {"models": models})
 
-    async def _version(self, request: web.Request) -> web.Response:
+    async def _version(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_probe(request, {"version": VERSION})
 
     async def _root(self, _request: web.Request) -> web.Response:

@@ -168,11 +168,11 @@ class SimulatedOpenAI(SimulatedServer):
     def _model_card(self, model: str) -> dict[str, Any]:
         return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": self.name}
 
-    async def _list_models(self, request: web.Request) -> web.Response:
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
         cards = [self._model_card(model) for model in self.models]
         return await self._serve_probe(request, {"object": "list", "data": cards})
 
-    async def _get_model(self, request: web.Request) -> web.Response:
+    async def _get_model(self, request: web.Request) -> web.StreamResponse:
         model = request.match_info["model"]
         self._check_model(model)
         return await self._serve_probe(request, self._model_card(model))

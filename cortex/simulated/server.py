@@ -70,6 +70,7 @@ class SimulatedServer(BackgroundServer):
         self.reply = reply
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
+        self.drip_interval = 0.1  # seconds between the bytes of a DRIP_FEED answer
         self.strike_after = 2  # content chunks sent before a fault that cuts the stream short
         # Echo the presented API key, unmasked, in every error message (error bodies and
         # in-stream errors), as careless providers and proxies do.
@@ -91,14 +92,18 @@ class SimulatedServer(BackgroundServer):
         times: int | None = None,
         retry_after: float = 1.0,
         probes: bool = False,
+        chat: bool = True,
     ) -> None:
         """Script ``fault`` for ``key`` (``None``: every key) for ``times`` requests.
 
         ``times=None`` keeps it until :meth:`clear_faults`. ``retry_after`` is the
         ``Retry-After`` of RATE_LIMIT. Faults hit generation endpoints only, unless
-        ``probes`` also applies them to model listing / version endpoints.
+        ``probes`` also applies them to model listing / version endpoints;
+        ``chat=False`` then spares the generation endpoints (a probe-only fault).
         """
-        self.faults.set_fault(fault, key=key, times=times, retry_after=retry_after, probes=probes)
+        self.faults.set_fault(
+            fault, key=key, times=times, retry_after=retry_after, probes=probes, chat=chat
+        )
 
     def set_random_faults(
         self, rates: Mapping[Fault, float], *, seed: int = 0, retry_after: float = 1.0
@@ -286,9 +291,31 @@ class SimulatedServer(BackgroundServer):
         # The connection is gone; aiohttp drops this response on the floor.
         return web.Response(status=499)
 
-    async def _serve_probe(self, request: web.Request, body: Mapping[str, Any]) -> web.Response:
+    async def _drip(self, request: web.Request, content_type: str) -> web.StreamResponse:
+        """Answer 200 at once, then one byte per ``drip_interval`` until either side leaves.
+
+        Every byte arrives well within any read timeout, so only a deadline on the whole
+        exchange ends it: the fault behind a health probe that never finishes.
+        """
+        response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
+        response.content_type = content_type
+        try:
+            await response.prepare(request)
+            while not await self._wait_closing(self.drip_interval):
+                if request.transport is None or request.transport.is_closing():
+                    break
+                await response.write(b" ")
+        except ConnectionResetError:
+            pass  # the client gave up, as it should
+        return response
+
+    async def _serve_probe(
+        self, request: web.Request, body: Mapping[str, Any]
+    ) -> web.StreamResponse:
         """Answer a model listing / version probe, unless a probe fault says otherwise."""
         fault = self._take_fault(request, probe=True)
+        if fault is Fault.DRIP_FEED:
+            return await self._drip(request, "application/json")
         if fault in (Fault.DROP_MID_STREAM, Fault.HANG):
             return await self._hang_up(request, wait=fault is Fault.HANG)
         if fault is Fault.EMPTY_STREAM:
@@ -307,10 +334,18 @@ class SimulatedServer(BackgroundServer):
             return await self._hang_up(request)
         if fault is Fault.HANG or (fault is Fault.DROP_MID_STREAM and not call.stream):
             return await self._hang_up(request, wait=fault is Fault.HANG)
+        if fault is Fault.DRIP_FEED:
+            return await self._drip(request, self.stream_content_type)
         reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
         completion = complete(call, reply)
         if call.stream:
             return await self._stream(request, call, completion, fault)
+        return await self._whole(request, call, completion, fault)
+
+    async def _whole(
+        self, request: web.Request, call: ChatCall, completion: Completion, fault: Fault
+    ) -> web.StreamResponse:
+        """The non-streamed answer, as ``fault`` shapes it."""
         if fault is Fault.EMPTY_STREAM:
             return web.Response(body=b"", content_type="application/json")
         if fault is Fault.STREAM_ERROR:

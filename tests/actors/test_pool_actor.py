@@ -9,7 +9,7 @@ from actors.board import Board
 from actors.messages import PlanRoute, SetRouting
 from actors.planning import Candidate, NoWorkerAvailable, Plan, Route, RoutingStrategy
 from actors.pool import PoolActor
-from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
+from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerHealth
 from supervisors import Link
 
 WAIT = 5.0
@@ -49,7 +49,7 @@ def plan(
 
 
 def set_status(board: Board, config: WorkerConfig, status: HealthStatus) -> None:
-    board.publish(WorkerView(config=config, status=status))
+    board.publish_health(config.name, WorkerHealth(status=status))
 
 
 def test_a_plan_orders_healthy_workers_by_the_default_strategy(board: Board) -> None:

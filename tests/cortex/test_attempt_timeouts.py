@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
+from actors.board import Board
 from actors.keys import KeyLedger
 from actors.planning import Candidate
 from actors.providers.base import ChatRequest, Message
@@ -51,7 +52,8 @@ async def attempt(
     async with aiohttp.ClientSession() as session:
         attempts = Attempts(
             session=session,
-            directory=Directory(),
+            workers=Directory(),
+            board=Board(),
             ledger=ledger,
             observer=NullObserver(),
             connect_timeout=5.0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 
 import pykka
@@ -13,6 +15,7 @@ from actors.workers import HealthStatus
 from cortex.errors import AllUpstreamsFailed, BadRequest, NotFound
 from cortex.settings import load_settings
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
+from supervisors import StartError
 
 KEYS = ("sk-library-key-one-00001", "sk-library-key-two-00002")
 
@@ -121,3 +124,21 @@ def test_health_status_counts_workers(gateway):
     assert health["available_workers"] == 1
     assert health["system_health"] == "healthy"
     assert gateway.list_workers()[0].status is HealthStatus.AVAILABLE
+
+
+def test_a_failed_start_raises_and_leaves_no_thread_of_its_own_running(upstream):
+    before = set(threading.enumerate())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = load_settings(
+            environ={
+                "OPENAI_API_KEYS": ",".join(KEYS),
+                "OPENAI_BASE_URL": upstream.base_url,
+                "CORTEX_PORT": str(taken.getsockname()[1]),
+            }
+        )
+        with pytest.raises(StartError, match="front"):
+            cortex.start(settings, serve_http=True)
+
+    wait_until(lambda: not [t for t in threading.enumerate() if t not in before])

@@ -50,7 +50,7 @@ class ScriptedAttempts:
         self.calls.append((target.worker, lease.key_id if lease else None))
         outcome = self.script[target.worker].pop(0) if self.script[target.worker] else None
         if outcome is None:
-            return Opened(target, lease, None, None, [], 1.0)  # type: ignore[arg-type]
+            return Opened(target, lease, None, None, None, [], 1.0)  # type: ignore[arg-type]
         if lease is not None:
             self.ledger.report_failure(target.worker, lease.key_id, outcome)
         return outcome

@@ -115,8 +115,10 @@ class CortexProcess:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 20), **kwargs)
 
 
-def run_cortex(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m cortex ARGS`` to its end with a clean environment; bounded by a timeout."""
+def run_cortex(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m cortex ARGS`` in a clean environment to its end, output captured."""
     full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "cortex", *args],
@@ -124,7 +126,7 @@ def run_cortex(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 

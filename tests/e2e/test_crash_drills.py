@@ -290,3 +290,35 @@ def test_when_the_root_gives_up_the_daemon_logs_it_and_exits_1(cortex_daemon, up
     assert code == 1
     assert daemon.events("reached_max_restart_intensity")[-1]["supervisor"] == "root"
     assert daemon.events("root_supervisor_gave_up")
+
+
+def test_worker_statistics_add_up_across_crash_drills_under_load(cortex_daemon, upstreams):
+    primary, backup = upstreams
+    daemon = cortex_daemon(_drill_env(primary, backup))
+    samples = []
+
+    with Load(daemon.url, (PRIMARY_MODEL, BACKUP_MODEL)) as load:
+        for name in ("primary", "backup", "providers", "primary", "backup", "primary"):
+            # Each drill lands while a fresh wave of streams is ending, so attempt reports
+            # are on their way to the actor being crashed.
+            wanted = len(load.results) + CONCURRENCY // 4
+            wait_until(lambda wanted=wanted: len(load.results) >= wanted, timeout=20)
+            old = _crash(daemon, name)
+            wait_until(lambda name=name, old=old: restarted(daemon, name, old), RECOVERY_BOUND)
+            samples.append(daemon.get("/api/stats").json()["workers"])
+    at_rest = daemon.get("/api/stats").json()["workers"]
+
+    assert load.failures == []
+    assert all(r.status == 200 and r.finished and not r.error for r in load.results)
+    for sample in samples:
+        for counts in sample.values():
+            assert counts["successes"] + counts["failures"] <= counts["requests"]
+    for name, upstream in (("primary", primary), ("backup", backup)):
+        counts = at_rest[name]
+        ended = counts["successes"] + counts["failures"]
+        assert counts["in_flight"] == 0
+        assert ended + counts["client_errors"] + counts["cancelled"] == counts["requests"]
+        assert counts["requests"] == sum(
+            1 for r in upstream.requests if r.path.endswith("/chat/completions")
+        )
+        assert counts["successes"] == sum(1 for r in load.results if r.worker == name)

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from daemon_harness import REPO, providers_json
+from daemon_harness import REPO, providers_json, run_cortex
 
 from cortex.open_files import UNBOUNDED_TARGET
 from cortex.simulated import SimulatedOpenAI
@@ -105,20 +105,10 @@ def test_no_secret_appears_in_any_status_endpoint_or_log(cortex_daemon, primary)
 
 def test_an_invalid_configuration_exits_with_code_two_listing_every_problem():
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
         "CORTEX_PROVIDERS": '{"a": {"type": "martian"}, "groq": {"api_keys": []}}',
         "CORTEX_PORT": "99999",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "cortex", "--env-file", os.devnull],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cortex("--env-file", os.devnull, env=env)
 
     assert result.returncode == 2
     assert "unknown type 'martian'" in result.stderr

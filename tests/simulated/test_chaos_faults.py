@@ -113,3 +113,19 @@ def _parses(text: str) -> bool:
     except json.JSONDecodeError:
         return False
     return True
+
+
+def test_a_drip_feed_answers_at_once_then_sends_a_byte_at_a_time_without_end(upstream):
+    upstream.drip_interval = 0.01
+    upstream.set_fault(Fault.DRIP_FEED, probes=True, chat=False)
+    with requests.get(
+        upstream.base_url + "/models",
+        headers={"Authorization": f"Bearer {KEY}"},
+        stream=True,
+        timeout=5,
+    ) as response:
+        assert response.status_code == 200
+        pieces = response.iter_content(chunk_size=1)
+        received = [next(pieces) for _ in range(5)]
+    assert received == [b" "] * 5
+    assert post(upstream).status_code == 200

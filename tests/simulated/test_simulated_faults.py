@@ -97,3 +97,15 @@ def test_only_status_faults_map_to_an_error_response() -> None:
     assert Fault.OVERLOADED.error_kind is ErrorKind.OVERLOADED
     assert Fault.HANG.error_kind is None
     assert Fault.DROP_MID_STREAM.error_kind is None
+
+
+def test_a_probe_only_fault_spares_chat_requests() -> None:
+    plan = FaultPlan()
+    plan.set_fault(Fault.DRIP_FEED, probes=True, chat=False)
+    assert faults_of(plan, "k", 2) == [Fault.NONE] * 2
+    assert faults_of(plan, "k", 2, probe=True) == [Fault.DRIP_FEED] * 2
+
+
+def test_a_fault_for_neither_chat_nor_probes_is_refused() -> None:
+    with pytest.raises(ValueError, match="chat requests, probes or both"):
+        FaultPlan().set_fault(Fault.HANG, chat=False)

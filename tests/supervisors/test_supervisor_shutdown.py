@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -21,6 +26,8 @@ from supervisors import (
     SupFlags,
     start_supervisor,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_children_stop_in_reverse_start_order(
@@ -93,3 +100,39 @@ def test_brutal_kill_sends_the_stop_without_waiting(
         assert root.stop(ref, timeout=0.2) == Shutdown()
 
     assert not [e for e in logs if e["event"] == "shutdown_error"]
+
+
+ABANDONING_PROGRAM = textwrap.dedent(
+    """
+    import threading
+    from supervisors import ChildSpec, Directory, RootLink, SupervisedActor, SupFlags
+    from supervisors import start_supervisor
+
+    class Stuck(SupervisedActor):
+        def hold(self):
+            threading.Event().wait()  # busy for good: its stop is never handled
+
+    directory = Directory()
+    root = RootLink("root")
+    spec = ChildSpec("stuck", lambda link: Stuck.start(link), shutdown=0.2)
+    ref = start_supervisor("sup", SupFlags(), [spec], root, directory)
+    directory.lookup("stuck").proxy().hold()
+    print(root.stop(ref, timeout=5.0), flush=True)
+    """
+)
+
+
+def test_an_abandoned_child_does_not_keep_the_process_alive() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ABANDONING_PROGRAM],
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == str(Shutdown())
+    assert "shutdown_error" in done.stdout
