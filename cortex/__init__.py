@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from cortex.config.settings import ConfigError, Settings, load_settings
 from cortex.errors import GatewayError
-from cortex.gateway import Gateway, start
-from cortex.settings import ConfigError, Settings, load_settings
+from cortex.ops.gateway import Gateway, start
 
 __version__ = "0.1.0"
 

@@ -23,14 +23,14 @@ from types import FrameType
 import structlog
 
 from actors.redaction import Redactor
-from cortex.access import warn_if_exposed
-from cortex.cli import COMMANDS, run_command, startup_summary
-from cortex.demo import start_demo_upstreams
+from cortex.config.settings import ConfigError, Settings, load_settings
 from cortex.errors import GatewayError
-from cortex.gateway import Gateway
-from cortex.logs import configure_logging, held_until_started
-from cortex.open_files import lift_open_files_limit
-from cortex.settings import ConfigError, Settings, load_settings
+from cortex.http.access import warn_if_exposed
+from cortex.observability.logs import configure_logging, held_until_started
+from cortex.ops.cli import COMMANDS, run_command, startup_summary
+from cortex.ops.demo import start_demo_upstreams
+from cortex.ops.gateway import Gateway
+from cortex.ops.open_files import lift_open_files_limit
 from supervisors import Error, StartError
 
 ENVIRONMENT_HELP = """\

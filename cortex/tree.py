@@ -50,11 +50,11 @@ from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
-from cortex.drills import StartDrills
-from cortex.front import EngineSlot, HttpFrontActor
-from cortex.incarnations import Incarnations
-from cortex.runtime import Runtime
-from cortex.settings import Settings
+from cortex.config.runtime import Runtime
+from cortex.config.settings import Settings
+from cortex.http.front import EngineSlot, HttpFrontActor
+from cortex.observability.incarnations import Incarnations
+from cortex.ops.drills import StartDrills
 from supervisors import ChildSpec, ChildType, Directory, Link, RootLink, SupFlags, start_supervisor
 
 ROOT_FLAGS = SupFlags(intensity=5, period=10.0)

@@ -14,8 +14,8 @@ import re
 from actors.providers.base import HttpCall, Usage
 from actors.providers.payload import parse_object
 from actors.providers.sse import SseEvent, SseParser
-from cortex.attempts import encode_call
-from cortex.render import ChunkWriter, completion_id, fresh_id, sse
+from cortex.dataplane.attempts import encode_call
+from cortex.http.render import ChunkWriter, completion_id, fresh_id, sse
 
 STREAM = (
     'event: message\ndata: {"a": "h\u00e9"}\n\n: comment\ndata: one\ndata: two\n\ndata: [DONE]\n\n'

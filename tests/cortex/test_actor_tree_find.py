@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cortex.actor_tree import find_node
+from cortex.observability.actor_tree import find_node
 
 TREE = {
     "name": "root",

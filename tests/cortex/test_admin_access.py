@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 from structlog.testing import capture_logs
 
-from cortex.access import is_loopback, key_accepted, needs_gateway_key, warn_if_exposed
-from cortex.admin import token_matches
-from cortex.limits import InFlight
-from cortex.openapi import document
-from cortex.settings import Settings
+from cortex.config.settings import Settings
+from cortex.http.access import is_loopback, key_accepted, needs_gateway_key, warn_if_exposed
+from cortex.http.admin import token_matches
+from cortex.http.limits import InFlight
+from cortex.http.openapi import document
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
-from cortex.incarnations import Incarnations
+from cortex.observability.incarnations import Incarnations
 from supervisors import ChildSpec, Link, SupervisedActor
 from supervisors.reasons import Error
 

@@ -7,8 +7,8 @@ import dataclasses
 from actors.keys import RotationStrategy
 from actors.planning import RoutingStrategy
 from actors.workers import ProviderType, WorkerConfig
-from cortex.reload import plan_reload
-from cortex.settings import Settings
+from cortex.config.settings import Settings
+from cortex.ops.reload import plan_reload
 
 
 def _worker(name: str, **changes: object) -> WorkerConfig:

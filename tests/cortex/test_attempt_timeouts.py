@@ -1,6 +1,6 @@
 """An attempt that times out says whether its limit was the worker's or the request's.
 
-Real attempts (:class:`cortex.attempts.Attempts`) against a simulated upstream that
+Real attempts (:class:`cortex.dataplane.attempts.Attempts`) against a simulated upstream that
 accepts the request and never answers.
 """
 
@@ -19,8 +19,8 @@ from actors.planning import Candidate
 from actors.providers.base import ChatRequest, Message
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType
-from cortex.attempts import Attempts
-from cortex.observe import NullObserver
+from cortex.dataplane.attempts import Attempts
+from cortex.observability.observe import NullObserver
 from cortex.simulated import Fault, SimulatedOpenAI
 from supervisors import Directory
 

@@ -8,7 +8,7 @@ import pytest
 
 from actors.planning import Route, RoutingStrategy
 from actors.providers.base import ChatRequest, Message
-from cortex.caching import (
+from cortex.cache.terms import (
     CacheControls,
     CacheSettings,
     CacheTerms,
@@ -16,9 +16,9 @@ from cortex.caching import (
     read_controls,
     read_terms,
 )
+from cortex.config.settings import ConfigError, load_settings
 from cortex.errors import BadRequest
-from cortex.schemas import parse_chat
-from cortex.settings import ConfigError, load_settings
+from cortex.http.schemas import parse_chat
 
 BASE = ChatRequest(
     messages=(Message("system", "Be brief."), Message("user", "Hi")),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
-from cortex.cli import describe_settings, run_command, startup_summary
-from cortex.settings import Settings
+from cortex.config.settings import Settings
+from cortex.ops.cli import describe_settings, run_command, startup_summary
 
 SECRET = "sk-cli-unit-secret-000001"
 GROQ = WorkerConfig("groq", ProviderType.GROQ, "http://g", api_keys=(SECRET,), models=("m",))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cortex.config_check import ReadKeys, misspelt_environment, typo_distance, unknown_keys
+from cortex.config.check import ReadKeys, misspelt_environment, typo_distance, unknown_keys
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from actors.planning import RoutingStrategy
-from cortex.settings import load_settings
+from cortex.config.settings import load_settings
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from actors.providers.base import Usage
-from cortex.contributions import Contribution, answer_usage, shares
-from cortex.observe import (
+from cortex.dataplane.contributions import Contribution, answer_usage, shares
+from cortex.observability.observe import (
     AnswerOutcome,
     NullObserver,
     RequestRecord,

@@ -8,8 +8,8 @@ from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType, WorkerConfig
-from cortex.dashboard import HISTORY_SECONDS, DashboardHub
 from cortex.errors import Attempt
+from cortex.observability.dashboard import HISTORY_SECONDS, DashboardHub
 
 SECRETS = ("sk-dashboard-secret-0001", "sk-dashboard-secret-0002")
 GROQ = WorkerConfig("groq", ProviderType.GROQ, "http://x", api_keys=SECRETS, models=("m",))

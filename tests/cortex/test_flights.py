@@ -11,8 +11,8 @@ import pytest
 from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.response_store import CachedAnswer
+from cortex.cache.flights import Flight, Flights
 from cortex.errors import AllUpstreamsFailed, DeadlineExceeded
-from cortex.flights import Flight, Flights
 
 WAIT = 5.0
 GOOD = (TextDelta("Hel"), TextDelta("lo"), Finished("stop"), Usage(3, 2))

@@ -12,8 +12,8 @@ import pytest
 
 import cortex
 from actors.workers import HealthStatus
+from cortex.config.settings import load_settings
 from cortex.errors import AllUpstreamsFailed, BadRequest, NotFound
-from cortex.settings import load_settings
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
 from supervisors import StartError
 

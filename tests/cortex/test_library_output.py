@@ -28,7 +28,7 @@ APPLICATION = textwrap.dedent(
     """
     import os, sys
     import cortex
-    from cortex.settings import load_settings
+    from cortex.config.settings import load_settings
     from supervisors import StartError
 
     settings = load_settings(environ=os.environ)

@@ -7,7 +7,7 @@ import json
 import logging
 
 from actors.redaction import Redactor, mask_key
-from cortex.logs import RedactingFormatter
+from cortex.observability.logs import RedactingFormatter
 
 SECRET = 'tok_live_"quoted"_0123456789'
 

@@ -17,9 +17,14 @@ from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.response_store import CacheStats
 from actors.workers import ProviderType, WorkerConfig
 from cortex.errors import Attempt
-from cortex.incarnations import Incarnations
-from cortex.metrics import GatewayMetrics, MetricsObserver, RequestOutcome, request_outcome
-from cortex.observe import (
+from cortex.observability.incarnations import Incarnations
+from cortex.observability.metrics import (
+    GatewayMetrics,
+    MetricsObserver,
+    RequestOutcome,
+    request_outcome,
+)
+from cortex.observability.observe import (
     AnswerOutcome,
     NullObserver,
     RequestRecord,

@@ -6,7 +6,7 @@ import pytest
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.test_utils import make_mocked_request
 
-from cortex.protocol import line_parser_limit, parse_error, request_line_bytes
+from cortex.http.protocol import line_parser_limit, parse_error, request_line_bytes
 
 LIMIT = 2048
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from actors.providers.base import Usage
-from cortex.render import ChunkWriter, completion, completion_id, sse, usage_json
+from cortex.http.render import ChunkWriter, completion, completion_id, sse, usage_json
 
 CHUNK_KEYS = {"id", "object", "created", "model", "choices"}
 

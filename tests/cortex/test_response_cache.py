@@ -16,11 +16,11 @@ import pytest
 from actors.cache import CacheActor
 from actors.providers.base import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from actors.response_store import CacheLimits, ResponseStore
-from cortex.bridge import Bridge
-from cortex.caching import CacheSettings, CacheStatus, CacheTerms
-from cortex.dispatch import Completed
-from cortex.response_cache import ResponseCache, gather
-from cortex.schemas import ChatCall
+from cortex.cache.response_cache import ResponseCache, gather
+from cortex.cache.terms import CacheSettings, CacheStatus, CacheTerms
+from cortex.dataplane.bridge import Bridge
+from cortex.dataplane.dispatch import Completed
+from cortex.http.schemas import ChatCall
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
 WAIT = 5.0

@@ -8,19 +8,19 @@ import math
 import pytest
 
 from actors.providers.errors import ErrorKind, UpstreamFailure
+from cortex.dataplane.retry_rules import (
+    SameTargetLimits,
+    TargetFailed,
+    deadline_reached,
+    exhausted_error,
+    same_target_wait,
+)
 from cortex.errors import (
     AllRateLimited,
     AllUpstreamsFailed,
     Attempt,
     DeadlineExceeded,
     NothingAvailable,
-)
-from cortex.retry_rules import (
-    SameTargetLimits,
-    TargetFailed,
-    deadline_reached,
-    exhausted_error,
-    same_target_wait,
 )
 
 LIMITS = SameTargetLimits(retries=1, max_wait=3.0, backoff=0.05, remaining=30.0)

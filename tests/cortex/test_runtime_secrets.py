@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from actors.redaction import Redactor, mask_key
-from cortex.runtime import Runtime
-from cortex.settings import Settings
+from cortex.config.runtime import Runtime
+from cortex.config.settings import Settings
 
 GATEWAY_KEY = "gw_prefixless_0123456789"
 ADMIN_TOKEN = "admin_prefixless_0123456789"

@@ -11,7 +11,7 @@ from actors.planning import RoutingStrategy
 from actors.providers.base import ChatRequest, Message
 from actors.workers import ProviderType, WorkerConfig
 from cortex.errors import BadRequest
-from cortex.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
+from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
 
 USER = {"role": "user", "content": "hi"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cortex.undo import StepFailed, UndoLog
+from cortex.ops.undo import StepFailed, UndoLog
 
 
 class Boom(RuntimeError):

@@ -1,6 +1,6 @@
 """The plan walk's decisions with scripted attempts: no network, real keys and real time.
 
-The attempts are a stand-in for :class:`cortex.attempts.Attempts` that answers each
+The attempts are a stand-in for :class:`cortex.dataplane.attempts.Attempts` that answers each
 candidate from a script and, like the real one, counts failures against the key ledger.
 """
 
@@ -19,11 +19,11 @@ from actors.planning import Candidate, Plan
 from actors.providers.base import ChatRequest, Message
 from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType
-from cortex.attempts import Opened
+from cortex.dataplane.attempts import Opened
+from cortex.dataplane.slots import Slots
+from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import AllRateLimited, AllUpstreamsFailed, DeadlineExceeded
-from cortex.observe import NullObserver
-from cortex.slots import Slots
-from cortex.walk import PlanWalk, RetryPolicy
+from cortex.observability.observe import NullObserver
 
 WAIT = 10.0
 REQUEST = ChatRequest((Message("user", "hi"),))

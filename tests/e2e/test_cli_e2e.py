@@ -18,9 +18,9 @@ from daemon_harness import run_cortex as cortex
 
 from actors.planning import RoutingStrategy
 from cortex.__main__ import build_parser as daemon_parser
-from cortex.cli import COMMANDS
-from cortex.cli import build_parser as command_parser
-from cortex.settings import CLOUD_TYPES
+from cortex.config.settings import CLOUD_TYPES
+from cortex.ops.cli import COMMANDS
+from cortex.ops.cli import build_parser as command_parser
 
 GATEWAY_KEY = "gw-cli-test-key-0000000001"
 

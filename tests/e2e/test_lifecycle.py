@@ -14,7 +14,7 @@ from pathlib import Path
 
 from daemon_harness import REPO, providers_json, run_cortex
 
-from cortex.open_files import UNBOUNDED_TARGET
+from cortex.ops.open_files import UNBOUNDED_TARGET
 from cortex.simulated import SimulatedOpenAI
 
 

@@ -1,0 +1,245 @@
+"""Request coalescing: one upstream answer shared by every identical request in flight.
+
+A :class:`Flight` is one upstream answer being received by a task of its own. Requests
+*follow* it: each gets every event from the start, then new events as they arrive, so a
+request that joins late sees exactly what the first one saw. The flight task belongs to
+:class:`Flights`, not to any one request, so one client going away does not cut the
+others off; when the last follower leaves an unfinished flight, its upstream request is
+cancelled at once. A flight whose followers vanished before following at all (a client
+gone between the answer opening and its first write) runs to its end, which the upstream
+deadlines bound, and is still stored.
+
+Everything here runs on the front's event loop and is confined to it: the table of
+flights is data-plane state tied to asyncio tasks, like the upstream connection pool, so
+it needs no lock and no actor. Its size is bounded by the number of requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.response_store import CachedAnswer
+from cortex.errors import DeadlineExceeded
+
+log = structlog.get_logger("cortex.cache")
+
+
+class Opened(Protocol):
+    """An answer whose first token arrived (a :class:`~cortex.dataplane.dispatch.Answer`)."""
+
+    @property
+    def worker(self) -> str:
+        """The worker answering."""
+
+    @property
+    def model(self) -> str:
+        """The upstream model answering."""
+
+    def events(self) -> AsyncGenerator[StreamEvent, None]:
+        """The answer's events, to be read once."""
+
+
+Opener = Callable[[], Awaitable[Opened]]
+Keeper = Callable[[str, CachedAnswer], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Who is answering a flight: known once its first token arrived."""
+
+    worker: str
+    model: str
+
+
+class Flight:
+    """One upstream answer, received once and followed by any number of requests.
+
+    Args:
+        key: the cache key of the request it answers.
+        idle_timeout: longest wait for the next event before a follower gives up.
+    """
+
+    def __init__(self, key: str, idle_timeout: float) -> None:
+        self.key = key
+        self._idle_timeout = idle_timeout
+        self._events: list[StreamEvent] = []
+        self._news = asyncio.Event()
+        self._opened = asyncio.Event()
+        self._head: Head | None = None
+        self._error: BaseException | None = None
+        self._finished = False
+        self._followers = 0
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the answer finished with a finish reason and nothing missing."""
+        # Anything but text, finish and usage (a failure, a skipped malformed chunk, a
+        # continuation stitched on by another worker) means the text may be incomplete or
+        # is not one model's answer.
+        return (
+            self._finished
+            and self._error is None
+            and any(isinstance(e, Finished) for e in self._events)
+            and all(isinstance(e, TextDelta | Finished | Usage) for e in self._events)
+        )
+
+    def answer(self) -> CachedAnswer | None:
+        """The whole answer, if the flight succeeded."""
+        if not self.succeeded or self._head is None:
+            return None
+        finish = next(e.reason for e in reversed(self._events) if isinstance(e, Finished))
+        usage = next((e for e in reversed(self._events) if isinstance(e, Usage)), None)
+        pieces = tuple(e.text for e in self._events if isinstance(e, TextDelta) and e.text)
+        return CachedAnswer(self._head.worker, self._head.model, pieces, finish, usage)
+
+    def attach(self) -> None:
+        """Count one more follower (before it waits for the head)."""
+        self._followers += 1
+
+    def detach(self) -> None:
+        """Count one follower fewer; the last one leaving an unfinished flight cancels it."""
+        self._followers -= 1
+        if self._followers <= 0 and not self._finished and self.task is not None:
+            self.task.cancel()
+
+    async def head(self, timeout: float) -> Head:
+        """Wait for the first token and say who answers.
+
+        Raises:
+            GatewayError: the error every upstream attempt ended in, shared by all.
+            DeadlineExceeded: no first token within ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._opened.wait()
+        except TimeoutError:
+            raise DeadlineExceeded("no upstream answered before the deadline") from None
+        if self._head is None:
+            raise self._error or DeadlineExceeded("the shared upstream request was cancelled")
+        return self._head
+
+    async def follow(self) -> AsyncGenerator[StreamEvent, None]:
+        """Every event of the answer from the start, then each new one as it arrives."""
+        index = 0
+        try:
+            while True:
+                news = self._news
+                batch, finished = self._events[index:], self._finished
+                index += len(batch)
+                for event in batch:
+                    yield event
+                if finished:
+                    if self._error is not None and not batch_failed(batch):
+                        yield StreamFailed(
+                            UpstreamFailure(
+                                ErrorKind.UPSTREAM_ERROR, "the upstream answer broke off"
+                            )
+                        )
+                    return
+                if not batch:
+                    try:
+                        async with asyncio.timeout(self._idle_timeout):
+                            await news.wait()
+                    except TimeoutError:
+                        yield StreamFailed(
+                            UpstreamFailure(ErrorKind.TIMEOUT, "the upstream answer stalled")
+                        )
+                        return
+        finally:
+            self.detach()
+
+    async def fly(self, opener: Opener) -> None:
+        """Receive the whole answer, publishing each event to the followers."""
+        try:
+            answer = await opener()
+            self._head = Head(answer.worker, answer.model)
+            self._opened.set()
+            async with contextlib.aclosing(answer.events()) as events:
+                async for event in events:
+                    self._publish(event)
+                    if isinstance(event, StreamFailed):
+                        break
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._finished = True
+            self._opened.set()
+            self._publish(None)
+
+    def _publish(self, event: StreamEvent | None) -> None:
+        if event is not None:
+            self._events.append(event)
+        # Followers wait on the event they saw; a fresh one is armed for the next news.
+        news, self._news = self._news, asyncio.Event()
+        news.set()
+
+
+def batch_failed(batch: list[StreamEvent]) -> bool:
+    """Whether a batch of events already reports a failure."""
+    return any(isinstance(event, StreamFailed) for event in batch)
+
+
+class Flights:
+    """The flights under way on one event loop, by cache key; owner of their tasks.
+
+    Args:
+        idle_timeout: longest wait of a follower for the next event.
+    """
+
+    def __init__(self, idle_timeout: float) -> None:
+        self._idle_timeout = idle_timeout
+        self._shared: dict[str, Flight] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def joinable(self, key: str) -> Flight | None:
+        """The shared flight answering ``key``, if one is under way (or just succeeded)."""
+        return self._shared.get(key)
+
+    def launch(self, key: str, opener: Opener, *, share: bool, keep: Keeper | None) -> Flight:
+        """Start a flight for ``key``.
+
+        Args:
+            key: the request's cache key.
+            opener: opens the upstream answer (the dispatcher's failover).
+            share: list it under ``key`` so identical requests find it (the caller
+                decides whether they may join it under way or only once it succeeded).
+            keep: called with a successful answer; a shared flight stays joinable (as a
+                finished answer) until it returns, so no request falls between the
+                flight ending and the cache holding its answer.
+        """
+        flight = Flight(key, self._idle_timeout)
+        if share:
+            self._shared[key] = flight
+        flight.task = asyncio.get_running_loop().create_task(
+            self._run(flight, opener, keep), name=f"flight-{key[:12]}"
+        )
+        self._tasks.add(flight.task)
+        flight.task.add_done_callback(self._tasks.discard)
+        return flight
+
+    async def _run(self, flight: Flight, opener: Opener, keep: Keeper | None) -> None:
+        try:
+            await flight.fly(opener)
+            answer = flight.answer()
+            if answer is not None and keep is not None:
+                await keep(flight.key, answer)
+        except Exception:
+            # Every follower already got the failure; the error is the request's, not ours.
+            log.debug("flight_failed", exc_info=True)
+        finally:
+            if self._shared.get(flight.key) is flight:
+                del self._shared[flight.key]
+
+    def in_flight(self) -> int:
+        """How many flights are under way."""
+        return len(self._tasks)

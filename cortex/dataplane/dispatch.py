@@ -1,0 +1,346 @@
+"""The data plane: serve one chat request on the front's event loop.
+
+For each request the dispatcher asks the pool for a plan and walks it
+(:mod:`cortex.dataplane.walk`) until an attempt produces its first token; everything before that is
+invisible to the client. Once the first token exists the answer is committed:
+
+- for a streaming client, a later upstream failure is continued on another worker that
+  can take a partial assistant message (``supports_prefill``), so the client still gets
+  one whole answer (a :class:`~actors.providers.base.Continued` event names the worker
+  that takes over, and the usage counts the prompt once and every delivered token, see
+  :mod:`cortex.dataplane.contributions`); when no such worker is left the stream ends with an error
+  event naming the real cause, never as a silently truncated success;
+- for a non-streaming client nothing has been sent yet, so any failure, mid-stream
+  included, simply fails over to the next candidate.
+
+An upstream whose body ends without its end signal has failed mid-stream like one that
+dropped the connection (the adapters' decoders say so), so it is continued, failed over
+or reported in the same ways, and counted against its worker.
+
+The dispatcher decides nothing about health or keys itself: attempts count themselves on
+the board and tell the provider actors what happened, and the actors decide; keys are
+leased from and reported to the key ledger, whose own rules decide rotation and blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pykka
+
+from actors.board import Board
+from actors.keys import KeyLease, KeyLedger
+from actors.messages import PlanRoute
+from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
+from actors.providers.base import (
+    ChatRequest,
+    Completion,
+    Continued,
+    Message,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    Usage,
+)
+from actors.providers.errors import UpstreamFailure
+from actors.providers.stream import gather_completion
+from cortex.dataplane.attempts import Attempts, Opened
+from cortex.dataplane.bridge import Bridge
+from cortex.dataplane.contributions import Contribution, answer_usage
+from cortex.dataplane.slots import Slots
+from cortex.dataplane.walk import PlanWalk, RetryPolicy
+from cortex.errors import (
+    AllUpstreamsFailed,
+    Attempt,
+    BadRequest,
+    GatewayError,
+    NotFound,
+    NothingAvailable,
+)
+from cortex.observability.observe import (
+    AnswerOutcome,
+    DispatchObserver,
+    NullObserver,
+    observed,
+    report_parts,
+)
+from supervisors import Directory, Handle, NotRunning
+
+MAX_REQUEST_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """Deadlines and retry behaviour of the data plane."""
+
+    request_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    ask_timeout: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    continuation: bool = True
+
+
+@dataclass(slots=True)
+class Answer:
+    """A committed upstream answer: the first token has arrived.
+
+    Iterate :meth:`events` to the end (or ``aclose`` it); the attempts report their
+    outcomes to the actors however the iteration ends.
+    """
+
+    worker: str
+    model: str
+    key: str | None
+    attempts: tuple[Attempt, ...]
+    first_token_ms: float
+    _events: AsyncGenerator[StreamEvent, None] = field(repr=False)
+
+    def events(self) -> AsyncGenerator[StreamEvent, None]:
+        """The answer's events: text deltas, then finish reason and usage, or a failure."""
+        return self._events
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A whole answer gathered for a non-streaming client."""
+
+    worker: str
+    model: str
+    text: str
+    finish_reason: str
+    usage: Usage | None
+    attempts: tuple[Attempt, ...]
+
+
+class Dispatcher:
+    """Serves chat requests by failing over across the pool's plan."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        bridge: Bridge,
+        directory: Directory,
+        workers: Directory,
+        board: Board,
+        ledger: KeyLedger,
+        settings: DispatchSettings,
+        observer: DispatchObserver | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._bridge = bridge
+        self._ledger = ledger
+        self._settings = settings
+        self._pool = Handle(directory, "pool")
+        self._observer = observer or NullObserver()
+        self._rng = rng or random.Random()
+        self._slots = Slots()
+        self._attempts = Attempts(
+            session=session,
+            workers=workers,
+            board=board,
+            ledger=ledger,
+            observer=self._observer,
+            connect_timeout=settings.connect_timeout,
+        )
+
+    async def open(
+        self,
+        request: ChatRequest,
+        *,
+        strategy: RoutingStrategy | None = None,
+        timeout: float | None = None,
+    ) -> Answer:
+        """Fail over until an upstream produces its first token.
+
+        Args:
+            request: the validated request.
+            strategy: routing strategy for this request, else the configured one.
+            timeout: this request's deadline in seconds, else the configured one.
+
+        Raises:
+            GatewayError: a client-facing error when no upstream could answer.
+        """
+        walk = await self._walk(request, strategy, timeout)
+        opened = await walk.next_opened(request)
+        candidate = opened.candidate
+        self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
+        return Answer(
+            candidate.worker,
+            candidate.model,
+            opened.key,
+            tuple(walk.failures),
+            opened.first_token_ms,
+            self._stream(walk, opened, request),
+        )
+
+    async def complete(
+        self,
+        request: ChatRequest,
+        *,
+        strategy: RoutingStrategy | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Serve a non-streaming request: any failure, mid-stream included, fails over.
+
+        Raises:
+            GatewayError: as :meth:`open`.
+        """
+        walk = await self._walk(request, strategy, timeout)
+        while True:
+            opened = await walk.next_opened(request)
+            candidate = opened.candidate
+            self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
+            result = await gather_completion(
+                observed(self._observer, candidate.worker, candidate.model, self._relay(opened))
+            )
+            if isinstance(result, Completion):
+                return Completed(
+                    candidate.worker,
+                    candidate.model,
+                    result.text,
+                    result.finish_reason,
+                    result.usage,
+                    tuple(walk.failures),
+                )
+            walk.note_failure(candidate.worker, opened.key, result)
+            walk.exclude(candidate.worker)
+
+    async def _walk(
+        self, request: ChatRequest, strategy: RoutingStrategy | None, timeout: float | None
+    ) -> PlanWalk:
+        seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
+        deadline = time.monotonic() + seconds
+        plan = await self._plan(request, strategy)
+        return PlanWalk(
+            plan=plan,
+            deadline=deadline,
+            attempts=self._attempts,
+            checkout=self._checkout,
+            ledger=self._ledger,
+            slots=self._slots,
+            policy=self._settings.retry,
+            observer=self._observer,
+            rng=self._rng,
+        )
+
+    async def _relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
+        """One attempt's events, releasing its concurrency slot when it ends."""
+        try:
+            async with contextlib.aclosing(self._attempts.relay(opened)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._slots.release(opened.candidate.worker)
+
+    async def _stream(
+        self, walk: PlanWalk, opened: Opened, request: ChatRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Relay a committed answer, continuing it on another worker if its upstream breaks.
+
+        Usage events are held back: the one usage at the end is the whole answer's (see
+        :mod:`cortex.dataplane.contributions`). However the stream ends, each worker's part is
+        reported to the observer with its share of the usage.
+        """
+        delivered: list[str] = []
+        parts: list[Contribution] = []
+        outcome = AnswerOutcome.CANCELLED
+        current = opened
+        try:
+            while True:
+                part = Contribution(current.candidate.worker, current.candidate.model)
+                parts.append(part)
+                failure: UpstreamFailure | None = None
+                async with contextlib.aclosing(self._relay(current)) as events:
+                    async for event in events:
+                        if isinstance(event, StreamFailed):
+                            failure = event.failure
+                            break
+                        if isinstance(event, Usage):
+                            part.usage = event
+                            continue
+                        if isinstance(event, TextDelta):
+                            delivered.append(event.text)
+                            part.chunks += 1
+                        yield event
+                if failure is None:
+                    if (usage := answer_usage(parts)) is not None:
+                        yield usage
+                    outcome = AnswerOutcome.COMPLETED
+                    return
+                part.broke = True
+                walk.note_failure(current.candidate.worker, current.key, failure)
+                walk.exclude(current.candidate.worker)
+                continued = await self._continuation(walk, request, "".join(delivered))
+                if continued is None:
+                    outcome = AnswerOutcome.FAILED
+                    yield StreamFailed(failure)
+                    return
+                current = continued
+                worker, model = current.candidate.worker, current.candidate.model
+                self._observer.answer_continued(worker, model, current.first_token_ms)
+                yield Continued(worker, model)
+        finally:
+            report_parts(self._observer, parts, outcome)
+
+    async def _continuation(
+        self, walk: PlanWalk, request: ChatRequest, delivered: str
+    ) -> Opened | None:
+        """Ask a prefill-capable worker to continue the partial answer, if any can."""
+        wanted = walk.plan.continuation
+        if not (self._settings.continuation if wanted is None else wanted) or not delivered:
+            return None
+        prefill = dataclasses.replace(
+            request, messages=(*request.messages, Message("assistant", delivered))
+        )
+        try:
+            return await walk.next_opened(prefill, prefill_only=True)
+        except GatewayError:
+            return None
+
+    async def _plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> Plan:
+        try:
+            plan: Plan = await self._bridge.ask(
+                self._pool, PlanRoute(request.model, strategy), timeout=self._settings.ask_timeout
+            )
+        except NoRouteForModel as exc:
+            raise NotFound(str(exc), code="model_not_found") from exc
+        except NoWorkerAvailable as exc:
+            raise NothingAvailable(
+                str(exc), code="no_worker_available", retry_after=exc.retry_after
+            ) from exc
+        except PlanError as exc:
+            raise BadRequest(str(exc), code="invalid_model") from exc
+        except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
+            raise NothingAvailable(
+                "the router is restarting; retry shortly", code="router_unavailable"
+            ) from exc
+        return plan
+
+    async def _checkout(self, worker: str, exclude: frozenset[str]) -> KeyLease | None:
+        """Lease the worker's next key straight from the ledger, on the loop.
+
+        The ledger is the key manager's crash-proof table (an ETS table with an heir) and
+        decides the lease itself, under its own lock, in microseconds. Leasing here saves
+        a thread-pool and mailbox round trip per attempt (measured: see bench/RESULTS.md),
+        and keeps keys leasable while the key manager restarts. Attempts count their outcomes in
+        the same ledger (:mod:`cortex.dataplane.attempts`); the key manager keeps the timer that
+        releases expired blocks, and the administration of keys.
+        """
+        return self._ledger.checkout(worker, exclude=exclude)
+
+
+__all__ = [
+    "AllUpstreamsFailed",
+    "Answer",
+    "Completed",
+    "DispatchSettings",
+    "Dispatcher",
+    "GatewayError",
+]

@@ -1,0 +1,110 @@
+"""Client authentication: gateway keys on the chat endpoints, and the exposed-bind warning.
+
+When ``CORTEX_API_KEYS`` is set, ``/v1/*`` and ``/api/chat`` need
+``Authorization: Bearer <gateway key>`` and answer 401 otherwise. Keys are compared in
+constant time, and every configured key is compared on every request, so neither the
+position of the matching key nor an early mismatch shows in the timing. The monitoring
+endpoints (``/api/health``, ``/api/workers``, ``/api/stats``, ``/metrics``) stay readable
+unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
+``/openapi.json`` are always open, for orchestrators. ``/admin`` has its own token
+(:mod:`cortex.http.admin`); the dashboard checks its own credential, since a browser's
+event stream sends it in the query string (:mod:`cortex.observability.telemetry`). The
+keys are read from the current settings on each request, so a reload rotates them at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from actors.keys import key_id
+from cortex.cache.terms import CLIENT_PARTITION
+from cortex.config.runtime import RUNTIME
+from cortex.config.settings import Settings
+from cortex.errors import Unauthorized
+from cortex.http.routes import Handler
+
+log = structlog.get_logger("cortex.access")
+
+CHAT_PATHS = frozenset({"/api/chat"})
+CHAT_PREFIX = "/v1/"
+MONITORING_PATHS = frozenset({"/api/health", "/api/workers", "/api/stats", "/metrics"})
+
+
+class MissingGatewayKey(Unauthorized):
+    """The client sent no gateway key, or a wrong one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "send a gateway key as 'Authorization: Bearer <key>'", code="invalid_api_key"
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which scheme to use."""
+        return {"WWW-Authenticate": 'Bearer realm="cortex"'}
+
+
+def needs_gateway_key(path: str, *, protect_monitoring: bool) -> bool:
+    """Whether a request to ``path`` must carry a gateway key (when keys are configured)."""
+    if path in CHAT_PATHS or path.startswith(CHAT_PREFIX):
+        return True
+    return protect_monitoring and path in MONITORING_PATHS
+
+
+def key_accepted(presented: str, keys: Sequence[str]) -> bool:
+    """Whether ``presented`` is one of ``keys``, comparing against every key in constant time."""
+    accepted = False
+    for key in keys:
+        accepted |= hmac.compare_digest(presented.encode(), key.encode())
+    return accepted
+
+
+@web.middleware
+async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse chat (and, if so configured, monitoring) requests without a gateway key."""
+    settings = request.app[RUNTIME].settings
+    if settings.api_keys and needs_gateway_key(
+        request.path, protect_monitoring=settings.protect_monitoring
+    ):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key_accepted(token.strip(), settings.api_keys):
+            raise MissingGatewayKey
+        # The response cache keeps each gateway key's answers apart (by id, never the key).
+        request[CLIENT_PARTITION] = key_id(token.strip())
+    return await handler(request)
+
+
+def install_client_auth(app: web.Application) -> None:
+    """Append the client authentication middleware to ``app``."""
+    app.middlewares.append(client_auth)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps Cortex reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: Settings) -> bool:
+    """Log a loud warning when listening beyond loopback with no gateway keys.
+
+    Returns:
+        Whether the warning was given.
+    """
+    if is_loopback(settings.host) or settings.api_keys:
+        return False
+    log.warning(
+        "exposed_without_client_keys",
+        host=settings.host,
+        advice="anyone who can reach this address can spend your provider keys; "
+        "set CORTEX_API_KEYS or bind 127.0.0.1",
+    )
+    return True

@@ -1,0 +1,269 @@
+"""The admin API under ``/admin``: see and drive the supervision tree of a running gateway.
+
+Every request needs ``Authorization: Bearer $CORTEX_ADMIN_TOKEN``, compared in constant
+time. Without a configured token the API is off and every ``/admin`` path answers 404
+``admin_disabled``; it is never open. Handlers only parse and render: the work is done by
+the :class:`Operator` the gateway attaches once its tree is up, on the operator's own
+bounded thread pool, because it blocks on actor asks and supervisor calls.
+
+::
+
+    GET    /admin/actors                         the live tree
+    GET    /admin/actors/{name}                  one node of it (providers/<worker> too)
+    POST   /admin/actors/{name}/crash            fault drill (CORTEX_FAULT_DRILLS=1 only);
+                                                 ?at=start: the worker's next start fails
+    POST   /admin/workers                        add a worker (one CORTEX_PROVIDERS entry)
+    DELETE /admin/workers/{name}                 drain and remove a worker
+    POST   /admin/reload                         re-read the configuration, apply the diff
+    POST   /admin/keys/{worker}/{key_id}/unblock put a resting key back into rotation
+    POST   /admin/cache/clear                    drop every cached answer (counters stay)
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from aiohttp import web
+
+from cortex.config.runtime import RUNTIME
+from cortex.errors import BadRequest, GatewayError, NotFound, NothingAvailable, Unauthorized
+from cortex.http.routes import Handler
+from cortex.http.schemas import parse_json_object
+from cortex.observability.actor_tree import find_node
+
+_T = TypeVar("_T")
+Json = dict[str, Any]
+PREFIX = "/admin"
+ACTOR_NAME = r"[^/]+(?:/[^/]+)?"
+
+
+class Operator(Protocol):
+    """What the admin API can do to a running gateway; every method but ``run`` blocks."""
+
+    async def run(self, call: Callable[[], _T]) -> _T:
+        """Run a blocking call off the event loop and await its result."""
+
+    def actors(self) -> Json:
+        """The live supervision tree."""
+
+    def add_worker(self, name: str, entry: Json) -> Json:
+        """Add and start a worker; returns its description."""
+
+    def remove_worker(self, name: str) -> int | None:
+        """Stop and remove a worker; returns its attempts still in flight, None if unknown."""
+
+    def reload(self) -> Json:
+        """Re-read the configuration and apply the difference; returns the report."""
+
+    def unblock(self, worker: str, key_id: str) -> bool:
+        """Lift a key's block; returns whether it was blocked (NotFound if unknown)."""
+
+    def crash(self, name: str) -> Json:
+        """Make the named actor raise in its own thread (a fault drill)."""
+
+    def fail_next_start(self, worker: str) -> Json:
+        """Make the next start of a worker fail (a fault drill)."""
+
+    def clear_cache(self) -> int:
+        """Drop every cached answer; returns how many were dropped."""
+
+
+class ListsProblems(GatewayError):
+    """An admin error that lists each of its ``problems`` in the body's ``problems``."""
+
+    problems: list[str]
+
+    def body(self) -> dict[str, object]:
+        """The error body, with every problem listed."""
+        body = super().body()
+        error = body["error"]
+        assert isinstance(error, dict)
+        error["problems"] = list(self.problems)
+        return body
+
+
+class InvalidConfiguration(ListsProblems, BadRequest):
+    """The submitted or reloaded configuration is invalid; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
+        self.problems = problems
+
+
+class AdminDisabled(NotFound):
+    """No admin token is configured, so the admin API is off."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the admin API is off; set CORTEX_ADMIN_TOKEN to turn it on", code="admin_disabled"
+        )
+
+
+class BadAdminToken(Unauthorized):
+    """The admin token is missing or wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "send the admin token as 'Authorization: Bearer <token>'", code="invalid_admin_token"
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which scheme to use."""
+        return {"WWW-Authenticate": 'Bearer realm="cortex-admin"'}
+
+
+class DrillsDisabled(GatewayError):
+    """Fault drills were not enabled for this process."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "fault drills are off; start Cortex with CORTEX_FAULT_DRILLS=1", code="drills_disabled"
+        )
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def token_matches(presented: str, expected: str) -> bool:
+    """Constant-time comparison of two tokens (their lengths may still differ in time)."""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let ``/admin`` requests through only with the configured admin token."""
+    if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+        return await handler(request)
+    expected = request.app[RUNTIME].settings.admin_token
+    if not expected:
+        raise AdminDisabled
+    presented = bearer_token(request)
+    if presented is None or not token_matches(presented, expected):
+        raise BadAdminToken
+    return await handler(request)
+
+
+def _operator(request: web.Request) -> Operator:
+    operator = request.app[RUNTIME].operator
+    if operator is None:
+        raise NothingAvailable("the gateway is still starting", code="admin_unavailable")
+    return operator
+
+
+async def list_actors(request: web.Request) -> web.Response:
+    """``GET /admin/actors``: the whole live tree."""
+    operator = _operator(request)
+    return web.json_response(await operator.run(operator.actors))
+
+
+async def show_actor(request: web.Request) -> web.Response:
+    """``GET /admin/actors/{name}``: one node (with its subtree for a supervisor)."""
+    operator = _operator(request)
+    name = request.match_info["name"]
+    node = find_node(await operator.run(operator.actors), name)
+    if node is None:
+        raise NotFound(f"no actor named {name!r}", code="unknown_actor")
+    return web.json_response(node)
+
+
+async def crash_actor(request: web.Request) -> web.Response:
+    """``POST /admin/actors/{name}/crash``: a fault drill through the normal crash path.
+
+    ``?at=start`` arms a start drill instead: the next start of worker ``name`` fails.
+    """
+    if not request.app[RUNTIME].settings.fault_drills:
+        raise DrillsDisabled
+    operator = _operator(request)
+    name = request.match_info["name"]
+    at = request.query.get("at", "now")
+    if at == "start":
+        return web.json_response(
+            await operator.run(lambda: operator.fail_next_start(name)), status=202
+        )
+    if at != "now":
+        raise BadRequest("'at' must be 'now' (default) or 'start'", code="invalid_drill")
+    return web.json_response(await operator.run(lambda: operator.crash(name)), status=202)
+
+
+async def add_worker(request: web.Request) -> web.Response:
+    """``POST /admin/workers``: ``{"name": ..., <one CORTEX_PROVIDERS entry>}``.
+
+    ``{"<name>": {<entry>}}`` (exactly the shape of one ``CORTEX_PROVIDERS`` item) works too.
+    """
+    body = parse_json_object(await request.read())
+    name, entry = _worker_entry(body)
+    operator = _operator(request)
+    described = await operator.run(lambda: operator.add_worker(name, entry))
+    return web.json_response(described, status=201)
+
+
+def _worker_entry(body: Json) -> tuple[str, Json]:
+    raw_name = body.get("name")
+    if isinstance(raw_name, str):
+        return raw_name, {k: v for k, v in body.items() if k != "name"}
+    if len(body) == 1:
+        ((name, entry),) = body.items()
+        if isinstance(entry, dict):
+            return name, entry
+    raise BadRequest(
+        'send {"name": "<worker>", "type": ..., "api_keys": [...], ...} or {"<worker>": {...}}',
+        code="invalid_worker",
+    )
+
+
+async def remove_worker(request: web.Request) -> web.Response:
+    """``DELETE /admin/workers/{name}``: stop routing to it; in-flight streams finish.
+
+    The answer comes at once; ``draining`` counts the streams that were still in flight on
+    the worker. They run on the event loop, not in the removed actor, so they finish.
+    """
+    operator = _operator(request)
+    name = request.match_info["name"]
+    draining = await operator.run(lambda: operator.remove_worker(name))
+    if draining is None:
+        raise NotFound(f"no worker named {name!r}", code="unknown_worker")
+    return web.json_response({"removed": name, "draining": draining})
+
+
+async def reload_config(request: web.Request) -> web.Response:
+    """``POST /admin/reload``: re-read the configuration and apply what changed."""
+    operator = _operator(request)
+    return web.json_response(await operator.run(operator.reload))
+
+
+async def unblock_key(request: web.Request) -> web.Response:
+    """``POST /admin/keys/{worker}/{key_id}/unblock``: put a resting key back in rotation."""
+    operator = _operator(request)
+    worker, key_id = request.match_info["worker"], request.match_info["key_id"]
+    was_blocked = await operator.run(lambda: operator.unblock(worker, key_id))
+    return web.json_response({"worker": worker, "key_id": key_id, "was_blocked": was_blocked})
+
+
+async def clear_cache(request: web.Request) -> web.Response:
+    """``POST /admin/cache/clear``: drop every cached answer; the counters are kept."""
+    operator = _operator(request)
+    return web.json_response({"cleared": await operator.run(operator.clear_cache)})
+
+
+def install_admin(app: web.Application) -> None:
+    """Add the admin guard middleware and every ``/admin`` route to ``app``."""
+    app.middlewares.append(admin_guard)
+    app.router.add_get(PREFIX + "/actors", list_actors)
+    # An actor is named by its id, or by supervisor/id (``providers/cache``: the worker).
+    app.router.add_get(PREFIX + "/actors/{name:" + ACTOR_NAME + "}", show_actor)
+    app.router.add_post(PREFIX + "/actors/{name:" + ACTOR_NAME + "}/crash", crash_actor)
+    app.router.add_post(PREFIX + "/workers", add_worker)
+    app.router.add_delete(PREFIX + "/workers/{name}", remove_worker)
+    app.router.add_post(PREFIX + "/reload", reload_config)
+    app.router.add_post(PREFIX + "/keys/{worker}/{key_id}/unblock", unblock_key)
+    app.router.add_post(PREFIX + "/cache/clear", clear_cache)

@@ -1,0 +1,115 @@
+"""Request limits that protect the gateway from one greedy or broken client.
+
+* body size: ``CORTEX_MAX_BODY_BYTES`` (aiohttp's ``client_max_size``; 413);
+* messages per chat request: ``CORTEX_MAX_MESSAGES`` (400 ``too_many_messages``), checked
+  while the chat body is parsed (:func:`cortex.http.schemas.parse_chat`);
+* request line and header field size: ``CORTEX_MAX_HEADER_BYTES``: a header field over it
+  is 431, the request line 414, both in the JSON error shape; the HTTP parser refuses them
+  and closes the connection before any handler runs (:mod:`cortex.http.protocol`), and
+  :func:`request_line_limit` holds the request line to the exact limit;
+* requests in flight per client address: ``CORTEX_MAX_CONNECTIONS_PER_CLIENT`` (429 with
+  ``Retry-After``). A stream counts until its last byte is written.
+
+Limits are read from the current settings on every request, so a reload changes them.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from cortex.config.runtime import RUNTIME
+from cortex.errors import GatewayError, RequestLineTooLong
+from cortex.http.protocol import request_line_bytes
+from cortex.http.routes import Handler
+
+RETRY_AFTER_SECONDS = 1
+
+
+class TooManyConnections(GatewayError):
+    """This client address already has as many requests in flight as it may."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"too many concurrent requests from your address (limit {limit})",
+            code="too_many_connections",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Ask the client to come back shortly."""
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class InFlight:
+    """Requests in flight per client address, on the event loop only (no lock needed).
+
+    Addresses with nothing in flight are dropped, so memory is bounded by the number of
+    concurrent clients.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def enter(self, address: str, limit: int) -> bool:
+        """Count one more request for ``address``; False (and no count) past ``limit``."""
+        current = self._counts.get(address, 0)
+        if current >= limit:
+            return False
+        self._counts[address] = current + 1
+        return True
+
+    def leave(self, address: str) -> None:
+        """Count one request of ``address`` as finished."""
+        remaining = self._counts.get(address, 0) - 1
+        if remaining > 0:
+            self._counts[address] = remaining
+        else:
+            self._counts.pop(address, None)
+
+    def count(self, address: str) -> int:
+        """Requests in flight for ``address``."""
+        return self._counts.get(address, 0)
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
+@web.middleware
+async def connection_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 429 when the client's address already has its quota of requests in flight."""
+    in_flight = request.app[IN_FLIGHT]
+    address = request.remote or "unknown"
+    limit = request.app[RUNTIME].settings.max_connections_per_client
+    if not in_flight.enter(address, limit):
+        raise TooManyConnections(limit)
+    try:
+        return await handler(request)
+    finally:
+        in_flight.leave(address)
+
+
+def request_line_limit(limit: int) -> Middleware:
+    """A middleware answering 414 to a request line over ``limit`` bytes.
+
+    The parser lets a request line one byte over the limit through (that is how its
+    errors tell the request line from a header field, :mod:`cortex.http.protocol`), and the C
+    parser only measures the target, so the exact limit is kept here.
+    """
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request_line_bytes(request) > limit:
+            raise RequestLineTooLong(limit)
+        return await handler(request)
+
+    return check
+
+
+def install_connection_limit(app: web.Application, max_header_bytes: int) -> None:
+    """Give ``app`` its in-flight table and append the request-line and per-client limits."""
+    app[IN_FLIGHT] = InFlight()
+    app.middlewares.append(request_line_limit(max_header_bytes))
+    app.middlewares.append(connection_limit)

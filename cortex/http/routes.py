@@ -1,0 +1,448 @@
+"""HTTP handlers: parse, hand to the dispatcher or read a snapshot, render.
+
+Handlers hold no state and make no decisions: routing belongs to the pool, keys to the key
+manager, health to the provider actors. Every error leaves through
+:func:`error_middleware` as one JSON shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from actors.board import Board
+from actors.breaker import Breaker, BreakerState
+from actors.keys import KeyLedger
+from actors.providers.base import Continued, Finished, StreamFailed, TextDelta, Usage
+from actors.workers import HealthStatus
+from cortex.cache.response_cache import ResponseCache, Served
+from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
+from cortex.config.runtime import RUNTIME
+from cortex.dataplane.dispatch import Dispatcher
+from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
+from cortex.http import render
+from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
+from cortex.observability.observe import access_fields
+
+log = structlog.get_logger("cortex.access")
+
+
+@dataclass(slots=True)
+class Services:
+    """What the handlers need, owned by the front actor."""
+
+    dispatcher: Dispatcher
+    board: Board
+    ledger: KeyLedger
+    max_body_bytes: int
+    cache: ResponseCache
+    started: float = field(default_factory=time.time)
+    draining: bool = False
+    cutting: bool = False
+    in_flight: set[asyncio.Task[object]] = field(default_factory=set)
+
+
+SERVICES = web.AppKey("services", Services)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CUT_KEY = "cut_by_shutdown"
+STARTED_KEY = "response_started"
+SHUTTING_DOWN = "the gateway is shutting down; retry on another instance or shortly"
+
+
+def cut_by_shutdown(request: web.Request) -> bool:
+    """Whether the running request was cancelled because the shutdown grace period ended.
+
+    If so the cancellation is taken back (``uncancel``) so the handler can still end its
+    answer properly (an error event, or an error response) and the request is logged; a
+    client that went away cancels the handler too, and that cancellation must propagate.
+    """
+    if not request.app[SERVICES].cutting:
+        return False
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    request[CUT_KEY] = True
+    return True
+
+
+async def end_cut_stream(response: web.StreamResponse, *frames: bytes) -> None:
+    """Write a cut stream's last frames; the client may be gone already, which is fine."""
+    with contextlib.suppress(ConnectionResetError):
+        for frame in frames:
+            await response.write(frame)
+        await response.write_eof()
+
+
+def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
+    """Render a gateway error as its JSON body and status."""
+    headers = error.headers()
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return web.json_response(error.body(), status=error.status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id and turn every failure into the one JSON error shape."""
+    request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
+    request["request_id"] = request_id
+    started = time.monotonic()
+    # The drain counts (and at the end of the grace period, cuts) the requests in here.
+    in_flight = request.app[SERVICES].in_flight
+    task = asyncio.current_task()
+    if task is not None:
+        in_flight.add(task)
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:
+        # A response already under way can no longer become an error response: a handler
+        # that streams must end its own stream when cut (see chat_completions).
+        if request.get(STARTED_KEY) or not cut_by_shutdown(request):
+            raise
+        response = error_response(NothingAvailable(SHUTTING_DOWN, code="shutting_down"), request_id)
+    except GatewayError as exc:
+        response = error_response(exc, request_id)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SERVICES].max_body_bytes
+        too_large = PayloadTooLarge(
+            f"request body is larger than {limit} bytes", code="body_too_large"
+        )
+        response = error_response(too_large, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = GatewayError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
+        error.status, error.type = (
+            exc.status,
+            "invalid_request_error" if exc.status < 500 else "server_error",
+        )
+        response = error_response(error, request_id)
+    except Exception:
+        log.exception("unhandled_error", request_id=request_id, path=request.path)
+        error = GatewayError(
+            "internal error; the request id is in X-Request-ID", code="internal_error"
+        )
+        response = error_response(error, request_id)
+    finally:
+        if task is not None:
+            in_flight.discard(task)
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id
+    cut = {"cut": "shutdown"} if request.get(CUT_KEY) else {}
+    log.info(
+        "request",
+        request_id=request_id,
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        duration_ms=round((time.monotonic() - started) * 1000.0, 1),
+        **cut,
+        **access_fields(request, response),
+    )
+    return response
+
+
+async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[ChatCall, CacheTerms]:
+    services = request.app[SERVICES]
+    # The limits, routes and default strategy in force (a reload swaps them).
+    runtime = request.app.get(RUNTIME)
+    settings = runtime.settings if runtime is not None else None
+    body = parse_json_object(await request.read())
+    max_messages = settings.max_messages if settings is not None else None
+    call = parse_chat(body, default_stream=default_stream, max_messages=max_messages)
+    call = pin_provider(with_headers(call, request.headers), services.board)
+    terms = read_terms(
+        call,
+        request.headers,
+        body,
+        routes=settings.routes if settings is not None else {},
+        default_strategy=settings.strategy if settings is not None else None,
+        partition=None if services.cache.settings.shared else request.get(CLIENT_PARTITION),
+    )
+    return call, terms
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: OpenAI-compatible, streamed or not."""
+    services = request.app[SERVICES]
+    call, terms = await _chat_call(request, default_stream=False)
+    cid = render.completion_id()
+    if not call.stream:
+        done = await services.cache.complete(call, terms)
+        body = render.completion(
+            cid=cid,
+            model=done.model,
+            text=done.text,
+            finish_reason=done.finish_reason,
+            usage=done.usage,
+        )
+        headers = {"X-Cortex-Worker": done.worker, **done.headers()}
+        return web.json_response(body, headers=headers, dumps=render.dumps)
+    answer = await services.cache.open(call, terms)
+    writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    response = await _start_sse(request, answer)
+    usage: Usage | None = None
+    try:
+        async with contextlib.aclosing(answer.events()) as events:
+            await response.write(writer.role())
+            async for event in events:
+                match event:
+                    case TextDelta(text=text) if text:
+                        await response.write(writer.text(text))
+                    case Continued(model=model):
+                        # Each chunk names the model that wrote it.
+                        writer = writer.for_model(model)
+                    case Finished(reason=reason):
+                        await response.write(writer.finish(reason))
+                    case Usage():
+                        usage = event
+                    case StreamFailed(failure=failure):
+                        await response.write(
+                            writer.error(failure.message, "upstream_error", failure.kind.value)
+                        )
+                        break
+            else:
+                await response.write(writer.usage(usage))
+    except asyncio.CancelledError:
+        if not cut_by_shutdown(request):
+            raise
+        cut = writer.error(SHUTTING_DOWN, "server_error", "shutting_down")
+        await end_cut_stream(response, cut, writer.done())
+        return response
+    await response.write(writer.done())
+    await response.write_eof()
+    return response
+
+
+async def api_chat(request: web.Request) -> web.StreamResponse:
+    """``POST /api/chat``: the original project's SSE stream of ``{"content": ...}`` events.
+
+    The ``done`` event names the worker that started the answer (``X-Cortex-Worker``) and,
+    in ``workers``, every worker that wrote part of it; an ``error`` event names the
+    worker that broke off.
+    """
+    services = request.app[SERVICES]
+    call, terms = await _chat_call(request, default_stream=True)
+    answer = await services.cache.open(call, terms)
+    response = await _start_sse(request, answer)
+    usage: Usage | None = None
+    finish: str | None = None  # set by the answer's end signal; never invented
+    workers = [answer.worker]
+    try:
+        async with contextlib.aclosing(answer.events()) as events:
+            async for event in events:
+                match event:
+                    case TextDelta(text=text) if text:
+                        await response.write(render.sse({"content": text}))
+                    case Continued(worker=worker):
+                        workers.append(worker)
+                    case Finished(reason=reason):
+                        finish = reason
+                    case Usage():
+                        usage = event
+                    case StreamFailed(failure=failure):
+                        error = {
+                            "message": failure.message,
+                            "type": "upstream_error",
+                            "code": failure.kind.value,
+                        }
+                        await response.write(
+                            render.sse({"error": error, "worker": workers[-1]}, event="error")
+                        )
+                        break
+            else:
+                done = {
+                    "worker": answer.worker,
+                    "workers": workers,
+                    "model": answer.model,
+                    "finish_reason": finish,
+                    "usage": render.usage_json(usage),
+                }
+                await response.write(render.sse(done, event="done"))
+    except asyncio.CancelledError:
+        if not cut_by_shutdown(request):
+            raise
+        error = {"message": SHUTTING_DOWN, "type": "server_error", "code": "shutting_down"}
+        cut = render.sse({"error": error, "worker": workers[-1]}, event="error")
+        await end_cut_stream(response, cut)
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _start_sse(request: web.Request, answer: Served) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Cortex-Worker": answer.worker,
+            "X-Request-ID": request["request_id"],
+            **answer.headers(),
+        }
+    )
+    await response.prepare(request)
+    return response
+
+
+async def api_health(request: web.Request) -> web.Response:
+    """``GET /api/health``: the original project's health summary."""
+    views = request.app[SERVICES].board.views()
+    by_status = Counter(v.status.value for v in views)
+    available = by_status.get(HealthStatus.AVAILABLE.value, 0)
+    if views and available == len(views):
+        system = "healthy"
+    elif available or by_status.get(HealthStatus.DEGRADED.value, 0):
+        system = "degraded"
+    else:
+        system = "unhealthy"
+    checks = [v.last_check for v in views if v.last_check is not None]
+    return web.json_response(
+        {
+            "total_workers": len(views),
+            "available_workers": available,
+            "workers_by_status": dict(by_status),
+            "workers_by_provider": dict(Counter(v.config.type.value for v in views)),
+            "system_health": system,
+            "last_health_check": _iso(max(checks)) if checks else None,
+        }
+    )
+
+
+async def api_workers(request: web.Request) -> web.Response:
+    """``GET /api/workers``: every worker with its configuration and live state."""
+    views = request.app[SERVICES].board.views()
+    now = time.monotonic()
+    return web.json_response(
+        {
+            "workers": [
+                {
+                    "name": v.name,
+                    "type": v.config.type.value,
+                    "priority": v.config.priority,
+                    "status": v.status.value,
+                    "models": list(v.models),
+                    "base_url": v.config.base_url,
+                    "in_flight": v.in_flight,
+                    "latency_ms": v.latency_ms,
+                    "last_error": v.last_error,
+                    "last_check": _iso(v.last_check),
+                    **_breaker_fields(v.breaker, now),
+                }
+                for v in views
+            ]
+        }
+    )
+
+
+async def api_stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: counts per worker and per masked key, with any block, and the cache's."""
+    services = request.app[SERVICES]
+    keys = services.ledger.snapshot()
+    workers = {}
+    for view in services.board.views():
+        workers[view.name] = {
+            "requests": view.requests,
+            "successes": view.successes,
+            "failures": view.failures,
+            "client_errors": view.client_errors,
+            "cancelled": view.cancelled,
+            "in_flight": view.in_flight,
+            "status": view.status.value,
+            "keys": [
+                {
+                    "key_id": k.key_id,
+                    "key": k.masked,
+                    "requests": k.requests,
+                    "successes": k.successes,
+                    "failures": k.failures,
+                    "last_used": _iso(k.last_used),
+                    "blocked": k.blocked_until is not None,
+                    "blocked_until": _iso(k.blocked_until),
+                    "block_reason": k.block_reason.value if k.block_reason else None,
+                }
+                for k in keys.get(view.name, ())
+            ],
+        }
+    return web.json_response(
+        {
+            "uptime_seconds": round(time.time() - services.started, 1),
+            "workers": workers,
+            "cache": services.cache.stats_json(),
+            # Every stream is a task on this loop: a count that keeps growing at rest is a leak.
+            "loop_tasks": len(asyncio.all_tasks()),
+        }
+    )
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin."""
+    views = request.app[SERVICES].board.views()
+    ids: dict[str, str] = {"auto": "cortex"}
+    for view in views:
+        for model in view.models:
+            ids.setdefault(model, view.name)
+            ids.setdefault(f"{view.name}/{model}", view.name)
+    data = [
+        {"id": mid, "object": "model", "created": 0, "owned_by": owner}
+        for mid, owner in ids.items()
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and serving HTTP."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: ready for traffic (not draining, and some worker may answer)."""
+    services = request.app[SERVICES]
+    usable = [v for v in services.board.views() if v.status is not HealthStatus.UNAVAILABLE]
+    if services.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    if not usable:
+        return web.json_response({"status": "no_usable_worker"}, status=503)
+    return web.json_response({"status": "ready", "usable_workers": len(usable)})
+
+
+def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
+    """A worker's breaker as status fields: its state and seconds until the next trial."""
+    state = breaker.state(now)
+    next_trial = None
+    if state is BreakerState.OPEN and breaker.next_trial_at is not None:
+        next_trial = round(breaker.next_trial_at - now, 3)
+    return {"breaker": state.value, "next_trial_in": next_trial}
+
+
+def _iso(timestamp: float | None) -> str | None:
+    """A wall-clock time as ISO 8601; None when unset or never (a key rejected for good)."""
+    if timestamp is None or not math.isfinite(timestamp):
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+async def _note_started(request: web.Request, _: web.StreamResponse) -> None:
+    request[STARTED_KEY] = True
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every public endpoint."""
+    app.on_response_prepare.append(_note_started)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/api/chat", api_chat)
+    app.router.add_get("/api/health", api_health)
+    app.router.add_get("/api/workers", api_workers)
+    app.router.add_get("/api/stats", api_stats)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

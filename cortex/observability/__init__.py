@@ -1,0 +1,2 @@
+"""Observability: logs, Prometheus metrics, live telemetry, the dashboard and the
+drawn actor tree."""
