@@ -16,10 +16,11 @@ restart into a burst of upstream traffic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
-from actors.response_store import CachedAnswer, ResponseStore
+from actors.response_store import ResponseStore, StoredAnswer
 from actors.ticker import Ticker
 from supervisors import Link, SupervisedActor
 
@@ -33,7 +34,7 @@ class StoreAnswer:
     """Ask (or tell) the cache to keep a successfully finished answer. Replies whether it did."""
 
     key: str
-    answer: CachedAnswer
+    answer: StoredAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class CacheActor(SupervisedActor):
     """
 
     def __init__(
-        self, link: Link, store: ResponseStore, *, sweep_interval: float | None = None
+        self, link: Link, store: ResponseStore[Any], *, sweep_interval: float | None = None
     ) -> None:
         super().__init__(link)
         self._store = store
@@ -98,7 +99,7 @@ class CacheActor(SupervisedActor):
                 return super().on_receive(message)
         return None
 
-    def _store_answer(self, key: str, answer: CachedAnswer) -> bool:
+    def _store_answer(self, key: str, answer: StoredAnswer) -> bool:
         """Keep an answer unless it is empty or too large for the cache on its own."""
         if not answer.pieces:
             return False

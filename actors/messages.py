@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from actors.keys import RotationStrategy
+from actors.outcomes import UpstreamFailure
 from actors.planning import Route, RoutingStrategy
 from actors.probe import ProbeResult
-from actors.providers.errors import UpstreamFailure
 from actors.workers import WorkerConfig
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from actors.providers.base import HttpCall
-from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
+from actors.outcomes import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
+from actors.wire import HttpCall
 
 MAX_PROBE_BODY = 1_048_576
 """Most bytes of a model listing read; a longer answer fails the probe."""

@@ -39,11 +39,11 @@ import structlog
 from actors.board import Board
 from actors.breaker import BreakerSettings
 from actors.messages import AttemptEnded, ProbeFinished, ProbeHealth
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.probe import ProbeResult, start_probe
-from actors.providers.base import Adapter
-from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
+from actors.wire import ProbeWire
 from actors.workers import HealthStatus, WorkerConfig, WorkerHealth
 from supervisors import Link, SupervisedActor
 
@@ -80,7 +80,7 @@ class ProviderActor(SupervisedActor):
         config: WorkerConfig,
         *,
         board: Board,
-        adapter: Adapter,
+        adapter: ProbeWire,
         probe: ProbeSettings,
         usable_keys: Callable[[], int],
         probe_key: Callable[[], str | None],

@@ -32,7 +32,7 @@ from urllib.parse import quote, quote_plus
 
 import structlog
 
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 
 log = structlog.get_logger("cortex.redaction")
 

@@ -30,32 +30,29 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-from actors.providers.base import Usage
 
-
-@dataclass(frozen=True, slots=True)
-class CachedAnswer:
-    """A whole answer that finished successfully, as the upstream streamed it.
-
-    Attributes:
-        worker: the worker that produced it (reported as ``X-Cortex-Worker`` on replay).
-        model: the upstream model that produced it.
-        pieces: the text deltas in order, so a replay keeps the original chunking.
-        finish_reason: the upstream's finish reason, in OpenAI's vocabulary.
-        usage: the token counts the upstream reported, if any.
-    """
-
-    worker: str
-    model: str
-    pieces: tuple[str, ...]
-    finish_reason: str
-    usage: Usage | None = None
+class StoredAnswer(Protocol):
+    """What the store needs of an answer: who wrote it and its text, piece by piece."""
 
     @property
-    def text(self) -> str:
-        """The whole answer text."""
-        return "".join(self.pieces)
+    def worker(self) -> str:
+        """The worker that produced the answer."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The upstream model that produced the answer."""
+        ...
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        """The text deltas in order."""
+        ...
+
+
+A = TypeVar("A", bound=StoredAnswer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +104,19 @@ class CacheStats:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    answer: CachedAnswer
+class _Entry(Generic[A]):
+    answer: A
     size: int
     stored_at: float
 
 
-def answer_size(key: str, answer: CachedAnswer) -> int:
+def answer_size(key: str, answer: StoredAnswer) -> int:
     """The bytes an entry counts against ``max_bytes``."""
     names = len(key) + len(answer.worker.encode()) + len(answer.model.encode())
     return names + sum(len(piece.encode()) for piece in answer.pieces)
 
 
-class ResponseStore:
+class ResponseStore(Generic[A]):
     """Cached answers by key, with TTL and LRU bounds, readable from any thread.
 
     Args:
@@ -132,14 +129,14 @@ class ResponseStore:
         self._clock = clock
         self._lock = threading.Lock()
         # Least recently used first: eviction pops from the front.
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry[A]] = OrderedDict()
         # Oldest first: every entry has the same TTL, so expiry pops from the front.
         self._ages: OrderedDict[str, float] = OrderedDict()
         self._bytes = 0
         self._hits = self._misses = self._coalesced = 0
         self._evictions = self._expirations = 0
 
-    def get(self, key: str) -> CachedAnswer | None:
+    def get(self, key: str) -> A | None:
         """The live answer stored under ``key``, or None; changes nothing (any thread)."""
         with self._lock:
             entry = self._entries.get(key)
@@ -147,7 +144,7 @@ class ResponseStore:
                 return None
             return entry.answer
 
-    def put(self, key: str, answer: CachedAnswer) -> bool:
+    def put(self, key: str, answer: A) -> bool:
         """Store ``answer``, evicting least recently used entries to make room (owner only).
 
         Returns:
@@ -221,7 +218,7 @@ class ResponseStore:
                 bytes=self._bytes,
             )
 
-    def _expired(self, entry: _Entry, now: float) -> bool:
+    def _expired(self, entry: _Entry[A], now: float) -> bool:
         return now - entry.stored_at >= self.limits.ttl
 
     def _drop(self, key: str) -> None:

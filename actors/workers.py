@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from actors.breaker import Breaker
-from actors.providers.errors import UpstreamFailure
+from actors.outcomes import UpstreamFailure
 
 
 class ProviderType(StrEnum):

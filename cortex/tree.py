@@ -45,16 +45,17 @@ from actors.key_manager import KeyManagerActor
 from actors.keys import KeyLedger
 from actors.pool import PoolActor
 from actors.provider import ProbeSettings, ProviderActor
-from actors.providers.catalog import adapter_for
 from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
+from cortex.chat import CachedAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.http.front import EngineSlot, HttpFrontActor
 from cortex.observability.incarnations import Incarnations
 from cortex.ops.drills import StartDrills
+from cortex.providers.catalog import adapter_for
 from supervisors import ChildSpec, ChildType, Directory, Link, RootLink, SupFlags, start_supervisor
 
 ROOT_FLAGS = SupFlags(intensity=5, period=10.0)
@@ -83,7 +84,7 @@ class Tree:
     slot: EngineSlot
     root_link: RootLink
     root: pykka.ActorRef[Any]
-    cache_store: ResponseStore
+    cache_store: ResponseStore[CachedAnswer]
     runtime: Runtime
     incarnations: Incarnations
     workers: Incarnations
@@ -169,7 +170,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
     workers, drills = directory.namespace(WORKERS), StartDrills()
     runtime = Runtime(settings, redactor)
     started_at = time.time()
-    cache_store = ResponseStore(settings.cache.limits)
+    cache_store = ResponseStore[CachedAnswer](settings.cache.limits)
     for config in settings.workers:
         board.put_config(config)
         ledger.configure(config.name, config.api_keys)

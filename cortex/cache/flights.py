@@ -24,9 +24,8 @@ from typing import Protocol
 
 import structlog
 
-from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
-from actors.providers.errors import ErrorKind, UpstreamFailure
-from actors.response_store import CachedAnswer
+from actors.outcomes import ErrorKind, UpstreamFailure
+from cortex.chat import CachedAnswer, Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from cortex.errors import DeadlineExceeded
 
 log = structlog.get_logger("cortex.cache")

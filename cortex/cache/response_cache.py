@@ -21,16 +21,16 @@ import pykka
 import structlog
 
 from actors.cache import StoreAnswer
-from actors.providers.base import Finished, StreamEvent, TextDelta, Usage
-from actors.providers.errors import UpstreamFailure
-from actors.providers.stream import gather_completion
-from actors.response_store import CachedAnswer, ResponseStore
+from actors.outcomes import UpstreamFailure
+from actors.response_store import ResponseStore
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
+from cortex.chat import CachedAnswer, Finished, StreamEvent, TextDelta, Usage
 from cortex.dataplane.bridge import Bridge
 from cortex.dataplane.dispatch import Answer, Completed, Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.schemas import ChatCall
+from cortex.providers.stream import gather_completion
 from supervisors import Handle, NotRunning
 
 log = structlog.get_logger("cortex.cache")
@@ -113,7 +113,7 @@ class ResponseCache:
         self,
         *,
         dispatcher: Dispatcher,
-        store: ResponseStore,
+        store: ResponseStore[CachedAnswer],
         actor: Handle,
         bridge: Bridge,
         settings: CacheSettings,

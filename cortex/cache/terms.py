@@ -36,8 +36,8 @@ from typing import Any
 from aiohttp import web
 
 from actors.planning import Route, RoutingStrategy
-from actors.providers.base import ChatRequest
 from actors.response_store import CacheLimits
+from cortex.chat import ChatRequest
 from cortex.errors import BadRequest
 from cortex.http.schemas import ChatCall
 

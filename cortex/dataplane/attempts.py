@@ -1,7 +1,7 @@
 """One upstream attempt: open it until its first token, then relay the rest.
 
 An attempt is one worker, one key, one HTTP request. Before its first token every way it
-can fail is classified into an :class:`~actors.providers.errors.UpstreamFailure` so the
+can fail is classified into an :class:`~actors.outcomes.UpstreamFailure` so the
 plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
 exactly one outcome is counted on the board (the worker's counters) and in the key ledger,
 both under their own locks with no mailbox hop: success, failure, a client error, or
@@ -13,7 +13,7 @@ decides its health and breaker from them.
 Every failure is scrubbed (:func:`~actors.redaction.scrub`) before it is reported, returned
 or yielded, so no configured secret an upstream echoes goes further than this module; a
 redirect is an upstream error, never followed (see
-:func:`~actors.providers.errors.redirect_failure`).
+:func:`~actors.outcomes.redirect_failure`).
 
 Deadlines: connecting is bounded by the connect timeout; the first token by the worker's
 time-to-first-token limit and the request's deadline; every later chunk by the worker's
@@ -37,23 +37,16 @@ import structlog
 from actors.board import Board, Tally
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import AttemptEnded
+from actors.outcomes import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.planning import Candidate
-from actors.providers.base import (
-    ChatRequest,
-    HttpCall,
-    Malformed,
-    StreamDecoder,
-    StreamEvent,
-    StreamFailed,
-    Target,
-    TextDelta,
-)
-from actors.providers.catalog import adapter_for
-from actors.providers.errors import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
-from actors.providers.stream import is_incomplete
 from actors.redaction import scrub
+from actors.wire import HttpCall
 from actors.workers import AttemptOutcome
+from cortex.chat import ChatRequest, Malformed, StreamEvent, StreamFailed, TextDelta
 from cortex.observability.observe import DispatchObserver
+from cortex.providers.base import StreamDecoder, Target
+from cortex.providers.catalog import adapter_for
+from cortex.providers.stream import is_incomplete
 from supervisors import Directory
 
 log = structlog.get_logger("cortex.attempt")

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from actors.providers.base import Usage
+from cortex.chat import Usage
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ invisible to the client. Once the first token exists the answer is committed:
 
 - for a streaming client, a later upstream failure is continued on another worker that
   can take a partial assistant message (``supports_prefill``), so the client still gets
-  one whole answer (a :class:`~actors.providers.base.Continued` event names the worker
+  one whole answer (a :class:`~cortex.chat.Continued` event names the worker
   that takes over, and the usage counts the prompt once and every delivered token, see
   :mod:`cortex.dataplane.contributions`); when no such worker is left the stream ends with an error
   event naming the real cause, never as a silently truncated success;
@@ -37,8 +37,9 @@ import pykka
 from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import PlanRoute
+from actors.outcomes import UpstreamFailure
 from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
-from actors.providers.base import (
+from cortex.chat import (
     ChatRequest,
     Completion,
     Continued,
@@ -48,8 +49,6 @@ from actors.providers.base import (
     TextDelta,
     Usage,
 )
-from actors.providers.errors import UpstreamFailure
-from actors.providers.stream import gather_completion
 from cortex.dataplane.attempts import Attempts, Opened
 from cortex.dataplane.bridge import Bridge
 from cortex.dataplane.contributions import Contribution, answer_usage
@@ -70,6 +69,7 @@ from cortex.observability.observe import (
     observed,
     report_parts,
 )
+from cortex.providers.stream import gather_completion
 from supervisors import Directory, Handle, NotRunning
 
 MAX_REQUEST_TIMEOUT = 600.0

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.errors import (
     AllRateLimited,
     AllUpstreamsFailed,

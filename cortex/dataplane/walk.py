@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.keys import KeyLease, KeyLedger
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
-from actors.providers.base import ChatRequest
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from cortex.chat import ChatRequest
 from cortex.dataplane.attempts import Attempts, Opened
 from cortex.dataplane.retry_rules import (
     TRANSIENT,

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from actors.providers.base import Usage
+from cortex.chat import Usage
 
 
 def fresh_id() -> str:

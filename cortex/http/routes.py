@@ -22,10 +22,10 @@ from aiohttp import web
 from actors.board import Board
 from actors.breaker import Breaker, BreakerState
 from actors.keys import KeyLedger
-from actors.providers.base import Continued, Finished, StreamFailed, TextDelta, Usage
 from actors.workers import HealthStatus
 from cortex.cache.response_cache import ResponseCache, Served
 from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
+from cortex.chat import Continued, Finished, StreamFailed, TextDelta, Usage
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge

@@ -1,4 +1,4 @@
-"""Validation of client request bodies into :class:`~actors.providers.base.ChatRequest`.
+"""Validation of client request bodies into :class:`~cortex.chat.ChatRequest`.
 
 Both chat endpoints accept OpenAI's message shape. Every rule that fails is reported as a
 400 naming the offending field, so a client developer can fix the request from the error
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from actors.board import Board
 from actors.planning import AUTO_MODEL, RoutingStrategy
-from actors.providers.base import ROLES, ChatRequest, Message
+from cortex.chat import ROLES, ChatRequest, Message
 from cortex.errors import BadRequest, NotFound
 
 MAX_STOP_SEQUENCES = 4

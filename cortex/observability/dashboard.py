@@ -24,8 +24,8 @@ from typing import Any
 
 from actors.board import Board
 from actors.keys import KeyLedger
-from actors.providers.base import Usage
-from actors.providers.errors import UpstreamFailure
+from actors.outcomes import UpstreamFailure
+from cortex.chat import Usage
 from cortex.errors import Attempt
 from cortex.observability.observe import AnswerOutcome
 

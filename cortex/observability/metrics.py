@@ -27,9 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from actors.board import Board
 from actors.keys import KeyLedger
-from actors.providers.base import Usage
-from actors.providers.errors import UpstreamFailure
+from actors.outcomes import UpstreamFailure
 from actors.response_store import CacheStats
+from cortex.chat import Usage
 from cortex.errors import Attempt
 from cortex.observability.live_metrics import CacheCollector, LiveCollector
 from cortex.observability.observe import AnswerOutcome

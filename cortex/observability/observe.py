@@ -25,8 +25,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from actors.providers.base import StreamEvent, StreamFailed, Usage
-from actors.providers.errors import UpstreamFailure
+from actors.outcomes import UpstreamFailure
+from cortex.chat import StreamEvent, StreamFailed, Usage
 from cortex.dataplane.contributions import Contribution, shares
 from cortex.errors import Attempt
 

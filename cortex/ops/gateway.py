@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
-from actors.providers.base import StreamEvent, StreamFailed, TextDelta
 from actors.redaction import Redactor
 from actors.workers import WorkerView
+from cortex.chat import StreamEvent, StreamFailed, TextDelta
 from cortex.config.settings import ConfigError, Settings, parse_worker
 from cortex.dataplane.dispatch import Answer
 from cortex.errors import (

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from actors.board import Board
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.workers import (
     AttemptCounts,
     AttemptOutcome,

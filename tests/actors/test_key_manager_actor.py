@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from actors.key_manager import KeyManagerActor
 from actors.keys import KeyLease, KeyLedger, key_id
 from actors.messages import ConfigureKeys, ForgetKeys, UnblockKey
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
 WAIT = 5.0

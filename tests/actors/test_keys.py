@@ -15,7 +15,7 @@ from actors.keys import (
     key_id,
     mask_key,
 )
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 
 SECRETS = ("sk-alpha-0123456789", "sk-bravo-0123456789", "sk-charlie-0123456789")
 IDS = tuple(key_id(s) for s in SECRETS)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.probe import ProbeReply, ProbeResult, probe, start_probe
-from actors.providers.base import HttpCall
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.wire import HttpCall
 from cortex.simulated import Fault, SimulatedOpenAI
 
 KEY = "sk-probe-key-0000000001"

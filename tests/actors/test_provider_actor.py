@@ -18,11 +18,11 @@ import pytest
 from actors.board import Board
 from actors.breaker import BreakerSettings, BreakerState
 from actors.messages import AttemptEnded, ProbeHealth
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.provider import ProbeSettings, ProviderActor
-from actors.providers.errors import ErrorKind, UpstreamFailure
-from actors.providers.ollama import OllamaAdapter
-from actors.providers.openai import OpenAIAdapter
 from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
+from cortex.providers.ollama import OllamaAdapter
+from cortex.providers.openai import OpenAIAdapter
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
 from supervisors import Link, Ready
 

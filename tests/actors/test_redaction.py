@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from actors.keys import KeyLedger
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.redaction import MIN_REDACTED_LENGTH, Redactor, mask_key, scrub
 
 PREFIXLESS = "tok_live_4f9c2a7e1b3d5f60"

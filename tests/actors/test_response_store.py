@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from actors.providers.base import Usage
-from actors.response_store import CachedAnswer, CacheLimits, CacheStats, ResponseStore, answer_size
+from actors.response_store import CacheLimits, CacheStats, ResponseStore, answer_size
+from cortex.chat import CachedAnswer, Usage
 
 
 class FakeClock:

@@ -11,11 +11,12 @@ import json
 import math
 import re
 
-from actors.providers.base import HttpCall, Usage
-from actors.providers.payload import parse_object
-from actors.providers.sse import SseEvent, SseParser
+from actors.wire import HttpCall
+from cortex.chat import Usage
 from cortex.dataplane.attempts import encode_call
 from cortex.http.render import ChunkWriter, completion_id, fresh_id, sse
+from cortex.providers.payload import parse_object
+from cortex.providers.sse import SseEvent, SseParser
 
 STREAM = (
     'event: message\ndata: {"a": "h\u00e9"}\n\n: comment\ndata: one\ndata: two\n\ndata: [DONE]\n\n'

@@ -15,10 +15,10 @@ import pytest
 
 from actors.board import Board
 from actors.keys import KeyLedger
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate
-from actors.providers.base import ChatRequest, Message
-from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType
+from cortex.chat import ChatRequest, Message
 from cortex.dataplane.attempts import Attempts
 from cortex.observability.observe import NullObserver
 from cortex.simulated import Fault, SimulatedOpenAI

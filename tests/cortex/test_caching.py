@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from actors.planning import Route, RoutingStrategy
-from actors.providers.base import ChatRequest, Message
 from cortex.cache.terms import (
     CacheControls,
     CacheSettings,
@@ -16,6 +15,7 @@ from cortex.cache.terms import (
     read_controls,
     read_terms,
 )
+from cortex.chat import ChatRequest, Message
 from cortex.config.settings import ConfigError, load_settings
 from cortex.errors import BadRequest
 from cortex.http.schemas import parse_chat

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.providers.base import Usage
+from cortex.chat import Usage
 from cortex.dataplane.contributions import Contribution, answer_usage, shares
 from cortex.observability.observe import (
     AnswerOutcome,

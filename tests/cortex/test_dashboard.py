@@ -6,7 +6,7 @@ import json
 
 from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType, WorkerConfig
 from cortex.errors import Attempt
 from cortex.observability.dashboard import HISTORY_SECONDS, DashboardHub

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
-from actors.providers.errors import ErrorKind, UpstreamFailure
-from actors.response_store import CachedAnswer
+from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.cache.flights import Flight, Flights
+from cortex.chat import CachedAnswer, Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from cortex.errors import AllUpstreamsFailed, DeadlineExceeded
 
 WAIT = 5.0

@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
-from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta, Usage
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.response_store import CacheStats
 from actors.workers import ProviderType, WorkerConfig
+from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from cortex.errors import Attempt
 from cortex.observability.incarnations import Incarnations
 from cortex.observability.metrics import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from actors.providers.base import Usage
+from cortex.chat import Usage
 from cortex.http.render import ChunkWriter, completion, completion_id, sse, usage_json
 
 CHUNK_KEYS = {"id", "object", "created", "model", "choices"}

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pytest
 
 from actors.cache import CacheActor
-from actors.providers.base import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from actors.response_store import CacheLimits, ResponseStore
 from cortex.cache.response_cache import ResponseCache, gather
 from cortex.cache.terms import CacheSettings, CacheStatus, CacheTerms
+from cortex.chat import CachedAnswer, ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from cortex.dataplane.bridge import Bridge
 from cortex.dataplane.dispatch import Completed
 from cortex.http.schemas import ChatCall
@@ -79,7 +79,7 @@ def store(clock: FakeClock) -> ResponseStore:
 
 
 @pytest.fixture
-def supervised(store: ResponseStore) -> Iterator[tuple[Directory, RootLink, object]]:
+def supervised(store: ResponseStore[CachedAnswer]) -> Iterator[tuple[Directory, RootLink, object]]:
     directory, root = Directory(), RootLink("root")
     spec = ChildSpec("cache", lambda link: CacheActor.start(link, store))
     ref = start_supervisor("root", SupFlags(intensity=3), [spec], root, directory)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from actors.providers.errors import ErrorKind, UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.dataplane.retry_rules import (
     SameTargetLimits,
     TargetFailed,

@@ -8,8 +8,8 @@ import pytest
 
 from actors.board import Board
 from actors.planning import RoutingStrategy
-from actors.providers.base import ChatRequest, Message
 from actors.workers import ProviderType, WorkerConfig
+from cortex.chat import ChatRequest, Message
 from cortex.errors import BadRequest
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
 

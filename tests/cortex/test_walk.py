@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from actors.keys import KeyLease, KeyLedger
+from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
-from actors.providers.base import ChatRequest, Message
-from actors.providers.errors import ErrorKind, UpstreamFailure
 from actors.workers import ProviderType
+from cortex.chat import ChatRequest, Message
 from cortex.dataplane.attempts import Opened
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy

@@ -17,17 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from structlog.testing import capture_logs
 
-from actors.providers.base import (
-    ChatRequest,
-    Completion,
-    Finished,
-    Message,
-    StreamEvent,
-    Target,
-    TextDelta,
-    Usage,
-)
-from actors.providers.catalog import adapter_for
+from cortex.chat import ChatRequest, Completion, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.providers.base import Target
+from cortex.providers.catalog import adapter_for
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode

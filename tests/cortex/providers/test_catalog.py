@@ -7,14 +7,15 @@ import random
 
 import pytest
 
-from actors.providers.anthropic import AnthropicAdapter
-from actors.providers.base import Adapter, StreamFailed
-from actors.providers.catalog import adapter_for, provider_types
-from actors.providers.cohere import CohereAdapter
-from actors.providers.errors import ErrorKind
-from actors.providers.gemini import GeminiAdapter
-from actors.providers.ollama import OllamaAdapter
-from actors.providers.openai import OpenAIAdapter
+from actors.outcomes import ErrorKind
+from cortex.chat import StreamFailed
+from cortex.providers.anthropic import AnthropicAdapter
+from cortex.providers.base import Adapter
+from cortex.providers.catalog import adapter_for, provider_types
+from cortex.providers.cohere import CohereAdapter
+from cortex.providers.gemini import GeminiAdapter
+from cortex.providers.ollama import OllamaAdapter
+from cortex.providers.openai import OpenAIAdapter
 
 KEYS = [
     "sk-proj-LEAKEDLEAKED1234",

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actors.providers.base import Finished, StreamEvent, StreamFailed, TextDelta
-from actors.providers.catalog import adapter_for
-from actors.providers.errors import ErrorKind
-from actors.providers.stream import INCOMPLETE, completion_from, incomplete, is_incomplete
+from actors.outcomes import ErrorKind
+from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta
+from cortex.providers.catalog import adapter_for
+from cortex.providers.stream import INCOMPLETE, completion_from, incomplete, is_incomplete
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode

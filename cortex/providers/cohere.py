@@ -14,19 +14,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from actors.providers.base import (
-    ChatRequest,
-    Completion,
-    Finished,
-    HttpCall,
-    StreamEvent,
-    Target,
-    TextDelta,
-    Usage,
-)
-from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
-from actors.providers.openai import bearer_headers
-from actors.providers.payload import (
+from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
+from actors.wire import HttpCall
+from cortex.chat import ChatRequest, Completion, Finished, StreamEvent, TextDelta, Usage
+from cortex.providers.base import Target
+from cortex.providers.openai import bearer_headers
+from cortex.providers.payload import (
     JsonObject,
     error_object,
     failed,
@@ -38,8 +31,8 @@ from actors.providers.payload import (
     string,
     usage_from,
 )
-from actors.providers.sse import SseParser
-from actors.providers.stream import JsonStreamDecoder, completion_from
+from cortex.providers.sse import SseParser
+from cortex.providers.stream import JsonStreamDecoder, completion_from
 
 _FINISH = {
     "COMPLETE": "stop",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.providers.errors import ErrorKind, redirect_failure
+from actors.outcomes import ErrorKind, redirect_failure
 
 BASE = "https://api.example.com/v1/chat/completions"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.providers.errors import parse_retry_after
+from actors.outcomes import parse_retry_after
 
 
 @pytest.mark.parametrize(

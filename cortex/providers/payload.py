@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from actors.providers.base import StreamFailed, Usage
-from actors.providers.errors import ErrorKind, UpstreamFailure, parse_retry_after
+from actors.outcomes import ErrorKind, UpstreamFailure, parse_retry_after
+from cortex.chat import StreamFailed, Usage
 
 JsonObject = dict[str, Any]
 _MAX_MESSAGE = 500

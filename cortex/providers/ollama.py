@@ -12,19 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from actors.providers.base import (
-    ChatRequest,
-    Completion,
-    Finished,
-    HttpCall,
-    StreamEvent,
-    Target,
-    TextDelta,
-)
-from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
-from actors.providers.ndjson import NdjsonSplitter
-from actors.providers.openai import bearer_headers
-from actors.providers.payload import (
+from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
+from actors.wire import HttpCall
+from cortex.chat import ChatRequest, Completion, Finished, StreamEvent, TextDelta
+from cortex.providers.base import Target
+from cortex.providers.ndjson import NdjsonSplitter
+from cortex.providers.openai import bearer_headers
+from cortex.providers.payload import (
     JsonObject,
     error_object,
     failed,
@@ -36,7 +30,7 @@ from actors.providers.payload import (
     string,
     usage_from,
 )
-from actors.providers.stream import JsonStreamDecoder, LineFrames, completion_from
+from cortex.providers.stream import JsonStreamDecoder, LineFrames, completion_from
 
 # "load" and "unload" answer requests that only (un)load a model: nothing was cut short.
 _FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}

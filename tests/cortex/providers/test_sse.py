@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.providers.sse import SseEvent, SseParser
+from cortex.providers.sse import SseEvent, SseParser
 
 
 def parse(data: bytes, size: int = 0) -> list[SseEvent]:

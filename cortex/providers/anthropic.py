@@ -15,19 +15,11 @@ from typing import Any
 
 import structlog
 
-from actors.providers.base import (
-    ChatRequest,
-    Completion,
-    Finished,
-    HttpCall,
-    Message,
-    StreamEvent,
-    Target,
-    TextDelta,
-    Usage,
-)
-from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
-from actors.providers.payload import (
+from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
+from actors.wire import HttpCall
+from cortex.chat import ChatRequest, Completion, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.providers.base import Target
+from cortex.providers.payload import (
     JsonObject,
     count,
     error_object,
@@ -39,8 +31,8 @@ from actors.providers.payload import (
     parse_object,
     string,
 )
-from actors.providers.sse import SseParser
-from actors.providers.stream import JsonStreamDecoder
+from cortex.providers.sse import SseParser
+from cortex.providers.stream import JsonStreamDecoder
 
 log = structlog.get_logger("cortex.providers")
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.providers.base import StreamDecoder, StreamEvent
+from cortex.chat import StreamEvent
+from cortex.providers.base import StreamDecoder
 
 Decode = Callable[[StreamDecoder, bytes], list[StreamEvent]]
 

@@ -8,18 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.providers.base import (
-    ChatRequest,
-    Completion,
-    Finished,
-    Message,
-    StreamFailed,
-    Target,
-    TextDelta,
-    Usage,
-)
-from actors.providers.errors import ErrorKind
-from actors.providers.gemini import GeminiAdapter
+from actors.outcomes import ErrorKind
+from cortex.chat import ChatRequest, Completion, Finished, Message, StreamFailed, TextDelta, Usage
+from cortex.providers.base import Target
+from cortex.providers.gemini import GeminiAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode

@@ -1,17 +1,17 @@
 """The one stream decoder every adapter shares, whatever the framing.
 
-A framing (:class:`~actors.providers.sse.SseParser`, or NDJSON lines through
+A framing (:class:`~cortex.providers.sse.SseParser`, or NDJSON lines through
 :class:`LineFrames`) turns bytes into ``(event name, data)`` frames; a per-stream
 :class:`StreamHandler` written by each adapter turns every JSON object into events.
 :class:`JsonStreamDecoder` glues the two and owns the rules that must hold for every
 provider: the ``[DONE]`` sentinel ends the stream, a chunk that cannot be read is reported
-as :class:`~actors.providers.base.Malformed` and skipped (one bad chunk must not cost the
+as :class:`~cortex.chat.Malformed` and skipped (one bad chunk must not cost the
 client the rest of a good answer), a framing that cannot go on (an endless line) becomes a
 single ``StreamFailed(UPSTREAM_ERROR)``, and after any failure the rest of the stream is
 ignored, so a decoder never raises on garbage.
 
 An answer is complete only when the provider's end signal arrived; each handler turns its
-format's signal into :class:`~actors.providers.base.Finished` (OpenAI's ``finish_reason``,
+format's signal into :class:`~cortex.chat.Finished` (OpenAI's ``finish_reason``,
 Anthropic's ``stop_reason`` or ``message_stop``, Gemini's ``finishReason``, Cohere's
 ``message-end``, Ollama's ``"done": true``). A stream that ends without one, whether the
 body closed or a ``[DONE]`` came early, ends in :func:`incomplete`: a connection closed
@@ -24,17 +24,9 @@ import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
-from actors.providers.base import (
-    Completion,
-    Finished,
-    Malformed,
-    StreamEvent,
-    StreamFailed,
-    TextDelta,
-    Usage,
-)
-from actors.providers.errors import ErrorKind, UpstreamFailure
-from actors.providers.payload import JsonObject, failed, parse_object
+from actors.outcomes import ErrorKind, UpstreamFailure
+from cortex.chat import Completion, Finished, Malformed, StreamEvent, StreamFailed, TextDelta, Usage
+from cortex.providers.payload import JsonObject, failed, parse_object
 
 DONE = "[DONE]"
 INCOMPLETE = "ended before the answer was complete"
@@ -152,7 +144,7 @@ class StreamHandler(Protocol):
 
 
 class JsonStreamDecoder:
-    """A :class:`~actors.providers.base.StreamDecoder` for any framing of JSON objects.
+    """A :class:`~cortex.providers.base.StreamDecoder` for any framing of JSON objects.
 
     Never raises: an unreadable chunk becomes ``Malformed`` and is skipped, broken framing
     becomes one ``StreamFailed(UPSTREAM_ERROR)``, a stream that ends (sentinel or close)

@@ -19,20 +19,20 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from actors.providers.anthropic import drop_blank
-from actors.providers.base import (
+from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
+from actors.wire import HttpCall
+from cortex.chat import (
     ChatRequest,
     Completion,
     Finished,
-    HttpCall,
     StreamEvent,
     StreamFailed,
-    Target,
     TextDelta,
     Usage,
 )
-from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
-from actors.providers.payload import (
+from cortex.providers.anthropic import drop_blank
+from cortex.providers.base import Target
+from cortex.providers.payload import (
     JsonObject,
     count,
     error_object,
@@ -46,8 +46,8 @@ from actors.providers.payload import (
     seq,
     string,
 )
-from actors.providers.sse import SseParser
-from actors.providers.stream import JsonStreamDecoder, completion_from
+from cortex.providers.sse import SseParser
+from cortex.providers.stream import JsonStreamDecoder, completion_from
 
 _ROLES = {"assistant": "model"}  # everything else the model should read is the user's
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")

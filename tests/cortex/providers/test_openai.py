@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.providers.base import (
+from actors.outcomes import ErrorKind
+from cortex.chat import (
     ChatRequest,
     Completion,
     Finished,
     Malformed,
     Message,
     StreamFailed,
-    Target,
     TextDelta,
     Usage,
 )
-from actors.providers.errors import ErrorKind
-from actors.providers.openai import OpenAIAdapter
+from cortex.providers.base import Target
+from cortex.providers.openai import OpenAIAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from actors.providers.anthropic import AnthropicAdapter
-from actors.providers.base import Adapter
-from actors.providers.cohere import CohereAdapter
-from actors.providers.gemini import GeminiAdapter
-from actors.providers.ollama import OllamaAdapter
-from actors.providers.openai import OpenAIAdapter
+from cortex.providers.anthropic import AnthropicAdapter
+from cortex.providers.base import Adapter
+from cortex.providers.cohere import CohereAdapter
+from cortex.providers.gemini import GeminiAdapter
+from cortex.providers.ollama import OllamaAdapter
+from cortex.providers.openai import OpenAIAdapter
 
 _FACTORIES: Mapping[str, Callable[[], Adapter]] = MappingProxyType(
     {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.providers.ndjson import NdjsonSplitter
+from cortex.providers.ndjson import NdjsonSplitter
 
 
 def split(data: bytes, size: int = 0) -> list[str]:

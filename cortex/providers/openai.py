@@ -14,19 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from actors.providers.base import (
+from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
+from actors.wire import HttpCall
+from cortex.chat import (
     ChatRequest,
     Completion,
     Finished,
-    HttpCall,
     StreamEvent,
     StreamFailed,
-    Target,
     TextDelta,
     Usage,
 )
-from actors.providers.errors import ErrorKind, UpstreamFailure, kind_for_status
-from actors.providers.payload import (
+from cortex.providers.base import Target
+from cortex.providers.payload import (
     JsonObject,
     code_text,
     error_object,
@@ -40,8 +40,8 @@ from actors.providers.payload import (
     string,
     usage_from,
 )
-from actors.providers.sse import SseParser
-from actors.providers.stream import JsonStreamDecoder
+from cortex.providers.sse import SseParser
+from cortex.providers.stream import JsonStreamDecoder
 
 # In-stream errors carry no HTTP status; their code or type says what happened.
 _KIND_BY_CODE = {

@@ -1,0 +1,1 @@
+"""The wire adapters, one per provider wire format, and the catalog of provider types."""
