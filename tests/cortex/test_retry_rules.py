@@ -1,4 +1,4 @@
-"""Table-driven tests of the plan walk's failover decisions (cortex/retry_rules.py)."""
+"""Table-driven tests of the plan walk's failover decisions (cortex/dataplane/retry_rules.py)."""
 
 from __future__ import annotations
 

@@ -217,8 +217,8 @@ def daemon_help() -> str:
 
 
 def test_help_documents_every_environment_variable_the_configuration_reads(daemon_help):
-    names = environment_names(REPO / "cortex" / "settings.py")
-    names |= environment_names(REPO / "cortex" / "cli.py")
+    names = environment_names(REPO / "cortex" / "config" / "settings.py")
+    names |= environment_names(REPO / "cortex" / "ops" / "cli.py")
 
     assert len(names) > 40
     missing = sorted(name for name in names if not documented(name, daemon_help))
@@ -231,7 +231,7 @@ def worker_fields(module: Path) -> set[str]:
 
 
 def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
-    fields = worker_fields(REPO / "cortex" / "settings.py")
+    fields = worker_fields(REPO / "cortex" / "config" / "settings.py")
     readme = (REPO / "README.md").read_text()
 
     assert {"first_token_timeout", "supports_prefill", "max_concurrent", "price"} <= fields
