@@ -100,7 +100,13 @@ class GatewayMetrics:
         self._board = board
         self._endpoints = frozenset(endpoints)
         self.registry = CollectorRegistry(auto_describe=True)
-        reg = self.registry
+        self._event_series(self.registry)
+        self.registry.register(LiveCollector(board, ledger, directory))
+        if cache_stats is not None:
+            self.registry.register(CacheCollector(cache_stats))
+
+    def _event_series(self, reg: CollectorRegistry) -> None:
+        """Declare the series counted on the data plane as events happen."""
         self.requests = Counter(
             "cortex_requests",
             "HTTP requests served",
@@ -154,9 +160,6 @@ class GatewayMetrics:
         self.key_blocks = Counter(
             "cortex_key_blocks", "Keys taken out of rotation", ["worker", "reason"], registry=reg
         )
-        reg.register(LiveCollector(board, ledger, directory))
-        if cache_stats is not None:
-            reg.register(CacheCollector(cache_stats))
 
     def worker_label(self, worker: str | None) -> str:
         """``worker`` if it is configured, ``none`` for no worker, else ``other``."""
