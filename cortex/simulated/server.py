@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cortex.simulated.background import BackgroundServer
 from cortex.simulated.content import ChatCall, Completion, complete, default_reply
+from cortex.simulated.fault_replies import append_text, drip, half_body, hang_up
 from cortex.simulated.faults import ErrorKind, Fault, FaultPlan, FaultRule
 from cortex.simulated.wire import ErrorReply, RecordedRequest, ReplyError, StreamFrames
 
@@ -28,7 +29,6 @@ __all__ = ["SimulatedServer"]
 
 _BODY = web.RequestKey("body", object)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_HANG_POLL = 0.05  # seconds between checks that a hanging request's client is still there
 
 
 class SimulatedServer(BackgroundServer):
@@ -224,7 +224,7 @@ class SimulatedServer(BackgroundServer):
         headers = dict(reply.headers)
         if exc.kind is ErrorKind.RATE_LIMIT and exc.retry_after is not None:
             headers["Retry-After"] = f"{exc.retry_after:g}"
-        body = _append(reply.body, self.error_message_path, self._echo(key))
+        body = append_text(reply.body, self.error_message_path, self._echo(key))
         return web.json_response(body, status=reply.status, headers=headers)
 
     def _echo(self, key: str | None) -> str:
@@ -276,48 +276,15 @@ class SimulatedServer(BackgroundServer):
             return b'data: {"broken": \n\n'
         return b'{"broken": \n'
 
-    async def _hang_up(self, request: web.Request, *, wait: bool = False) -> web.Response:
-        """Abort the TCP connection, after the server starts closing if ``wait``.
-
-        A hanging request also ends when its client hangs up, as on a real server, so a
-        client that abandons it leaves nothing behind.
-        """
-        if wait:
-            while not await self._wait_closing(_HANG_POLL):
-                if request.transport is None or request.transport.is_closing():
-                    break
-        if request.transport is not None:
-            request.transport.abort()
-        # The connection is gone; aiohttp drops this response on the floor.
-        return web.Response(status=499)
-
-    async def _drip(self, request: web.Request, content_type: str) -> web.StreamResponse:
-        """Answer 200 at once, then one byte per ``drip_interval`` until either side leaves.
-
-        Every byte arrives well within any read timeout, so only a deadline on the whole
-        exchange ends it: the fault behind a health probe that never finishes.
-        """
-        response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
-        response.content_type = content_type
-        try:
-            await response.prepare(request)
-            while not await self._wait_closing(self.drip_interval):
-                if request.transport is None or request.transport.is_closing():
-                    break
-                await response.write(b" ")
-        except ConnectionResetError:
-            pass  # the client gave up, as it should
-        return response
-
     async def _serve_probe(
         self, request: web.Request, body: Mapping[str, Any]
     ) -> web.StreamResponse:
         """Answer a model listing / version probe, unless a probe fault says otherwise."""
         fault = self._take_fault(request, probe=True)
         if fault is Fault.DRIP_FEED:
-            return await self._drip(request, "application/json")
+            return await drip(request, self._wait_closing, self.drip_interval, "application/json")
         if fault in (Fault.DROP_MID_STREAM, Fault.HANG):
-            return await self._hang_up(request, wait=fault is Fault.HANG)
+            return await hang_up(request, self._wait_closing if fault is Fault.HANG else None)
         if fault is Fault.EMPTY_STREAM:
             return web.Response(body=b"", content_type="application/json")
         if fault is Fault.ENDS_EARLY:
@@ -331,11 +298,13 @@ class SimulatedServer(BackgroundServer):
         self._check_model(call.model)
         fault = self._take_fault(request, probe=False)
         if fault is Fault.SLOW_FIRST_BYTE and await self._wait_closing(self.slow_first_byte):
-            return await self._hang_up(request)
+            return await hang_up(request)
         if fault is Fault.HANG or (fault is Fault.DROP_MID_STREAM and not call.stream):
-            return await self._hang_up(request, wait=fault is Fault.HANG)
+            return await hang_up(request, self._wait_closing if fault is Fault.HANG else None)
         if fault is Fault.DRIP_FEED:
-            return await self._drip(request, self.stream_content_type)
+            return await drip(
+                request, self._wait_closing, self.drip_interval, self.stream_content_type
+            )
         reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
         completion = complete(call, reply)
         if call.stream:
@@ -351,21 +320,8 @@ class SimulatedServer(BackgroundServer):
         if fault is Fault.STREAM_ERROR:
             raise ReplyError(ErrorKind.OVERLOADED)
         if fault is Fault.ENDS_EARLY:
-            return await self._half_body(request, self._render(call, completion))
+            return await half_body(request, self._render(call, completion))
         return web.json_response(self._render(call, completion))
-
-    @staticmethod
-    async def _half_body(request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
-        """Send the first half of a JSON body, then end the response cleanly (chunked)."""
-        encoded = json.dumps(body).encode()  # as web.json_response encodes the whole body
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        try:
-            await response.prepare(request)
-            await response.write(encoded[: len(encoded) // 2])
-            await response.write_eof()
-        except ConnectionResetError:
-            pass  # the client went away; nothing left to tell it
-        return response
 
     async def _stream(
         self, request: web.Request, call: ChatCall, completion: Completion, fault: Fault
@@ -393,10 +349,10 @@ class SimulatedServer(BackgroundServer):
             for piece in pieces:
                 await response.write(piece)
                 if await self._wait_closing(self.chunk_delay):
-                    await self._hang_up(request)
+                    await hang_up(request)
                     return response
             if fault is Fault.DROP_MID_STREAM:
-                await self._hang_up(request)
+                await hang_up(request)
                 return response
             await response.write(self._ending(frames, fault, self._echo(self._api_key(request))))
             await response.write_eof()
@@ -413,17 +369,3 @@ class SimulatedServer(BackgroundServer):
         if fault is Fault.NO_SENTINEL:
             return b"".join(frames.tail)
         return b"".join([*frames.tail, *frames.sentinel])
-
-
-def _append(body: Mapping[str, Any], path: tuple[str, ...], text: str) -> dict[str, Any]:
-    """A copy of an error body with ``text`` appended to the string at ``path``."""
-    copy = dict(body)
-    if not text:
-        return copy
-    head, *rest = path
-    value = copy.get(head)
-    if rest and isinstance(value, Mapping):
-        copy[head] = _append(value, tuple(rest), text)
-    elif not rest and isinstance(value, str):
-        copy[head] = value + text
-    return copy
