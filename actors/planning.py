@@ -282,10 +282,7 @@ def build_plan(
         NoWorkerAvailable: every matching worker was skipped.
     """
     context = context or PlanContext()
-    if pin is not None:
-        pairs, skipped, routed = _pinned(views, pin, requested_model)
-    else:
-        pairs, skipped, routed = _resolve(views, requested_model, context.routes)
+    pairs, skipped, routed = _resolve(views, requested_model, context.routes, pin)
     usable: list[tuple[WorkerView, str, bool]] = []
     waits: list[float] = []
     for view, model in pairs:
@@ -304,22 +301,34 @@ def build_plan(
         model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
         raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
     if not routed:
-        order = {
-            v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
-        }
-        usable.sort(key=lambda item: order[item[0].name])
+        usable = _ordered(usable, strategy, context)
     return tuple(_candidate(view, model, trial) for view, model, trial in usable)
 
 
+def _ordered(
+    usable: list[tuple[WorkerView, str, bool]], strategy: RoutingStrategy, context: PlanContext
+) -> list[tuple[WorkerView, str, bool]]:
+    """The usable ``(worker, model, trial)`` entries in the strategy's order."""
+    order = {
+        v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
+    }
+    return sorted(usable, key=lambda item: order[item[0].name])
+
+
 def _resolve(
-    views: Sequence[WorkerView], requested: str | None, routes: Mapping[str, Route]
+    views: Sequence[WorkerView],
+    requested: str | None,
+    routes: Mapping[str, Route],
+    pin: str | None,
 ) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
-    """Match workers to the requested model, before any health filtering.
+    """Match workers to the pin or the requested model, before any health filtering.
 
     Returns:
         ``(worker, upstream model)`` pairs, workers skipped for lack of a model, and
         whether the pairs come from a configured route (and so keep their order).
     """
+    if pin is not None:
+        return _pinned(views, pin, requested)
     if requested is None or requested == AUTO_MODEL:
         pairs = [(v, v.models[0]) for v in views if v.models]
         return pairs, {v.name: NO_MODELS for v in views if not v.models}, False

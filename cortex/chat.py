@@ -276,3 +276,27 @@ async def gather(answer: LiveAnswer) -> WholeAnswer | UpstreamFailure:
             if isinstance(event, StreamFailed):
                 break
     return folding.result()
+
+
+__all__ = [
+    "INCOMPLETE",
+    "INCOMPLETE_CODE",
+    "ROLES",
+    "AnswerFold",
+    "ChatRequest",
+    "Continued",
+    "Finished",
+    "LiveAnswer",
+    "Malformed",
+    "Message",
+    "StreamEvent",
+    "StreamFailed",
+    "TextDelta",
+    "Usage",
+    "WholeAnswer",
+    "fold",
+    "gather",
+    "incomplete",
+    "is_incomplete",
+    "split_pin",
+]

@@ -11,8 +11,10 @@ import pytest
 from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.cache.flights import Flight, Flights
 from cortex.chat import (
+    Continued,
     Finished,
     LiveAnswer,
+    Malformed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -137,8 +139,10 @@ def test_a_successful_flight_is_kept_and_stays_joinable_until_kept():
     [
         (TextDelta("Hel"), StreamFailed(UpstreamFailure(ErrorKind.CONNECT_ERROR, "dropped"))),
         (TextDelta("Hel"), TextDelta("lo"), Usage(3, 2)),
+        (TextDelta("Hel"), Malformed("bad chunk"), TextDelta("lo"), Finished("stop")),
+        (TextDelta("Hel"), Continued("backup", "m2"), TextDelta("lo"), Finished("stop")),
     ],
-    ids=["failed", "no_finish_reason"],
+    ids=["failed", "no_finish_reason", "a_chunk_skipped", "continued_by_another_worker"],
 )
 def test_a_failed_or_unfinished_answer_is_not_kept(events):
     async def scenario():
