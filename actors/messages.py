@@ -60,10 +60,16 @@ class UnblockExpired:
 
 @dataclass(frozen=True, slots=True)
 class PlanRoute:
-    """Ask the pool for an ordered failover plan. Replies a tuple of candidates."""
+    """Ask the pool for an ordered failover plan. Replies a :class:`Plan`.
+
+    ``model`` is the requested model (a name, a route, ``auto`` or None); ``pin`` the
+    worker the client pinned, with ``model`` then the model to ask it for (None: its
+    default).
+    """
 
     model: str | None
     strategy: RoutingStrategy | None = None
+    pin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

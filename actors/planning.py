@@ -8,12 +8,12 @@ Planning fails with one of these errors, named after what the caller can do:
 
     PlanError                 base class; never raised itself
     ├── NoRouteForModel       no worker serves the requested model (404)
-    │   └── UnknownWorker     "<worker>/<model>" named a worker that does not exist
+    │   └── UnknownWorker     the request was pinned to a worker that does not exist
     └── NoWorkerAvailable     workers serve the request but all are unhealthy (503/429);
                               carries the reason each one was skipped
 
-``UnknownWorker`` is a ``NoRouteForModel`` because ``"x/y"`` is only a pin when ``x`` is a
-worker; otherwise it is also read as a bare model name, and it failed as both.
+A pin arrives as its own field, already read from the client's ``"<worker>/<model>"``
+where the request entered the gateway; the planner never splits model names.
 """
 
 from __future__ import annotations
@@ -152,12 +152,10 @@ class NoRouteForModel(PlanError):
 
 
 class UnknownWorker(NoRouteForModel):
-    """The request pinned ``"<worker>/<model>"`` to a worker that does not exist."""
+    """The request was pinned to a worker that does not exist (it may just have been removed)."""
 
     def __init__(self, worker: str, model: str) -> None:
-        PlanError.__init__(
-            self, f"no worker named {worker!r}, and no worker serves model {model!r}"
-        )
+        PlanError.__init__(self, f"no worker named {worker!r}")
         self.worker = worker
         self.model = model
 
@@ -252,14 +250,16 @@ def build_plan(
     requested_model: str | None,
     strategy: RoutingStrategy,
     context: PlanContext | None = None,
+    *,
+    pin: str | None = None,
 ) -> tuple[Candidate, ...]:
     """Build the ordered list of workers to try for one request.
 
-    Model resolution: ``None`` or ``"auto"`` uses every worker with its default (first)
-    model, skipping workers that list none; a configured route name uses the route's
-    targets in the route's order; ``"<worker>/<model>"`` where ``<worker>`` is a known
-    worker pins that worker and passes ``<model>`` through as is (an empty model or
-    ``auto`` means its default); any other name goes to the workers whose models include it.
+    Model resolution: a ``pin`` names the one worker to try, asked for ``requested_model``
+    as is (``None`` or ``"auto"`` means its default, first, model); otherwise ``None`` or
+    ``"auto"`` uses every worker with its default model, skipping workers that list none; a
+    configured route name uses the route's targets in the route's order; any other name
+    goes to the workers whose models include it.
 
     Health: unavailable, rate-limited and out-of-quota workers are skipped, and so are
     workers whose breaker is open; a half-open worker gets one trial request at a time.
@@ -271,17 +271,18 @@ def build_plan(
         requested_model: the ``model`` field of the client's request.
         strategy: how to order the candidates (not used for routes, which are ordered).
         context: time, counters, randomness and routes the plan may use.
+        pin: the worker the client pinned the request to, if any.
 
     Returns:
         The candidates, best first; never empty.
 
     Raises:
-        UnknownWorker: a ``"<worker>/<model>"`` named no worker and no model.
+        UnknownWorker: the pinned worker does not exist.
         NoRouteForModel: no worker serves the requested model.
         NoWorkerAvailable: every matching worker was skipped.
     """
     context = context or PlanContext()
-    pairs, skipped, routed = _resolve(views, requested_model, context.routes)
+    pairs, skipped, routed = _resolve(views, requested_model, context.routes, pin)
     usable: list[tuple[WorkerView, str, bool]] = []
     waits: list[float] = []
     for view, model in pairs:
@@ -300,22 +301,34 @@ def build_plan(
         model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
         raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
     if not routed:
-        order = {
-            v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
-        }
-        usable.sort(key=lambda item: order[item[0].name])
+        usable = _ordered(usable, strategy, context)
     return tuple(_candidate(view, model, trial) for view, model, trial in usable)
 
 
+def _ordered(
+    usable: list[tuple[WorkerView, str, bool]], strategy: RoutingStrategy, context: PlanContext
+) -> list[tuple[WorkerView, str, bool]]:
+    """The usable ``(worker, model, trial)`` entries in the strategy's order."""
+    order = {
+        v.name: i for i, v in enumerate(ORDERINGS[strategy]([v for v, _, _ in usable], context))
+    }
+    return sorted(usable, key=lambda item: order[item[0].name])
+
+
 def _resolve(
-    views: Sequence[WorkerView], requested: str | None, routes: Mapping[str, Route]
+    views: Sequence[WorkerView],
+    requested: str | None,
+    routes: Mapping[str, Route],
+    pin: str | None,
 ) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
-    """Match workers to the requested model, before any health filtering.
+    """Match workers to the pin or the requested model, before any health filtering.
 
     Returns:
         ``(worker, upstream model)`` pairs, workers skipped for lack of a model, and
         whether the pairs come from a configured route (and so keep their order).
     """
+    if pin is not None:
+        return _pinned(views, pin, requested)
     if requested is None or requested == AUTO_MODEL:
         pairs = [(v, v.models[0]) for v in views if v.models]
         return pairs, {v.name: NO_MODELS for v in views if not v.models}, False
@@ -326,20 +339,24 @@ def _resolve(
         if not pairs:
             raise NoRouteForModel(requested)
         return pairs, {}, True
-    prefix, slash, rest = requested.partition("/")
-    if slash and prefix in by_name:
-        pinned = by_name[prefix]
-        if rest and rest != AUTO_MODEL:
-            return [(pinned, rest)], {}, False
-        if pinned.models:
-            return [(pinned, pinned.models[0])], {}, False
-        return [], {pinned.name: NO_MODELS}, False
     pairs = [(v, requested) for v in views if requested in v.models]
     if pairs:
         return pairs, {}, False
-    if slash:
-        raise UnknownWorker(prefix, requested)
     raise NoRouteForModel(requested)
+
+
+def _pinned(
+    views: Sequence[WorkerView], pin: str, requested: str | None
+) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
+    """The pinned worker with the model to ask it for, as :func:`_resolve` returns them."""
+    pinned = next((v for v in views if v.name == pin), None)
+    if pinned is None:
+        raise UnknownWorker(pin, requested or AUTO_MODEL)
+    if requested and requested != AUTO_MODEL:
+        return [(pinned, requested)], {}, False
+    if pinned.models:
+        return [(pinned, pinned.models[0])], {}, False
+    return [], {pinned.name: NO_MODELS}, False
 
 
 def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
@@ -359,11 +376,8 @@ def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
     )
 
 
-def route_fallbacks(
-    views: Sequence[WorkerView], requested_model: str | None, routes: Mapping[str, Route]
-) -> dict[str, Candidate]:
-    """The fallback targets the requested model's route names, by provider error code."""
-    route = routes.get(requested_model or "")
+def route_fallbacks(views: Sequence[WorkerView], route: Route | None) -> dict[str, Candidate]:
+    """The fallback targets a model route names, by provider error code (none without one)."""
     if route is None:
         return {}
     by_name = {v.name: v for v in views}

@@ -74,11 +74,12 @@ class PoolActor(SupervisedActor):
     def on_receive(self, message: object) -> object:
         """Build a plan; planning errors go back to the asker as request errors."""
         match message:
-            case PlanRoute(model=model, strategy=strategy):
-                candidates = self._plan(model, strategy or self._strategy)
+            case PlanRoute(model=model, strategy=strategy, pin=pin):
+                candidates = self._plan(model, strategy or self._strategy, pin)
                 self.recent.append((model, tuple(c.worker for c in candidates)))
-                fallbacks = route_fallbacks(self._board.views(), model, self._routes)
-                route = self._routes.get(model) if model else None
+                # A pinned request names its worker itself: no route applies to it.
+                route = self._routes.get(model) if model and pin is None else None
+                fallbacks = route_fallbacks(self._board.views(), route)
                 return Plan(
                     candidates,
                     fallbacks,
@@ -94,7 +95,9 @@ class PoolActor(SupervisedActor):
             case _:
                 return super().on_receive(message)
 
-    def _plan(self, model: str | None, strategy: RoutingStrategy) -> tuple[Candidate, ...]:
+    def _plan(
+        self, model: str | None, strategy: RoutingStrategy, pin: str | None
+    ) -> tuple[Candidate, ...]:
         """Plan over healthy workers; when none is healthy, try them all as a last resort.
 
         Health is only as fresh as the last probe or attempt, so refusing outright when
@@ -106,7 +109,7 @@ class PoolActor(SupervisedActor):
         context = self._context(views)
         self._turn += 1
         try:
-            plan = build_plan(views, model, strategy, context)
+            plan = build_plan(views, model, strategy, context, pin=pin)
         except NoWorkerAvailable as exc:
             if not views or all(
                 reason not in {s.value for s in HealthStatus} for reason in exc.reasons.values()
@@ -118,7 +121,7 @@ class PoolActor(SupervisedActor):
                 else v
                 for v in views
             ]
-            plan = build_plan(hopeful, model, strategy, context)
+            plan = build_plan(hopeful, model, strategy, context, pin=pin)
         by_name = {v.name: v for v in views}
         for candidate in plan:
             opened_at = by_name[candidate.worker].breaker.opened_at

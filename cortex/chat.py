@@ -2,15 +2,28 @@
 
 Every plane speaks these types: the HTTP plane parses requests into them and renders
 answers from them, the wire adapters translate them to and from each provider's format,
-the data plane relays them and the cache keeps them. They hold no behaviour beyond what
-their own data says, and they know nothing of any provider.
+the data plane relays them and the cache keeps them. They know nothing of any provider.
+
+An answer has two shapes and one way between them:
+
+    LiveAnswer   who is answering, and its events as they arrive (streamed or replayed)
+        |  fold / gather (AnswerFold): the one place events become a whole answer
+        v
+    WholeAnswer  who wrote it, its text in pieces, why it ended, its usage
+
+A request names who answers in two separate fields: ``model`` (a model name, a route or
+``auto``) and ``pin`` (a worker the client chose). A client's ``"<worker>/<model>"`` is
+read into the two by :func:`split_pin` once, where the request enters the gateway.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from actors.outcomes import UpstreamFailure
+from actors.outcomes import ErrorKind, UpstreamFailure
+from actors.planning import AUTO_MODEL
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 
@@ -27,13 +40,21 @@ class Message:
 class ChatRequest:
     """What the client asked for, independent of any provider's format.
 
-    ``model`` is the client's routing input (``None``, ``"auto"``, a model name or
-    ``"<worker>/<model>"``); the upstream model actually asked for is on the
-    :class:`Target`.
+    Attributes:
+        messages: the conversation, oldest first.
+        model: the client's routing input: ``None`` or ``"auto"``, a model name or a
+            configured route; with a ``pin``, the upstream model to ask the pinned worker
+            for (``None``: its default model).
+        pin: the worker the client pinned the request to, if any.
+        temperature: sampling temperature.
+        top_p: nucleus sampling mass.
+        max_tokens: longest answer, in tokens.
+        stop: stop sequences.
     """
 
     messages: tuple[Message, ...]
     model: str | None = None
+    pin: str | None = None
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -97,25 +118,72 @@ class Continued:
 StreamEvent = TextDelta | Finished | Usage | StreamFailed | Malformed | Continued
 
 
+INCOMPLETE = "ended before the answer was complete"
+INCOMPLETE_CODE = "incomplete"
+"""The code of :func:`incomplete` failures, which Cortex detects rather than the provider sends."""
+
+
+def incomplete() -> StreamFailed:
+    """The failure of an answer whose end signal never arrived (a mid-stream upstream error)."""
+    message = f"the upstream {INCOMPLETE}"
+    return StreamFailed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, message, code=INCOMPLETE_CODE))
+
+
+def is_incomplete(failure: UpstreamFailure) -> bool:
+    """Whether ``failure`` is Cortex's verdict of a missing end signal, not the provider's error."""
+    return failure.code == INCOMPLETE_CODE and failure.kind is ErrorKind.UPSTREAM_ERROR
+
+
+def split_pin(model: str | None, is_worker: Callable[[str], bool]) -> tuple[str | None, str | None]:
+    """Read a client's ``"<worker>/<model>"`` as a pin: ``(worker, model)``, else ``(None, model)``.
+
+    ``"x/y"`` is a pin only when ``x`` names a worker: model names may hold slashes
+    (``meta-llama/Llama-3``). An empty model or ``auto`` after the slash means the
+    worker's default model (``None``).
+    """
+    if model is None:
+        return None, None
+    worker, slash, rest = model.partition("/")
+    if not slash or not is_worker(worker):
+        return None, model
+    return worker, rest if rest and rest != AUTO_MODEL else None
+
+
 @dataclass(frozen=True, slots=True)
-class Completion:
-    """A whole non-streamed answer."""
+class LiveAnswer:
+    """An answer being received: who answers, and its events as they arrive.
 
-    text: str
-    finish_reason: str
-    usage: Usage | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CachedAnswer:
-    """A whole answer that finished successfully, as the upstream streamed it.
+    Whether it comes from an upstream, an identical request's flight or the cache, it
+    reads the same: text deltas, then a finish reason and usage, or a failure. Read
+    ``events`` once, to the end or ``aclose`` it.
 
     Attributes:
-        worker: the worker that produced it (reported as ``X-Cortex-Worker`` on replay).
-        model: the upstream model that produced it.
+        worker: the worker answering (``X-Cortex-Worker``).
+        model: the upstream model answering.
+        events: the answer's events.
+        headers: response headers the answer carries (the cache's ``X-Cortex-Cache``).
+        key: the masked API key of the attempt that answered, if any.
+    """
+
+    worker: str
+    model: str
+    events: AsyncGenerator[StreamEvent, None] = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WholeAnswer:
+    """An answer that ended with its finish reason, as one value.
+
+    Attributes:
+        worker: the worker that started it (reported as ``X-Cortex-Worker``).
+        model: the upstream model that started it.
         pieces: the text deltas in order, so a replay keeps the original chunking.
         finish_reason: the upstream's finish reason, in OpenAI's vocabulary.
-        usage: the token counts the upstream reported, if any.
+        usage: the token counts of the whole answer, if reported.
+        workers: every worker that wrote part of it, in order (more than one when a
+            streamed answer was continued on another worker); ``worker`` alone if not given.
     """
 
     worker: str
@@ -123,8 +191,112 @@ class CachedAnswer:
     pieces: tuple[str, ...]
     finish_reason: str
     usage: Usage | None = None
+    workers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.workers:
+            object.__setattr__(self, "workers", (self.worker,))
 
     @property
     def text(self) -> str:
         """The whole answer text."""
         return "".join(self.pieces)
+
+
+class AnswerFold:
+    """Folds an answer's events, one at a time, into what the whole answer says.
+
+    The one fold of the gateway: whatever reads an answer to its end (a renderer as it
+    streams, the cache, a non-streaming client) adds each event here and asks
+    :meth:`result` at the end. The first failure wins; an answer that ends without a
+    finish reason is :func:`incomplete`, never a whole answer.
+    """
+
+    def __init__(self, worker: str, model: str) -> None:
+        self.worker = worker
+        self.model = model
+        self.pieces: list[str] = []
+        self.workers: list[str] = [worker]
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.failure: UpstreamFailure | None = None
+        self.skipped = 0
+
+    def add(self, event: StreamEvent) -> None:
+        """Take one event into account."""
+        match event:
+            case TextDelta(text=text) if text:
+                self.pieces.append(text)
+            case Finished(reason=reason):
+                self.finish_reason = reason
+            case Usage():
+                self.usage = event
+            case Continued(worker=worker):
+                self.workers.append(worker)
+            case StreamFailed(failure=failure) if self.failure is None:
+                self.failure = failure
+            case Malformed():
+                self.skipped += 1
+
+    def result(self) -> WholeAnswer | UpstreamFailure:
+        """The whole answer, or the failure that ended it (incomplete if it never finished)."""
+        if self.failure is not None:
+            return self.failure
+        if self.finish_reason is None:
+            return incomplete().failure
+        return WholeAnswer(
+            self.worker,
+            self.model,
+            tuple(self.pieces),
+            self.finish_reason,
+            self.usage,
+            tuple(self.workers),
+        )
+
+
+def fold(
+    events: Iterable[StreamEvent], *, worker: str, model: str
+) -> WholeAnswer | UpstreamFailure:
+    """Fold the events of a finished answer into the whole answer, or what broke it."""
+    folding = AnswerFold(worker, model)
+    for event in events:
+        folding.add(event)
+    return folding.result()
+
+
+async def gather(answer: LiveAnswer) -> WholeAnswer | UpstreamFailure:
+    """Read a live answer to its end: the whole answer, or what broke it.
+
+    Reading stops at the first failure (the generator is closed, which ends the attempt).
+    """
+    folding = AnswerFold(answer.worker, answer.model)
+    async with contextlib.aclosing(answer.events) as events:
+        async for event in events:
+            folding.add(event)
+            if isinstance(event, StreamFailed):
+                break
+    return folding.result()
+
+
+__all__ = [
+    "INCOMPLETE",
+    "INCOMPLETE_CODE",
+    "ROLES",
+    "AnswerFold",
+    "ChatRequest",
+    "Continued",
+    "Finished",
+    "LiveAnswer",
+    "Malformed",
+    "Message",
+    "StreamEvent",
+    "StreamFailed",
+    "TextDelta",
+    "Usage",
+    "WholeAnswer",
+    "fold",
+    "gather",
+    "incomplete",
+    "is_incomplete",
+    "split_pin",
+]

@@ -49,7 +49,7 @@ from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
-from cortex.chat import CachedAnswer
+from cortex.chat import WholeAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.http.front import EngineSlot, HttpFrontActor
@@ -84,7 +84,7 @@ class Tree:
     slot: EngineSlot
     root_link: RootLink
     root: pykka.ActorRef[Any]
-    cache_store: ResponseStore[CachedAnswer]
+    cache_store: ResponseStore[WholeAnswer]
     runtime: Runtime
     incarnations: Incarnations
     workers: Incarnations
@@ -170,7 +170,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
     workers, drills = directory.namespace(WORKERS), StartDrills()
     runtime = Runtime(settings, redactor)
     started_at = time.time()
-    cache_store = ResponseStore[CachedAnswer](settings.cache.limits)
+    cache_store = ResponseStore[WholeAnswer](settings.cache.limits)
     for config in settings.workers:
         board.put_config(config)
         ledger.configure(config.name, config.api_keys)

@@ -19,43 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure
-from cortex.chat import CachedAnswer, Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from cortex.chat import AnswerFold, LiveAnswer, StreamEvent, StreamFailed, WholeAnswer
 from cortex.errors import DeadlineExceeded
 
 log = structlog.get_logger("cortex.cache")
 
 
-class Opened(Protocol):
-    """An answer whose first token arrived (a :class:`~cortex.dataplane.dispatch.Answer`)."""
-
-    @property
-    def worker(self) -> str:
-        """The worker answering."""
-
-    @property
-    def model(self) -> str:
-        """The upstream model answering."""
-
-    def events(self) -> AsyncGenerator[StreamEvent, None]:
-        """The answer's events, to be read once."""
-
-
-Opener = Callable[[], Awaitable[Opened]]
-Keeper = Callable[[str, CachedAnswer], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """Who is answering a flight: known once its first token arrived."""
-
-    worker: str
-    model: str
+Opener = Callable[[], Awaitable[LiveAnswer]]
+Keeper = Callable[[str, WholeAnswer], Awaitable[None]]
 
 
 class Flight:
@@ -72,7 +47,7 @@ class Flight:
         self._events: list[StreamEvent] = []
         self._news = asyncio.Event()
         self._opened = asyncio.Event()
-        self._head: Head | None = None
+        self._fold: AnswerFold | None = None
         self._error: BaseException | None = None
         self._finished = False
         self._followers = 0
@@ -81,27 +56,24 @@ class Flight:
     @property
     def succeeded(self) -> bool:
         """Whether the answer finished with a finish reason and nothing missing."""
-        # Anything but text, finish and usage (a failure, a skipped malformed chunk, a
-        # continuation stitched on by another worker) means the text may be incomplete or
-        # is not one model's answer.
-        return (
-            self._finished
-            and self._error is None
-            and any(isinstance(e, Finished) for e in self._events)
-            and all(isinstance(e, TextDelta | Finished | Usage) for e in self._events)
-        )
+        return self.answer() is not None
 
-    def answer(self) -> CachedAnswer | None:
-        """The whole answer, if the flight succeeded."""
-        if not self.succeeded or self._head is None:
+    def answer(self) -> WholeAnswer | None:
+        """The whole answer, if the flight succeeded.
+
+        Only an answer one worker wrote with nothing skipped counts: a skipped malformed
+        chunk means the text may be incomplete, and a continuation stitched on by another
+        worker is not one model's answer.
+        """
+        if not self._finished or self._error is not None or self._fold is None:
             return None
-        finish = next(e.reason for e in reversed(self._events) if isinstance(e, Finished))
-        usage = next((e for e in reversed(self._events) if isinstance(e, Usage)), None)
-        pieces = tuple(e.text for e in self._events if isinstance(e, TextDelta) and e.text)
-        return CachedAnswer(self._head.worker, self._head.model, pieces, finish, usage)
+        whole = self._fold.result()
+        if not isinstance(whole, WholeAnswer) or self._fold.skipped or len(whole.workers) > 1:
+            return None
+        return whole
 
     def attach(self) -> None:
-        """Count one more follower (before it waits for the head)."""
+        """Count one more follower (before it joins)."""
         self._followers += 1
 
     def detach(self) -> None:
@@ -110,8 +82,11 @@ class Flight:
         if self._followers <= 0 and not self._finished and self.task is not None:
             self.task.cancel()
 
-    async def head(self, timeout: float) -> Head:
-        """Wait for the first token and say who answers.
+    async def join(self, timeout: float, headers: dict[str, str]) -> LiveAnswer:
+        """Wait for the first token, then follow the answer as a live answer of its own.
+
+        The caller has :meth:`attach`-ed; reading the answer's events to their end (or
+        closing them) detaches it.
 
         Raises:
             GatewayError: the error every upstream attempt ended in, shared by all.
@@ -122,9 +97,9 @@ class Flight:
                 await self._opened.wait()
         except TimeoutError:
             raise DeadlineExceeded("no upstream answered before the deadline") from None
-        if self._head is None:
+        if self._fold is None:
             raise self._error or DeadlineExceeded("the shared upstream request was cancelled")
-        return self._head
+        return LiveAnswer(self._fold.worker, self._fold.model, self.follow(), headers)
 
     async def follow(self) -> AsyncGenerator[StreamEvent, None]:
         """Every event of the answer from the start, then each new one as it arrives."""
@@ -160,9 +135,9 @@ class Flight:
         """Receive the whole answer, publishing each event to the followers."""
         try:
             answer = await opener()
-            self._head = Head(answer.worker, answer.model)
+            self._fold = AnswerFold(answer.worker, answer.model)
             self._opened.set()
-            async with contextlib.aclosing(answer.events()) as events:
+            async with contextlib.aclosing(answer.events) as events:
                 async for event in events:
                     self._publish(event)
                     if isinstance(event, StreamFailed):
@@ -178,6 +153,8 @@ class Flight:
     def _publish(self, event: StreamEvent | None) -> None:
         if event is not None:
             self._events.append(event)
+            if self._fold is not None:
+                self._fold.add(event)
         # Followers wait on the event they saw; a fresh one is armed for the next news.
         news, self._news = self._news, asyncio.Event()
         news.set()

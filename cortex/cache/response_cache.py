@@ -5,7 +5,7 @@ round trip) and replay a hit; else join an identical request's answer if one is 
 flight; else go upstream in a new flight, whose answer the cache actor stores if it
 finishes successfully (with its provider's end signal, written by one worker: see
 :attr:`~cortex.cache.flights.Flight.succeeded`). Whatever the path, the handler gets a
-:class:`Served` answer with the same events a live answer has, so a hit renders exactly
+:class:`~cortex.chat.LiveAnswer` carrying the cache's header, so a hit renders exactly
 like a live answer. Lookups are counted in the store before the answer is served, so a
 response that says ``hit`` is already counted; a finished answer is handed over with an
 ask, and its flight stays joinable until the actor has stored it, so no identical request
@@ -14,23 +14,21 @@ slips between the two and goes upstream again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
 
 import pykka
 import structlog
 
 from actors.cache import StoreAnswer
-from actors.outcomes import UpstreamFailure
 from actors.response_store import ResponseStore
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
-from cortex.chat import CachedAnswer, Finished, StreamEvent, TextDelta, Usage
+from cortex.chat import Finished, LiveAnswer, StreamEvent, TextDelta, WholeAnswer, gather
 from cortex.dataplane.bridge import Bridge
-from cortex.dataplane.dispatch import Answer, Completed, Dispatcher
+from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.schemas import ChatCall
-from cortex.providers.stream import gather_completion
 from supervisors import Handle, NotRunning
 
 log = structlog.get_logger("cortex.cache")
@@ -38,48 +36,12 @@ log = structlog.get_logger("cortex.cache")
 STORE_TIMEOUT = 5.0
 
 
-@dataclass(slots=True)
-class Served:
-    """An answer ready to render, whether live, shared with a flight or replayed.
-
-    Attributes:
-        worker: the worker that produced the answer (``X-Cortex-Worker``).
-        model: the upstream model that produced it.
-        cache: how the cache took part, or None when the cache is off.
-    """
-
-    worker: str
-    model: str
-    cache: CacheStatus | None
-    _events: AsyncGenerator[StreamEvent, None] = field(repr=False)
-
-    def events(self) -> AsyncGenerator[StreamEvent, None]:
-        """The answer's events: text deltas, then finish reason and usage, or a failure."""
-        return self._events
-
-    def headers(self) -> dict[str, str]:
-        """The cache's response header, if the cache is on."""
-        return {} if self.cache is None else {HEADER: self.cache.value}
+def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
+    """A whole answer as a live one, its events as fast as the client reads them."""
+    return LiveAnswer(answer.worker, answer.model, _replayed(answer), headers)
 
 
-@dataclass(frozen=True, slots=True)
-class Whole:
-    """A whole answer for a non-streaming client."""
-
-    worker: str
-    model: str
-    text: str
-    finish_reason: str
-    usage: Usage | None
-    cache: CacheStatus | None
-
-    def headers(self) -> dict[str, str]:
-        """The cache's response header, if the cache is on."""
-        return {} if self.cache is None else {HEADER: self.cache.value}
-
-
-async def replay(answer: CachedAnswer) -> AsyncGenerator[StreamEvent, None]:
-    """A cached answer as the events of a live one, as fast as the client reads them."""
+async def _replayed(answer: WholeAnswer) -> AsyncGenerator[StreamEvent, None]:
     for piece in answer.pieces:
         yield TextDelta(piece)
     yield Finished(answer.finish_reason)
@@ -87,14 +49,9 @@ async def replay(answer: CachedAnswer) -> AsyncGenerator[StreamEvent, None]:
         yield answer.usage
 
 
-async def gather(served: Served) -> Whole | UpstreamFailure:
-    """Read a whole answer from its events, or the failure that ended it."""
-    result = await gather_completion(served.events())
-    if isinstance(result, UpstreamFailure):
-        return result
-    return Whole(
-        served.worker, served.model, result.text, result.finish_reason, result.usage, served.cache
-    )
+def status_headers(status: CacheStatus | None) -> dict[str, str]:
+    """The cache's response header for ``status``; none when the cache is off."""
+    return {} if status is None else {HEADER: status.value}
 
 
 class ResponseCache:
@@ -113,7 +70,7 @@ class ResponseCache:
         self,
         *,
         dispatcher: Dispatcher,
-        store: ResponseStore[CachedAnswer],
+        store: ResponseStore[WholeAnswer],
         actor: Handle,
         bridge: Bridge,
         settings: CacheSettings,
@@ -143,7 +100,7 @@ class ResponseCache:
             "in_flight": self._flights.in_flight(),
         }
 
-    async def open(self, call: ChatCall, terms: CacheTerms) -> Served:
+    async def open(self, call: ChatCall, terms: CacheTerms) -> LiveAnswer:
         """Serve a streaming call.
 
         Raises:
@@ -151,40 +108,39 @@ class ResponseCache:
         """
         if not self._cacheable(call, terms.controls):
             answer = await self._open(call)
-            return Served(answer.worker, answer.model, self._uncached, answer.events())
+            return dataclasses.replace(answer, headers=status_headers(self._uncached))
         if terms.controls.lookup and (served := await self._cached(terms.key, call)) is not None:
             return served
         flight = self._launch(terms.key, terms.controls, lambda: self._open(call))
         return await self._follow(flight, CacheStatus.MISS, call)
 
-    async def complete(self, call: ChatCall, terms: CacheTerms) -> Whole:
+    async def complete(
+        self, call: ChatCall, terms: CacheTerms
+    ) -> tuple[WholeAnswer, dict[str, str]]:
         """Serve a non-streaming call: the same paths, gathered into one answer.
 
         A miss goes upstream through the dispatcher's ``complete``, so a failure in the
         middle of an answer still fails over as it does without the cache. A shared
         answer that breaks off is retried the same way.
 
+        Returns:
+            The answer, and the cache's response header.
+
         Raises:
             GatewayError: no upstream could answer.
         """
         if not self._cacheable(call, terms.controls):
-            done = await self._complete(call)
-            return Whole(
-                done.worker, done.model, done.text, done.finish_reason, done.usage, self._uncached
-            )
+            return await self._complete(call), status_headers(self._uncached)
         if terms.controls.lookup and (served := await self._cached(terms.key, call)) is not None:
             whole = await gather(served)
-            if isinstance(whole, Whole):
-                return whole
-            done = await self._complete(call)
-            return Whole(
-                done.worker, done.model, done.text, done.finish_reason, done.usage, CacheStatus.MISS
-            )
+            if isinstance(whole, WholeAnswer):
+                return whole, dict(served.headers)
+            return await self._complete(call), status_headers(CacheStatus.MISS)
         flight = self._launch(terms.key, terms.controls, lambda: self._completed(call))
         served = await self._follow(flight, CacheStatus.MISS, call)
         whole = await gather(served)
-        if isinstance(whole, Whole):
-            return whole
+        if isinstance(whole, WholeAnswer):
+            return whole, dict(served.headers)
         raise AllUpstreamsFailed([Attempt(served.worker, None, whole.kind.value, whole.message)])
 
     @property
@@ -195,12 +151,12 @@ class ResponseCache:
     def _cacheable(self, call: ChatCall, controls: CacheControls) -> bool:
         return self.settings.caches(call.request) and not controls.bypass
 
-    async def _cached(self, key: str, call: ChatCall) -> Served | None:
+    async def _cached(self, key: str, call: ChatCall) -> LiveAnswer | None:
         """A cached answer, or one shared with an identical request; counts the lookup."""
         cached = self._store.get(key)
         if cached is not None:
             self._store.record_lookup(key, hit=True)
-            return Served(cached.worker, cached.model, CacheStatus.HIT, replay(cached))
+            return replay(cached, status_headers(CacheStatus.HIT))
         flight = self._flights.joinable(key)
         # Without coalescing only a finished answer is shared: the client that asked for
         # it already has it, and the next identical request must not go upstream merely
@@ -227,33 +183,29 @@ class ResponseCache:
             keep=self._keep if controls.store else None,
         )
 
-    async def _open(self, call: ChatCall) -> Answer:
+    async def _open(self, call: ChatCall) -> LiveAnswer:
         return await self._dispatcher.open(
             call.request, strategy=call.strategy, timeout=call.timeout
         )
 
-    async def _complete(self, call: ChatCall) -> Completed:
+    async def _complete(self, call: ChatCall) -> WholeAnswer:
         return await self._dispatcher.complete(
             call.request, strategy=call.strategy, timeout=call.timeout
         )
 
-    async def _completed(self, call: ChatCall) -> Served:
+    async def _completed(self, call: ChatCall) -> LiveAnswer:
         """A whole non-streamed answer, as the events of a flight."""
-        done = await self._complete(call)
-        pieces = (done.text,) if done.text else ()
-        answer = CachedAnswer(done.worker, done.model, pieces, done.finish_reason, done.usage)
-        return Served(done.worker, done.model, None, replay(answer))
+        return replay(await self._complete(call), {})
 
-    async def _follow(self, flight: Flight, status: CacheStatus, call: ChatCall) -> Served:
+    async def _follow(self, flight: Flight, status: CacheStatus, call: ChatCall) -> LiveAnswer:
         flight.attach()
         try:
-            head = await flight.head(call.timeout or self._timeout)
+            return await flight.join(call.timeout or self._timeout, status_headers(status))
         except BaseException:
             flight.detach()
             raise
-        return Served(head.worker, head.model, status, flight.follow())
 
-    async def _keep(self, key: str, answer: CachedAnswer) -> None:
+    async def _keep(self, key: str, answer: WholeAnswer) -> None:
         """Have the cache actor store a finished answer, and wait until it has."""
         try:
             await self._bridge.ask(self._actor, StoreAnswer(key, answer), timeout=STORE_TIMEOUT)

@@ -10,7 +10,7 @@ Pure functions over validated requests, so every rule is tested without a server
   change a key. The model is resolved the way the router resolves it, from the settings
   in force: a configured route stands for its chain of ``worker/model`` targets (so a
   reload that points ``smart`` elsewhere never replays the old model's answers), a
-  ``provider`` pin is folded in as ``worker/model``, and ``auto`` (or no model) stands for
+  pin stands for its worker and the model asked of it, and ``auto`` (or no model) stands for
   "whichever worker the routing strategy picks", so the effective strategy is part of it.
 * **Partition.** Answers are shared only among requests let in with the same gateway key:
   its id is part of the key, so one client never gets another's answer, nor learns from
@@ -148,7 +148,7 @@ def read_terms(
     """The cache key and the client's controls of one validated chat call.
 
     Args:
-        call: the validated call, with any ``provider`` pin already folded into its model.
+        call: the validated call, with its pin already settled (see ``pin_provider``).
         headers: the request's headers (``Cache-Control``).
         body: the request's JSON body (``cache`` and the :data:`ANSWER_FIELDS`).
         routes: the model routes in force.
@@ -167,9 +167,12 @@ def read_terms(
 
 
 def resolved_model(
-    model: str | None, strategy: RoutingStrategy | None, routes: Mapping[str, Route]
+    request: ChatRequest, strategy: RoutingStrategy | None, routes: Mapping[str, Route]
 ) -> list[object]:
-    """What the router will ask for, in the order the router resolves it (routes first)."""
+    """What the router will ask for, in the order the router resolves it (pin, then routes)."""
+    model = request.model
+    if request.pin is not None:
+        return ["pin", request.pin, None if model == AUTO_MODEL else model]
     if not model or model == AUTO_MODEL:
         return [AUTO_MODEL, strategy.value if strategy is not None else None]
     route = routes.get(model)
@@ -202,7 +205,7 @@ def cache_key(
     canonical = {
         "v": KEY_VERSION,
         "messages": [[m.role, m.content] for m in request.messages],
-        "model": resolved_model(request.model, strategy, routes or {}),
+        "model": resolved_model(request, strategy, routes or {}),
         "temperature": request.temperature,
         "top_p": request.top_p,
         "max_tokens": request.max_tokens,

@@ -56,7 +56,7 @@ MAX_ERROR_BODY = 65_536
 
 
 @dataclass(slots=True)
-class Opened:
+class OpenAttempt:
     """An attempt whose first token arrived; the stream is still open."""
 
     candidate: Candidate
@@ -96,7 +96,7 @@ class Attempts:
 
     async def open(
         self, candidate: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
-    ) -> Opened | UpstreamFailure:
+    ) -> OpenAttempt | UpstreamFailure:
         """Try one candidate with one key until its first token, or classify its failure."""
         adapter = adapter_for(candidate.type)
         target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
@@ -176,7 +176,7 @@ class Attempts:
         *,
         decoder: StreamDecoder,
         started: float,
-    ) -> Opened | UpstreamFailure:
+    ) -> OpenAttempt | UpstreamFailure:
         """Read an accepted response until its first text, keeping what came before it."""
         buffered: list[StreamEvent] = []
         async for chunk in response.content.iter_any():
@@ -190,7 +190,7 @@ class Attempts:
                 buffered.append(event)
             if _has_text(buffered):
                 ttft = (time.monotonic() - started) * 1000.0
-                return Opened(candidate, lease, tally, response, decoder, buffered, ttft)
+                return OpenAttempt(candidate, lease, tally, response, decoder, buffered, ttft)
         failure = _empty(candidate)
         for event in decoder.close():
             if isinstance(event, StreamFailed):
@@ -199,7 +199,7 @@ class Attempts:
             buffered.append(event)
         return self._failed(candidate, lease, tally, failure, response)
 
-    async def relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
+    async def relay(self, opened: OpenAttempt) -> AsyncGenerator[StreamEvent, None]:
         """Yield an opened attempt's events to the end; the last is a ``StreamFailed`` if it broke.
 
         Reports the outcome however the relay ends: completed, failed, or cancelled when
@@ -389,4 +389,4 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-__all__ = ["Attempts", "Opened", "describe"]
+__all__ = ["Attempts", "OpenAttempt", "describe"]

@@ -41,22 +41,23 @@ from actors.outcomes import UpstreamFailure
 from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
 from cortex.chat import (
     ChatRequest,
-    Completion,
     Continued,
+    LiveAnswer,
     Message,
     StreamEvent,
     StreamFailed,
     TextDelta,
     Usage,
+    WholeAnswer,
+    gather,
 )
-from cortex.dataplane.attempts import Attempts, Opened
+from cortex.dataplane.attempts import Attempts, OpenAttempt
 from cortex.dataplane.bridge import Bridge
 from cortex.dataplane.contributions import Contribution, answer_usage
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import (
     AllUpstreamsFailed,
-    Attempt,
     BadRequest,
     GatewayError,
     NotFound,
@@ -69,7 +70,6 @@ from cortex.observability.observe import (
     observed,
     report_parts,
 )
-from cortex.providers.stream import gather_completion
 from supervisors import Directory, Handle, NotRunning
 
 MAX_REQUEST_TIMEOUT = 600.0
@@ -84,38 +84,6 @@ class DispatchSettings:
     ask_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     continuation: bool = True
-
-
-@dataclass(slots=True)
-class Answer:
-    """A committed upstream answer: the first token has arrived.
-
-    Iterate :meth:`events` to the end (or ``aclose`` it); the attempts report their
-    outcomes to the actors however the iteration ends.
-    """
-
-    worker: str
-    model: str
-    key: str | None
-    attempts: tuple[Attempt, ...]
-    first_token_ms: float
-    _events: AsyncGenerator[StreamEvent, None] = field(repr=False)
-
-    def events(self) -> AsyncGenerator[StreamEvent, None]:
-        """The answer's events: text deltas, then finish reason and usage, or a failure."""
-        return self._events
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """A whole answer gathered for a non-streaming client."""
-
-    worker: str
-    model: str
-    text: str
-    finish_reason: str
-    usage: Usage | None
-    attempts: tuple[Attempt, ...]
 
 
 class Dispatcher:
@@ -156,7 +124,7 @@ class Dispatcher:
         *,
         strategy: RoutingStrategy | None = None,
         timeout: float | None = None,
-    ) -> Answer:
+    ) -> LiveAnswer:
         """Fail over until an upstream produces its first token.
 
         Args:
@@ -171,13 +139,11 @@ class Dispatcher:
         opened = await walk.next_opened(request)
         candidate = opened.candidate
         self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
-        return Answer(
+        return LiveAnswer(
             candidate.worker,
             candidate.model,
-            opened.key,
-            tuple(walk.failures),
-            opened.first_token_ms,
             self._stream(walk, opened, request),
+            key=opened.key,
         )
 
     async def complete(
@@ -186,7 +152,7 @@ class Dispatcher:
         *,
         strategy: RoutingStrategy | None = None,
         timeout: float | None = None,
-    ) -> Completed:
+    ) -> WholeAnswer:
         """Serve a non-streaming request: any failure, mid-stream included, fails over.
 
         Raises:
@@ -197,18 +163,11 @@ class Dispatcher:
             opened = await walk.next_opened(request)
             candidate = opened.candidate
             self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
-            result = await gather_completion(
-                observed(self._observer, candidate.worker, candidate.model, self._relay(opened))
-            )
-            if isinstance(result, Completion):
-                return Completed(
-                    candidate.worker,
-                    candidate.model,
-                    result.text,
-                    result.finish_reason,
-                    result.usage,
-                    tuple(walk.failures),
-                )
+            worker, model = candidate.worker, candidate.model
+            events = observed(self._observer, worker, model, self._relay(opened))
+            result = await gather(LiveAnswer(worker, model, events, key=opened.key))
+            if isinstance(result, WholeAnswer):
+                return result
             walk.note_failure(candidate.worker, opened.key, result)
             walk.exclude(candidate.worker)
 
@@ -230,7 +189,7 @@ class Dispatcher:
             rng=self._rng,
         )
 
-    async def _relay(self, opened: Opened) -> AsyncGenerator[StreamEvent, None]:
+    async def _relay(self, opened: OpenAttempt) -> AsyncGenerator[StreamEvent, None]:
         """One attempt's events, releasing its concurrency slot when it ends."""
         try:
             async with contextlib.aclosing(self._attempts.relay(opened)) as events:
@@ -240,7 +199,7 @@ class Dispatcher:
             self._slots.release(opened.candidate.worker)
 
     async def _stream(
-        self, walk: PlanWalk, opened: Opened, request: ChatRequest
+        self, walk: PlanWalk, opened: OpenAttempt, request: ChatRequest
     ) -> AsyncGenerator[StreamEvent, None]:
         """Relay a committed answer, continuing it on another worker if its upstream breaks.
 
@@ -291,7 +250,7 @@ class Dispatcher:
 
     async def _continuation(
         self, walk: PlanWalk, request: ChatRequest, delivered: str
-    ) -> Opened | None:
+    ) -> OpenAttempt | None:
         """Ask a prefill-capable worker to continue the partial answer, if any can."""
         wanted = walk.plan.continuation
         if not (self._settings.continuation if wanted is None else wanted) or not delivered:
@@ -307,7 +266,9 @@ class Dispatcher:
     async def _plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> Plan:
         try:
             plan: Plan = await self._bridge.ask(
-                self._pool, PlanRoute(request.model, strategy), timeout=self._settings.ask_timeout
+                self._pool,
+                PlanRoute(request.model, strategy, request.pin),
+                timeout=self._settings.ask_timeout,
             )
         except NoRouteForModel as exc:
             raise NotFound(str(exc), code="model_not_found") from exc
@@ -338,8 +299,6 @@ class Dispatcher:
 
 __all__ = [
     "AllUpstreamsFailed",
-    "Answer",
-    "Completed",
     "DispatchSettings",
     "Dispatcher",
     "GatewayError",

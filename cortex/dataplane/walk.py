@@ -36,7 +36,7 @@ from actors.keys import KeyLease, KeyLedger
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
 from cortex.chat import ChatRequest
-from cortex.dataplane.attempts import Attempts, Opened
+from cortex.dataplane.attempts import Attempts, OpenAttempt
 from cortex.dataplane.retry_rules import (
     TRANSIENT,
     SameTargetLimits,
@@ -132,7 +132,7 @@ class PlanWalk:
         """Record a failure that happened outside the walk (after a first token)."""
         self.failures.append(Attempt(worker, key, failure.kind.value, failure.message))
 
-    async def next_opened(self, request: ChatRequest, *, prefill_only: bool = False) -> Opened:
+    async def next_opened(self, request: ChatRequest, *, prefill_only: bool = False) -> OpenAttempt:
         """The next attempt that produces a first token.
 
         Raises:
@@ -151,14 +151,14 @@ class PlanWalk:
             ):
                 continue
             result = await self._try(candidate, request)
-            if isinstance(result, Opened):
+            if isinstance(result, OpenAttempt):
                 return result
             if result is not None:
                 await self._maybe_retry_same_target(candidate, result)
 
     async def _try(
         self, candidate: Candidate, request: ChatRequest
-    ) -> Opened | UpstreamFailure | None:
+    ) -> OpenAttempt | UpstreamFailure | None:
         """Try one candidate with each usable key in turn.
 
         Returns:
@@ -170,7 +170,7 @@ class PlanWalk:
             self._saturated.append(candidate)
             return None
         self._tried_this_pass = True
-        opened: Opened | None = None
+        opened: OpenAttempt | None = None
         failure: UpstreamFailure | None = None
         try:
             tried: set[str] = set()
@@ -183,7 +183,7 @@ class PlanWalk:
                     tried.add(lease.key_id)
                 self._observer.attempt_started(worker, tuple(self.failures))
                 result = await self._attempts.open(candidate, lease, request, self.deadline)
-                if isinstance(result, Opened):
+                if isinstance(result, OpenAttempt):
                     opened = result
                     return opened
                 failure = result

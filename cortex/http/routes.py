@@ -23,9 +23,9 @@ from actors.board import Board
 from actors.breaker import Breaker, BreakerState
 from actors.keys import KeyLedger
 from actors.workers import HealthStatus
-from cortex.cache.response_cache import ResponseCache, Served
+from cortex.cache.response_cache import ResponseCache
 from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
-from cortex.chat import Continued, Finished, StreamFailed, TextDelta, Usage
+from cortex.chat import AnswerFold, Continued, Finished, LiveAnswer, StreamFailed, TextDelta
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
@@ -160,12 +160,13 @@ async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[Cha
     body = parse_json_object(await request.read())
     max_messages = settings.max_messages if settings is not None else None
     call = parse_chat(body, default_stream=default_stream, max_messages=max_messages)
-    call = pin_provider(with_headers(call, request.headers), services.board)
+    routes = settings.routes if settings is not None else {}
+    call = pin_provider(with_headers(call, request.headers), services.board, routes)
     terms = read_terms(
         call,
         request.headers,
         body,
-        routes=settings.routes if settings is not None else {},
+        routes=routes,
         default_strategy=settings.strategy if settings is not None else None,
         partition=None if services.cache.settings.shared else request.get(CLIENT_PARTITION),
     )
@@ -178,7 +179,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     call, terms = await _chat_call(request, default_stream=False)
     cid = render.completion_id()
     if not call.stream:
-        done = await services.cache.complete(call, terms)
+        done, cache_headers = await services.cache.complete(call, terms)
         body = render.completion(
             cid=cid,
             model=done.model,
@@ -186,16 +187,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             finish_reason=done.finish_reason,
             usage=done.usage,
         )
-        headers = {"X-Cortex-Worker": done.worker, **done.headers()}
+        headers = {"X-Cortex-Worker": done.worker, **cache_headers}
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await _start_sse(request, answer)
-    usage: Usage | None = None
+    told = AnswerFold(answer.worker, answer.model)
     try:
-        async with contextlib.aclosing(answer.events()) as events:
+        async with contextlib.aclosing(answer.events) as events:
             await response.write(writer.role())
             async for event in events:
+                told.add(event)
                 match event:
                     case TextDelta(text=text) if text:
                         await response.write(writer.text(text))
@@ -204,15 +206,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                         writer = writer.for_model(model)
                     case Finished(reason=reason):
                         await response.write(writer.finish(reason))
-                    case Usage():
-                        usage = event
                     case StreamFailed(failure=failure):
                         await response.write(
                             writer.error(failure.message, "upstream_error", failure.kind.value)
                         )
                         break
             else:
-                await response.write(writer.usage(usage))
+                await response.write(writer.usage(told.usage))
     except asyncio.CancelledError:
         if not cut_by_shutdown(request):
             raise
@@ -235,21 +235,15 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     call, terms = await _chat_call(request, default_stream=True)
     answer = await services.cache.open(call, terms)
     response = await _start_sse(request, answer)
-    usage: Usage | None = None
-    finish: str | None = None  # set by the answer's end signal; never invented
-    workers = [answer.worker]
+    told = AnswerFold(answer.worker, answer.model)
+    workers = told.workers
     try:
-        async with contextlib.aclosing(answer.events()) as events:
+        async with contextlib.aclosing(answer.events) as events:
             async for event in events:
+                told.add(event)
                 match event:
                     case TextDelta(text=text) if text:
                         await response.write(render.sse({"content": text}))
-                    case Continued(worker=worker):
-                        workers.append(worker)
-                    case Finished(reason=reason):
-                        finish = reason
-                    case Usage():
-                        usage = event
                     case StreamFailed(failure=failure):
                         error = {
                             "message": failure.message,
@@ -265,8 +259,9 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
                     "worker": answer.worker,
                     "workers": workers,
                     "model": answer.model,
-                    "finish_reason": finish,
-                    "usage": render.usage_json(usage),
+                    # Set by the answer's end signal; never invented.
+                    "finish_reason": told.finish_reason,
+                    "usage": render.usage_json(told.usage),
                 }
                 await response.write(render.sse(done, event="done"))
     except asyncio.CancelledError:
@@ -280,14 +275,14 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _start_sse(request: web.Request, answer: Served) -> web.StreamResponse:
+async def _start_sse(request: web.Request, answer: LiveAnswer) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Cortex-Worker": answer.worker,
             "X-Request-ID": request["request_id"],
-            **answer.headers(),
+            **answer.headers,
         }
     )
     await response.prepare(request)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from actors.board import Board
 from actors.planning import AUTO_MODEL, RoutingStrategy
-from cortex.chat import ROLES, ChatRequest, Message
+from cortex.chat import ROLES, ChatRequest, Message, split_pin
 from cortex.errors import BadRequest, NotFound
 
 MAX_STOP_SEQUENCES = 4
@@ -31,7 +31,6 @@ class ChatCall:
     stream: bool
     include_usage: bool
     strategy: RoutingStrategy | None
-    provider: str | None
     timeout: float | None = None
 
 
@@ -69,26 +68,34 @@ def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
                 f"header {TIMEOUT_HEADER} must be seconds between 0 and {MAX_TIMEOUT:g}",
                 code="invalid_header",
             )
-    return ChatCall(call.request, call.stream, call.include_usage, strategy, call.provider, timeout)
+    return dataclasses.replace(call, strategy=strategy, timeout=timeout)
 
 
-def pin_provider(call: ChatCall, board: Board) -> ChatCall:
-    """Turn a ``provider`` field into the ``worker/model`` pin the router understands.
+def pin_provider(call: ChatCall, board: Board, routes: Container[str] = ()) -> ChatCall:
+    """Settle who the client pinned: the ``provider`` field, or a ``"<worker>/<model>"`` model.
 
-    A pin with no model or ``"auto"`` means the worker's default model (``"<worker>/"``):
-    OpenAI's SDK always sends a model, and ``auto`` is no model any provider knows.
+    The pin leaves as the request's own ``pin`` field, with ``model`` the model to ask the
+    worker for: ``None`` (its default) when the client named none or ``"auto"``, since
+    OpenAI's SDK always sends a model and ``auto`` is no model any provider knows. A model
+    that names a configured route stays a route, as the router resolves routes first.
 
     Raises:
-        NotFound: no worker has that name.
+        NotFound: the ``provider`` field names no worker.
     """
-    if call.provider is None:
+    request = call.request
+    pin: str | None
+    if request.pin is not None:
+        if board.config(request.pin) is None:
+            raise NotFound(f"no worker named {request.pin!r}", code="unknown_worker")
+        pin, model = request.pin, request.model
+    elif request.model in routes:
         return call
-    if board.config(call.provider) is None:
-        raise NotFound(f"no worker named {call.provider!r}", code="unknown_worker")
-    model = call.request.model
-    wanted = "" if model is None or model == AUTO_MODEL else model
-    pinned = dataclasses.replace(call.request, model=f"{call.provider}/{wanted}")
-    return dataclasses.replace(call, request=pinned)
+    else:
+        pin, model = split_pin(request.model, lambda name: board.config(name) is not None)
+        if pin is None:
+            return call
+    wanted = None if model is None or model == AUTO_MODEL else model
+    return dataclasses.replace(call, request=dataclasses.replace(request, model=wanted, pin=pin))
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -146,14 +153,13 @@ def parse_chat(
         top_p=_number(body, "top_p", 0.0, 1.0),
         max_tokens=max_tokens,
         stop=_stop(body.get("stop")),
+        pin=_optional(body, "provider", str) or None,
     )
-    provider = _optional(body, "provider", str) or None
     return ChatCall(
         request=request,
         stream=default_stream if stream is None else stream,
         include_usage=include_usage,
         strategy=strategy,
-        provider=provider,
     )
 
 

@@ -26,7 +26,7 @@ import pykka
 from actors.board import Board
 from actors.keys import KeyLedger, KeyView
 from actors.response_store import ResponseStore
-from cortex.chat import CachedAnswer
+from cortex.chat import WholeAnswer
 from cortex.observability.incarnations import Incarnations
 from supervisors import (
     ChildInfo,
@@ -70,7 +70,7 @@ class TreeSources:
     board: Board
     ledger: KeyLedger
     pool_state: Callable[[], Json | None]
-    cache: ResponseStore[CachedAnswer]
+    cache: ResponseStore[WholeAnswer]
     front_port: Callable[[], int | None]
 
 

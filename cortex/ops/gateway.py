@@ -22,9 +22,8 @@ from typing import Any, Self, TypeVar
 from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
 from actors.redaction import Redactor
 from actors.workers import WorkerView
-from cortex.chat import StreamEvent, StreamFailed, TextDelta
+from cortex.chat import LiveAnswer, StreamEvent, StreamFailed, TextDelta
 from cortex.config.settings import ConfigError, Settings, parse_worker
-from cortex.dataplane.dispatch import Answer
 from cortex.errors import (
     AllUpstreamsFailed,
     Attempt,
@@ -194,7 +193,7 @@ class Gateway:
             return future.result(timeout=self._settings.request_timeout + LIBRARY_MARGIN)
 
         answer = run(engine.dispatcher.open(call.request, strategy=call.strategy))
-        events = answer.events()
+        events = answer.events
         try:
             while True:
                 try:
@@ -236,7 +235,7 @@ class Gateway:
             return await asyncio.wrap_future(future)
 
         answer = await run(engine.dispatcher.open(call.request, strategy=call.strategy))
-        events = answer.events()
+        events = answer.events
         try:
             while True:
                 try:
@@ -273,7 +272,7 @@ class Gateway:
         }
         limit = self.tree.runtime.settings.max_messages
         call = parse_chat(body, default_stream=True, max_messages=limit)
-        return pin_provider(call, self.tree.board)
+        return pin_provider(call, self.tree.board, self.tree.runtime.settings.routes)
 
     def health_status(self) -> dict[str, Any]:
         """Worker counts by status and provider, and the overall health."""
@@ -360,7 +359,7 @@ class Gateway:
         return engine
 
 
-def _text_of(answer: Answer, event: StreamEvent) -> str | None:
+def _text_of(answer: LiveAnswer, event: StreamEvent) -> str | None:
     """The text an event adds, or None; an in-stream failure becomes the caller's error."""
     if isinstance(event, TextDelta) and event.text:
         return event.text

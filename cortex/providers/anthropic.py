@@ -17,7 +17,7 @@ import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Completion, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from cortex.providers.base import Target
 from cortex.providers.payload import (
     JsonObject,
@@ -230,7 +230,7 @@ class AnthropicAdapter:
         """A decoder for one stream of named SSE events."""
         return JsonStreamDecoder(SseParser(), _EventHandler())
 
-    def parse_completion(self, body: bytes) -> Completion:
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``message`` object.
 
         Raises:
@@ -242,11 +242,9 @@ class AnthropicAdapter:
             reason = string(payload, "stop_reason")
             if reason is None:
                 raise ValueError("message without a stop_reason: the answer may be cut short")
-            return Completion(
-                text=joined_text(content),  # only text blocks carry "text"
-                finish_reason=_finish(reason),
-                usage=_usage(_prompt_tokens(usage), count(usage, "output_tokens")),
-            )
+            tokens = _usage(_prompt_tokens(usage), count(usage, "output_tokens"))
+            text = joined_text(content)  # only text blocks carry "text"
+            return [TextDelta(text), Finished(_finish(reason)), *([tokens] if tokens else [])]
         raise ValueError("message without a content list")
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:

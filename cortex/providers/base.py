@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from actors.wire import HttpCall, ProbeWire
-from cortex.chat import ChatRequest, Completion, StreamEvent
+from cortex.chat import ChatRequest, StreamEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,11 @@ class Adapter(ProbeWire, Protocol):
         """Return a fresh decoder for one streamed response."""
         ...
 
-    def parse_completion(self, body: bytes) -> Completion:
-        """Parse a successful non-streamed response body.
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
+        """Parse a successful non-streamed response body into the events of its answer.
+
+        The events are those a stream of the same answer carries (text, finish reason,
+        usage), so one fold (:func:`cortex.chat.fold`) reads both.
 
         Raises:
             ValueError: the body is not a valid response of this format.

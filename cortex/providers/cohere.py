@@ -16,7 +16,7 @@ from typing import Any
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Completion, Finished, StreamEvent, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, StreamEvent, TextDelta, Usage
 from cortex.providers.base import Target
 from cortex.providers.openai import bearer_headers
 from cortex.providers.payload import (
@@ -32,7 +32,7 @@ from cortex.providers.payload import (
     usage_from,
 )
 from cortex.providers.sse import SseParser
-from cortex.providers.stream import JsonStreamDecoder, completion_from
+from cortex.providers.stream import JsonStreamDecoder, whole_body
 
 _FINISH = {
     "COMPLETE": "stop",
@@ -114,7 +114,7 @@ class CohereAdapter:
         """A decoder for one v2 SSE stream."""
         return JsonStreamDecoder(SseParser(), _EventHandler())
 
-    def parse_completion(self, body: bytes) -> Completion:
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a v2 chat response.
 
         Raises:
@@ -128,7 +128,7 @@ class CohereAdapter:
             if reason is None:
                 raise ValueError("chat response without a finish_reason: answer may be cut short")
             ending = _ending(reason, None, _usage(obj(payload, "usage")))
-            return completion_from([TextDelta(joined_text(content)), *ending])
+            return whole_body([TextDelta(joined_text(content)), *ending])
         raise ValueError("chat response without message.content")
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:

@@ -23,7 +23,6 @@ from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import (
     ChatRequest,
-    Completion,
     Finished,
     StreamEvent,
     StreamFailed,
@@ -47,7 +46,7 @@ from cortex.providers.payload import (
     string,
 )
 from cortex.providers.sse import SseParser
-from cortex.providers.stream import JsonStreamDecoder, completion_from
+from cortex.providers.stream import JsonStreamDecoder, whole_body
 
 _ROLES = {"assistant": "model"}  # everything else the model should read is the user's
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
@@ -215,7 +214,7 @@ class GeminiAdapter:
         """A decoder for one ``alt=sse`` stream."""
         return JsonStreamDecoder(SseParser(), _ChunkHandler())
 
-    def parse_completion(self, body: bytes) -> Completion:
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``GenerateContentResponse``.
 
         Raises:
@@ -226,7 +225,7 @@ class GeminiAdapter:
         if not (seq(payload, "candidates") or obj(payload, "promptFeedback")):
             raise ValueError("response without candidates or promptFeedback")
         usage = _usage(payload)
-        return completion_from([*_events(payload), *([usage] if usage else [])])
+        return whole_body([*_events(payload), *([usage] if usage else [])])
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by the RPC ``status``, refined by ``details``; retry hint from RetryInfo."""

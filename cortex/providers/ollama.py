@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Completion, Finished, StreamEvent, TextDelta
+from cortex.chat import ChatRequest, Finished, StreamEvent, TextDelta
 from cortex.providers.base import Target
 from cortex.providers.ndjson import NdjsonSplitter
 from cortex.providers.openai import bearer_headers
@@ -30,7 +30,7 @@ from cortex.providers.payload import (
     string,
     usage_from,
 )
-from cortex.providers.stream import JsonStreamDecoder, LineFrames, completion_from
+from cortex.providers.stream import JsonStreamDecoder, LineFrames, whole_body
 
 # "load" and "unload" answer requests that only (un)load a model: nothing was cut short.
 _FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
@@ -90,7 +90,7 @@ class OllamaAdapter:
         """A decoder for one NDJSON stream."""
         return JsonStreamDecoder(LineFrames(NdjsonSplitter()), _LineHandler())
 
-    def parse_completion(self, body: bytes) -> Completion:
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse the single object of a ``"stream": false`` answer.
 
         Raises:
@@ -99,7 +99,7 @@ class OllamaAdapter:
         payload = parse_object(body)
         if payload.get("error") is None:
             require(payload.get("message"), "a message object")
-        return completion_from(_events(payload))
+        return whole_body(_events(payload))
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by status (404 unknown model, 503 queue full); the body only explains."""

@@ -18,7 +18,6 @@ from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import (
     ChatRequest,
-    Completion,
     Finished,
     StreamEvent,
     StreamFailed,
@@ -134,7 +133,7 @@ class OpenAIAdapter:
         """A decoder for one SSE stream of chunks."""
         return JsonStreamDecoder(SseParser(), _ChunkHandler())
 
-    def parse_completion(self, body: bytes) -> Completion:
+    def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``chat.completion`` object.
 
         Raises:
@@ -146,11 +145,9 @@ class OpenAIAdapter:
         reason = string(choice, "finish_reason")
         if not reason:
             raise ValueError("choices[0] without a finish_reason: the answer may be cut short")
-        return Completion(
-            text=string(message, "content") or "",
-            finish_reason=reason,
-            usage=_usage(obj(payload, "usage")),
-        )
+        usage = _usage(obj(payload, "usage"))
+        text = string(message, "content") or ""
+        return [TextDelta(text), Finished(reason), *([usage] if usage else [])]
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by status; a 429 whose code or type is ``insufficient_quota`` is quota."""

@@ -14,78 +14,44 @@ An answer is complete only when the provider's end signal arrived; each handler 
 format's signal into :class:`~cortex.chat.Finished` (OpenAI's ``finish_reason``,
 Anthropic's ``stop_reason`` or ``message_stop``, Gemini's ``finishReason``, Cohere's
 ``message-end``, Ollama's ``"done": true``). A stream that ends without one, whether the
-body closed or a ``[DONE]`` came early, ends in :func:`incomplete`: a connection closed
+body closed or a ``[DONE]`` came early, ends in :func:`~cortex.chat.incomplete`: a connection closed
 cleanly in the middle of an answer must never pass for a whole answer.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from actors.outcomes import ErrorKind, UpstreamFailure
-from cortex.chat import Completion, Finished, Malformed, StreamEvent, StreamFailed, TextDelta, Usage
+from actors.outcomes import ErrorKind
+from cortex.chat import (
+    INCOMPLETE,
+    INCOMPLETE_CODE,
+    Finished,
+    Malformed,
+    StreamEvent,
+    StreamFailed,
+    incomplete,
+    is_incomplete,
+)
 from cortex.providers.payload import JsonObject, failed, parse_object
 
 DONE = "[DONE]"
-INCOMPLETE = "ended before the answer was complete"
-INCOMPLETE_CODE = "incomplete"
-"""The code of :func:`incomplete` failures, which Cortex detects rather than the provider sends."""
 
 
-def incomplete() -> StreamFailed:
-    """The failure of an answer whose end signal never arrived (a mid-stream upstream error)."""
-    message = f"the upstream {INCOMPLETE}"
-    return StreamFailed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, message, code=INCOMPLETE_CODE))
-
-
-def is_incomplete(failure: UpstreamFailure) -> bool:
-    """Whether ``failure`` is Cortex's verdict of a missing end signal, not the provider's error."""
-    return failure.code == INCOMPLETE_CODE and failure.kind is ErrorKind.UPSTREAM_ERROR
-
-
-def completion_from(events: Sequence[StreamEvent]) -> Completion:
-    """Fold the events of a whole answer into a :class:`Completion`.
+def whole_body(events: list[StreamEvent]) -> list[StreamEvent]:
+    """The events of a whole non-streamed body, checked to make a whole answer.
 
     Raises:
         ValueError: the events report a failure, or hold no finish reason (the answer's
             end signal never arrived, so its text may be cut short).
     """
-    text: list[str] = []
-    reason: str | None = None
-    usage: Usage | None = None
     failures = [event.failure for event in events if isinstance(event, StreamFailed)]
     if failures:
         raise ValueError(failures[0].message)
-    for event in events:
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-        elif isinstance(event, Finished):
-            reason = event.reason
-        elif isinstance(event, Usage):
-            usage = event
-    if reason is None:
+    if not any(isinstance(event, Finished) for event in events):
         raise ValueError(f"the answer {INCOMPLETE}: it carries no finish reason")
-    return Completion("".join(text), reason, usage)
-
-
-async def gather_completion(
-    events: AsyncGenerator[StreamEvent, None],
-) -> Completion | UpstreamFailure:
-    """Read a live answer to its end: the whole :class:`Completion`, or what broke it.
-
-    An answer that ends without a finish reason is broken too: :func:`incomplete`.
-    """
-    collected: list[StreamEvent] = []
-    async with contextlib.aclosing(events):
-        async for event in events:
-            if isinstance(event, StreamFailed):
-                return event.failure
-            collected.append(event)
-    if not any(isinstance(event, Finished) for event in collected):
-        return incomplete().failure
-    return completion_from(collected)
+    return events
 
 
 class Framer(Protocol):
@@ -219,3 +185,16 @@ class JsonStreamDecoder:
         self._over = True
         message = f"unreadable stream from upstream ({detail})"
         return [failed(ErrorKind.UPSTREAM_ERROR, message, fallback="unreadable stream")]
+
+
+__all__ = [
+    "DONE",
+    "INCOMPLETE",
+    "INCOMPLETE_CODE",
+    "JsonStreamDecoder",
+    "LineFrames",
+    "StreamHandler",
+    "incomplete",
+    "is_incomplete",
+    "whole_body",
+]

@@ -10,11 +10,11 @@ from structlog.testing import capture_logs
 
 from actors.cache import CacheActor, ClearCache, StoreAnswer, purge_interval
 from actors.response_store import CacheLimits, ResponseStore
-from cortex.chat import CachedAnswer, Usage
+from cortex.chat import Usage, WholeAnswer
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
 WAIT = 5.0
-ANSWER = CachedAnswer("primary", "gpt-4o-mini", ("Hel", "lo"), "stop", Usage(4, 2))
+ANSWER = WholeAnswer("primary", "gpt-4o-mini", ("Hel", "lo"), "stop", Usage(4, 2))
 
 
 class FakeClock:
@@ -36,7 +36,7 @@ def store(clock: FakeClock) -> ResponseStore:
 
 
 @pytest.fixture
-def directory(store: ResponseStore[CachedAnswer]) -> Iterator[Directory]:
+def directory(store: ResponseStore[WholeAnswer]) -> Iterator[Directory]:
     directory, root = Directory(), RootLink("root")
     spec = ChildSpec("cache", lambda link: CacheActor.start(link, store, sweep_interval=0.02))
     ref = start_supervisor("root", SupFlags(intensity=3), [spec], root, directory)
@@ -57,29 +57,29 @@ def wait_until(predicate, timeout: float = WAIT) -> None:
 
 
 def test_a_stored_answer_is_readable_from_the_store(
-    cache: Handle, store: ResponseStore[CachedAnswer]
+    cache: Handle, store: ResponseStore[WholeAnswer]
 ):
     assert cache.ask(StoreAnswer("k", ANSWER), timeout=WAIT) is True
     assert store.get("k") == ANSWER
 
 
-def test_an_answer_without_text_is_not_stored(cache: Handle, store: ResponseStore[CachedAnswer]):
-    empty = CachedAnswer("primary", "m", (), "stop")
+def test_an_answer_without_text_is_not_stored(cache: Handle, store: ResponseStore[WholeAnswer]):
+    empty = WholeAnswer("primary", "m", (), "stop")
     assert cache.ask(StoreAnswer("k", empty), timeout=WAIT) is False
     assert store.get("k") is None
 
 
 def test_an_answer_too_large_for_the_cache_is_refused_and_logged(
-    cache: Handle, store: ResponseStore[CachedAnswer]
+    cache: Handle, store: ResponseStore[WholeAnswer]
 ):
-    huge = CachedAnswer("primary", "m", ("x" * 20_000,), "stop")
+    huge = WholeAnswer("primary", "m", ("x" * 20_000,), "stop")
     with capture_logs() as logs:
         assert cache.ask(StoreAnswer("k", huge), timeout=WAIT) is False
     assert [e["event"] for e in logs] == ["cache_entry_too_large"]
 
 
 def test_clear_cache_replies_how_many_entries_it_dropped(
-    cache: Handle, store: ResponseStore[CachedAnswer]
+    cache: Handle, store: ResponseStore[WholeAnswer]
 ):
     cache.ask(StoreAnswer("a", ANSWER), timeout=WAIT)
     cache.ask(StoreAnswer("b", ANSWER), timeout=WAIT)
@@ -90,7 +90,7 @@ def test_clear_cache_replies_how_many_entries_it_dropped(
 
 
 def test_the_timer_purges_expired_entries(
-    cache: Handle, store: ResponseStore[CachedAnswer], clock: FakeClock
+    cache: Handle, store: ResponseStore[WholeAnswer], clock: FakeClock
 ):
     cache.ask(StoreAnswer("k", ANSWER), timeout=WAIT)
     clock.now += 31.0
@@ -99,7 +99,7 @@ def test_the_timer_purges_expired_entries(
 
 
 def test_entries_and_counters_survive_a_crash_of_the_actor(
-    cache: Handle, store: ResponseStore[CachedAnswer], directory: Directory
+    cache: Handle, store: ResponseStore[WholeAnswer], directory: Directory
 ):
     cache.ask(StoreAnswer("k", ANSWER), timeout=WAIT)
     store.record_lookup("k", hit=True)

@@ -57,9 +57,11 @@ def names(plan: tuple[Candidate, ...]) -> list[str]:
     return [c.worker for c in plan]
 
 
-def reasons_of(views: list[WorkerView], model: str | None) -> dict[str, str]:
+def reasons_of(
+    views: list[WorkerView], model: str | None, pin: str | None = None
+) -> dict[str, str]:
     with pytest.raises(NoWorkerAvailable) as caught:
-        build_plan(views, model, PRIORITY)
+        build_plan(views, model, PRIORITY, pin=pin)
     return caught.value.reasons
 
 
@@ -107,18 +109,18 @@ def test_bare_model_name_matches_discovered_models() -> None:
 
 
 def test_pinned_worker_gets_only_that_worker_with_that_model() -> None:
-    plan = build_plan(FLEET, "groq/some-unlisted-model", PRIORITY)
+    plan = build_plan(FLEET, "some-unlisted-model", PRIORITY, pin="groq")
     assert [(c.worker, c.model) for c in plan] == [("groq", "some-unlisted-model")]
 
 
-def test_pin_splits_on_the_first_slash_only() -> None:
-    plan = build_plan(FLEET, "groq/meta-llama/Llama-3", PRIORITY)
+def test_a_pinned_workers_model_passes_through_as_is() -> None:
+    plan = build_plan(FLEET, "meta-llama/Llama-3", PRIORITY, pin="groq")
     assert [(c.worker, c.model) for c in plan] == [("groq", "meta-llama/Llama-3")]
 
 
-@pytest.mark.parametrize("pin", ["groq/", "groq/auto"])
-def test_pin_with_empty_or_auto_model_uses_the_workers_default(pin: str) -> None:
-    plan = build_plan(FLEET, pin, PRIORITY)
+@pytest.mark.parametrize("model", [None, "auto"])
+def test_pin_with_no_or_auto_model_uses_the_workers_default(model: str | None) -> None:
+    plan = build_plan(FLEET, model, PRIORITY, pin="groq")
     assert [(c.worker, c.model) for c in plan] == [("groq", "llama3")]
 
 
@@ -141,11 +143,11 @@ def test_candidate_carries_the_workers_settings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "needs_key"),
-    [("ollama-1/llama3", False), ("groq/llama3", True)],
+    ("pin", "needs_key"),
+    [("ollama-1", False), ("groq", True)],
 )
-def test_candidate_says_whether_a_key_is_needed(model: str, needs_key: bool) -> None:
-    (candidate,) = build_plan(FLEET, model, PRIORITY)
+def test_candidate_says_whether_a_key_is_needed(pin: str, needs_key: bool) -> None:
+    (candidate,) = build_plan(FLEET, "llama3", PRIORITY, pin=pin)
     assert candidate.needs_key is needs_key
 
 
@@ -160,13 +162,13 @@ def test_unserved_model_raises_no_route_for_model() -> None:
 
 def test_pin_to_a_missing_worker_raises_unknown_worker() -> None:
     with pytest.raises(UnknownWorker, match="'anthropic'") as caught:
-        build_plan(FLEET, "anthropic/claude-3", PRIORITY)
-    assert (caught.value.worker, caught.value.model) == ("anthropic", "anthropic/claude-3")
+        build_plan(FLEET, "claude-3", PRIORITY, pin="anthropic")
+    assert (caught.value.worker, caught.value.model) == ("anthropic", "claude-3")
 
 
 def test_unknown_worker_is_also_a_missing_route() -> None:
     with pytest.raises(NoRouteForModel):
-        build_plan(FLEET, "anthropic/claude-3", PRIORITY)
+        build_plan(FLEET, "claude-3", PRIORITY, pin="anthropic")
 
 
 @pytest.mark.parametrize("error", [NoRouteForModel, UnknownWorker, NoWorkerAvailable])
@@ -177,7 +179,7 @@ def test_every_planning_error_is_a_plan_error(error: type[Exception]) -> None:
 @pytest.mark.parametrize("status", SKIPPED_STATUSES)
 def test_unhealthy_pinned_worker_raises_with_its_reason(status: HealthStatus) -> None:
     views = [worker("groq", status=status), worker("openai", ProviderType.OPENAI)]
-    assert reasons_of(views, "groq/llama3") == {"groq": status.value}
+    assert reasons_of(views, "llama3", pin="groq") == {"groq": status.value}
 
 
 def test_unhealthy_workers_for_a_model_raise_with_each_reason() -> None:
@@ -197,7 +199,7 @@ def test_automatic_choice_with_nothing_healthy_lists_every_worker() -> None:
 
 
 def test_pin_to_a_worker_without_models_and_no_model_raises() -> None:
-    assert reasons_of([worker("bare", models=())], "bare/") == {"bare": NO_MODELS}
+    assert reasons_of([worker("bare", models=())], None, pin="bare") == {"bare": NO_MODELS}
 
 
 def test_no_workers_at_all_raises_no_worker_available() -> None:

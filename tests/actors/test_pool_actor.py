@@ -125,6 +125,17 @@ def test_a_plan_for_a_model_name_that_is_no_route_is_not_routed(board: Board) ->
     assert result.routed is False
 
 
+def test_a_pinned_request_asks_its_worker_for_the_model_even_when_a_route_has_that_name(
+    board: Board,
+) -> None:
+    route = Route("smart", ((CLOUD.name, "small"),), {"context_length_exceeded": (CLOUD.name, "b")})
+    ref = PoolActor.start(Link("pool"), board, RoutingStrategy.PRIORITY, {"smart": route})
+    result = ref.ask(PlanRoute("smart", None, pin=LOCAL.name), timeout=WAIT)
+    assert isinstance(result, Plan)
+    assert [(c.worker, c.model) for c in result.candidates] == [(LOCAL.name, "smart")]
+    assert (dict(result.fallbacks), result.routed) == ({}, False)
+
+
 def test_set_routing_replaces_the_strategy_and_routes(board: Board) -> None:
     ref = start_pool(board)
     ref.ask(SetRouting(RoutingStrategy.LOCAL_FIRST, {}), timeout=WAIT)

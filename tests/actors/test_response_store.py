@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from actors.response_store import CacheLimits, CacheStats, ResponseStore, answer_size
-from cortex.chat import CachedAnswer, Usage
+from cortex.chat import Usage, WholeAnswer
 
 
 class FakeClock:
@@ -18,8 +18,8 @@ class FakeClock:
         return self.now
 
 
-def answer(text: str = "hello", worker: str = "w") -> CachedAnswer:
-    return CachedAnswer(worker, "m", (text,), "stop", Usage(3, 1))
+def answer(text: str = "hello", worker: str = "w") -> WholeAnswer:
+    return WholeAnswer(worker, "m", (text,), "stop", Usage(3, 1))
 
 
 def store(clock: FakeClock | None = None, **limits: float) -> ResponseStore:
@@ -28,7 +28,7 @@ def store(clock: FakeClock | None = None, **limits: float) -> ResponseStore:
 
 def test_a_stored_answer_is_returned_whole():
     s = store()
-    stored = CachedAnswer("w", "m", ("Hel", "lo"), "length", Usage(5, 2))
+    stored = WholeAnswer("w", "m", ("Hel", "lo"), "length", Usage(5, 2))
     assert s.put("k", stored)
     assert s.get("k") == stored
     assert s.get("k").text == "Hello"
@@ -137,7 +137,7 @@ def test_an_answer_larger_than_the_byte_bound_is_refused():
 
 
 def test_sizes_count_utf8_bytes():
-    assert answer_size("k", CachedAnswer("w", "m", ("é",), "stop")) == 1 + 1 + 1 + 2
+    assert answer_size("k", WholeAnswer("w", "m", ("é",), "stop")) == 1 + 1 + 1 + 2
 
 
 def test_hits_and_misses_are_counted_with_their_ratio():

@@ -116,6 +116,27 @@ def test_a_route_takes_precedence_over_a_model_of_the_same_name():
     assert routed("smart", {"smart": SMART}) != routed("smart", {})
 
 
+def pinned(pin: str | None, model: str | None) -> str:
+    return cache_key(dataclasses.replace(BASE, pin=pin, model=model), None, routes={"smart": SMART})
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        pytest.param(("primary", None), ("primary", "auto"), True, id="default model either way"),
+        pytest.param(("primary", "a"), ("backup", "a"), False, id="the worker is keyed"),
+        pytest.param(("primary", "a"), ("primary", "b"), False, id="the model is keyed"),
+        pytest.param(("primary", None), (None, None), False, id="a pin is not auto"),
+        pytest.param(("primary", "a"), (None, "a"), False, id="a pin is not the bare model"),
+        pytest.param(("primary", "smart"), (None, "smart"), False, id="a pin is not the route"),
+    ],
+)
+def test_a_pin_is_keyed_by_its_worker_and_model(
+    one: tuple[str | None, str | None], other: tuple[str | None, str | None], same: bool
+) -> None:
+    assert (pinned(*one) == pinned(*other)) is same
+
+
 TOOLS = [{"type": "function", "function": {"name": "weather", "parameters": {}}}]
 
 

@@ -10,7 +10,17 @@ import pytest
 
 from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.cache.flights import Flight, Flights
-from cortex.chat import CachedAnswer, Finished, StreamEvent, StreamFailed, TextDelta, Usage
+from cortex.chat import (
+    Continued,
+    Finished,
+    LiveAnswer,
+    Malformed,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    Usage,
+    WholeAnswer,
+)
 from cortex.errors import AllUpstreamsFailed, DeadlineExceeded
 
 WAIT = 5.0
@@ -26,7 +36,7 @@ class FakeUpstream:
     opened: int = 0
     closed: bool = False
     gate: asyncio.Queue[None] | None = None
-    kept: list[tuple[str, CachedAnswer]] = field(default_factory=list)
+    kept: list[tuple[str, WholeAnswer]] = field(default_factory=list)
 
     async def open(self) -> FakeAnswer:
         self.opened += 1
@@ -34,7 +44,7 @@ class FakeUpstream:
             raise self.error
         return FakeAnswer(self)
 
-    async def keep(self, key: str, answer: CachedAnswer) -> None:
+    async def keep(self, key: str, answer: WholeAnswer) -> None:
         self.kept.append((key, answer))
 
     def release(self, count: int = 1) -> None:
@@ -43,27 +53,23 @@ class FakeUpstream:
             self.gate.put_nowait(None)
 
 
-class FakeAnswer:
-    worker = "primary"
-    model = "gpt-4o-mini"
-
-    def __init__(self, upstream: FakeUpstream) -> None:
-        self._upstream = upstream
-
-    async def events(self) -> AsyncGenerator[StreamEvent, None]:
+def FakeAnswer(upstream: FakeUpstream) -> LiveAnswer:
+    async def events() -> AsyncGenerator[StreamEvent, None]:
         try:
-            for event in self._upstream.events:
-                if self._upstream.gate is not None:
-                    await self._upstream.gate.get()
+            for event in upstream.events:
+                if upstream.gate is not None:
+                    await upstream.gate.get()
                 yield event
         finally:
-            self._upstream.closed = True
+            upstream.closed = True
+
+    return LiveAnswer("primary", "gpt-4o-mini", events())
 
 
 async def collect(flight: Flight) -> list[StreamEvent]:
     flight.attach()
-    await flight.head(WAIT)
-    return [event async for event in flight.follow()]
+    answer = await flight.join(WAIT, {})
+    return [event async for event in answer.events]
 
 
 def run(coro):
@@ -107,7 +113,7 @@ def test_a_successful_flight_is_kept_and_stays_joinable_until_kept():
         upstream = FakeUpstream()
         release = asyncio.Event()
 
-        async def slow_keep(key: str, answer: CachedAnswer) -> None:
+        async def slow_keep(key: str, answer: WholeAnswer) -> None:
             await release.wait()
             await upstream.keep(key, answer)
 
@@ -124,7 +130,7 @@ def test_a_successful_flight_is_kept_and_stays_joinable_until_kept():
     upstream, flights = run(scenario())
     assert flights.joinable("k") is None
     assert upstream.kept == [
-        ("k", CachedAnswer("primary", "gpt-4o-mini", ("Hel", "lo"), "stop", Usage(3, 2)))
+        ("k", WholeAnswer("primary", "gpt-4o-mini", ("Hel", "lo"), "stop", Usage(3, 2)))
     ]
 
 
@@ -133,8 +139,10 @@ def test_a_successful_flight_is_kept_and_stays_joinable_until_kept():
     [
         (TextDelta("Hel"), StreamFailed(UpstreamFailure(ErrorKind.CONNECT_ERROR, "dropped"))),
         (TextDelta("Hel"), TextDelta("lo"), Usage(3, 2)),
+        (TextDelta("Hel"), Malformed("bad chunk"), TextDelta("lo"), Finished("stop")),
+        (TextDelta("Hel"), Continued("backup", "m2"), TextDelta("lo"), Finished("stop")),
     ],
-    ids=["failed", "no_finish_reason"],
+    ids=["failed", "no_finish_reason", "a_chunk_skipped", "continued_by_another_worker"],
 )
 def test_a_failed_or_unfinished_answer_is_not_kept(events):
     async def scenario():
@@ -174,7 +182,7 @@ def test_the_last_follower_leaving_cancels_the_upstream_request():
         flight = flights.launch("k", upstream.open, share=True, keep=upstream.keep)
         flight.attach()
         flight.attach()
-        await flight.head(WAIT)
+        await flight.join(WAIT, {})
         one, two = flight.follow(), flight.follow()
         upstream.release()
         assert await anext(one) == GOOD[0]
@@ -211,7 +219,7 @@ def test_waiting_for_the_first_token_is_bounded():
     async def scenario():
         upstream = FakeUpstream(gate=asyncio.Queue())
 
-        async def never() -> FakeAnswer:
+        async def never() -> LiveAnswer:
             await asyncio.Event().wait()
             return FakeAnswer(upstream)
 
@@ -219,7 +227,7 @@ def test_waiting_for_the_first_token_is_bounded():
         flight = flights.launch("k", never, share=False, keep=None)
         flight.attach()
         with pytest.raises(DeadlineExceeded):
-            await flight.head(0.05)
+            await flight.join(0.05, {})
         flight.detach()
         assert flight.task is not None
         with pytest.raises(asyncio.CancelledError):

@@ -8,18 +8,27 @@ same paths over HTTP; these pin what needs a clock or a stopped actor.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from actors.cache import CacheActor
 from actors.response_store import CacheLimits, ResponseStore
-from cortex.cache.response_cache import ResponseCache, gather
-from cortex.cache.terms import CacheSettings, CacheStatus, CacheTerms
-from cortex.chat import CachedAnswer, ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.cache.response_cache import ResponseCache
+from cortex.cache.terms import HEADER, CacheSettings, CacheStatus, CacheTerms
+from cortex.chat import (
+    ChatRequest,
+    Finished,
+    LiveAnswer,
+    Message,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    WholeAnswer,
+    gather,
+)
 from cortex.dataplane.bridge import Bridge
-from cortex.dataplane.dispatch import Completed
 from cortex.http.schemas import ChatCall
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
@@ -30,7 +39,6 @@ CALL = ChatCall(
     stream=False,
     include_usage=False,
     strategy=None,
-    provider=None,
 )
 TERMS = CacheTerms("key-of-hi")
 
@@ -43,14 +51,9 @@ class FakeClock:
         return self.now
 
 
-@dataclass
-class FakeAnswer:
-    worker: str = "primary"
-    model: str = "gpt-4o-mini"
-
-    async def events(self) -> AsyncGenerator[StreamEvent, None]:
-        for event in (TextDelta("Hel"), TextDelta("lo"), Finished("stop"), Usage(3, 2)):
-            yield event
+async def good_events() -> AsyncGenerator[StreamEvent, None]:
+    for event in (TextDelta("Hel"), TextDelta("lo"), Finished("stop"), Usage(3, 2)):
+        yield event
 
 
 @dataclass
@@ -59,13 +62,13 @@ class FakeDispatcher:
 
     calls: int = 0
 
-    async def open(self, request, *, strategy=None, timeout=None) -> FakeAnswer:
+    async def open(self, request, *, strategy=None, timeout=None) -> LiveAnswer:
         self.calls += 1
-        return FakeAnswer()
+        return LiveAnswer("primary", "gpt-4o-mini", good_events())
 
-    async def complete(self, request, *, strategy=None, timeout=None) -> Completed:
+    async def complete(self, request, *, strategy=None, timeout=None) -> WholeAnswer:
         self.calls += 1
-        return Completed("primary", "gpt-4o-mini", "Hello", "stop", Usage(3, 2), ())
+        return WholeAnswer("primary", "gpt-4o-mini", ("Hello",), "stop", Usage(3, 2))
 
 
 @pytest.fixture
@@ -79,7 +82,7 @@ def store(clock: FakeClock) -> ResponseStore:
 
 
 @pytest.fixture
-def supervised(store: ResponseStore[CachedAnswer]) -> Iterator[tuple[Directory, RootLink, object]]:
+def supervised(store: ResponseStore[WholeAnswer]) -> Iterator[tuple[Directory, RootLink, object]]:
     directory, root = Directory(), RootLink("root")
     spec = ChildSpec("cache", lambda link: CacheActor.start(link, store))
     ref = start_supervisor("root", SupFlags(intensity=3), [spec], root, directory)
@@ -139,16 +142,22 @@ async def settled(cache: ResponseCache) -> None:
         await asyncio.sleep(0.001)
 
 
+def status_of(headers: Mapping[str, str]) -> CacheStatus | None:
+    """The cache status a response reports in its header; None when the cache is off."""
+    value = headers.get(HEADER)
+    return None if value is None else CacheStatus(value)
+
+
 async def whole(cache: ResponseCache) -> tuple[CacheStatus | None, str]:
-    done = await cache.complete(CALL, TERMS)
-    return done.cache, done.text
+    done, headers = await cache.complete(CALL, TERMS)
+    return status_of(headers), done.text
 
 
 async def streamed(cache: ResponseCache) -> tuple[CacheStatus | None, str]:
     served = await cache.open(CALL, TERMS)
     gathered = await gather(served)
     assert not isinstance(gathered, Exception)
-    return served.cache, gathered.text
+    return status_of(served.headers), gathered.text
 
 
 @pytest.mark.parametrize("serve", [whole, streamed], ids=["non_streaming", "streaming"])

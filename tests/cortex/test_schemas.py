@@ -10,7 +10,7 @@ from actors.board import Board
 from actors.planning import RoutingStrategy
 from actors.workers import ProviderType, WorkerConfig
 from cortex.chat import ChatRequest, Message
-from cortex.errors import BadRequest
+from cortex.errors import BadRequest, NotFound
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
 
 USER = {"role": "user", "content": "hi"}
@@ -158,7 +158,6 @@ def test_a_minimal_body_gives_a_request_with_defaults() -> None:
         stream=False,
         include_usage=False,
         strategy=None,
-        provider=None,
     )
 
 
@@ -181,6 +180,7 @@ def test_every_field_reaches_the_request() -> None:
     assert call.request == ChatRequest(
         messages=(Message("user", "hi"),),
         model="groq/llama",
+        pin="groq",
         temperature=0.0,
         top_p=1.0,
         max_tokens=64,
@@ -188,7 +188,6 @@ def test_every_field_reaches_the_request() -> None:
     )
     assert (call.stream, call.include_usage) == (True, True)
     assert call.strategy is RoutingStrategy.LOCAL_FIRST
-    assert call.provider == "groq"
 
 
 def test_stream_defaults_to_the_endpoint_default() -> None:
@@ -227,7 +226,7 @@ def test_every_openai_role_is_accepted() -> None:
 
 def test_empty_model_and_provider_strings_mean_automatic() -> None:
     call = parse_chat(chat(model="", provider="", strategy=""), default_stream=False)
-    assert (call.request.model, call.provider, call.strategy) == (None, None, None)
+    assert (call.request.model, call.request.pin, call.strategy) == (None, None, None)
 
 
 def test_a_conversation_longer_than_the_limit_is_refused_before_its_messages_are_read():
@@ -240,17 +239,54 @@ def test_a_conversation_longer_than_the_limit_is_refused_before_its_messages_are
 
 @pytest.mark.parametrize(
     ("model", "pinned"),
-    [(None, "groq/"), ("auto", "groq/"), ("llama-3.3-70b", "groq/llama-3.3-70b")],
+    [(None, None), ("auto", None), ("llama-3.3-70b", "llama-3.3-70b")],
 )
 def test_a_provider_pin_with_no_model_or_auto_means_the_workers_default(
-    model: str | None, pinned: str
+    model: str | None, pinned: str | None
 ) -> None:
-    board = Board()
-    board.put_config(WorkerConfig("groq", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
     body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "provider": "groq"}
     if model is not None:
         body["model"] = model
 
-    call = pin_provider(parse_chat(body, default_stream=False), board)
+    call = pin_provider(parse_chat(body, default_stream=False), groq_board())
 
-    assert call.request.model == pinned
+    assert (call.request.pin, call.request.model) == ("groq", pinned)
+
+
+def groq_board() -> Board:
+    board = Board()
+    board.put_config(WorkerConfig("groq", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+    return board
+
+
+@pytest.mark.parametrize(
+    ("fields", "pin", "model"),
+    [
+        pytest.param({"model": "groq/llama3"}, "groq", "llama3", id="worker/model"),
+        pytest.param({"model": "groq/"}, "groq", None, id="worker/ is its default"),
+        pytest.param({"model": "groq/auto"}, "groq", None, id="worker/auto is its default"),
+        pytest.param({"model": "groq/meta/l-3"}, "groq", "meta/l-3", id="first slash only"),
+        pytest.param({"model": "meta/l-3"}, None, "meta/l-3", id="no such worker: a name"),
+        pytest.param({"model": "fast/x"}, None, "fast/x", id="a route named like a pin"),
+        pytest.param({"model": "llama3"}, None, "llama3", id="bare model"),
+        pytest.param({}, None, None, id="no model"),
+        pytest.param({"provider": "groq", "model": "a/b"}, "groq", "a/b", id="field wins"),
+    ],
+)
+def test_the_pin_leaves_the_edge_as_its_own_field(
+    fields: dict[str, str], pin: str | None, model: str | None
+) -> None:
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], **fields}
+    board = groq_board()
+    board.put_config(WorkerConfig("fast", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+
+    call = pin_provider(parse_chat(body, default_stream=False), board, routes={"fast/x"})
+
+    assert (call.request.pin, call.request.model) == (pin, model)
+
+
+def test_a_provider_field_naming_no_worker_is_a_404() -> None:
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "provider": "nope"}
+    with pytest.raises(NotFound) as caught:
+        pin_provider(parse_chat(body, default_stream=False), groq_board())
+    assert caught.value.code == "unknown_worker"

@@ -19,7 +19,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
 from actors.workers import ProviderType
 from cortex.chat import ChatRequest, Message
-from cortex.dataplane.attempts import Opened
+from cortex.dataplane.attempts import OpenAttempt
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import AllRateLimited, AllUpstreamsFailed, DeadlineExceeded
@@ -46,11 +46,11 @@ class ScriptedAttempts:
 
     async def open(
         self, target: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
-    ) -> Opened | UpstreamFailure:
+    ) -> OpenAttempt | UpstreamFailure:
         self.calls.append((target.worker, lease.key_id if lease else None))
         outcome = self.script[target.worker].pop(0) if self.script[target.worker] else None
         if outcome is None:
-            return Opened(target, lease, None, None, None, [], 1.0)  # type: ignore[arg-type]
+            return OpenAttempt(target, lease, None, None, None, [], 1.0)  # type: ignore[arg-type]
         if lease is not None:
             self.ledger.report_failure(target.worker, lease.key_id, outcome)
         return outcome
@@ -85,7 +85,7 @@ def walk(
     return walker, attempts
 
 
-def run(coro: Coroutine[Any, Any, Opened]) -> Opened:
+def run(coro: Coroutine[Any, Any, OpenAttempt]) -> OpenAttempt:
     return asyncio.run(asyncio.wait_for(coro, WAIT))
 
 

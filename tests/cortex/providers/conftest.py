@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from cortex.chat import StreamEvent
+from cortex.chat import StreamEvent, Usage, WholeAnswer, fold
 from cortex.providers.base import StreamDecoder
 
 Decode = Callable[[StreamDecoder, bytes], list[StreamEvent]]
+Whole = Callable[[list[StreamEvent]], tuple[str, str, Usage | None]]
 
 CHUNK_SIZES = {"whole": 0, "one byte": 1, "two bytes": 2, "seven bytes": 7}
 
@@ -32,5 +33,17 @@ def decode(request: pytest.FixtureRequest) -> Decode:
             events.extend(decoder.feed(piece))
         events.extend(decoder.close())
         return events
+
+    return run
+
+
+@pytest.fixture
+def whole() -> Whole:
+    """Fold a parsed non-streamed body with the gateway's one fold: its text, finish and usage."""
+
+    def run(events: list[StreamEvent]) -> tuple[str, str, Usage | None]:
+        answer = fold(events, worker="w", model="m")
+        assert isinstance(answer, WholeAnswer), answer
+        return answer.text, answer.finish_reason, answer.usage
 
     return run

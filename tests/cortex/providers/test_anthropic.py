@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actors.outcomes import ErrorKind
-from cortex.chat import ChatRequest, Completion, Finished, Message, StreamFailed, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamFailed, TextDelta, Usage
 from cortex.providers.anthropic import AnthropicAdapter
 from cortex.providers.base import Target
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 KEY = "sk-ant-api03-SECRETSECRETSECRET"
 TARGET = Target("https://api.anthropic.com/", "claude-sonnet-4-5", KEY)
@@ -172,7 +172,7 @@ def test_an_error_event_becomes_stream_failed(error_type: str, kind: ErrorKind) 
     assert (events[1].failure.kind, events[1].failure.code) == (kind, error_type)
 
 
-def test_non_streamed_answer_is_parsed() -> None:
+def test_non_streamed_answer_is_parsed(whole: Whole) -> None:
     body = {
         "id": "msg_1",
         "type": "message",
@@ -188,7 +188,7 @@ def test_non_streamed_answer_is_parsed() -> None:
         "usage": {"input_tokens": 5, "output_tokens": 8},
     }
     completion = AnthropicAdapter().parse_completion(json.dumps(body).encode())
-    assert completion == Completion("Hi there", "length", Usage(5, 8))
+    assert whole(completion) == ("Hi there", "length", Usage(5, 8))
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b'{"type":"message"}', b'{"content":"text"}'])

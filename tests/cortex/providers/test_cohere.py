@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actors.outcomes import ErrorKind
-from cortex.chat import ChatRequest, Completion, Finished, Message, StreamFailed, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamFailed, TextDelta, Usage
 from cortex.providers.base import Target
 from cortex.providers.cohere import CohereAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 KEY = "co-SECRET-0123456789"
 TARGET = Target("https://api.cohere.com/", "command-a-03-2025", KEY)
@@ -134,7 +134,7 @@ def test_billed_units_are_used_when_token_counts_are_missing() -> None:
     assert CohereAdapter().decoder().feed(data) == [Finished("stop"), Usage(5, 8)]
 
 
-def test_non_streamed_answer_is_parsed() -> None:
+def test_non_streamed_answer_is_parsed(whole: Whole) -> None:
     body = {
         "id": "c1",
         "finish_reason": "MAX_TOKENS",
@@ -142,7 +142,7 @@ def test_non_streamed_answer_is_parsed() -> None:
         "usage": USAGE,
     }
     completion = CohereAdapter().parse_completion(json.dumps(body).encode())
-    assert completion == Completion("Hi there", "length", Usage(70, 8))
+    assert whole(completion) == ("Hi there", "length", Usage(70, 8))
 
 
 @pytest.mark.parametrize(

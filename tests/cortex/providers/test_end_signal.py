@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actors.outcomes import ErrorKind
-from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta
+from actors.outcomes import ErrorKind, UpstreamFailure
+from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta, fold
 from cortex.providers.catalog import adapter_for
-from cortex.providers.stream import INCOMPLETE, completion_from, incomplete, is_incomplete
+from cortex.providers.stream import INCOMPLETE, incomplete, is_incomplete
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode
@@ -189,8 +189,10 @@ def test_a_whole_body_without_its_finish_reason_is_refused(provider: str) -> Non
 
 
 def test_folding_events_without_a_finish_reason_invents_none() -> None:
-    with pytest.raises(ValueError, match=INCOMPLETE):
-        completion_from([TextDelta("The quick brown")])
+    folded = fold([TextDelta("The quick brown")], worker="w", model="m")
+    assert isinstance(folded, UpstreamFailure)
+    assert is_incomplete(folded)
+    assert INCOMPLETE in folded.message
 
 
 def test_only_the_decoders_own_verdict_counts_as_incomplete() -> None:

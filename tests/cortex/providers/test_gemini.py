@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actors.outcomes import ErrorKind
-from cortex.chat import ChatRequest, Completion, Finished, Message, StreamFailed, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamFailed, TextDelta, Usage
 from cortex.providers.base import Target
 from cortex.providers.gemini import GeminiAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 KEY = "AIzaSyA-SECRETSECRETSECRETSECRET12"
 TARGET = Target("https://generativelanguage.googleapis.com/", "gemini-2.5-flash", KEY)
@@ -120,7 +120,7 @@ def test_an_error_object_in_the_stream_becomes_stream_failed() -> None:
     assert decoder.close() == []
 
 
-def test_non_streamed_answer_is_parsed() -> None:
+def test_non_streamed_answer_is_parsed(whole: Whole) -> None:
     body = {
         "candidates": [
             {
@@ -131,12 +131,12 @@ def test_non_streamed_answer_is_parsed() -> None:
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 8, "totalTokenCount": 13},
     }
     completion = GeminiAdapter().parse_completion(json.dumps(body).encode())
-    assert completion == Completion("Hi!", "length", Usage(5, 8))
+    assert whole(completion) == ("Hi!", "length", Usage(5, 8))
 
 
-def test_a_blocked_prompt_is_a_content_filter_finish() -> None:
+def test_a_blocked_prompt_is_a_content_filter_finish(whole: Whole) -> None:
     body = b'{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}'
-    assert GeminiAdapter().parse_completion(body) == Completion("", "content_filter", Usage(4, 0))
+    assert whole(GeminiAdapter().parse_completion(body)) == ("", "content_filter", Usage(4, 0))
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"{}", b'{"candidates": "x"}'])

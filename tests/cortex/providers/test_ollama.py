@@ -10,7 +10,6 @@ import pytest
 from actors.outcomes import ErrorKind
 from cortex.chat import (
     ChatRequest,
-    Completion,
     Finished,
     Malformed,
     Message,
@@ -22,7 +21,7 @@ from cortex.providers.base import Target
 from cortex.providers.ollama import OllamaAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 TARGET = Target("http://localhost:11434/", "llama3.2")
 REQUEST = ChatRequest(
@@ -131,10 +130,10 @@ def test_a_non_json_line_is_reported_malformed_and_the_stream_goes_on() -> None:
     assert events[1:] == [TextDelta("a")]
 
 
-def test_non_streamed_answer_is_parsed() -> None:
+def test_non_streamed_answer_is_parsed(whole: Whole) -> None:
     body = final("length") | {"message": {"role": "assistant", "content": "Hi there"}}
     completion = OllamaAdapter().parse_completion(json.dumps(body).encode())
-    assert completion == Completion("Hi there", "length", Usage(26, 3))
+    assert whole(completion) == ("Hi there", "length", Usage(26, 3))
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b'{"done": true}', b'{"error": "model not found"}'])

@@ -10,7 +10,6 @@ import pytest
 from actors.outcomes import ErrorKind
 from cortex.chat import (
     ChatRequest,
-    Completion,
     Finished,
     Malformed,
     Message,
@@ -22,7 +21,7 @@ from cortex.providers.base import Target
 from cortex.providers.openai import OpenAIAdapter
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 KEY = "sk-test-0123456789abcdef"
 TARGET = Target("https://api.openai.com/v1/", "gpt-4o-mini", KEY)
@@ -170,7 +169,7 @@ def test_an_unreadable_chunk_is_skipped_and_the_stream_goes_on() -> None:
     assert not any(isinstance(e, StreamFailed) for e in events)
 
 
-def test_non_streamed_answer_is_parsed() -> None:
+def test_non_streamed_answer_is_parsed(whole: Whole) -> None:
     body = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -187,15 +186,15 @@ def test_non_streamed_answer_is_parsed() -> None:
         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
     }
     completion = OpenAIAdapter().parse_completion(json.dumps(body).encode())
-    assert completion == Completion("Hi!", "length", Usage(5, 2))
+    assert whole(completion) == ("Hi!", "length", Usage(5, 2))
 
 
-def test_a_null_content_parses_as_empty_text() -> None:
+def test_a_null_content_parses_as_empty_text(whole: Whole) -> None:
     body = (
         b'{"choices":[{"message":{"role":"assistant","content":null},'
         b'"finish_reason":"tool_calls"}]}'
     )
-    assert OpenAIAdapter().parse_completion(body) == Completion("", "tool_calls", None)
+    assert whole(OpenAIAdapter().parse_completion(body)) == ("", "tool_calls", None)
 
 
 @pytest.mark.parametrize(

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from structlog.testing import capture_logs
 
-from cortex.chat import ChatRequest, Completion, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from cortex.providers.base import Target
 from cortex.providers.catalog import adapter_for
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
-    from conftest import Decode
+    from conftest import Decode, Whole
 
 M = Message
 REQUESTS = {
@@ -322,10 +322,12 @@ def test_every_adapter_decodes_each_streamed_answer_case(
 
 @pytest.mark.parametrize("case", list(ANSWERS))
 @pytest.mark.parametrize("provider", ADAPTERS)
-def test_every_adapter_decodes_each_whole_answer_case(provider: str, case: str) -> None:
+def test_every_adapter_decodes_each_whole_answer_case(
+    provider: str, case: str, whole: Whole
+) -> None:
     answer = ANSWERS[case]
     _, body = render(provider, answer)
 
     completion = adapter_for(provider).parse_completion(body)
 
-    assert completion == Completion(answer.text, answer.finish_reason, USAGE)
+    assert whole(completion) == (answer.text, answer.finish_reason, USAGE)
