@@ -46,6 +46,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
 from cortex.dataplane.retry_rules import (
     TRANSIENT,
+    RetryPolicy,
     SameTargetLimits,
     TargetFailed,
     deadline_reached,
@@ -61,28 +62,6 @@ from cortex.errors import (
 )
 
 BUSY = "every worker is at its concurrency limit"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How many extra passes a walk may make and how long it waits between them.
-
-    ``longest_key_wait`` caps how long a request waits for a resting key to come back;
-    past it the client is better served by a prompt 429 with ``Retry-After``.
-    ``same_target_retries`` and ``max_retry_wait`` bound the retries of a route's target
-    before the route moves on to a different model.
-    """
-
-    passes: int = 2
-    backoff: float = 0.1
-    backoff_max: float = 2.0
-    longest_key_wait: float = 5.0
-    same_target_retries: int = 1
-    max_retry_wait: float = 3.0
-
-    def delay(self, pass_number: int, rng: random.Random) -> float:
-        """Full-jitter exponential backoff before pass ``pass_number`` (1 for the first retry)."""
-        return rng.uniform(0.0, min(self.backoff_max, self.backoff * 2 ** (pass_number - 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +390,6 @@ __all__ = [
     "GiveUp",
     "NoKey",
     "Outcome",
-    "RetryPolicy",
     "Saturated",
     "SlotWaited",
     "Try",

@@ -32,13 +32,13 @@ from cortex.dataplane.failover import (
     GiveUp,
     NoKey,
     Outcome,
-    RetryPolicy,
     Saturated,
     SlotWaited,
     Try,
     Wait,
     Waited,
 )
+from cortex.dataplane.retry_rules import RetryPolicy
 from cortex.dataplane.slots import Slots, SlotsExhausted
 from cortex.errors import Attempt
 from cortex.observability.observe import DispatchObserver
