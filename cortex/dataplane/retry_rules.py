@@ -2,7 +2,8 @@
 
 Each rule takes what the walk knows at one moment and returns what to do, so the rules
 are tested by table without a network or a clock (``tests/cortex/test_retry_rules.py``);
-:mod:`cortex.dataplane.walk` gathers the facts and carries the decisions out.
+:class:`cortex.dataplane.failover.Failover` applies them to one request's walk, which
+:mod:`cortex.dataplane.walk` carries out.
 
 - :class:`RetryPolicy`: the configured bounds on passes, backoff and waits;
 - :func:`same_target_wait`: whether a route's target that just failed is tried once more
