@@ -61,12 +61,14 @@ def candidate(
 
 
 A, B = candidate("a"), candidate("b")
-KA = candidate("a", keyed=True)
-KB = candidate("b", keyed=True)
+KA, KB = candidate("a", keyed=True), candidate("b", keyed=True)
 PREFILL = candidate("p", prefill=True)
 GPT, GPT_TWIN, CLAUDE = candidate("a", "gpt-4o"), candidate("b", "gpt-4o"), candidate("c", "claude")
 KGPT = candidate("a", "gpt-4o", keyed=True)
 BIG = candidate("big", "long-context")
+
+
+W1 = ("wait", 0.1)
 
 
 class UpperBound(random.Random):
@@ -131,11 +133,7 @@ def play(machine: Failover, steps: list[Step]) -> Failover:
 
 
 ROWS: dict[str, Case] = {
-    "the plan's first candidate is tried first": Case(
-        Plan((A, B)),
-        [Step(Begin(), tried("a"))],
-    ),
-    "a worker's failure moves on to the next worker": Case(
+    "the first candidate is tried first; a worker's failure moves on to the next": Case(
         Plan((A, B)),
         [Step(Begin(), tried("a")), Step(fail(SERVER_ERROR), tried("b"))],
     ),
@@ -169,7 +167,7 @@ ROWS: dict[str, Case] = {
         Plan((KA,)),
         [
             Step(Begin(), tried("a")),
-            Step(fail(SERVER_ERROR, "k1"), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR, "k1"), W1),
             Step(Waited(), tried("a", avoid="k1"), now=0.1),
             Step(fail(OVERLOADED, "k2"), ("wait", 0.2), now=0.2),
             Step(Waited(), tried("a", avoid="k2"), now=0.4),
@@ -181,7 +179,7 @@ ROWS: dict[str, Case] = {
         [
             Step(Begin(), tried("a")),
             Step(fail(TIMED_OUT), tried("b")),
-            Step(fail(SERVER_ERROR), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR), W1),
             Step(Waited(), tried("b"), now=0.1),
         ],
     ),
@@ -253,7 +251,7 @@ ROWS: dict[str, Case] = {
         Plan((KA,)),
         [
             Step(Begin(), tried("a")),
-            Step(fail(SERVER_ERROR, "k1"), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR, "k1"), W1),
             Step(Waited(), tried("a", avoid="k1"), now=0.1),
             Step(NoKey(rest=12.0), ("give_up", 429, 12.0), now=0.1),
         ],
@@ -271,14 +269,14 @@ ROWS: dict[str, Case] = {
         [
             Step(Begin(), tried("a")),
             Step(NoKey(rest=2.0), tried("b")),
-            Step(fail(SERVER_ERROR), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR), W1),
         ],
     ),
     "a route's target is retried once before a different model": Case(
         Plan((GPT, CLAUDE), routed=True),
         [
             Step(Begin(), tried("a")),
-            Step(fail(SERVER_ERROR), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR), W1),
             Step(Waited(), tried("a"), now=0.1),
             Step(fail(SERVER_ERROR), tried("c"), now=0.2),
         ],
@@ -319,9 +317,13 @@ ROWS: dict[str, Case] = {
         [
             Step(Begin(), tried("a")),
             Step(Saturated(), tried("b")),
-            Step(fail(SERVER_ERROR), ("wait", 0.1)),
+            Step(fail(SERVER_ERROR), W1),
             Step(Waited(), tried("a"), now=0.1),
         ],
+    ),
+    "a saturated worker after a tried one waits out the backoff, not for a slot": Case(
+        Plan((A, B)),
+        [Step(Begin(), tried("a")), Step(fail(SERVER_ERROR), tried("b")), Step(Saturated(), W1)],
     ),
     "when every worker is saturated the walk waits for a slot, up to the deadline": Case(
         Plan((A, B)),
@@ -377,7 +379,7 @@ def test_an_answer_that_opened_then_broke_counts_its_pass_as_tried() -> None:
     machine = walk(Plan((A, B)), [Step(Begin(), tried("a")), Step(Saturated(), tried("b"))])
     machine.exclude("b")
 
-    play(machine, [Step(Begin(), ("wait", 0.1), now=1.0), Step(Waited(), tried("a"), now=1.1)])
+    play(machine, [Step(Begin(), W1, now=1.0), Step(Waited(), tried("a"), now=1.1)])
 
 
 def test_a_give_up_names_every_attempt_with_its_reason() -> None:
