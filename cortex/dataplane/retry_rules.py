@@ -2,8 +2,10 @@
 
 Each rule takes what the walk knows at one moment and returns what to do, so the rules
 are tested by table without a network or a clock (``tests/cortex/test_retry_rules.py``);
-:mod:`cortex.dataplane.walk` gathers the facts and carries the decisions out.
+:class:`cortex.dataplane.failover.Failover` applies them to one request's walk, which
+:mod:`cortex.dataplane.walk` carries out.
 
+- :class:`RetryPolicy`: the configured bounds on passes, backoff and waits;
 - :func:`same_target_wait`: whether a route's target that just failed is tried once more
   before the route moves on to a different model, and after how long;
 - :func:`deadline_reached`: whether the request has run out of time;
@@ -13,6 +15,7 @@ are tested by table without a network or a clock (``tests/cortex/test_retry_rule
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +43,28 @@ RESTING = frozenset(
     {ErrorKind.RATE_LIMITED.value, ErrorKind.QUOTA_EXHAUSTED.value, "no_usable_key"}
 )
 """Attempt reasons that mean a worker's keys rest (or none is usable), not that it failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many extra passes a walk may make and how long it waits between them.
+
+    ``longest_key_wait`` caps how long a request waits for a resting key to come back;
+    past it the client is better served by a prompt 429 with ``Retry-After``.
+    ``same_target_retries`` and ``max_retry_wait`` bound the retries of a route's target
+    before the route moves on to a different model.
+    """
+
+    passes: int = 2
+    backoff: float = 0.1
+    backoff_max: float = 2.0
+    longest_key_wait: float = 5.0
+    same_target_retries: int = 1
+    max_retry_wait: float = 3.0
+
+    def delay(self, pass_number: int, rng: random.Random) -> float:
+        """Full-jitter exponential backoff before pass ``pass_number`` (1 for the first retry)."""
+        return rng.uniform(0.0, min(self.backoff_max, self.backoff * 2 ** (pass_number - 1)))
 
 
 @dataclass(frozen=True, slots=True)
