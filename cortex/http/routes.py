@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
@@ -31,6 +28,7 @@ from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import render
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
+from cortex.observability.health import health_summary, iso_time
 from cortex.observability.observe import access_fields
 
 log = structlog.get_logger("cortex.access")
@@ -54,8 +52,9 @@ class Services:
 SERVICES = web.AppKey("services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CUT_KEY = "cut_by_shutdown"
-STARTED_KEY = "response_started"
+CUT_KEY = web.RequestKey("cortex.cut_by_shutdown", bool)
+STARTED_KEY = web.RequestKey("cortex.response_started", bool)
+REQUEST_ID_KEY = web.RequestKey("cortex.request_id", str)
 SHUTTING_DOWN = "the gateway is shutting down; retry on another instance or shortly"
 
 
@@ -95,7 +94,7 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id and turn every failure into the one JSON error shape."""
     request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     started = time.monotonic()
     # The drain counts (and at the end of the grace period, cuts) the requests in here.
     in_flight = request.app[SERVICES].in_flight
@@ -281,7 +280,7 @@ async def _start_sse(request: web.Request, answer: LiveAnswer) -> web.StreamResp
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Cortex-Worker": answer.worker,
-            "X-Request-ID": request["request_id"],
+            "X-Request-ID": request[REQUEST_ID_KEY],
             **answer.headers,
         }
     )
@@ -291,26 +290,7 @@ async def _start_sse(request: web.Request, answer: LiveAnswer) -> web.StreamResp
 
 async def api_health(request: web.Request) -> web.Response:
     """``GET /api/health``: the original project's health summary."""
-    views = request.app[SERVICES].board.views()
-    by_status = Counter(v.status.value for v in views)
-    available = by_status.get(HealthStatus.AVAILABLE.value, 0)
-    if views and available == len(views):
-        system = "healthy"
-    elif available or by_status.get(HealthStatus.DEGRADED.value, 0):
-        system = "degraded"
-    else:
-        system = "unhealthy"
-    checks = [v.last_check for v in views if v.last_check is not None]
-    return web.json_response(
-        {
-            "total_workers": len(views),
-            "available_workers": available,
-            "workers_by_status": dict(by_status),
-            "workers_by_provider": dict(Counter(v.config.type.value for v in views)),
-            "system_health": system,
-            "last_health_check": _iso(max(checks)) if checks else None,
-        }
-    )
+    return web.json_response(health_summary(request.app[SERVICES].board.views()))
 
 
 async def api_workers(request: web.Request) -> web.Response:
@@ -330,7 +310,7 @@ async def api_workers(request: web.Request) -> web.Response:
                     "in_flight": v.in_flight,
                     "latency_ms": v.latency_ms,
                     "last_error": v.last_error,
-                    "last_check": _iso(v.last_check),
+                    "last_check": iso_time(v.last_check),
                     **_breaker_fields(v.breaker, now),
                 }
                 for v in views
@@ -360,9 +340,9 @@ async def api_stats(request: web.Request) -> web.Response:
                     "requests": k.requests,
                     "successes": k.successes,
                     "failures": k.failures,
-                    "last_used": _iso(k.last_used),
+                    "last_used": iso_time(k.last_used),
                     "blocked": k.blocked_until is not None,
-                    "blocked_until": _iso(k.blocked_until),
+                    "blocked_until": iso_time(k.blocked_until),
                     "block_reason": k.block_reason.value if k.block_reason else None,
                 }
                 for k in keys.get(view.name, ())
@@ -417,13 +397,6 @@ def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
     if state is BreakerState.OPEN and breaker.next_trial_at is not None:
         next_trial = round(breaker.next_trial_at - now, 3)
     return {"breaker": state.value, "next_trial_in": next_trial}
-
-
-def _iso(timestamp: float | None) -> str | None:
-    """A wall-clock time as ISO 8601; None when unset or never (a key rejected for good)."""
-    if timestamp is None or not math.isfinite(timestamp):
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 async def _note_started(request: web.Request, _: web.StreamResponse) -> None:

@@ -182,7 +182,7 @@ def tracking(record: RequestRecord) -> Iterator[RequestRecord]:
         _CURRENT.reset(token)
 
 
-RECORD_KEY = "cortex.record"
+RECORD_KEY: web.RequestKey[RequestRecord] = web.RequestKey("cortex.record")
 """Where the telemetry middleware keeps the request's record on the aiohttp request."""
 
 

@@ -33,6 +33,7 @@ from cortex.errors import (
 )
 from cortex.http.front import Engine
 from cortex.http.schemas import ChatCall, parse_chat, pin_provider
+from cortex.observability.health import health_summary
 from cortex.observability.logs import log_through_stdlib
 from cortex.ops.control import Control
 from cortex.tree import WORKERS, Tree, start_tree
@@ -275,23 +276,8 @@ class Gateway:
         return pin_provider(call, self.tree.board, self.tree.runtime.settings.routes)
 
     def health_status(self) -> dict[str, Any]:
-        """Worker counts by status and provider, and the overall health."""
-        views = self.tree.board.views()
-        by_status: dict[str, int] = {}
-        for view in views:
-            by_status[view.status.value] = by_status.get(view.status.value, 0) + 1
-        available = by_status.get("available", 0)
-        healthy = (
-            "healthy"
-            if views and available == len(views)
-            else ("degraded" if available else "unhealthy")
-        )
-        return {
-            "total_workers": len(views),
-            "available_workers": available,
-            "workers_by_status": by_status,
-            "system_health": healthy,
-        }
+        """The health summary ``GET /api/health`` answers (see :func:`health_summary`)."""
+        return health_summary(self.tree.board.views())
 
     def list_workers(self) -> tuple[WorkerView, ...]:
         """Every worker's current view."""
