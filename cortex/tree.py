@@ -37,8 +37,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pykka
-
 from actors.board import Board
 from actors.cache import CacheActor
 from actors.key_manager import KeyManagerActor
@@ -52,6 +50,7 @@ from actors.workers import WorkerConfig
 from cortex.chat import WholeAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
+from cortex.crossing import ActorRef
 from cortex.http.front import EngineSlot, HttpFrontActor
 from cortex.observability.incarnations import Incarnations
 from cortex.ops.drills import StartDrills
@@ -83,7 +82,7 @@ class Tree:
     directory: Directory
     slot: EngineSlot
     root_link: RootLink
-    root: pykka.ActorRef[Any]
+    root: ActorRef[Any]
     cache_store: ResponseStore[WholeAnswer]
     runtime: Runtime
     incarnations: Incarnations
@@ -92,7 +91,7 @@ class Tree:
     core_names: frozenset[str]
     started_at: float
 
-    def lookup(self, name: str) -> pykka.ActorRef[Any] | None:
+    def lookup(self, name: str) -> ActorRef[Any] | None:
         """The actor an operator means by ``name``, or None.
 
         A core actor's name means that actor, any other name a worker's;
@@ -124,7 +123,7 @@ def provider_spec(
         settings.health_check_interval, settings.health_check_timeout, settings.breaker
     )
 
-    def start(link: Link) -> pykka.ActorRef[Any]:
+    def start(link: Link) -> ActorRef[Any]:
         drills.check(config.name)
         return ProviderActor.start(
             link,
@@ -175,14 +174,14 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
         board.put_config(config)
         ledger.configure(config.name, config.api_keys)
 
-    def start_providers(link: Link) -> pykka.ActorRef[Any]:
+    def start_providers(link: Link) -> ActorRef[Any]:
         specs = [
             workers.track(provider_spec(c, settings, board, ledger, drills))
             for c in board.configs()
         ]
         return start_supervisor(WORKERS, PROVIDER_FLAGS, specs, link, workers)
 
-    def start_front(link: Link) -> pykka.ActorRef[Any]:
+    def start_front(link: Link) -> ActorRef[Any]:
         return HttpFrontActor.start(
             link,
             settings=settings,

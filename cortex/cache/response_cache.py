@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncGenerator
 
-import pykka
 import structlog
 
 from actors.cache import StoreAnswer
@@ -25,11 +24,11 @@ from actors.response_store import ResponseStore
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
 from cortex.chat import Finished, LiveAnswer, StreamEvent, TextDelta, WholeAnswer, gather
-from cortex.dataplane.bridge import Bridge
+from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.schemas import ChatCall
-from supervisors import Handle, NotRunning
+from supervisors import Handle
 
 log = structlog.get_logger("cortex.cache")
 
@@ -209,5 +208,5 @@ class ResponseCache:
         """Have the cache actor store a finished answer, and wait until it has."""
         try:
             await self._bridge.ask(self._actor, StoreAnswer(key, answer), timeout=STORE_TIMEOUT)
-        except (pykka.Timeout, pykka.ActorDeadError, NotRunning):
+        except UNREACHABLE:
             log.warning("cache_store_lost", worker=answer.worker)

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
-import pykka
 import structlog
 
 from actors.board import Board, Tally
@@ -43,6 +42,7 @@ from actors.redaction import scrub
 from actors.wire import HttpCall
 from actors.workers import AttemptOutcome
 from cortex.chat import ChatRequest, Malformed, StreamEvent, StreamFailed, TextDelta
+from cortex.crossing import tell
 from cortex.observability.observe import DispatchObserver
 from cortex.providers.base import StreamDecoder, Target
 from cortex.providers.catalog import adapter_for
@@ -336,12 +336,7 @@ class Attempts:
         ``name`` is looked up among the workers only, so a worker named like a core actor
         (``cache``, ``pool``) gets its own reports, never that actor.
         """
-        try:
-            ref = self._workers.lookup(name)
-            if ref is not None:
-                ref.tell(message)
-        except pykka.ActorDeadError:
-            return
+        tell(self._workers, name, message)
 
 
 def _has_text(events: list[StreamEvent]) -> bool:

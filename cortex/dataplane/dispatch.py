@@ -32,7 +32,6 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import aiohttp
-import pykka
 
 from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
@@ -51,8 +50,8 @@ from cortex.chat import (
     WholeAnswer,
     gather,
 )
+from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.attempts import Attempts, OpenAttempt
-from cortex.dataplane.bridge import Bridge
 from cortex.dataplane.contributions import Contribution, answer_usage
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
@@ -70,7 +69,7 @@ from cortex.observability.observe import (
     observed,
     report_parts,
 )
-from supervisors import Directory, Handle, NotRunning
+from supervisors import Directory, Handle
 
 MAX_REQUEST_TIMEOUT = 600.0
 
@@ -278,7 +277,7 @@ class Dispatcher:
             ) from exc
         except PlanError as exc:
             raise BadRequest(str(exc), code="invalid_model") from exc
-        except (pykka.Timeout, pykka.ActorDeadError, NotRunning) as exc:
+        except UNREACHABLE as exc:
             raise NothingAvailable(
                 "the router is restarting; retry shortly", code="router_unavailable"
             ) from exc

@@ -31,7 +31,7 @@ from cortex.cache.response_cache import ResponseCache
 from cortex.chat import WholeAnswer
 from cortex.config.runtime import RUNTIME, Runtime
 from cortex.config.settings import Settings
-from cortex.dataplane.bridge import Bridge
+from cortex.crossing import Bridge, on_loop
 from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
 from cortex.http.access import install_client_auth
@@ -129,14 +129,14 @@ class HttpFrontActor(SupervisedActor):
     def on_start(self) -> None:
         """Start the loop and, on it, the connection pool and the HTTP server."""
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
+        future = on_loop(self._open(), self._loop)
         try:
             engine = future.result(timeout=START_TIMEOUT)
         except BaseException:
             # Release what was opened (the connection pool, a half-set-up server) before
             # the loop goes, so a failed start leaves no thread, socket or session behind.
             future.cancel()
-            closing = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
+            closing = on_loop(self._close(), self._loop)
             with contextlib.suppress(Exception):
                 closing.result(timeout=LOOP_JOIN_TIMEOUT)
             self._stop_loop()
@@ -149,7 +149,7 @@ class HttpFrontActor(SupervisedActor):
         self._slot.publish(None)
         if self._services is not None:
             self._services.draining = True
-        future = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
+        future = on_loop(self._close(), self._loop)
         try:
             future.result(timeout=self._settings.shutdown_grace + LOOP_JOIN_TIMEOUT)
         except TimeoutError:

@@ -14,19 +14,17 @@ Every call blocks on actor asks: run it off the event loop.
 from __future__ import annotations
 
 import math
-import queue
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pykka
-
 from actors.board import Board
 from actors.keys import KeyLedger, KeyView
 from actors.response_store import ResponseStore
 from cortex.chat import WholeAnswer
+from cortex.crossing import ActorGone, ActorRef, AskTimeout, mailbox_depth
 from cortex.observability.incarnations import Incarnations
 from supervisors import (
     ChildInfo,
@@ -62,7 +60,7 @@ class TreeSources:
         front_port: the HTTP port the front is bound to now, or None (not serving).
     """
 
-    root: pykka.ActorRef[Any]
+    root: ActorRef[Any]
     root_link: RootLink
     started_at: float
     incarnations: Incarnations
@@ -87,7 +85,7 @@ def describe_tree(sources: TreeSources) -> Json:
         "started_at": _iso(sources.started_at),
         "uptime_seconds": round(time.time() - sources.started_at, 3),
         "last_exit": _exit(_reason(sources.root_link.reason), None),
-        "mailbox": _mailbox(sources.root),
+        "mailbox": mailbox_depth(sources.root),
     }
     _add_supervisor_fields(root, sources, sources.root, sources.incarnations)
     return root
@@ -131,7 +129,7 @@ def _describe_child(info: ChildInfo, sources: TreeSources, names: Incarnations) 
         "started_at": _iso(started),
         "uptime_seconds": round(time.time() - started, 3) if started is not None else None,
         "last_exit": _exit(_reason(record.last_exit), record.exited_at),
-        "mailbox": _mailbox(ref) if alive and ref is not None else None,
+        "mailbox": mailbox_depth(ref) if alive and ref is not None else None,
     }
     if info.type is ChildType.SUPERVISOR:
         if alive and ref is not None:
@@ -145,7 +143,7 @@ def _describe_child(info: ChildInfo, sources: TreeSources, names: Incarnations) 
 
 
 def _add_supervisor_fields(
-    node: Json, sources: TreeSources, ref: pykka.ActorRef[Any], names: Incarnations
+    node: Json, sources: TreeSources, ref: ActorRef[Any], names: Incarnations
 ) -> None:
     flags = sources.flags.get(node["name"])
     if flags is not None:
@@ -154,7 +152,7 @@ def _add_supervisor_fields(
         node["period"] = flags.period
     try:
         children = SupervisorClient(ref, WHICH_CHILDREN_TIMEOUT).which_children()
-    except (pykka.Timeout, pykka.ActorDeadError):
+    except (AskTimeout, ActorGone):
         node["children"] = None
         node["error"] = "the supervisor did not answer in time (busy restarting, or stopped)"
         return
@@ -237,14 +235,6 @@ def _key(view: KeyView) -> Json:
         "blocked_until": _iso(view.blocked_until),
         "block_reason": view.block_reason.value if view.block_reason else None,
     }
-
-
-def _mailbox(ref: pykka.ActorRef[Any]) -> int | None:
-    # ``actor_inbox`` is a documented attribute of pykka's ActorRef; a ThreadingActor's is
-    # a queue.Queue, whose approximate qsize() is all an operator needs. This is the only
-    # place Cortex reads it.
-    inbox: object = ref.actor_inbox
-    return inbox.qsize() if isinstance(inbox, queue.Queue) else None
 
 
 def _reason(reason: ExitReason | None) -> str | None:

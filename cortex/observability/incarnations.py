@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-import pykka
-
+from cortex.crossing import ActorRef
 from supervisors import ChildSpec, Directory, Link
 from supervisors.reasons import ExitReason
 
@@ -87,7 +86,7 @@ class Incarnations(Directory):
         """A nested name space keeps its own records, on the same wall clock."""
         return type(self)(self._clock)
 
-    def register(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+    def register(self, name: str, ref: ActorRef[Any]) -> None:
         """Register as a Directory does, then count a new incarnation."""
         super().register(name, ref)
         with self._lock:
@@ -116,9 +115,9 @@ class Incarnations(Directory):
         """
         start = spec.start
 
-        def tracked_start(link: Link) -> pykka.ActorRef[Any]:
+        def tracked_start(link: Link) -> ActorRef[Any]:
             ref = start(link)
-            if isinstance(ref, pykka.ActorRef):
+            if isinstance(ref, ActorRef):
                 with self._lock:
                     links = self._records.setdefault(spec.id, _Record()).links
                     links[ref.actor_urn] = link

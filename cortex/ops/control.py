@@ -8,19 +8,17 @@ reloads are serialised by one lock, so two operators cannot interleave half-appl
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pykka
 import structlog
 
 from actors.cache import ClearCache
 from actors.messages import DescribePool, UnblockKey
 from actors.pool import PoolSummary
 from cortex.config.settings import ConfigError, Settings
+from cortex.crossing import UNREACHABLE, ActorGone, Bridge
 from cortex.errors import BadRequest, GatewayError, NotFound
 from cortex.http.admin import InvalidConfiguration, ListsProblems
 from cortex.observability.actor_tree import TreeSources, describe_tree
@@ -28,7 +26,7 @@ from cortex.ops.drills import FaultDrill
 from cortex.ops.reload import apply_reload, plan_reload
 from cortex.ops.undo import StepFailed
 from cortex.tree import PROVIDER_FLAGS, ROOT_FLAGS, WORKERS
-from supervisors import Handle, NotRunning, StartError, SupFlags
+from supervisors import Handle, StartError, SupFlags
 
 if TYPE_CHECKING:
     from cortex.ops.gateway import Gateway
@@ -92,16 +90,15 @@ class Control:
         self._source = source
         self._loaded = self._tree.runtime.settings
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(ADMIN_THREADS, thread_name_prefix="admin")
+        self._bridge = Bridge(max_threads=ADMIN_THREADS, name="admin")
 
     async def run(self, call: Callable[[], _T]) -> _T:
         """Run a blocking call on the control's threads and await its result."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, call)
+        return await self._bridge.run(call)
 
     def close(self) -> None:
         """Release the threads; calls already running finish first."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._bridge.close()
 
     def actors(self) -> Json:
         """The live supervision tree (see :func:`cortex.observability.actor_tree.describe_tree`)."""
@@ -227,7 +224,7 @@ class Control:
         drill = FaultDrill(f"fault drill: crash of {name!r} requested through the admin API")
         try:
             ref.proxy().crash(drill).get(timeout=ASK_TIMEOUT)
-        except pykka.ActorDeadError as exc:
+        except ActorGone as exc:
             raise NotFound(f"{name!r} stopped before the drill", code="unknown_actor") from exc
         log.warning("fault_drill", actor=name, incarnation=ref.actor_urn)
         return {"crashed": name, "incarnation": ref.actor_urn}
@@ -258,7 +255,7 @@ class Control:
             summary: PoolSummary = Handle(self._tree.directory, "pool", restart_wait=0.0).ask(
                 DescribePool(), POOL_STATE_TIMEOUT
             )
-        except (pykka.Timeout, pykka.ActorDeadError, NotRunning):
+        except UNREACHABLE:
             return None
         return {
             "strategy": summary.strategy.value,

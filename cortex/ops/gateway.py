@@ -24,6 +24,7 @@ from actors.redaction import Redactor
 from actors.workers import WorkerView
 from cortex.chat import LiveAnswer, StreamEvent, StreamFailed, TextDelta
 from cortex.config.settings import ConfigError, Settings, parse_worker
+from cortex.crossing import on_loop
 from cortex.errors import (
     AllUpstreamsFailed,
     Attempt,
@@ -190,7 +191,7 @@ class Gateway:
         )
 
         def run(awaitable: Awaitable[_T]) -> _T:
-            future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
+            future = on_loop(_await(awaitable), engine.loop)
             return future.result(timeout=self._settings.request_timeout + LIBRARY_MARGIN)
 
         answer = run(engine.dispatcher.open(call.request, strategy=call.strategy))
@@ -232,7 +233,7 @@ class Gateway:
         )
 
         async def run(awaitable: Awaitable[_T]) -> _T:
-            future = asyncio.run_coroutine_threadsafe(_await(awaitable), engine.loop)
+            future = on_loop(_await(awaitable), engine.loop)
             return await asyncio.wrap_future(future)
 
         answer = await run(engine.dispatcher.open(call.request, strategy=call.strategy))

@@ -28,7 +28,7 @@ from cortex.chat import (
     WholeAnswer,
     gather,
 )
-from cortex.dataplane.bridge import Bridge
+from cortex.crossing import Bridge
 from cortex.http.schemas import ChatCall
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
