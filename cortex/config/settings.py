@@ -37,20 +37,8 @@ from cortex.cache.terms import CacheSettings
 from cortex.config.check import ReadKeys, misspelt_environment, unknown_keys
 from cortex.config.reader import Reader
 from cortex.config.routing import check_route_workers, parse_routes
-from cortex.config.table import LOG_FORMATS, LOG_LEVELS, SETTINGS, default, file_tables
-from cortex.config.workers import CLOUD_TYPES, DEFAULT_MODEL, parse_worker, read_workers
-
-__all__ = [
-    "CLOUD_TYPES",
-    "DEFAULT_MODEL",
-    "LOG_FORMATS",
-    "LOG_LEVELS",
-    "OTHER_ENVIRONMENT",
-    "ConfigError",
-    "Settings",
-    "load_settings",
-    "parse_worker",
-]
+from cortex.config.table import SETTINGS, default, file_tables
+from cortex.config.workers import read_workers
 
 OTHER_ENVIRONMENT = ("CORTEX_URL", "CORTEX_API_KEY")
 """``CORTEX_*`` variables read elsewhere (by the ``chat`` and ``status`` commands)."""
