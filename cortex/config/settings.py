@@ -15,8 +15,9 @@ Nothing is ignored or clamped: a key no setting declares (``modles``, ``[serverr
 ``api_key``), a value out of its range (``breaker_error_rate = 3.5``), a fraction where a
 count is expected or a string where a list is, is a problem (:mod:`cortex.config.check`).
 A ``CORTEX_*`` variable that is a near miss of one Cortex reads is a problem too; every
-``CORTEX_*`` variable Cortex reads must therefore be read here (or be listed in
-:data:`OTHER_ENVIRONMENT`), so that it counts as known.
+``CORTEX_*`` variable Cortex reads must therefore be declared in the table, read here or
+by :mod:`cortex.config.workers`, or be listed in :data:`OTHER_ENVIRONMENT`, so that it
+counts as known.
 """
 
 from __future__ import annotations
