@@ -24,6 +24,7 @@ import structlog
 
 from actors.redaction import Redactor
 from cortex.config.settings import ConfigError, Settings, load_settings
+from cortex.config.table import help_lines
 from cortex.errors import GatewayError
 from cortex.http.access import warn_if_exposed
 from cortex.observability.logs import configure_logging, held_until_started
@@ -33,9 +34,8 @@ from cortex.ops.gateway import Gateway
 from cortex.ops.open_files import lift_open_files_limit
 from supervisors import Error, StartError
 
-ENVIRONMENT_HELP = """\
+PROVIDERS_HELP = """\
 environment (flags win over the environment, which wins over .env, then the config file):
-  CORTEX_HOST, CORTEX_PORT        where to listen (default 127.0.0.1:4000)
   CORTEX_CONFIG                   TOML config file (see config/cortex.example.toml)
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
                                   priority, timeout, base_url, first_token_timeout,
@@ -53,44 +53,13 @@ environment (flags win over the environment, which wins over .env, then the conf
   <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,
   <PROVIDER>_MAX_TOKENS           per provider above (PROVIDER: OPENAI, GROQ, ...)
   OLLAMA_BASE_URL, OLLAMA_BASE_URLS, OLLAMA_MODEL(S), OLLAMA_PRIORITY   local Ollama server(s)
-  CORTEX_ROUTES                   JSON object: public model name -> worker/model targets
-  CORTEX_STRATEGY                 priority (default), local_first, cloud_first, round_robin,
-                                  least_used, least_loaded, fastest, cost_optimized, random
-  API_KEY_ROTATION_STRATEGY       round_robin (default), least_used, random
-  RATE_LIMIT_BLOCK_MINUTES        rest for a rate-limited key without Retry-After (15)
-  QUOTA_BLOCK_MINUTES             rest for a key out of quota (60)
-  CORTEX_MAX_KEY_REST             longest rest of any key in seconds, whatever an upstream's
-                                  Retry-After says (3600)
-  CORTEX_RETRY_PASSES, CORTEX_RETRY_BACKOFF, CORTEX_RETRY_BACKOFF_MAX
-                                  extra passes over the plan and their backoff (2, 0.1, 2)
-  CORTEX_SAME_TARGET_RETRIES, CORTEX_MAX_RETRY_WAIT
-                                  retries of a route's target before a different model,
-                                  and the longest Retry-After waited for them (1, 3 s)
-  CORTEX_BREAKER_FAILURES, CORTEX_BREAKER_ERROR_RATE, CORTEX_BREAKER_MIN_REQUESTS,
-  CORTEX_BREAKER_WINDOW, CORTEX_BREAKER_COOLDOWN
-                                  circuit breaker per worker (5, 0.5, 20, 30 s, 10 s)
-  CORTEX_CONTINUATION             0: a stream that fails midway is not continued elsewhere (1)
-  HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT   seconds (30, 5); the timeout bounds a whole
-                                  probe: connecting, headers and body together
-  CORTEX_REQUEST_TIMEOUT, CORTEX_CONNECT_TIMEOUT seconds (60, 10)
-  CORTEX_MAX_BODY_BYTES           largest request body (1048576)
-  CORTEX_SHUTDOWN_GRACE           seconds in-flight streams get on shutdown (10)
-  CORTEX_LOG_LEVEL, CORTEX_LOG_FORMAT           info; auto, json or console
-  CORTEX_ADMIN_TOKEN              bearer token of the /admin API (unset: admin API off)
-  CORTEX_API_KEYS                 comma-separated gateway keys clients must send on /v1/*
-                                  and /api/chat (unset: no client authentication)
-  CORTEX_PROTECT_MONITORING       1: /api/health, /api/workers, /api/stats, /metrics and
-                                  the dashboard need a gateway key too (0)
-  CORTEX_FAULT_DRILLS             1: allow POST /admin/actors/{name}/crash (0)
-  CORTEX_MAX_MESSAGES             most messages in one chat request (1000)
-  CORTEX_MAX_HEADER_BYTES         longest request line or header field (8190)
-  CORTEX_MAX_CONNECTIONS_PER_CLIENT  requests one client address may have in flight (4096)
-  CORTEX_CACHE_ENABLED            0: turn the response cache off (1)
-  CORTEX_CACHE_TTL                seconds a cached answer stays valid (300)
-  CORTEX_CACHE_MAX_ENTRIES, CORTEX_CACHE_MAX_BYTES  cache bounds, LRU (1000, 33554432)
-  CORTEX_CACHE_NONDETERMINISTIC   1: also cache requests whose temperature is not 0 (0)
-  CORTEX_CACHE_COALESCE           0: identical requests in flight do not share an answer (1)
-  CORTEX_CACHE_SHARED             1: gateway keys share cached answers (0: each key its own)
+"""
+
+ENVIRONMENT_HELP = (
+    PROVIDERS_HELP
+    + "settings (default in parentheses; a reload applies [live] ones, others need a restart):\n"
+    + help_lines()
+    + """\
   CORTEX_URL, CORTEX_API_KEY      where `chat` and `status` find a running Cortex
 signals: SIGTERM/SIGINT stop gracefully (in-flight streams get CORTEX_SHUTDOWN_GRACE
   seconds; a second SIGTERM/SIGINT ends them at once); SIGHUP re-reads the configuration
@@ -103,6 +72,7 @@ commands (each has --help):
   python -m cortex status [--url URL]         workers, keys and health of a running Cortex
   python -m cortex check-config [--config F]  validate the configuration, start nothing
 """
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@ A key nobody reads is almost always a typo (``modles``, ``[serverr]``, ``api_key
 :class:`ReadKeys`, which remembers every key the settings code asked for, and whatever was
 never asked for is reported by :func:`unknown_keys`, with the closest known key as a hint.
 Known keys are therefore exactly the keys the code reads: a setting added later is known
-the moment it is read.
+the moment it is read. For the ``[server]`` and ``[cache]`` tables that is the settings
+table (:func:`cortex.config.table.file_keys`): a key no row declares is unknown.
 
 The environment is different: it is shared with every other program, and another program
 may well use a ``CORTEX_`` prefix. :func:`misspelt_environment` reports only ``CORTEX_*``

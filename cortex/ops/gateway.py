@@ -23,7 +23,8 @@ from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, Unregiste
 from actors.redaction import Redactor
 from actors.workers import WorkerView
 from cortex.chat import LiveAnswer, StreamEvent, StreamFailed, TextDelta
-from cortex.config.settings import ConfigError, Settings, parse_worker
+from cortex.config.settings import ConfigError, Settings
+from cortex.config.workers import parse_worker
 from cortex.crossing import on_loop
 from cortex.errors import (
     AllUpstreamsFailed,

@@ -42,27 +42,15 @@ from actors.messages import (
 )
 from actors.workers import WorkerConfig
 from cortex.config.settings import Settings
+from cortex.config.table import live_fields
 from cortex.ops.undo import UndoLog
 from cortex.tree import WORKERS, Tree
 from supervisors import ChildNotFound, Handle, SupervisorClient
 
 ASK_TIMEOUT = 10.0
 
-LIVE_FIELDS = frozenset(
-    {
-        "workers",
-        "strategy",
-        "routes",
-        "key_rotation",
-        "admin_token",
-        "api_keys",
-        "protect_monitoring",
-        "fault_drills",
-        "max_messages",
-        "max_connections_per_client",
-    }
-)
-"""Settings a reload applies at once; any other changed setting waits for a restart."""
+LIVE_FIELDS = live_fields()
+"""Settings a reload applies at once (the table's live rows); any other waits for a restart."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ import pytest
 from actors.keys import RotationStrategy
 from actors.planning import RoutingStrategy
 from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
-from cortex.config.settings import DEFAULT_MODEL, ConfigError, Settings, load_settings
+from cortex.config.settings import ConfigError, Settings, load_settings
+from cortex.config.workers import DEFAULT_MODEL
 
 SECRET = "gsk_live_topsecret_0123456789"
 

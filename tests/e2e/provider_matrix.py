@@ -5,7 +5,7 @@ Every provider type Cortex speaks (``openai``, ``groq``, ``xai``, ``anthropic``,
 through the original project's environment names (``ANTHROPIC_API_KEYS``,
 ``ANTHROPIC_BASE_URL``, ``ANTHROPIC_PRIORITY``, ...) and a *backup* of the same type
 configured through ``CORTEX_PROVIDERS``, so one daemon proves both configuration paths.
-Cloud workers name no model, so the default model of ``cortex.config.settings.DEFAULT_MODEL`` is
+Cloud workers name no model, so the default model of ``cortex.config.workers.DEFAULT_MODEL`` is
 what the simulated upstream must accept.
 
 A daemon is started once per type and shared by that type's tests; :meth:`Matrix.settle`
@@ -27,7 +27,7 @@ import openai
 from daemon_harness import CortexProcess
 
 from actors.workers import ProviderType
-from cortex.config.settings import DEFAULT_MODEL
+from cortex.config.workers import DEFAULT_MODEL
 from cortex.simulated import (
     RecordedRequest,
     SimulatedAnthropic,

@@ -18,7 +18,8 @@ from daemon_harness import run_cortex as cortex
 
 from actors.planning import RoutingStrategy
 from cortex.__main__ import build_parser as daemon_parser
-from cortex.config.settings import CLOUD_TYPES
+from cortex.config.table import SETTINGS
+from cortex.config.workers import CLOUD_TYPES
 from cortex.ops.cli import COMMANDS
 from cortex.ops.cli import build_parser as command_parser
 
@@ -217,7 +218,9 @@ def daemon_help() -> str:
 
 
 def test_help_documents_every_environment_variable_the_configuration_reads(daemon_help):
-    names = environment_names(REPO / "cortex" / "config" / "settings.py")
+    config = REPO / "cortex" / "config"
+    names = environment_names(config / "settings.py") | environment_names(config / "table.py")
+    names |= environment_names(config / "workers.py")
     names |= environment_names(REPO / "cortex" / "ops" / "cli.py")
 
     assert len(names) > 40
@@ -231,12 +234,46 @@ def worker_fields(module: Path) -> set[str]:
 
 
 def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
-    fields = worker_fields(REPO / "cortex" / "config" / "settings.py")
+    fields = worker_fields(REPO / "cortex" / "config" / "workers.py")
     readme = (REPO / "README.md").read_text()
 
     assert {"first_token_timeout", "supports_prefill", "max_concurrent", "price"} <= fields
     assert sorted(f for f in fields if f not in daemon_help) == []
     assert sorted(f for f in fields if f"| `{f}` |" not in readme) == []
+
+
+def example_keys(section: str) -> set[str]:
+    """The keys ``config/cortex.example.toml`` shows in ``[section]``, commented out or not."""
+    text = (REPO / "config" / "cortex.example.toml").read_text()
+    body = re.search(rf"^\[{section}\]\n(.*?)(?=^\[|\Z)", text, re.MULTILINE | re.DOTALL)
+    assert body is not None, section
+    return set(re.findall(r"^#? ?([a-z_]+) *=", body.group(1), re.MULTILINE))
+
+
+def test_help_readme_and_example_configs_name_every_setting_in_the_table(daemon_help):
+    readme = (REPO / "README.md").read_text()
+    env_example = (REPO / "config" / ".env.example").read_text()
+
+    assert [row.env for row in SETTINGS if row.env not in daemon_help] == []
+    assert [row.env for row in SETTINGS if row.env not in env_example] == []
+    assert [
+        row.key for row in SETTINGS if row.key and row.key not in example_keys(row.section)
+    ] == []
+    assert [
+        row.env
+        for row in SETTINGS
+        if row.field != "workers"
+        and not re.search(
+            rf"^\| `{row.env}` \|.*\| {'live' if row.live else 'restart'} \|$", readme, re.MULTILINE
+        )
+    ] == []
+
+
+def test_help_shows_each_settings_default_and_whether_a_reload_applies_it(daemon_help):
+    line = next(line for line in daemon_help.splitlines() if "RATE_LIMIT_BLOCK_MINUTES " in line)
+    assert line.endswith("(15)")
+    assert "(1000) [live]" in daemon_help  # CORTEX_MAX_MESSAGES
+    assert "(4000) [live]" not in daemon_help  # CORTEX_PORT needs a restart
 
 
 def test_help_names_every_provider_strategy_and_command(daemon_help):

@@ -1,0 +1,238 @@
+"""Worker entries: the ``[providers.*]`` tables, ``CORTEX_PROVIDERS`` and the legacy names.
+
+Moved out of :mod:`cortex.config.settings` unchanged, so the settings table and the worker
+entries each have a module of their own. A worker entry is a table of its own fields
+(``type``, ``api_keys``, ``models``, ...), validated by :func:`parse_worker`; keys it holds
+beyond those read are problems (:mod:`cortex.config.check`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+from cortex.config.check import ReadKeys, unknown_keys
+
+CLOUD_TYPES: tuple[ProviderType, ...] = (
+    ProviderType.OPENAI,
+    ProviderType.ANTHROPIC,
+    ProviderType.GROQ,
+    ProviderType.GEMINI,
+    ProviderType.XAI,
+    ProviderType.COHERE,
+)
+
+DEFAULT_MODEL: dict[ProviderType, str] = {
+    ProviderType.OPENAI: "gpt-4o-mini",
+    ProviderType.ANTHROPIC: "claude-haiku-4-5",
+    ProviderType.GROQ: "llama-3.1-8b-instant",
+    ProviderType.GEMINI: "gemini-2.5-flash",
+    ProviderType.XAI: "grok-3-mini",
+    ProviderType.COHERE: "command-a-03-2025",
+}
+
+
+def split_list(raw: str | None) -> list[str]:
+    """The non-empty, stripped parts of a comma-separated list."""
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]
+
+
+def read_workers(
+    env: Mapping[str, str], file_providers: Mapping[str, Any], problems: list[str]
+) -> tuple[WorkerConfig, ...]:
+    """Collect worker entries: file, then legacy env names, then CORTEX_PROVIDERS (wins)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name, entry in file_providers.items():
+        if isinstance(entry, dict):
+            entries[name] = dict(entry)
+        else:
+            problems.append(f"config file: providers.{name} must be a table")
+    for name, entry in _legacy_entries(env).items():
+        entries[name] = {**entries.get(name, {}), **entry}
+    raw_json = env.get("CORTEX_PROVIDERS", "").strip()
+    if raw_json:
+        try:
+            parsed = json.loads(raw_json)
+        except json.JSONDecodeError as exc:
+            problems.append(f"CORTEX_PROVIDERS is not valid JSON: {exc.msg} at {exc.pos}")
+            parsed = {}
+        if not isinstance(parsed, dict):
+            problems.append("CORTEX_PROVIDERS must be a JSON object of worker name -> settings")
+            parsed = {}
+        for name, entry in parsed.items():
+            if isinstance(entry, dict):
+                entries[name] = {**entries.get(name, {}), **entry}
+            else:
+                problems.append(f"CORTEX_PROVIDERS[{name!r}] must be an object")
+    return tuple(
+        worker
+        for name, entry in entries.items()
+        if (worker := parse_worker(name, entry, problems)) is not None
+    )
+
+
+def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Workers named by the original project's variables (``GROQ_API_KEYS``, ...)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for ptype in CLOUD_TYPES:
+        prefix = ptype.value.upper()
+        keys = split_list(env.get(f"{prefix}_API_KEYS")) or split_list(env.get(f"{prefix}_API_KEY"))
+        if not keys:
+            continue
+        entry: dict[str, Any] = {"type": ptype.value, "api_keys": keys}
+        models = split_list(env.get(f"{prefix}_MODELS")) or split_list(env.get(f"{prefix}_MODEL"))
+        if models:
+            entry["models"] = models
+        if env.get(f"{prefix}_BASE_URL"):
+            entry["base_url"] = env[f"{prefix}_BASE_URL"]
+        if env.get(f"{prefix}_PRIORITY"):
+            entry["priority"] = env[f"{prefix}_PRIORITY"]
+        if env.get(f"{prefix}_MAX_TOKENS"):
+            entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
+        entries[ptype.value] = entry
+    urls = split_list(env.get("OLLAMA_BASE_URLS")) or split_list(env.get("OLLAMA_BASE_URL"))
+    models = split_list(env.get("OLLAMA_MODELS")) or split_list(env.get("OLLAMA_MODEL"))
+    for index, url in enumerate(urls, start=1):
+        name = "ollama" if len(urls) == 1 else f"ollama-{index}"
+        entry = {"type": "ollama", "base_url": url}
+        if models:
+            entry["models"] = models
+        if env.get("OLLAMA_PRIORITY"):
+            entry["priority"] = env["OLLAMA_PRIORITY"]
+        entries[name] = entry
+    return entries
+
+
+def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> WorkerConfig | None:
+    """Validate one worker entry; record problems and return None if it is unusable.
+
+    Keys the entry holds beyond those read here are problems (``api_key`` for
+    ``api_keys``), once the type is known: an unknown type stops the reading early.
+    """
+    start = len(problems)
+    where = f"provider {name!r}"
+    entry = ReadKeys(entry)
+    if not name or "/" in name or not name.isprintable():
+        problems.append(f"{where}: a worker name must be non-empty and contain no '/'")
+    raw_type = entry.get("type", name)
+    try:
+        ptype = ProviderType(str(raw_type).lower())
+    except ValueError:
+        known = ", ".join(p.value for p in ProviderType)
+        problems.append(f"{where}: unknown type {raw_type!r} (known: {known})")
+        return None
+    listed_keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
+    keys = listed_keys or []
+    for position, key in enumerate(keys, start=1):
+        # Keys travel in HTTP headers, so only visible ASCII can be one (the key itself is
+        # never echoed: a lone surrogate from JSON would otherwise crash the boot).
+        if not (key.isascii() and key.isprintable() and " " not in key):
+            problems.append(f"{where}: api_keys[{position}] has characters no API key has")
+    models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
+    if not models and ptype in DEFAULT_MODEL:
+        models = [DEFAULT_MODEL[ptype]]
+    base_url = str(entry.get("base_url") or DEFAULT_BASE_URL[ptype]).rstrip("/")
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
+    timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
+    limits = _worker_limits(entry, where, problems)
+    if ptype is not ProviderType.OLLAMA and listed_keys == []:
+        problems.append(f"{where}: needs at least one API key in api_keys")
+    problems.extend(unknown_keys(where, entry))
+    if len(problems) > start:
+        return None
+    return WorkerConfig(
+        name=name,
+        type=ptype,
+        base_url=base_url,
+        api_keys=tuple(dict.fromkeys(keys)),
+        models=tuple(models),
+        priority=priority,
+        timeout=timeout,
+        first_token_timeout=limits.first_token_timeout,
+        max_concurrent=limits.max_concurrent,
+        price=limits.price,
+        supports_prefill=limits.supports_prefill,
+        max_tokens=limits.max_tokens,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerLimits:
+    first_token_timeout: float | None
+    max_concurrent: int | None
+    price: float | None
+    supports_prefill: bool
+    max_tokens: int | None
+
+
+def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) -> _WorkerLimits:
+    """The optional per-worker resilience and request fields of one worker entry."""
+    first_token = entry.get("first_token_timeout")
+    if first_token is not None:
+        first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
+    price = entry.get("price")
+    if price is not None:
+        price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
+    prefill = entry.get("supports_prefill", False)
+    if not isinstance(prefill, bool):
+        problems.append(f"{where}: supports_prefill must be true or false")
+    return _WorkerLimits(
+        first_token_timeout=first_token,
+        max_concurrent=_at_least_one(
+            entry.get("max_concurrent"), f"{where}: max_concurrent", problems
+        ),
+        price=price,
+        supports_prefill=bool(prefill),
+        max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
+    )
+
+
+def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:
+    if raw is None:
+        return None
+    value = _int(raw, where, problems)
+    if value < 1:
+        problems.append(f"{where} must be at least 1")
+    return value
+
+
+def _string_list(raw: object, where: str, problems: list[str]) -> list[str] | None:
+    """A list of non-empty strings, or None after recording a problem.
+
+    A lone string is a problem, never split or wrapped (the legacy environment variables
+    are comma lists, split before they get here).
+    """
+    if isinstance(raw, list) and all(isinstance(item, str) and item.strip() for item in raw):
+        return [item.strip() for item in raw]
+    if isinstance(raw, str):
+        # The value itself is never echoed: it may be a key.
+        problems.append(f'{where} must be a list of strings, not a string: write ["..."]')
+        return None
+    problems.append(f"{where} must be a list of non-empty strings")
+    return None
+
+
+def _int(raw: object, where: str, problems: list[str]) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        problems.append(f"{where} must be an integer, got {raw!r}")
+        return 0
+
+
+def _positive(raw: object, where: str, problems: list[str]) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        problems.append(f"{where} must be a positive number of seconds, got {raw!r}")
+    return value
