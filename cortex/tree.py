@@ -54,14 +54,13 @@ from cortex.crossing import ActorRef
 from cortex.http.front import EngineSlot, HttpFrontActor
 from cortex.observability.incarnations import Incarnations
 from cortex.ops.drills import StartDrills
+from cortex.ops.workers import WORKERS, seed
 from cortex.providers.catalog import adapter_for
 from supervisors import ChildSpec, ChildType, Directory, Link, RootLink, SupFlags, start_supervisor
 
 ROOT_FLAGS = SupFlags(intensity=5, period=10.0)
 PROVIDER_FLAGS = SupFlags(intensity=10, period=10.0)
 ACTOR_SHUTDOWN = 5.0
-WORKERS = "providers"
-"""The name space of the providers supervisor's children (worker names)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +170,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
     started_at = time.time()
     cache_store = ResponseStore[WholeAnswer](settings.cache.limits)
     for config in settings.workers:
-        board.put_config(config)
-        ledger.configure(config.name, config.api_keys)
+        seed(board, ledger, config)
 
     def start_providers(link: Link) -> ActorRef[Any]:
         specs = [

@@ -25,7 +25,8 @@ from cortex.observability.actor_tree import TreeSources, describe_tree
 from cortex.ops.drills import FaultDrill
 from cortex.ops.reload import apply_reload, plan_reload
 from cortex.ops.undo import StepFailed
-from cortex.tree import PROVIDER_FLAGS, ROOT_FLAGS, WORKERS
+from cortex.ops.workers import WORKERS
+from cortex.tree import PROVIDER_FLAGS, ROOT_FLAGS
 from supervisors import Handle, StartError, SupFlags
 
 if TYPE_CHECKING:

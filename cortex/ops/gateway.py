@@ -14,12 +14,10 @@ failover, key rotation and health tracking behave identically.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from actors.messages import ConfigureKeys, ForgetKeys, RegisterWorker, UnregisterWorker
 from actors.redaction import Redactor
 from actors.workers import WorkerView
 from cortex.chat import LiveAnswer, StreamEvent, StreamFailed, TextDelta
@@ -38,8 +36,9 @@ from cortex.http.schemas import ChatCall, parse_chat, pin_provider
 from cortex.observability.health import health_summary
 from cortex.observability.logs import log_through_stdlib
 from cortex.ops.control import Control
-from cortex.tree import WORKERS, Tree, start_tree
-from supervisors import Handle
+from cortex.ops.undo import StepFailed, UndoLog
+from cortex.ops.workers import WorkerLifecycle
+from cortex.tree import Tree, start_tree
 from supervisors.reasons import ExitReason
 
 _T = TypeVar("_T")
@@ -47,7 +46,6 @@ _T = TypeVar("_T")
 ENGINE_WAIT = 10.0
 LIBRARY_MARGIN = 5.0
 """Seconds the library waits beyond the request deadline, so the gateway's own error wins."""
-ASK_TIMEOUT = 10.0
 STOP_TIMEOUT = 60.0
 
 
@@ -297,19 +295,9 @@ class Gateway:
         if worker is None:
             raise ConfigError(problems)
         tree = self.tree
-        try:
-            Handle(tree.directory, "registry").ask(RegisterWorker(worker), timeout=ASK_TIMEOUT)
-        except ValueError as exc:
-            raise BadRequest(str(exc), code="duplicate_worker") from exc
-        Handle(tree.directory, "keys").ask(
-            ConfigureKeys(name, worker.api_keys), timeout=ASK_TIMEOUT
-        )
-        spec = tree.worker_spec(worker, tree.runtime.settings)
-        try:
-            Handle(tree.directory, WORKERS).proxy().start_child(spec).get(timeout=ASK_TIMEOUT)
-        except Exception:
-            self._forget(name)
-            raise
+        if tree.board.config(name) is not None:
+            raise BadRequest(f"a worker named {name!r} exists", code="duplicate_worker")
+        _all_or_nothing(lambda log: WorkerLifecycle(tree).add(log, worker, tree.runtime.settings))
         view = tree.board.view(name)
         assert view is not None
         return view
@@ -321,22 +309,13 @@ class Gateway:
         have their own name space.
         """
         tree = self.tree
-        if tree.board.config(name) is None:
+        config = tree.board.config(name)
+        if config is None:
             return False
-        providers = Handle(tree.directory, WORKERS).proxy()
-        # A worker that is not (or no longer) a child still has keys and a registry entry
-        # to forget, so an unknown child is not an error here.
-        with contextlib.suppress(LookupError):
-            providers.terminate_child(name).get(timeout=ASK_TIMEOUT)
-            providers.delete_child(name).get(timeout=ASK_TIMEOUT)
-        self._forget(name)
-        tree.workers.forget(name)
+        _all_or_nothing(
+            lambda log: WorkerLifecycle(tree).remove(log, config, tree.runtime.settings)
+        )
         return True
-
-    def _forget(self, name: str) -> None:
-        tree = self.tree
-        Handle(tree.directory, "keys").ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
-        Handle(tree.directory, "registry").ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
 
     def _engine(self) -> Engine:
         engine = self.tree.slot.get(ENGINE_WAIT)
@@ -361,6 +340,14 @@ def _text_of(answer: LiveAnswer, event: StreamEvent) -> str | None:
 async def _await(awaitable: Awaitable[_T]) -> _T:
     """Wrap any awaitable (such as ``anext(...)``) as a coroutine the loop can be handed."""
     return await awaitable
+
+
+def _all_or_nothing(change: Callable[[UndoLog], None]) -> None:
+    """Make a worker change; if a step fails, undo the rest and raise what that step raised."""
+    try:
+        change(UndoLog())
+    except StepFailed as exc:
+        raise exc.cause from exc
 
 
 def start(settings: Settings, *, serve_http: bool = False) -> Gateway:

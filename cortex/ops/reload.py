@@ -31,23 +31,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from actors.messages import (
-    ConfigureKeys,
-    ForgetKeys,
-    RegisterWorker,
-    SetKeyRotation,
-    SetRouting,
-    UnregisterWorker,
-    UpdateWorker,
-)
 from actors.workers import WorkerConfig
 from cortex.config.settings import Settings
 from cortex.config.table import live_fields
 from cortex.ops.undo import UndoLog
-from cortex.tree import WORKERS, Tree
-from supervisors import ChildNotFound, Handle, SupervisorClient
-
-ASK_TIMEOUT = 10.0
+from cortex.ops.workers import WorkerLifecycle
+from cortex.tree import Tree
 
 LIVE_FIELDS = live_fields()
 """Settings a reload applies at once (the table's live rows); any other waits for a restart."""
@@ -148,7 +137,7 @@ def apply_reload(
         StepFailed: a step failed; every step before it was undone, so the configuration
             in force is ``old`` again (``undo_errors`` lists undos that failed too).
     """
-    steps, log = _Steps(tree), UndoLog()
+    steps, log = WorkerLifecycle(tree), UndoLog()
     log.run(
         "settings",
         partial(tree.runtime.use_settings, new),
@@ -177,100 +166,3 @@ def apply_reload(
         "settings_applied": list(plan.live),
         "requires_restart": list(plan.needs_restart),
     }
-
-
-class _Steps:
-    """The actor calls a reload makes, each a bounded ask by name, and their undos.
-
-    Every undo is safe whether its step ran fully, partly or not at all (see
-    :mod:`cortex.ops.undo`): stopping tolerates a child that is not there, registering
-    tolerates a worker that still is.
-    """
-
-    def __init__(self, tree: Tree) -> None:
-        self._tree = tree
-        directory = tree.directory
-        self._registry = Handle(directory, "registry")
-        self._keys = Handle(directory, "keys")
-        self._pool = Handle(directory, "pool")
-        self._providers = Handle(directory, WORKERS)
-
-    def add(self, log: UndoLog, config: WorkerConfig, settings: Settings) -> None:
-        name = config.name
-        log.run(name, partial(self._register, config), partial(self._unregister, name))
-        log.run(name, partial(self._set_keys, config), partial(self._forget_keys, name))
-        log.run(name, partial(self._start, config, settings), partial(self._stop, name))
-
-    def remove(self, log: UndoLog, config: WorkerConfig, settings: Settings) -> None:
-        name = config.name
-        log.run(name, partial(self._stop, name), partial(self._restart, config, settings))
-        log.run(name, partial(self._forget_keys, name), partial(self._set_keys, config))
-        log.run(name, partial(self._unregister, name), partial(self._register, config))
-        self._tree.workers.forget(name)
-
-    def rekey(self, log: UndoLog, config: WorkerConfig, before: WorkerConfig) -> None:
-        name = config.name
-        log.run(name, partial(self._set_keys, config), partial(self._set_keys, before))
-        log.run(name, partial(self._update, config), partial(self._update, before))
-
-    def reconfigure(
-        self,
-        log: UndoLog,
-        config: WorkerConfig,
-        before: WorkerConfig,
-        settings: Settings,
-        old_settings: Settings,
-    ) -> None:
-        self.rekey(log, config, before)
-        log.run(
-            config.name,
-            partial(self._restart, config, settings, fresh=True),
-            partial(self._restart, before, old_settings),
-        )
-
-    def routing(self, settings: Settings) -> None:
-        self._pool.ask(SetRouting(settings.strategy, settings.routes), timeout=ASK_TIMEOUT)
-
-    def rotation(self, settings: Settings) -> None:
-        self._keys.ask(SetKeyRotation(settings.key_rotation), timeout=ASK_TIMEOUT)
-
-    def _register(self, config: WorkerConfig) -> None:
-        if self._tree.board.config(config.name) is None:
-            self._registry.ask(RegisterWorker(config), timeout=ASK_TIMEOUT)
-
-    def _unregister(self, name: str) -> None:
-        self._registry.ask(UnregisterWorker(name), timeout=ASK_TIMEOUT)
-
-    def _update(self, config: WorkerConfig) -> None:
-        self._registry.ask(UpdateWorker(config), timeout=ASK_TIMEOUT)
-
-    def _set_keys(self, config: WorkerConfig) -> None:
-        self._keys.ask(ConfigureKeys(config.name, config.api_keys), timeout=ASK_TIMEOUT)
-
-    def _forget_keys(self, name: str) -> None:
-        self._keys.ask(ForgetKeys(name), timeout=ASK_TIMEOUT)
-
-    def _supervisor(self) -> SupervisorClient:
-        return SupervisorClient(self._providers.ref(), ASK_TIMEOUT)
-
-    def _start(self, config: WorkerConfig, settings: Settings) -> None:
-        self._supervisor().start_child(self._tree.worker_spec(config, settings))
-
-    def _restart(self, config: WorkerConfig, settings: Settings, *, fresh: bool = False) -> None:
-        """Stop the worker's actor if it runs and start it with ``config``.
-
-        ``fresh`` forgets its start history first: a reconfigured worker counts its
-        restarts from zero.
-        """
-        self._stop(config.name)
-        if fresh:
-            self._tree.workers.forget(config.name)
-        self._start(config, settings)
-
-    def _stop(self, name: str) -> None:
-        supervisor = self._supervisor()
-        try:
-            supervisor.terminate_child(name)
-            supervisor.delete_child(name)
-        except ChildNotFound:
-            return
