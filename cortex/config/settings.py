@@ -30,28 +30,11 @@ from dotenv import dotenv_values
 from actors.breaker import BreakerSettings
 from actors.keys import RotationStrategy
 from actors.planning import Route, RoutingStrategy
-from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.cache.terms import CacheSettings
 from cortex.config.check import ReadKeys, misspelt_environment, unknown_keys
 from cortex.config.routing import check_route_workers, parse_routes
-
-CLOUD_TYPES: tuple[ProviderType, ...] = (
-    ProviderType.OPENAI,
-    ProviderType.ANTHROPIC,
-    ProviderType.GROQ,
-    ProviderType.GEMINI,
-    ProviderType.XAI,
-    ProviderType.COHERE,
-)
-
-DEFAULT_MODEL: dict[ProviderType, str] = {
-    ProviderType.OPENAI: "gpt-4o-mini",
-    ProviderType.ANTHROPIC: "claude-haiku-4-5",
-    ProviderType.GROQ: "llama-3.1-8b-instant",
-    ProviderType.GEMINI: "gemini-2.5-flash",
-    ProviderType.XAI: "grok-3-mini",
-    ProviderType.COHERE: "command-a-03-2025",
-}
+from cortex.providers.profiles import PROFILES, ProviderProfile, profile_for
 
 _E = TypeVar("_E", RoutingStrategy, RotationStrategy)
 
@@ -481,35 +464,57 @@ def _workers(
 
 
 def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Workers named by the original project's variables (``GROQ_API_KEYS``, ...)."""
+    """Workers named by per-type variables (``GROQ_API_KEYS``, ``OLLAMA_BASE_URL``, ...).
+
+    A type that needs a key gets a worker when its keys are set; a type whose key is
+    optional (Ollama, generic OpenAI-compatible servers) gets one per base URL.
+    """
     entries: dict[str, dict[str, Any]] = {}
-    for ptype in CLOUD_TYPES:
-        prefix = ptype.value.upper()
-        keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
-        if not keys:
-            continue
-        entry: dict[str, Any] = {"type": ptype.value, "api_keys": keys}
-        models = _split(env.get(f"{prefix}_MODELS")) or _split(env.get(f"{prefix}_MODEL"))
-        if models:
-            entry["models"] = models
-        if env.get(f"{prefix}_BASE_URL"):
-            entry["base_url"] = env[f"{prefix}_BASE_URL"]
-        if env.get(f"{prefix}_PRIORITY"):
-            entry["priority"] = env[f"{prefix}_PRIORITY"]
-        if env.get(f"{prefix}_MAX_TOKENS"):
-            entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
-        entries[ptype.value] = entry
-    urls = _split(env.get("OLLAMA_BASE_URLS")) or _split(env.get("OLLAMA_BASE_URL"))
-    models = _split(env.get("OLLAMA_MODELS")) or _split(env.get("OLLAMA_MODEL"))
-    for index, url in enumerate(urls, start=1):
-        name = "ollama" if len(urls) == 1 else f"ollama-{index}"
-        entry = {"type": "ollama", "base_url": url}
-        if models:
-            entry["models"] = models
-        if env.get("OLLAMA_PRIORITY"):
-            entry["priority"] = env["OLLAMA_PRIORITY"]
-        entries[name] = entry
+    for profile in PROFILES.values():
+        if profile.needs_key:
+            entry = _keyed_entry(profile, env)
+            if entry:
+                entries[profile.type] = entry
+        else:
+            entries.update(_url_entries(profile, env))
     return entries
+
+
+def _keyed_entry(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, Any]:
+    """The worker entry of ``PREFIX_API_KEYS`` and its companions; empty when no key is set."""
+    prefix = profile.env_prefix
+    keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
+    if not keys:
+        return {}
+    entry = _optional_entry(prefix, env, "base_url", "priority", "max_tokens")
+    return {"type": profile.type, "api_keys": keys, **entry}
+
+
+def _url_entries(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """One worker per ``PREFIX_BASE_URL(S)`` entry, named ``type`` or ``type-1``, ``type-2``."""
+    prefix = profile.env_prefix
+    urls = _split(env.get(f"{prefix}_BASE_URLS")) or _split(env.get(f"{prefix}_BASE_URL"))
+    keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
+    shared = _optional_entry(prefix, env, "priority", "max_tokens")
+    if keys:
+        shared["api_keys"] = keys
+    entries: dict[str, dict[str, Any]] = {}
+    for index, url in enumerate(urls, start=1):
+        name = profile.type if len(urls) == 1 else f"{profile.type}-{index}"
+        entries[name] = {"type": profile.type, "base_url": url, **shared}
+    return entries
+
+
+def _optional_entry(prefix: str, env: Mapping[str, str], *fields: str) -> dict[str, Any]:
+    """``models`` from ``PREFIX_MODEL(S)`` and each field from ``PREFIX_FIELD``, when set."""
+    entry: dict[str, Any] = {}
+    models = _split(env.get(f"{prefix}_MODELS")) or _split(env.get(f"{prefix}_MODEL"))
+    if models:
+        entry["models"] = models
+    for name in fields:
+        if env.get(f"{prefix}_{name.upper()}"):
+            entry[name] = env[f"{prefix}_{name.upper()}"]
+    return entry
 
 
 def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> WorkerConfig | None:
@@ -523,12 +528,10 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
     entry = ReadKeys(entry)
     if not name or "/" in name or not name.isprintable():
         problems.append(f"{where}: a worker name must be non-empty and contain no '/'")
-    raw_type = entry.get("type", name)
     try:
-        ptype = ProviderType(str(raw_type).lower())
-    except ValueError:
-        known = ", ".join(p.value for p in ProviderType)
-        problems.append(f"{where}: unknown type {raw_type!r} (known: {known})")
+        profile = profile_for(str(entry.get("type", name)))
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
         return None
     listed_keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
     keys = listed_keys or []
@@ -538,23 +541,25 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         if not (key.isascii() and key.isprintable() and " " not in key):
             problems.append(f"{where}: api_keys[{position}] has characters no API key has")
     models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
-    if not models and ptype in DEFAULT_MODEL:
-        models = [DEFAULT_MODEL[ptype]]
-    base_url = str(entry.get("base_url") or DEFAULT_BASE_URL[ptype]).rstrip("/")
+    if not models and profile.model is not None:
+        models = [profile.model]
+    base_url = str(entry.get("base_url") or profile.base_url or "").rstrip("/")
     parsed = urlparse(base_url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not base_url:
+        problems.append(f"{where}: type {profile.type!r} has no default base_url: set one")
+    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
         problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
-    priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
+    priority = _int(entry.get("priority", profile.priority), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
     limits = _worker_limits(entry, where, problems)
-    if ptype is not ProviderType.OLLAMA and listed_keys == []:
+    if profile.needs_key and listed_keys == []:
         problems.append(f"{where}: needs at least one API key in api_keys")
     problems.extend(unknown_keys(where, entry))
     if len(problems) > start:
         return None
     return WorkerConfig(
         name=name,
-        type=ptype,
+        type=profile.type,
         base_url=base_url,
         api_keys=tuple(dict.fromkeys(keys)),
         models=tuple(models),
@@ -565,6 +570,9 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         price=limits.price,
         supports_prefill=limits.supports_prefill,
         max_tokens=limits.max_tokens,
+        is_local=profile.local,
+        # A type whose key is optional sends one when the configuration names one.
+        needs_key=profile.needs_key or bool(keys),
     )
 
 

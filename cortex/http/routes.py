@@ -311,7 +311,7 @@ async def api_health(request: web.Request) -> web.Response:
             "total_workers": len(views),
             "available_workers": available,
             "workers_by_status": dict(by_status),
-            "workers_by_provider": dict(Counter(v.config.type.value for v in views)),
+            "workers_by_provider": dict(Counter(v.config.type for v in views)),
             "system_health": system,
             "last_health_check": _iso(max(checks)) if checks else None,
         }
@@ -327,7 +327,7 @@ async def api_workers(request: web.Request) -> web.Response:
             "workers": [
                 {
                     "name": v.name,
-                    "type": v.config.type.value,
+                    "type": v.config.type,
                     "priority": v.config.priority,
                     "status": v.status.value,
                     "models": list(v.models),

@@ -8,7 +8,7 @@ import pytest
 
 from actors.board import Board
 from actors.planning import RoutingStrategy
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.chat import ChatRequest, Message
 from cortex.errors import BadRequest
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
@@ -246,7 +246,7 @@ def test_a_provider_pin_with_no_model_or_auto_means_the_workers_default(
     model: str | None, pinned: str
 ) -> None:
     board = Board()
-    board.put_config(WorkerConfig("groq", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+    board.put_config(WorkerConfig("groq", "groq", "http://127.0.0.1:9", ("k",)))
     body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "provider": "groq"}
     if model is not None:
         body["model"] = model

@@ -18,9 +18,9 @@ from daemon_harness import run_cortex as cortex
 
 from actors.planning import RoutingStrategy
 from cortex.__main__ import build_parser as daemon_parser
-from cortex.config.settings import CLOUD_TYPES
 from cortex.ops.cli import COMMANDS
 from cortex.ops.cli import build_parser as command_parser
+from cortex.providers.profiles import PROFILES
 
 GATEWAY_KEY = "gw-cli-test-key-0000000001"
 
@@ -240,7 +240,8 @@ def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
 
 
 def test_help_names_every_provider_strategy_and_command(daemon_help):
-    assert all(f"{ptype.value.upper()}_API_KEYS" in daemon_help for ptype in CLOUD_TYPES)
+    assert all(profile.type in daemon_help for profile in PROFILES.values())
+    assert all(profile.key_variable in daemon_help for profile in PROFILES.values())
     assert all(strategy.value in daemon_help for strategy in RoutingStrategy)
     assert all(f"python -m cortex {command}" in daemon_help for command in COMMANDS)
 
