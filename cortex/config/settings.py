@@ -486,7 +486,9 @@ def _keyed_entry(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, 
     keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
     if not keys:
         return {}
-    entry = _optional_entry(prefix, env, "base_url", "priority", "max_tokens")
+    entry = _optional_entry(prefix, env)
+    if env.get(f"{prefix}_BASE_URL"):
+        entry["base_url"] = env[f"{prefix}_BASE_URL"]
     return {"type": profile.type, "api_keys": keys, **entry}
 
 
@@ -495,7 +497,7 @@ def _url_entries(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, 
     prefix = profile.env_prefix
     urls = _split(env.get(f"{prefix}_BASE_URLS")) or _split(env.get(f"{prefix}_BASE_URL"))
     keys = _split(env.get(f"{prefix}_API_KEYS")) or _split(env.get(f"{prefix}_API_KEY"))
-    shared = _optional_entry(prefix, env, "priority", "max_tokens")
+    shared = _optional_entry(prefix, env)
     if keys:
         shared["api_keys"] = keys
     entries: dict[str, dict[str, Any]] = {}
@@ -505,15 +507,16 @@ def _url_entries(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, 
     return entries
 
 
-def _optional_entry(prefix: str, env: Mapping[str, str], *fields: str) -> dict[str, Any]:
-    """``models`` from ``PREFIX_MODEL(S)`` and each field from ``PREFIX_FIELD``, when set."""
+def _optional_entry(prefix: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """``models``, ``priority`` and ``max_tokens`` from the ``PREFIX_*`` variables that are set."""
     entry: dict[str, Any] = {}
     models = _split(env.get(f"{prefix}_MODELS")) or _split(env.get(f"{prefix}_MODEL"))
     if models:
         entry["models"] = models
-    for name in fields:
-        if env.get(f"{prefix}_{name.upper()}"):
-            entry[name] = env[f"{prefix}_{name.upper()}"]
+    if env.get(f"{prefix}_PRIORITY"):
+        entry["priority"] = env[f"{prefix}_PRIORITY"]
+    if env.get(f"{prefix}_MAX_TOKENS"):
+        entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
     return entry
 
 

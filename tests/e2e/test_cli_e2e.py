@@ -217,8 +217,8 @@ def daemon_help() -> str:
 
 
 def test_help_documents_every_environment_variable_the_configuration_reads(daemon_help):
-    names = environment_names(REPO / "cortex" / "settings.py")
-    names |= environment_names(REPO / "cortex" / "cli.py")
+    names = environment_names(REPO / "cortex" / "config" / "settings.py")
+    names |= environment_names(REPO / "cortex" / "ops" / "cli.py")
 
     assert len(names) > 40
     missing = sorted(name for name in names if not documented(name, daemon_help))
@@ -231,7 +231,7 @@ def worker_fields(module: Path) -> set[str]:
 
 
 def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
-    fields = worker_fields(REPO / "cortex" / "settings.py")
+    fields = worker_fields(REPO / "cortex" / "config" / "settings.py")
     readme = (REPO / "README.md").read_text()
 
     assert {"first_token_timeout", "supports_prefill", "max_concurrent", "price"} <= fields
@@ -240,10 +240,20 @@ def test_help_and_readme_document_every_field_of_a_worker_entry(daemon_help):
 
 
 def test_help_names_every_provider_strategy_and_command(daemon_help):
-    assert all(profile.type in daemon_help for profile in PROFILES.values())
-    assert all(profile.key_variable in daemon_help for profile in PROFILES.values())
+    keyed = [profile for profile in PROFILES.values() if profile.needs_key]
+    assert all(profile.key_variable in daemon_help for profile in keyed)
     assert all(strategy.value in daemon_help for strategy in RoutingStrategy)
     assert all(f"python -m cortex {command}" in daemon_help for command in COMMANDS)
+
+
+def test_help_and_readme_name_every_provider_type_and_how_to_configure_it(daemon_help):
+    readme = (REPO / "README.md").read_text()
+    for profile in PROFILES.values():
+        assert re.search(rf"\b{profile.type}\b", daemon_help), profile.type
+        assert f"| `{profile.type}` |" in readme, profile.type
+        variable = profile.key_variable if profile.needs_key else f"{profile.env_prefix}_BASE_URL"
+        assert variable in daemon_help, variable
+        assert f"`{variable}" in readme, variable
 
 
 def test_help_documents_every_flag_of_the_daemon(daemon_help):
