@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from actors.workers import WorkerConfig
+from cortex.providers.profiles import PROFILES
 from cortex.simulated import SimulatedOllama, SimulatedOpenAI
 
 DEMO_KEYS = ("sk-demo-alpha-0000000001", "sk-demo-bravo-0000000002")
@@ -43,7 +44,7 @@ def start_demo_upstreams(stack: ExitStack) -> tuple[WorkerConfig, ...]:
             models=("llama3.1:8b",),
             priority=50,
             timeout=30.0,
-            is_local=True,
-            needs_key=False,
+            is_local=PROFILES["ollama"].local,
+            needs_key=PROFILES["ollama"].needs_key,
         ),
     )
