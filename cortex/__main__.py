@@ -113,7 +113,7 @@ def provider_help() -> str:
         "                                  comma-separated keys; each set makes a worker",
         "  <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,",
         "  <PROVIDER>_MAX_TOKENS           per provider above (PROVIDER: OPENAI, GROQ, ...)",
-        *_listing("", [f"{p.env_prefix}_BASE_URL(S)" for p in by_url]),
+        *_listing("", [f"{p.env_prefix}_BASE_URL, {p.env_prefix}_BASE_URLS" for p in by_url]),
         "                                  <PROVIDER>_BASE_URL(S) of a type whose key is optional:",
         "                                  a worker per URL (Ollama, vLLM, LM Studio, ...)",
     ]
