@@ -14,7 +14,7 @@ another header, a required query, or Azure OpenAI's deployments
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -132,9 +132,8 @@ class SimulatedOpenAI(SimulatedServer):
         chunk_delay: seconds slept after each streamed content chunk.
         port: TCP port, 0 for an ephemeral one.
 
-        dialect: another compatible API's layout (OpenAI's by default).
-
-    Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``.
+    Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``, and
+    ``dialect`` before starting to serve another compatible API's layout.
     """
 
     default_name: ClassVar[str] = "openai"
@@ -142,22 +141,7 @@ class SimulatedOpenAI(SimulatedServer):
     default_models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o")
     error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
     context_window: int | None = None  # longest prompt accepted, in tokens
-
-    def __init__(
-        self,
-        name: str | None = None,
-        *,
-        keys: Iterable[str] | None = None,
-        models: Iterable[str] | None = None,
-        reply: str | None = None,
-        chunk_delay: float = 0.005,
-        port: int = 0,
-        dialect: Dialect | None = None,
-    ) -> None:
-        super().__init__(
-            name, keys=keys, models=models, reply=reply, chunk_delay=chunk_delay, port=port
-        )
-        self.dialect = dialect or Dialect()
+    dialect: Dialect = Dialect()  # set before start: the routes are built from it
 
     @property
     def base_url(self) -> str:

@@ -141,8 +141,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 keys=(row.key,) if row.auth else (),
                 models=(row.served_model, EXTRA_MODEL),
                 chunk_delay=0.0,
-                dialect=row.dialect,
             )
+            server.dialect = row.dialect
             servers[row.type] = server.start()
             env.update(_environment(row, server))
         log = tmp_path_factory.mktemp("profiles") / "cortex.log"

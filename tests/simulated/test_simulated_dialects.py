@@ -17,8 +17,9 @@ HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def test_the_azure_sdk_reaches_a_deployment_with_its_api_key_header_and_version() -> None:
-    dialect = replace(AZURE, query={"api-version": VERSION})
-    with SimulatedOpenAI("azure", keys=(KEY,), models=("prod-4o",), dialect=dialect) as upstream:
+    upstream = SimulatedOpenAI("azure", keys=(KEY,), models=("prod-4o",))
+    upstream.dialect = replace(AZURE, query={"api-version": VERSION})
+    with upstream:
         client = openai.AzureOpenAI(
             azure_endpoint=upstream.base_url,
             api_key=KEY,
@@ -35,8 +36,9 @@ def test_the_azure_sdk_reaches_a_deployment_with_its_api_key_header_and_version(
 
 
 def test_a_request_without_the_required_query_is_refused() -> None:
-    dialect = replace(AZURE, query={"api-version": VERSION})
-    with SimulatedOpenAI("azure", keys=(KEY,), dialect=dialect) as upstream:
+    upstream = SimulatedOpenAI("azure", keys=(KEY,))
+    upstream.dialect = replace(AZURE, query={"api-version": VERSION})
+    with upstream:
         client = openai.AzureOpenAI(
             azure_endpoint=upstream.base_url,
             api_key=KEY,
@@ -49,7 +51,9 @@ def test_a_request_without_the_required_query_is_refused() -> None:
 
 
 def test_a_prefix_less_api_is_served_at_its_root() -> None:
-    with SimulatedOpenAI("deepseek", keys=(KEY,), dialect=Dialect(prefix="")) as upstream:
+    upstream = SimulatedOpenAI("deepseek", keys=(KEY,))
+    upstream.dialect = Dialect(prefix="")
+    with upstream:
         client = openai.OpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0, timeout=5)
         assert [m.id for m in client.models.list()] == list(upstream.models)
         assert upstream.requests[0].path == "/models"
