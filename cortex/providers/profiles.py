@@ -104,13 +104,35 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
                 "accounts/fireworks/models/llama-v3p1-8b-instruct",
             ),
             ProviderProfile(
-                "azure_openai", "openai", None, 40, None, False, True, "AZURE_OPENAI", _AZURE
+                "azure_openai",
+                "openai",
+                base_url=None,  # each resource has its own: https://<resource>.openai.azure.com
+                priority=40,
+                model=None,  # the model is the user's deployment name
+                local=False,
+                needs_key=True,
+                env_prefix="AZURE_OPENAI",
+                endpoints=_AZURE,
             ),
             ProviderProfile(
-                "openai_compatible", "openai", None, 45, None, False, False, "OPENAI_COMPATIBLE"
+                "openai_compatible",  # vLLM, LM Studio, llama.cpp's server, ...
+                "openai",
+                base_url=None,
+                priority=45,
+                model=None,
+                local=False,  # it may run anywhere: no free-and-local assumption
+                needs_key=False,
+                env_prefix="OPENAI_COMPATIBLE",
             ),
             ProviderProfile(
-                "ollama", "ollama", "http://localhost:11434", 50, None, True, False, "OLLAMA"
+                "ollama",
+                "ollama",
+                base_url="http://localhost:11434",
+                priority=50,
+                model=None,
+                local=True,
+                needs_key=False,
+                env_prefix="OLLAMA",
             ),
         )
     }
