@@ -43,7 +43,7 @@ environment (flags win over the environment, which wins over .env, then the conf
                                   priority, timeout, base_url, first_token_timeout,
                                   supports_prefill, max_concurrent, price, max_tokens}:
     timeout                       seconds of silence allowed between chunks (60)
-    first_token_timeout           seconds allowed before the first token (30; Ollama 45)
+    first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
     max_concurrent                attempts it serves at once (unlimited)
     price                         cost per million tokens, for cost_optimized

@@ -120,7 +120,7 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
                 base_url=None,
                 priority=45,
                 model=None,
-                local=False,  # it may run anywhere: no free-and-local assumption
+                local=True,  # self-hosted like Ollama: free, and slower to a first token
                 needs_key=False,
                 env_prefix="OPENAI_COMPATIBLE",
             ),

@@ -43,7 +43,7 @@ def test_azure_takes_its_resource_url_and_deployment_from_its_variables() -> Non
     assert (worker.base_url, worker.models) == ("https://res.openai.azure.com", ("prod-gpt-4o",))
 
 
-def test_an_openai_compatible_server_needs_no_key() -> None:
+def test_an_openai_compatible_server_is_local_and_needs_no_key() -> None:
     env = {"OPENAI_COMPATIBLE_BASE_URL": "http://box:8000/v1"}
     (worker,) = load_settings(environ=env).workers
     assert (worker.name, worker.type, worker.models) == (
@@ -51,7 +51,7 @@ def test_an_openai_compatible_server_needs_no_key() -> None:
         "openai_compatible",
         (),
     )
-    assert (worker.needs_key, worker.is_local, worker.api_keys) == (False, False, ())
+    assert (worker.needs_key, worker.is_local, worker.api_keys) == (False, True, ())
 
 
 def test_a_key_given_to_an_openai_compatible_server_is_sent() -> None:

@@ -96,7 +96,7 @@ def test_a_keyless_call_carries_no_auth_header() -> None:
         ("together", "https://api.together.xyz/v1", True, False),
         ("fireworks", "https://api.fireworks.ai/inference/v1", True, False),
         ("azure_openai", None, True, False),
-        ("openai_compatible", None, False, False),
+        ("openai_compatible", None, False, True),
         ("ollama", "http://localhost:11434", False, True),
     ],
 )
