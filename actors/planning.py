@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actors.breaker import BreakerState
-from actors.workers import HealthStatus, ProviderType, WorkerView
+from actors.workers import HealthStatus, WorkerView
 
 AUTO_MODEL = "auto"
 BREAKER_OPEN = "breaker_open"
@@ -108,7 +108,7 @@ class Candidate:
     """
 
     worker: str
-    type: ProviderType
+    type: str
     base_url: str
     model: str
     timeout: float

@@ -16,42 +16,6 @@ from actors.breaker import Breaker
 from actors.outcomes import UpstreamFailure
 
 
-class ProviderType(StrEnum):
-    """The provider families Cortex speaks to; each maps to one wire format."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    GROQ = "groq"
-    GEMINI = "gemini"
-    XAI = "xai"
-    COHERE = "cohere"
-    OLLAMA = "ollama"
-
-
-DEFAULT_PRIORITY: dict[ProviderType, int] = {
-    ProviderType.OPENAI: 5,
-    ProviderType.ANTHROPIC: 10,
-    ProviderType.GROQ: 15,
-    ProviderType.GEMINI: 20,
-    ProviderType.XAI: 25,
-    ProviderType.COHERE: 30,
-    ProviderType.OLLAMA: 50,
-}
-
-DEFAULT_BASE_URL: dict[ProviderType, str] = {
-    ProviderType.OPENAI: "https://api.openai.com/v1",
-    ProviderType.ANTHROPIC: "https://api.anthropic.com",
-    ProviderType.GROQ: "https://api.groq.com/openai/v1",
-    ProviderType.GEMINI: "https://generativelanguage.googleapis.com",
-    ProviderType.XAI: "https://api.x.ai/v1",
-    ProviderType.COHERE: "https://api.cohere.com",
-    ProviderType.OLLAMA: "http://localhost:11434",
-}
-
-LOCAL_TYPES = frozenset({ProviderType.OLLAMA})
-KEYLESS_TYPES = frozenset({ProviderType.OLLAMA})
-
-
 class HealthStatus(StrEnum):
     """A worker's health as the router sees it."""
 
@@ -68,7 +32,8 @@ class WorkerConfig:
 
     Attributes:
         name: unique worker name (``groq``, ``ollama-1``).
-        type: provider family; selects the wire format.
+        type: provider type (``groq``, ``ollama``); the configuration layer checks it
+            against its provider profiles and picks the wire format from it.
         base_url: where the provider's API lives.
         api_keys: keys that take turns (none for Ollama).
         models: models it serves; the first is its default.
@@ -81,10 +46,12 @@ class WorkerConfig:
             another worker dropped can be finished here.
         max_tokens: answer length asked for when the client names none (None: the
             provider's own default; Anthropic, which requires one, gets 1024).
+        is_local: it runs on the user's own hardware (no per-token cost).
+        needs_key: every request to it must carry an API key.
     """
 
     name: str
-    type: ProviderType
+    type: str
     base_url: str
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     models: tuple[str, ...] = ()
@@ -95,6 +62,8 @@ class WorkerConfig:
     price: float | None = None
     supports_prefill: bool = False
     max_tokens: int | None = None
+    is_local: bool = False
+    needs_key: bool = True
 
     @property
     def time_to_first_token(self) -> float:
@@ -109,16 +78,6 @@ class WorkerConfig:
         if self.price is not None:
             return self.price
         return 0.0 if self.is_local else float("inf")
-
-    @property
-    def is_local(self) -> bool:
-        """Whether the worker runs on the user's own hardware (no per-token cost)."""
-        return self.type in LOCAL_TYPES
-
-    @property
-    def needs_key(self) -> bool:
-        """Whether every request to this worker must carry an API key."""
-        return self.type not in KEYLESS_TYPES
 
 
 class AttemptOutcome(StrEnum):

@@ -14,6 +14,7 @@ import functools
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -32,6 +33,7 @@ from cortex.ops.cli import COMMANDS, run_command, startup_summary
 from cortex.ops.demo import start_demo_upstreams
 from cortex.ops.gateway import Gateway
 from cortex.ops.open_files import lift_open_files_limit
+from cortex.providers.profiles import PROFILES
 from supervisors import Error, StartError
 
 PROVIDERS_HELP = """\
@@ -41,19 +43,14 @@ environment (flags win over the environment, which wins over .env, then the conf
                                   priority, timeout, base_url, first_token_timeout,
                                   supports_prefill, max_concurrent, price, max_tokens}:
     timeout                       seconds of silence allowed between chunks (60)
-    first_token_timeout           seconds allowed before the first token (30; Ollama 45)
+    first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
     max_concurrent                attempts it serves at once (unlimited)
     price                         cost per million tokens, for cost_optimized
     max_tokens                    answer length when the client names none
                                   A worker also serves every model its upstream lists; key
                                   rests, breaker and supports_prefill are per worker.
-  OPENAI_API_KEYS, GROQ_API_KEYS, XAI_API_KEYS, ANTHROPIC_API_KEYS, GEMINI_API_KEYS,
-  COHERE_API_KEYS                 comma-separated keys; each set makes a worker
-  <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,
-  <PROVIDER>_MAX_TOKENS           per provider above (PROVIDER: OPENAI, GROQ, ...)
-  OLLAMA_BASE_URL, OLLAMA_BASE_URLS, OLLAMA_MODEL(S), OLLAMA_PRIORITY   local Ollama server(s)
-"""
+{providers}"""
 
 ENVIRONMENT_HELP = (
     PROVIDERS_HELP
@@ -75,12 +72,37 @@ commands (each has --help):
 )
 
 
+def provider_help() -> str:
+    """The help lines on provider types and their variables, generated from the profiles."""
+    keyed = [p for p in PROFILES.values() if p.needs_key]
+    by_url = [p for p in PROFILES.values() if not p.needs_key]
+    lines = [
+        *_listing("provider types: ", [p.type for p in PROFILES.values()]),
+        "                                  (a CORTEX_PROVIDERS entry's type; default: its name)",
+        *_listing("", [p.key_variable for p in keyed]),
+        "                                  comma-separated keys; each set makes a worker",
+        "  <PROVIDER>_API_KEY(S), <PROVIDER>_MODEL(S), <PROVIDER>_BASE_URL, <PROVIDER>_PRIORITY,",
+        "  <PROVIDER>_MAX_TOKENS           per provider above (PROVIDER: OPENAI, GROQ, ...)",
+        *_listing("", [f"{p.env_prefix}_BASE_URL, {p.env_prefix}_BASE_URLS" for p in by_url]),
+        "                                  <PROVIDER>_BASE_URL(S) of a type whose key is optional:",
+        "                                  a worker per URL (Ollama, vLLM, LM Studio, ...)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _listing(head: str, names: list[str]) -> list[str]:
+    """Comma-separated ``names`` after ``head``, wrapped to the help's width."""
+    return textwrap.wrap(
+        head + ", ".join(names), width=92, initial_indent="  ", subsequent_indent="  "
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documented with every environment variable."""
     parser = argparse.ArgumentParser(
         prog="python -m cortex",
         description="Cortex: a self-hosted AI gateway with failover and key rotation.",
-        epilog=ENVIRONMENT_HELP,
+        epilog=ENVIRONMENT_HELP.replace("{providers}", provider_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", help="address to listen on (CORTEX_HOST)")

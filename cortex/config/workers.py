@@ -1,9 +1,10 @@
-"""Worker entries: the ``[providers.*]`` tables, ``CORTEX_PROVIDERS`` and the legacy names.
+"""Worker entries: the ``[providers.*]`` tables, ``CORTEX_PROVIDERS`` and the per-type names.
 
-Moved out of :mod:`cortex.config.settings` unchanged, so the settings table and the worker
-entries each have a module of their own. A worker entry is a table of its own fields
-(``type``, ``api_keys``, ``models``, ...), validated by :func:`parse_worker`; keys it holds
-beyond those read are problems (:mod:`cortex.config.check`).
+A worker entry is a table of its own fields (``type``, ``api_keys``, ``models``, ...),
+validated by :func:`parse_worker` against its type's profile
+(:mod:`cortex.providers.profiles`); keys it holds beyond those read are problems
+(:mod:`cortex.config.check`). The per-type environment names (``GROQ_API_KEYS``,
+``OLLAMA_BASE_URLS``, ...) are generated from the profiles' prefixes.
 """
 
 from __future__ import annotations
@@ -15,26 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.config.check import ReadKeys, unknown_keys
-
-CLOUD_TYPES: tuple[ProviderType, ...] = (
-    ProviderType.OPENAI,
-    ProviderType.ANTHROPIC,
-    ProviderType.GROQ,
-    ProviderType.GEMINI,
-    ProviderType.XAI,
-    ProviderType.COHERE,
-)
-
-DEFAULT_MODEL: dict[ProviderType, str] = {
-    ProviderType.OPENAI: "gpt-4o-mini",
-    ProviderType.ANTHROPIC: "claude-haiku-4-5",
-    ProviderType.GROQ: "llama-3.1-8b-instant",
-    ProviderType.GEMINI: "gemini-2.5-flash",
-    ProviderType.XAI: "grok-3-mini",
-    ProviderType.COHERE: "command-a-03-2025",
-}
+from cortex.providers.profiles import PROFILES, ProviderProfile, profile_for
 
 
 def split_list(raw: str | None) -> list[str]:
@@ -77,35 +61,60 @@ def read_workers(
 
 
 def _legacy_entries(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Workers named by the original project's variables (``GROQ_API_KEYS``, ...)."""
+    """Workers named by per-type variables (``GROQ_API_KEYS``, ``OLLAMA_BASE_URL``, ...).
+
+    A type that needs a key gets a worker when its keys are set; a type whose key is
+    optional (Ollama, generic OpenAI-compatible servers) gets one per base URL.
+    """
     entries: dict[str, dict[str, Any]] = {}
-    for ptype in CLOUD_TYPES:
-        prefix = ptype.value.upper()
-        keys = split_list(env.get(f"{prefix}_API_KEYS")) or split_list(env.get(f"{prefix}_API_KEY"))
-        if not keys:
-            continue
-        entry: dict[str, Any] = {"type": ptype.value, "api_keys": keys}
-        models = split_list(env.get(f"{prefix}_MODELS")) or split_list(env.get(f"{prefix}_MODEL"))
-        if models:
-            entry["models"] = models
-        if env.get(f"{prefix}_BASE_URL"):
-            entry["base_url"] = env[f"{prefix}_BASE_URL"]
-        if env.get(f"{prefix}_PRIORITY"):
-            entry["priority"] = env[f"{prefix}_PRIORITY"]
-        if env.get(f"{prefix}_MAX_TOKENS"):
-            entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
-        entries[ptype.value] = entry
-    urls = split_list(env.get("OLLAMA_BASE_URLS")) or split_list(env.get("OLLAMA_BASE_URL"))
-    models = split_list(env.get("OLLAMA_MODELS")) or split_list(env.get("OLLAMA_MODEL"))
-    for index, url in enumerate(urls, start=1):
-        name = "ollama" if len(urls) == 1 else f"ollama-{index}"
-        entry = {"type": "ollama", "base_url": url}
-        if models:
-            entry["models"] = models
-        if env.get("OLLAMA_PRIORITY"):
-            entry["priority"] = env["OLLAMA_PRIORITY"]
-        entries[name] = entry
+    for profile in PROFILES.values():
+        if profile.needs_key:
+            entry = _keyed_entry(profile, env)
+            if entry:
+                entries[profile.type] = entry
+        else:
+            entries.update(_url_entries(profile, env))
     return entries
+
+
+def _keyed_entry(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, Any]:
+    """The worker entry of ``PREFIX_API_KEYS`` and its companions; empty when no key is set."""
+    prefix = profile.env_prefix
+    keys = split_list(env.get(f"{prefix}_API_KEYS")) or split_list(env.get(f"{prefix}_API_KEY"))
+    if not keys:
+        return {}
+    entry = _optional_entry(prefix, env)
+    if env.get(f"{prefix}_BASE_URL"):
+        entry["base_url"] = env[f"{prefix}_BASE_URL"]
+    return {"type": profile.type, "api_keys": keys, **entry}
+
+
+def _url_entries(profile: ProviderProfile, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """One worker per ``PREFIX_BASE_URL(S)`` entry, named ``type`` or ``type-1``, ``type-2``."""
+    prefix = profile.env_prefix
+    urls = split_list(env.get(f"{prefix}_BASE_URLS")) or split_list(env.get(f"{prefix}_BASE_URL"))
+    keys = split_list(env.get(f"{prefix}_API_KEYS")) or split_list(env.get(f"{prefix}_API_KEY"))
+    shared = _optional_entry(prefix, env)
+    if keys:
+        shared["api_keys"] = keys
+    entries: dict[str, dict[str, Any]] = {}
+    for index, url in enumerate(urls, start=1):
+        name = profile.type if len(urls) == 1 else f"{profile.type}-{index}"
+        entries[name] = {"type": profile.type, "base_url": url, **shared}
+    return entries
+
+
+def _optional_entry(prefix: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """``models``, ``priority`` and ``max_tokens`` from the ``PREFIX_*`` variables that are set."""
+    entry: dict[str, Any] = {}
+    models = split_list(env.get(f"{prefix}_MODELS")) or split_list(env.get(f"{prefix}_MODEL"))
+    if models:
+        entry["models"] = models
+    if env.get(f"{prefix}_PRIORITY"):
+        entry["priority"] = env[f"{prefix}_PRIORITY"]
+    if env.get(f"{prefix}_MAX_TOKENS"):
+        entry["max_tokens"] = env[f"{prefix}_MAX_TOKENS"]
+    return entry
 
 
 def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> WorkerConfig | None:
@@ -119,12 +128,10 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
     entry = ReadKeys(entry)
     if not name or "/" in name or not name.isprintable():
         problems.append(f"{where}: a worker name must be non-empty and contain no '/'")
-    raw_type = entry.get("type", name)
     try:
-        ptype = ProviderType(str(raw_type).lower())
-    except ValueError:
-        known = ", ".join(p.value for p in ProviderType)
-        problems.append(f"{where}: unknown type {raw_type!r} (known: {known})")
+        profile = profile_for(str(entry.get("type", name)))
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
         return None
     listed_keys = _string_list(entry.get("api_keys", []), f"{where}: api_keys", problems)
     keys = listed_keys or []
@@ -134,23 +141,25 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         if not (key.isascii() and key.isprintable() and " " not in key):
             problems.append(f"{where}: api_keys[{position}] has characters no API key has")
     models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
-    if not models and ptype in DEFAULT_MODEL:
-        models = [DEFAULT_MODEL[ptype]]
-    base_url = str(entry.get("base_url") or DEFAULT_BASE_URL[ptype]).rstrip("/")
+    if not models and profile.model is not None:
+        models = [profile.model]
+    base_url = str(entry.get("base_url") or profile.base_url or "").rstrip("/")
     parsed = urlparse(base_url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not base_url:
+        problems.append(f"{where}: type {profile.type!r} has no default base_url: set one")
+    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
         problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
-    priority = _int(entry.get("priority", DEFAULT_PRIORITY[ptype]), f"{where}: priority", problems)
+    priority = _int(entry.get("priority", profile.priority), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
     limits = _worker_limits(entry, where, problems)
-    if ptype is not ProviderType.OLLAMA and listed_keys == []:
+    if profile.needs_key and listed_keys == []:
         problems.append(f"{where}: needs at least one API key in api_keys")
     problems.extend(unknown_keys(where, entry))
     if len(problems) > start:
         return None
     return WorkerConfig(
         name=name,
-        type=ptype,
+        type=profile.type,
         base_url=base_url,
         api_keys=tuple(dict.fromkeys(keys)),
         models=tuple(models),
@@ -161,6 +170,9 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         price=limits.price,
         supports_prefill=limits.supports_prefill,
         max_tokens=limits.max_tokens,
+        is_local=profile.local,
+        # A type whose key is optional sends one when the configuration names one.
+        needs_key=profile.needs_key or bool(keys),
     )
 
 

@@ -302,7 +302,7 @@ async def api_workers(request: web.Request) -> web.Response:
             "workers": [
                 {
                     "name": v.name,
-                    "type": v.config.type.value,
+                    "type": v.config.type,
                     "priority": v.config.priority,
                     "status": v.status.value,
                     "models": list(v.models),

@@ -208,7 +208,7 @@ def _provider_state(name: str, sources: TreeSources) -> Json | None:
         return None
     now = time.monotonic()
     return {
-        "type": view.config.type.value,
+        "type": view.config.type,
         "status": view.status.value,
         "breaker": view.breaker.state(now).value,
         "consecutive_failures": view.breaker.consecutive_failures,

@@ -131,7 +131,7 @@ class DashboardHub:
             workers.append(
                 {
                     "name": view.name,
-                    "type": view.config.type.value,
+                    "type": view.config.type,
                     "status": view.status.value,
                     "breaker": view.breaker.state(mono).value,
                     "in_flight": view.in_flight,

@@ -222,7 +222,7 @@ def describe_settings(settings: Settings) -> str:
         keys = ", ".join(mask_key(k) for k in worker.api_keys) or "no keys"
         models = ", ".join(worker.models) or "any"
         lines.append(
-            f"  {worker.name} ({worker.type.value}, priority {worker.priority}) "
+            f"  {worker.name} ({worker.type}, priority {worker.priority}) "
             f"{worker.base_url} models: {models}; keys: {keys}"
         )
     return "\n".join(lines)
@@ -230,7 +230,7 @@ def describe_settings(settings: Settings) -> str:
 
 def startup_summary(url: str, views: Sequence[WorkerView]) -> str:
     """The lines the daemon prints after its banner: workers with health, and the dashboard."""
-    workers = ", ".join(f"{v.name} ({v.config.type.value}, {v.status.value})" for v in views)
+    workers = ", ".join(f"{v.name} ({v.config.type}, {v.status.value})" for v in views)
     return (
         f"Workers found: {workers or 'none (configure providers, or try --demo)'}\n"
         f"Dashboard: {url}/dashboard   Metrics: {url}/metrics"

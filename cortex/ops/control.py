@@ -135,10 +135,10 @@ class Control:
             except StartError as exc:
                 log.warning("worker_not_added", worker=name, reason=str(exc.reason))
                 raise WorkerNotStarted(exc) from exc
-        log.info("worker_added", worker=name, type=view.config.type.value)
+        log.info("worker_added", worker=name, type=view.config.type)
         return {
             "name": view.name,
-            "type": view.config.type.value,
+            "type": view.config.type,
             "priority": view.config.priority,
             "models": list(view.models),
             "base_url": view.config.base_url,

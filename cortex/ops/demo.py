@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
+from cortex.providers.profiles import PROFILES
 from cortex.simulated import SimulatedOllama, SimulatedOpenAI
 
 DEMO_KEYS = ("sk-demo-alpha-0000000001", "sk-demo-bravo-0000000002")
@@ -29,7 +30,7 @@ def start_demo_upstreams(stack: ExitStack) -> tuple[WorkerConfig, ...]:
     return (
         WorkerConfig(
             name="openai",
-            type=ProviderType.OPENAI,
+            type="openai",
             base_url=openai.base_url,
             api_keys=DEMO_KEYS,
             models=("gpt-4o-mini", "gpt-4o"),
@@ -38,10 +39,12 @@ def start_demo_upstreams(stack: ExitStack) -> tuple[WorkerConfig, ...]:
         ),
         WorkerConfig(
             name="ollama",
-            type=ProviderType.OLLAMA,
+            type="ollama",
             base_url=ollama.base_url,
             models=("llama3.1:8b",),
             priority=50,
             timeout=30.0,
+            is_local=PROFILES["ollama"].local,
+            needs_key=PROFILES["ollama"].needs_key,
         ),
     )

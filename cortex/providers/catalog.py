@@ -1,8 +1,9 @@
 """Which adapter speaks for which provider type.
 
-Provider types name a configured worker's API (``"groq"``), not its wire format: several
-types share one format. Adapters are stateless, so a fresh instance per call is as good
-as a shared one and keeps this module free of module-level objects.
+A provider type's profile (:mod:`cortex.providers.profiles`) names its wire format; this
+module maps each wire format to the adapter that speaks it, configured by the profile.
+Adapters are stateless, so a fresh instance per call is as good as a shared one and keeps
+this module free of module-level objects.
 """
 
 from __future__ import annotations
@@ -16,23 +17,27 @@ from cortex.providers.cohere import CohereAdapter
 from cortex.providers.gemini import GeminiAdapter
 from cortex.providers.ollama import OllamaAdapter
 from cortex.providers.openai import OpenAIAdapter
+from cortex.providers.profiles import PROFILES, ProviderProfile, profile_for
 
-_FACTORIES: Mapping[str, Callable[[], Adapter]] = MappingProxyType(
+_WIRES: Mapping[str, Callable[[ProviderProfile], Adapter]] = MappingProxyType(
     {
-        "openai": OpenAIAdapter,
-        "groq": OpenAIAdapter,
-        "xai": OpenAIAdapter,
-        "ollama": OllamaAdapter,
-        "anthropic": AnthropicAdapter,
-        "gemini": GeminiAdapter,
-        "cohere": CohereAdapter,
+        "openai": lambda profile: OpenAIAdapter(endpoints=profile.endpoints),
+        "ollama": lambda _profile: OllamaAdapter(),
+        "anthropic": lambda _profile: AnthropicAdapter(),
+        "gemini": lambda _profile: GeminiAdapter(),
+        "cohere": lambda _profile: CohereAdapter(),
     }
 )
 
 
+def wire_formats() -> tuple[str, ...]:
+    """Every wire format a profile may name, sorted."""
+    return tuple(sorted(_WIRES))
+
+
 def provider_types() -> tuple[str, ...]:
     """Every provider type :func:`adapter_for` accepts, sorted."""
-    return tuple(sorted(_FACTORIES))
+    return tuple(sorted(PROFILES))
 
 
 def adapter_for(provider_type: str) -> Adapter:
@@ -41,8 +46,9 @@ def adapter_for(provider_type: str) -> Adapter:
     Raises:
         ValueError: the type is unknown (the message lists the known ones).
     """
-    factory = _FACTORIES.get(provider_type.strip().lower())
-    if factory is None:
+    try:
+        profile = profile_for(provider_type)
+    except ValueError:
         known = ", ".join(provider_types())
-        raise ValueError(f"unknown provider type {provider_type!r} (known: {known})")
-    return factory()
+        raise ValueError(f"unknown provider type {provider_type!r} (known: {known})") from None
+    return _WIRES[profile.wire](profile)

@@ -12,7 +12,9 @@ so a server that reports it in both places is not counted twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
@@ -54,6 +56,38 @@ _KIND_BY_CODE = {
 def bearer_headers(api_key: str | None) -> dict[str, str]:
     """``Authorization: Bearer`` when there is a key; nothing for keyless local servers."""
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIEndpoints:
+    """Where one OpenAI-compatible API takes its calls and its key.
+
+    Most compatible servers differ from OpenAI only in their base URL; Azure OpenAI also
+    puts the model (its deployment) in the path, takes the key in an ``api-key`` header
+    and needs an ``api-version`` query on every call.
+
+    Attributes:
+        chat_path: appended to the base URL for chat; ``{model}`` is the model, quoted.
+        models_path: appended to the base URL to list models (the health probe).
+        auth_header: the header that carries the key.
+        auth_prefix: written before the key in that header (``"Bearer "``).
+        query: fixed query parameters of every call.
+    """
+
+    chat_path: str = "/chat/completions"
+    models_path: str = "/models"
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
+    query: tuple[tuple[str, str], ...] = ()
+
+    def url(self, base_url: str, path: str, model: str = "") -> str:
+        """The full URL of ``path`` under ``base_url``, with the fixed query."""
+        url = base_url.rstrip("/") + path.format(model=quote(model, safe=""))
+        return f"{url}?{urlencode(self.query)}" if self.query else url
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        """The auth header when there is a key; nothing for keyless servers."""
+        return {self.auth_header: f"{self.auth_prefix}{api_key}"} if api_key else {}
 
 
 def _usage(payload: Mapping[str, Any]) -> Usage | None:
@@ -99,19 +133,26 @@ class _ChunkHandler:
 
 
 class OpenAIAdapter:
-    """The Chat Completions wire format (types ``openai``, ``groq``, ``xai``).
+    """The Chat Completions wire format (``openai``, ``groq``, ``xai``, ``mistral``, ...).
 
     Args:
         max_tokens_field: the body field that carries ``max_tokens``. Every compatible
             server accepts ``max_tokens``; OpenAI's reasoning models want
             ``max_completion_tokens`` instead.
+        endpoints: the provider's paths, auth header and fixed query (OpenAI's by default).
     """
 
-    def __init__(self, *, max_tokens_field: str = "max_tokens") -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens_field: str = "max_tokens",
+        endpoints: OpenAIEndpoints | None = None,
+    ) -> None:
         self._max_tokens_field = max_tokens_field
+        self._endpoints = endpoints or OpenAIEndpoints()
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build ``POST {base}/chat/completions``."""
+        """Build ``POST {base}/chat/completions`` (or the endpoints' own chat path)."""
         body: dict[str, object] = {
             "model": target.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -126,8 +167,8 @@ class OpenAIAdapter:
             "stop": list(request.stop) or None,
         }
         body.update((key, value) for key, value in optional.items() if value is not None)
-        url = f"{target.base_url.rstrip('/')}/chat/completions"
-        return HttpCall("POST", url, bearer_headers(target.api_key), body)
+        url = self._endpoints.url(target.base_url, self._endpoints.chat_path, target.model)
+        return HttpCall("POST", url, self._endpoints.headers(target.api_key), body)
 
     def decoder(self) -> JsonStreamDecoder:
         """A decoder for one SSE stream of chunks."""
@@ -164,8 +205,9 @@ class OpenAIAdapter:
         )
 
     def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
-        """Build ``GET {base}/models``."""
-        return HttpCall("GET", f"{base_url.rstrip('/')}/models", bearer_headers(api_key))
+        """Build ``GET {base}/models`` (or the endpoints' own models path)."""
+        url = self._endpoints.url(base_url, self._endpoints.models_path)
+        return HttpCall("GET", url, self._endpoints.headers(api_key))
 
     def parse_models(self, body: bytes) -> tuple[str, ...]:
         """Read ``data[].id``.

@@ -20,13 +20,14 @@ from cortex.simulated.content import ChatCall, Completion
 from cortex.simulated.faults import ErrorKind, Fault, FaultPlan, FaultRule
 from cortex.simulated.gemini import SimulatedGemini
 from cortex.simulated.ollama import SimulatedOllama
-from cortex.simulated.openai import SimulatedOpenAI
+from cortex.simulated.openai import Dialect, SimulatedOpenAI
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import RecordedRequest
 
 __all__ = [
     "ChatCall",
     "Completion",
+    "Dialect",
     "ErrorKind",
     "Fault",
     "FaultPlan",

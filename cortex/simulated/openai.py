@@ -4,11 +4,18 @@ Serves ``POST /v1/chat/completions`` (JSON or SSE ``data:`` chunks ending in
 ``data: [DONE]``) and ``GET /v1/models[/{model}]`` with Bearer auth and the
 ``{"error": {"message", "type", "param", "code"}}`` envelope, as described in
 WIRE_FORMATS.md section 1. Point ``openai.OpenAI(base_url=server.base_url)`` at it.
+
+The compatible providers that differ in where they live and how they take the key are
+one :class:`Dialect` away: another path prefix (DeepSeek has no ``/v1``), the key in
+another header, a required query, or Azure OpenAI's deployments
+(``/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -24,7 +31,7 @@ from cortex.simulated.wire import (
     sse_frame,
 )
 
-__all__ = ["SimulatedOpenAI"]
+__all__ = ["AZURE", "Dialect", "SimulatedOpenAI"]
 
 _DOCS = "https://platform.openai.com/docs/guides/error-codes/api-errors"
 _ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
@@ -87,6 +94,28 @@ _NO_KEY = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Where a compatible API lives and how it takes its key.
+
+    Attributes:
+        prefix: path of the API's root (``/v1``; ``""`` for DeepSeek).
+        auth_header: header holding the bare key instead of ``Authorization: Bearer``.
+        query: query parameters every request must carry (others get a 400).
+        deployments: Azure's layout: chat at ``{prefix}/openai/deployments/{model}/...``,
+            models at ``{prefix}/openai/models``.
+    """
+
+    prefix: str = "/v1"
+    auth_header: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
+    deployments: bool = False
+
+
+AZURE = Dialect(prefix="", auth_header="api-key", deployments=True)
+"""Azure OpenAI's layout; give it ``query={"api-version": ...}`` to require a version."""
+
+
 def mask_key(key: str) -> str:
     """Mask a key the way OpenAI's 401 message does: ``sk-ab****wxyz``."""
     return f"{key[:5]}{'*' * 4}{key[-4:]}" if len(key) > 9 else "*" * len(key)
@@ -103,7 +132,8 @@ class SimulatedOpenAI(SimulatedServer):
         chunk_delay: seconds slept after each streamed content chunk.
         port: TCP port, 0 for an ephemeral one.
 
-    Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``.
+    Set ``context_window`` to refuse longer prompts with ``context_length_exceeded``, and
+    ``dialect`` before starting to serve another compatible API's layout.
     """
 
     default_name: ClassVar[str] = "openai"
@@ -111,21 +141,35 @@ class SimulatedOpenAI(SimulatedServer):
     default_models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o")
     error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
     context_window: int | None = None  # longest prompt accepted, in tokens
+    dialect: Dialect = Dialect()  # set before start: the routes are built from it
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/v1``, the SDK's ``base_url``."""
-        return f"{self.url}/v1"
+        """``http://127.0.0.1:PORT/v1`` (the dialect's prefix), the SDK's ``base_url``."""
+        return f"{self.url}{self.dialect.prefix}"
 
     def _routes(self) -> list[web.RouteDef]:
+        root = self.dialect.prefix
+        if self.dialect.deployments:
+            return [
+                web.post(f"{root}/openai/deployments/{{model}}/chat/completions", self._chat),
+                web.get(f"{root}/openai/models", self._list_models),
+            ]
         return [
-            web.post("/v1/chat/completions", self._chat),
-            web.get("/v1/models", self._list_models),
-            web.get("/v1/models/{model}", self._get_model),
+            web.post(f"{root}/chat/completions", self._chat),
+            web.get(f"{root}/models", self._list_models),
+            web.get(f"{root}/models/{{model}}", self._get_model),
         ]
 
     def _api_key(self, request: web.Request) -> str | None:
+        if self.dialect.auth_header is not None:
+            return request.headers.get(self.dialect.auth_header) or None
         return bearer_key(request)
+
+    def _preflight(self, request: web.Request) -> None:
+        for name, value in self.dialect.query.items():
+            if request.query.get(name) != value:
+                raise ReplyError(ErrorKind.BAD_REQUEST, f"missing or wrong query {name}={value}")
 
     def _error(self, error: ReplyError) -> ErrorReply:
         if error.kind is ErrorKind.INVALID_KEY and not error.detail:
@@ -143,7 +187,9 @@ class SimulatedOpenAI(SimulatedServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = self._json_body(request)
-        model, messages = body.get("model"), body.get("messages")
+        # A deployment in the path names the model, whatever the body says (Azure).
+        model = request.match_info.get("model", body.get("model"))
+        messages = body.get("messages")
         if not isinstance(model, str) or not model:
             raise ReplyError(ErrorKind.BAD_REQUEST, "you must provide a model parameter")
         if not isinstance(messages, list) or not messages:

@@ -12,14 +12,15 @@ from actors.workers import (
     AttemptCounts,
     AttemptOutcome,
     HealthStatus,
-    ProviderType,
     WorkerConfig,
     WorkerHealth,
     WorkerView,
 )
 
-GROQ = WorkerConfig(name="groq", type=ProviderType.GROQ, base_url="http://g", api_keys=("k",))
-OLLAMA = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url="http://o")
+GROQ = WorkerConfig(name="groq", type="groq", base_url="http://g", api_keys=("k",))
+OLLAMA = WorkerConfig(
+    name="ollama", type="ollama", base_url="http://o", is_local=True, needs_key=False
+)
 
 
 def board_with(*configs: WorkerConfig) -> Board:
@@ -34,14 +35,18 @@ def test_configs_keep_registration_order() -> None:
 
 
 def test_put_config_replaces_a_config_of_the_same_name() -> None:
-    moved = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url="http://elsewhere")
+    moved = WorkerConfig(
+        name="ollama", type="ollama", base_url="http://elsewhere", is_local=True, needs_key=False
+    )
     board = board_with(OLLAMA)
     board.put_config(moved)
     assert board.configs() == (moved,)
 
 
 def test_a_replaced_config_shows_in_the_view_with_health_and_counts_kept() -> None:
-    moved = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url="http://elsewhere")
+    moved = WorkerConfig(
+        name="ollama", type="ollama", base_url="http://elsewhere", is_local=True, needs_key=False
+    )
     board = board_with(OLLAMA)
     board.publish_health("ollama", WorkerHealth(status=HealthStatus.DEGRADED))
     board.attempt_started("ollama")

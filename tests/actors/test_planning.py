@@ -15,14 +15,8 @@ from actors.planning import (
     UnknownWorker,
     build_plan,
 )
-from actors.workers import (
-    DEFAULT_BASE_URL,
-    DEFAULT_PRIORITY,
-    HealthStatus,
-    ProviderType,
-    WorkerConfig,
-    WorkerView,
-)
+from actors.workers import HealthStatus, WorkerConfig, WorkerView
+from cortex.providers.profiles import PROFILES
 
 PRIORITY = RoutingStrategy.PRIORITY
 SKIPPED_STATUSES = [
@@ -34,21 +28,24 @@ SKIPPED_STATUSES = [
 
 def worker(
     name: str,
-    type_: ProviderType = ProviderType.GROQ,
+    type_: str = "groq",
     *,
     models: tuple[str, ...] = ("m-default",),
     priority: int | None = None,
     status: HealthStatus = HealthStatus.AVAILABLE,
     discovered: tuple[str, ...] = (),
 ) -> WorkerView:
+    profile = PROFILES[type_]
     config = WorkerConfig(
         name=name,
         type=type_,
-        base_url=DEFAULT_BASE_URL[type_],
+        base_url=profile.base_url or "http://upstream",
         api_keys=("secret-key-value-123",),
         models=models,
-        priority=DEFAULT_PRIORITY[type_] if priority is None else priority,
+        priority=profile.priority if priority is None else priority,
         timeout=12.5,
+        is_local=profile.local,
+        needs_key=profile.needs_key,
     )
     return WorkerView(config=config, status=status, discovered_models=discovered)
 
@@ -68,9 +65,9 @@ def reasons_of(
 DETERMINISTIC = [s for s in RoutingStrategy if s is not RoutingStrategy.RANDOM]
 
 FLEET = [
-    worker("ollama-1", ProviderType.OLLAMA, models=("llama3", "qwen2")),
-    worker("groq", ProviderType.GROQ, models=("llama3", "mixtral")),
-    worker("openai", ProviderType.OPENAI, models=("gpt-4o",)),
+    worker("ollama-1", "ollama", models=("llama3", "qwen2")),
+    worker("groq", "groq", models=("llama3", "mixtral")),
+    worker("openai", "openai", models=("gpt-4o",)),
 ]
 
 
@@ -94,7 +91,7 @@ def test_automatic_choice_skips_workers_without_models() -> None:
 
 
 def test_automatic_choice_falls_back_to_discovered_models() -> None:
-    views = [worker("ollama-1", ProviderType.OLLAMA, models=(), discovered=("phi3",))]
+    views = [worker("ollama-1", "ollama", models=(), discovered=("phi3",))]
     assert [c.model for c in build_plan(views, "auto", PRIORITY)] == ["phi3"]
 
 
@@ -104,7 +101,7 @@ def test_bare_model_name_routes_to_workers_that_serve_it() -> None:
 
 
 def test_bare_model_name_matches_discovered_models() -> None:
-    views = [worker("ollama-1", ProviderType.OLLAMA, models=("a",), discovered=("phi3",))]
+    views = [worker("ollama-1", "ollama", models=("a",), discovered=("phi3",))]
     assert names(build_plan(views, "phi3", PRIORITY)) == ["ollama-1"]
 
 
@@ -134,8 +131,8 @@ def test_candidate_carries_the_workers_settings() -> None:
     (candidate,) = build_plan(FLEET, "gpt-4o", PRIORITY)
     assert candidate == Candidate(
         worker="openai",
-        type=ProviderType.OPENAI,
-        base_url=DEFAULT_BASE_URL[ProviderType.OPENAI],
+        type="openai",
+        base_url=PROFILES["openai"].base_url or "",
         model="gpt-4o",
         timeout=12.5,
         needs_key=True,
@@ -178,17 +175,15 @@ def test_every_planning_error_is_a_plan_error(error: type[Exception]) -> None:
 
 @pytest.mark.parametrize("status", SKIPPED_STATUSES)
 def test_unhealthy_pinned_worker_raises_with_its_reason(status: HealthStatus) -> None:
-    views = [worker("groq", status=status), worker("openai", ProviderType.OPENAI)]
+    views = [worker("groq", status=status), worker("openai", "openai")]
     assert reasons_of(views, "llama3", pin="groq") == {"groq": status.value}
 
 
 def test_unhealthy_workers_for_a_model_raise_with_each_reason() -> None:
     views = [
         worker("groq", models=("llama3",), status=HealthStatus.RATE_LIMITED),
-        worker(
-            "ollama-1", ProviderType.OLLAMA, models=("llama3",), status=HealthStatus.UNAVAILABLE
-        ),
-        worker("openai", ProviderType.OPENAI, models=("gpt-4o",)),
+        worker("ollama-1", "ollama", models=("llama3",), status=HealthStatus.UNAVAILABLE),
+        worker("openai", "openai", models=("gpt-4o",)),
     ]
     assert reasons_of(views, "llama3") == {"groq": "rate_limited", "ollama-1": "unavailable"}
 
@@ -273,10 +268,10 @@ def test_priority_orders_by_ascending_priority_then_name() -> None:
 
 def test_local_first_puts_local_workers_first_then_priority() -> None:
     views = [
-        worker("groq", ProviderType.GROQ, priority=1),
-        worker("ollama-2", ProviderType.OLLAMA, priority=60),
-        worker("openai", ProviderType.OPENAI, priority=5),
-        worker("ollama-1", ProviderType.OLLAMA, priority=60),
+        worker("groq", "groq", priority=1),
+        worker("ollama-2", "ollama", priority=60),
+        worker("openai", "openai", priority=5),
+        worker("ollama-1", "ollama", priority=60),
     ]
     plan = build_plan(views, None, RoutingStrategy.LOCAL_FIRST)
     assert names(plan) == ["ollama-1", "ollama-2", "groq", "openai"]

@@ -9,19 +9,21 @@ from actors.board import Board
 from actors.messages import PlanRoute, SetRouting
 from actors.planning import Candidate, NoWorkerAvailable, Plan, Route, RoutingStrategy
 from actors.pool import PoolActor
-from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerHealth
+from actors.workers import HealthStatus, WorkerConfig, WorkerHealth
 from supervisors import Link
 
 WAIT = 5.0
 CLOUD = WorkerConfig(
     name="cloud",
-    type=ProviderType.GROQ,
+    type="groq",
     base_url="http://c",
     api_keys=("k",),
     models=("m",),
     priority=1,
 )
-LOCAL = WorkerConfig(name="local", type=ProviderType.OLLAMA, base_url="http://l", models=("m",))
+LOCAL = WorkerConfig(
+    name="local", type="ollama", base_url="http://l", models=("m",), is_local=True, needs_key=False
+)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from actors.breaker import BreakerSettings, BreakerState
 from actors.messages import AttemptEnded, ProbeHealth
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.provider import ProbeSettings, ProviderActor
-from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
+from actors.workers import HealthStatus, WorkerConfig, WorkerView
 from cortex.providers.ollama import OllamaAdapter
 from cortex.providers.openai import OpenAIAdapter
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
@@ -99,7 +99,7 @@ def board() -> Board:
 def openai_config(upstream: SimulatedOpenAI) -> WorkerConfig:
     return WorkerConfig(
         name="openai",
-        type=ProviderType.OPENAI,
+        type="openai",
         base_url=upstream.base_url,
         api_keys=(KEY,),
         models=("m",),
@@ -114,7 +114,7 @@ def start(upstream: SimulatedOpenAI, keys: Keys, board: Board) -> Iterator[Start
     def run(config: WorkerConfig | None = None, timeout: float = PROBE_TIMEOUT) -> Provider:
         config = config or openai_config(upstream)
         board.put_config(config)
-        adapter = OllamaAdapter() if config.type is ProviderType.OLLAMA else OpenAIAdapter()
+        adapter = OllamaAdapter() if config.type == "ollama" else OpenAIAdapter()
         ref = ProviderActor.start(
             Link(config.name),
             config,
@@ -167,7 +167,9 @@ def test_the_probe_sends_the_probe_key_as_a_bearer_token(
 
 def test_a_keyless_worker_probes_its_native_model_list(start: StartProvider) -> None:
     with SimulatedOllama("gpu", models=("llama3.1:8b",)) as ollama:
-        config = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url=ollama.base_url)
+        config = WorkerConfig(
+            name="ollama", type="ollama", base_url=ollama.base_url, is_local=True, needs_key=False
+        )
         view = start(config).probed()
     assert (view.status, view.discovered_models) == (HealthStatus.AVAILABLE, ("llama3.1:8b",))
 
@@ -196,9 +198,7 @@ def test_a_probe_that_cannot_connect_marks_the_worker_unavailable(start: StartPr
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    config = WorkerConfig(
-        name="gone", type=ProviderType.OPENAI, base_url=f"http://127.0.0.1:{port}/v1"
-    )
+    config = WorkerConfig(name="gone", type="openai", base_url=f"http://127.0.0.1:{port}/v1")
     view = start(config).probed()
     assert view.status is HealthStatus.UNAVAILABLE
     assert view.last_error == "probe connect_error: ClientConnectorError"

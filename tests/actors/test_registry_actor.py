@@ -9,11 +9,13 @@ import pytest
 from actors.board import Board
 from actors.messages import RegisterWorker, UnregisterWorker
 from actors.registry import DuplicateWorker, RegistryActor
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from supervisors import ChildSpec, Directory, Handle, RootLink, SupFlags, start_supervisor
 
 WAIT = 5.0
-OLLAMA = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url="http://o")
+OLLAMA = WorkerConfig(
+    name="ollama", type="ollama", base_url="http://o", is_local=True, needs_key=False
+)
 
 
 @pytest.fixture
@@ -37,7 +39,9 @@ def test_registering_a_worker_puts_its_config_on_the_board(registry: Handle, boa
 
 def test_registering_a_name_twice_is_rejected(registry: Handle, board: Board) -> None:
     registry.ask(RegisterWorker(OLLAMA), timeout=WAIT)
-    other = WorkerConfig(name="ollama", type=ProviderType.OLLAMA, base_url="http://other")
+    other = WorkerConfig(
+        name="ollama", type="ollama", base_url="http://other", is_local=True, needs_key=False
+    )
     with pytest.raises(DuplicateWorker, match="'ollama' already exists"):
         registry.ask(RegisterWorker(other), timeout=WAIT)
     assert board.configs() == (OLLAMA,)

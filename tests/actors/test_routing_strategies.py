@@ -17,18 +17,21 @@ from actors.planning import (
     RoutingStrategy,
     build_plan,
 )
-from actors.workers import DEFAULT_BASE_URL, ProviderType, WorkerConfig, WorkerView
+from actors.workers import WorkerConfig, WorkerView
+from cortex.providers.profiles import PROFILES
 
 
-def view(name, type_=ProviderType.OPENAI, *, priority=10, price=None, **state):
+def view(name, type_="openai", *, priority=10, price=None, **state):
     config = WorkerConfig(
         name=name,
         type=type_,
-        base_url=DEFAULT_BASE_URL[type_],
+        base_url=PROFILES[type_].base_url,
         api_keys=("k",),
         models=("m",),
         priority=priority,
         price=price,
+        is_local=PROFILES[type_].local,
+        needs_key=PROFILES[type_].needs_key,
     )
     return WorkerView(config=config, **state)
 
@@ -38,12 +41,12 @@ def order(views, strategy, **context):
 
 
 def test_cloud_first_puts_cloud_workers_before_local_ones():
-    fleet = [view("local", ProviderType.OLLAMA, priority=1), view("cloud", priority=9)]
+    fleet = [view("local", "ollama", priority=1), view("cloud", priority=9)]
     assert order(fleet, RoutingStrategy.CLOUD_FIRST) == ["cloud", "local"]
 
 
 def test_local_first_puts_local_workers_before_cloud_ones():
-    fleet = [view("cloud", priority=1), view("local", ProviderType.OLLAMA, priority=9)]
+    fleet = [view("cloud", priority=1), view("local", "ollama", priority=9)]
     assert order(fleet, RoutingStrategy.LOCAL_FIRST) == ["local", "cloud"]
 
 
@@ -80,7 +83,7 @@ def test_cost_optimized_prefers_free_local_then_cheapest_and_unknown_prices_last
         view("unknown", priority=1),
         view("pricey", price=10.0, priority=2),
         view("cheap", price=0.5, priority=3),
-        view("local", ProviderType.OLLAMA, priority=4),
+        view("local", "ollama", priority=4),
     ]
     assert order(fleet, RoutingStrategy.COST_OPTIMIZED) == ["local", "cheap", "pricey", "unknown"]
 
@@ -97,7 +100,7 @@ def test_a_route_is_walked_in_its_own_order_with_its_upstream_models():
     fleet = [
         view("anthropic", priority=1),
         view("openai", priority=2),
-        view("ollama", ProviderType.OLLAMA),
+        view("ollama", "ollama"),
     ]
     route = Route("smart", (("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4")))
 

@@ -6,13 +6,13 @@ import dataclasses
 
 from actors.keys import RotationStrategy
 from actors.planning import RoutingStrategy
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.config.settings import Settings
 from cortex.ops.reload import plan_reload
 
 
 def _worker(name: str, **changes: object) -> WorkerConfig:
-    base = WorkerConfig(name, ProviderType.OPENAI, "http://127.0.0.1:9", ("sk-a",), ("m",), 1)
+    base = WorkerConfig(name, "openai", "http://127.0.0.1:9", ("sk-a",), ("m",), 1)
     return dataclasses.replace(base, **changes)
 
 

@@ -21,7 +21,6 @@ from actors.board import Board
 from actors.keys import KeyLedger, KeyView
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate
-from actors.workers import ProviderType
 from cortex.chat import ChatRequest, Message, StreamEvent, StreamFailed
 from cortex.dataplane.attempts import Attempts
 from cortex.observability.observe import NullObserver
@@ -55,7 +54,7 @@ async def attempt(
     ledger = KeyLedger()
     ledger.configure(WORKER, [KEY])
     lease = ledger.checkout(WORKER)
-    candidate = Candidate(WORKER, ProviderType.OPENAI, server.base_url, "gpt-4o-mini", 5.0, True)
+    candidate = Candidate(WORKER, "openai", server.base_url, "gpt-4o-mini", 5.0, True)
     async with aiohttp.ClientSession() as session:
         attempts = Attempts(
             session=session,

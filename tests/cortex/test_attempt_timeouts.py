@@ -17,7 +17,6 @@ from actors.board import Board
 from actors.keys import KeyLedger
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate
-from actors.workers import ProviderType
 from cortex.chat import ChatRequest, Message
 from cortex.dataplane.attempts import Attempts
 from cortex.observability.observe import NullObserver
@@ -42,7 +41,7 @@ async def attempt(
     lease = ledger.checkout("hanging")
     candidate = Candidate(
         "hanging",
-        ProviderType.OPENAI,
+        "openai",
         server.base_url,
         "gpt-4o-mini",
         timeout,

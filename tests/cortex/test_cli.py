@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 
-from actors.workers import HealthStatus, ProviderType, WorkerConfig, WorkerView
+from actors.workers import HealthStatus, WorkerConfig, WorkerView
 from cortex.config.settings import Settings
 from cortex.ops.cli import describe_settings, run_command, startup_summary
 
 SECRET = "sk-cli-unit-secret-000001"
-GROQ = WorkerConfig("groq", ProviderType.GROQ, "http://g", api_keys=(SECRET,), models=("m",))
-LOCAL = WorkerConfig("local", ProviderType.OLLAMA, "http://l", models=())
+GROQ = WorkerConfig("groq", "groq", "http://g", api_keys=(SECRET,), models=("m",))
+LOCAL = WorkerConfig("local", "ollama", "http://l", models=(), is_local=True, needs_key=False)
 
 
 def test_describe_settings_lists_each_worker_with_masked_keys_only() -> None:

@@ -7,12 +7,12 @@ import json
 from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
 from actors.outcomes import ErrorKind, UpstreamFailure
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.errors import Attempt
 from cortex.observability.dashboard import HISTORY_SECONDS, DashboardHub
 
 SECRETS = ("sk-dashboard-secret-0001", "sk-dashboard-secret-0002")
-GROQ = WorkerConfig("groq", ProviderType.GROQ, "http://x", api_keys=SECRETS, models=("m",))
+GROQ = WorkerConfig("groq", "groq", "http://x", api_keys=SECRETS, models=("m",))
 
 
 class Clock:

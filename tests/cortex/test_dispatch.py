@@ -20,7 +20,6 @@ from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
-from actors.workers import ProviderType
 from cortex.chat import (
     ChatRequest,
     Continued,
@@ -46,9 +45,7 @@ Script = dict[str, list[UpstreamFailure | list[StreamEvent]]]
 
 
 def candidate(worker: str, *, prefill: bool = False) -> Candidate:
-    return Candidate(
-        worker, ProviderType.OPENAI, "http://upstream", "m", 5.0, False, supports_prefill=prefill
-    )
+    return Candidate(worker, "openai", "http://upstream", "m", 5.0, False, supports_prefill=prefill)
 
 
 def broken(text: str) -> list[StreamEvent]:

@@ -16,7 +16,6 @@ import pytest
 
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
-from actors.workers import ProviderType
 from cortex.dataplane.failover import (
     Begin,
     Decision,
@@ -56,7 +55,7 @@ def candidate(
     worker: str, model: str = "m", *, keyed: bool = False, prefill: bool = False
 ) -> Candidate:
     return Candidate(
-        worker, ProviderType.OPENAI, "http://upstream", model, 5.0, keyed, supports_prefill=prefill
+        worker, "openai", "http://upstream", model, 5.0, keyed, supports_prefill=prefill
     )
 
 

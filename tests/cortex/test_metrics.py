@@ -14,7 +14,7 @@ from actors.board import Board
 from actors.keys import KeyLedger, RotationStrategy, key_id
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.response_store import CacheStats
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta, Usage
 from cortex.errors import Attempt
 from cortex.observability.incarnations import Incarnations
@@ -35,9 +35,11 @@ from cortex.observability.observe import (
 
 SECRET = "sk-very-secret-key-0001"
 GROQ = WorkerConfig(
-    "groq", ProviderType.GROQ, "http://x", api_keys=(SECRET,), models=("llama-3.1-8b-instant",)
+    "groq", "groq", "http://x", api_keys=(SECRET,), models=("llama-3.1-8b-instant",)
 )
-LOCAL = WorkerConfig("local", ProviderType.OLLAMA, "http://y", models=("llama3.1:8b",))
+LOCAL = WorkerConfig(
+    "local", "ollama", "http://y", models=("llama3.1:8b",), is_local=True, needs_key=False
+)
 ENDPOINTS = ("/v1/chat/completions", "/api/chat", "/metrics")
 
 

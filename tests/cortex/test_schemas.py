@@ -8,7 +8,7 @@ import pytest
 
 from actors.board import Board
 from actors.planning import RoutingStrategy
-from actors.workers import ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.chat import ChatRequest, Message
 from cortex.errors import BadRequest, NotFound
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider
@@ -255,7 +255,7 @@ def test_a_provider_pin_with_no_model_or_auto_means_the_workers_default(
 
 def groq_board() -> Board:
     board = Board()
-    board.put_config(WorkerConfig("groq", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+    board.put_config(WorkerConfig("groq", "groq", "http://127.0.0.1:9", ("k",)))
     return board
 
 
@@ -278,7 +278,7 @@ def test_the_pin_leaves_the_edge_as_its_own_field(
 ) -> None:
     body: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], **fields}
     board = groq_board()
-    board.put_config(WorkerConfig("fast", ProviderType.GROQ, "http://127.0.0.1:9", ("k",)))
+    board.put_config(WorkerConfig("fast", "groq", "http://127.0.0.1:9", ("k",)))
 
     call = pin_provider(parse_chat(body, default_stream=False), board, routes={"fast/x"})
 

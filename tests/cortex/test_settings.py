@@ -11,9 +11,9 @@ import pytest
 
 from actors.keys import RotationStrategy
 from actors.planning import RoutingStrategy
-from actors.workers import DEFAULT_BASE_URL, DEFAULT_PRIORITY, ProviderType, WorkerConfig
+from actors.workers import WorkerConfig
 from cortex.config.settings import ConfigError, Settings, load_settings
-from cortex.config.workers import DEFAULT_MODEL
+from cortex.providers.profiles import PROFILES
 
 SECRET = "gsk_live_topsecret_0123456789"
 
@@ -149,7 +149,9 @@ def test_rate_limit_block_is_given_in_minutes_and_kept_in_seconds() -> None:
 
 
 def test_with_workers_replaces_only_the_workers() -> None:
-    config = WorkerConfig(name="w", type=ProviderType.OLLAMA, base_url="http://h:1")
+    config = WorkerConfig(
+        name="w", type="ollama", base_url="http://h:1", is_local=True, needs_key=False
+    )
     settings = Settings(port=1234).with_workers((config,))
     assert settings == Settings(port=1234, workers=(config,))
 
@@ -159,11 +161,11 @@ def test_with_workers_replaces_only_the_workers() -> None:
 
 def test_groq_api_keys_is_a_comma_list_with_defaults_for_the_rest() -> None:
     groq = worker(load({"GROQ_API_KEYS": " k-one , k-two ,,"}), "groq")
-    assert groq.type is ProviderType.GROQ
+    assert groq.type == "groq"
     assert groq.api_keys == ("k-one", "k-two")
-    assert groq.models == (DEFAULT_MODEL[ProviderType.GROQ],)
-    assert groq.base_url == DEFAULT_BASE_URL[ProviderType.GROQ]
-    assert groq.priority == DEFAULT_PRIORITY[ProviderType.GROQ]
+    assert groq.models == (PROFILES["groq"].model,)
+    assert groq.base_url == PROFILES["groq"].base_url
+    assert groq.priority == PROFILES["groq"].priority
 
 
 def test_duplicate_keys_are_kept_once() -> None:
@@ -206,7 +208,7 @@ def test_ollama_base_url_makes_one_worker_named_ollama() -> None:
     (ollama,) = settings.workers
     assert (ollama.name, ollama.type, ollama.base_url) == (
         "ollama",
-        ProviderType.OLLAMA,
+        "ollama",
         "http://gpu:11434",
     )
     assert ollama.models == ("llama3.1:8b",)
@@ -226,7 +228,7 @@ def test_ollama_base_urls_makes_numbered_workers_in_order() -> None:
 
 def test_cortex_providers_type_defaults_to_the_entry_name() -> None:
     env = {"CORTEX_PROVIDERS": json.dumps({"anthropic": {"api_keys": ["k"]}})}
-    assert worker(load(env), "anthropic").type is ProviderType.ANTHROPIC
+    assert worker(load(env), "anthropic").type == "anthropic"
 
 
 def test_cortex_providers_entry_with_explicit_type_and_fields() -> None:
@@ -241,7 +243,7 @@ def test_cortex_providers_entry_with_explicit_type_and_fields() -> None:
     fast = worker(load({"CORTEX_PROVIDERS": json.dumps({"fast": entry})}), "fast")
     assert fast == WorkerConfig(
         name="fast",
-        type=ProviderType.OPENAI,
+        type="openai",
         base_url="http://127.0.0.1:8080/v1",
         api_keys=("k1", "k2"),
         models=("m",),
@@ -282,7 +284,7 @@ def test_config_file_providers_table_defines_workers(tmp_path: Path) -> None:
     path = tmp_path / "providers.toml"
     path.write_text('[providers.local]\ntype = "ollama"\nbase_url = "http://box:11434"\n')
     local = worker(load(config_file=path), "local")
-    assert (local.type, local.base_url) == (ProviderType.OLLAMA, "http://box:11434")
+    assert (local.type, local.base_url) == ("ollama", "http://box:11434")
 
 
 def test_environment_overrides_a_config_file_worker(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import pytest
 from actors.keys import KeyLease, KeyLedger
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate, Plan
-from actors.workers import ProviderType
 from cortex.chat import ChatRequest, Message
 from cortex.dataplane.attempts import OpenAttempt
 from cortex.dataplane.slots import Slots
@@ -33,7 +32,7 @@ CUT_SHORT = UpstreamFailure(ErrorKind.TIMEOUT, "no first token within 1.0s", cut
 
 
 def candidate(worker: str, model: str, *, keyed: bool = True) -> Candidate:
-    return Candidate(worker, ProviderType.OPENAI, "http://upstream", model, 5.0, keyed)
+    return Candidate(worker, "openai", "http://upstream", model, 5.0, keyed)
 
 
 class ScriptedAttempts:

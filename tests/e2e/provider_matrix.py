@@ -5,7 +5,8 @@ Every provider type Cortex speaks (``openai``, ``groq``, ``xai``, ``anthropic``,
 through the original project's environment names (``ANTHROPIC_API_KEYS``,
 ``ANTHROPIC_BASE_URL``, ``ANTHROPIC_PRIORITY``, ...) and a *backup* of the same type
 configured through ``CORTEX_PROVIDERS``, so one daemon proves both configuration paths.
-Cloud workers name no model, so the default model of ``cortex.config.workers.DEFAULT_MODEL`` is
+Cloud workers name no model, so the default model of its profile
+(``cortex.providers.profiles``) is
 what the simulated upstream must accept.
 
 A daemon is started once per type and shared by that type's tests; :meth:`Matrix.settle`
@@ -26,8 +27,7 @@ from typing import Any
 import openai
 from daemon_harness import CortexProcess
 
-from actors.workers import ProviderType
-from cortex.config.workers import DEFAULT_MODEL
+from cortex.providers.profiles import PROFILES
 from cortex.simulated import (
     RecordedRequest,
     SimulatedAnthropic,
@@ -58,7 +58,7 @@ class ProviderCase:
             in-stream error event (its ``Fault.STREAM_ERROR``).
     """
 
-    type: ProviderType
+    type: str
     factory: ServerFactory
     key_prefix: str
     model: str
@@ -76,38 +76,42 @@ class ProviderCase:
         return tuple(f"{self.key_prefix}{role}-key-{n}-{'0' * 8}{n}" for n in (1, 2))
 
 
-def _openai_like(ptype: ProviderType, prefix: str) -> ProviderCase:
-    return ProviderCase(ptype, SimulatedOpenAI, prefix, DEFAULT_MODEL[ptype], "upstream_error")
+def _default_model(ptype: str) -> str:
+    return PROFILES[ptype].model or ""
+
+
+def _openai_like(ptype: str, prefix: str) -> ProviderCase:
+    return ProviderCase(ptype, SimulatedOpenAI, prefix, _default_model(ptype), "upstream_error")
 
 
 CASES: dict[str, ProviderCase] = {
-    case.type.value: case
+    case.type: case
     for case in (
-        _openai_like(ProviderType.OPENAI, "sk-"),
-        _openai_like(ProviderType.GROQ, "gsk_"),
-        _openai_like(ProviderType.XAI, "xai-"),
+        _openai_like("openai", "sk-"),
+        _openai_like("groq", "gsk_"),
+        _openai_like("xai", "xai-"),
         ProviderCase(
-            ProviderType.ANTHROPIC,
+            "anthropic",
             SimulatedAnthropic,
             "sk-ant-",
-            DEFAULT_MODEL[ProviderType.ANTHROPIC],
+            _default_model("anthropic"),
             "overloaded",
         ),
         ProviderCase(
-            ProviderType.GEMINI,
+            "gemini",
             SimulatedGemini,
             "AIza",
-            DEFAULT_MODEL[ProviderType.GEMINI],
+            _default_model("gemini"),
             "overloaded",
         ),
         ProviderCase(
-            ProviderType.COHERE,
+            "cohere",
             SimulatedCohere,
             "co-",
-            DEFAULT_MODEL[ProviderType.COHERE],
+            _default_model("cohere"),
             "upstream_error",
         ),
-        ProviderCase(ProviderType.OLLAMA, SimulatedOllama, "", "llama3.1:8b", "upstream_error"),
+        ProviderCase("ollama", SimulatedOllama, "", "llama3.1:8b", "upstream_error"),
     )
 }
 KEYED_TYPES = tuple(name for name, case in CASES.items() if case.keyed)
@@ -117,7 +121,7 @@ def _environment(
     case: ProviderCase, primary: SimulatedServer, backup: SimulatedServer
 ) -> dict[str, str]:
     """The daemon's environment: legacy names for the primary, CORTEX_PROVIDERS for the backup."""
-    prefix = case.type.value.upper()
+    prefix = case.type.upper()
     env = {"HEALTH_CHECK_INTERVAL": "300", "CORTEX_REQUEST_TIMEOUT": "20"}
     if case.keyed:
         env[f"{prefix}_API_KEYS"] = ",".join(case.keys("primary"))
@@ -126,7 +130,7 @@ def _environment(
     env[f"{prefix}_BASE_URL"] = primary.base_url
     env[f"{prefix}_PRIORITY"] = "1"
     backup_entry: dict[str, Any] = {
-        "type": case.type.value,
+        "type": case.type,
         "base_url": backup.base_url,
         "priority": 2,
         "timeout": 5,
@@ -135,7 +139,7 @@ def _environment(
         backup_entry["api_keys"] = list(case.keys("backup"))
     else:
         backup_entry["models"] = [case.model]
-    env["CORTEX_PROVIDERS"] = json.dumps({f"{case.type.value}-backup": backup_entry})
+    env["CORTEX_PROVIDERS"] = json.dumps({f"{case.type}-backup": backup_entry})
     return env
 
 
@@ -155,8 +159,8 @@ class Matrix:
         self.backup = backup
         self.daemon = daemon
         self.client = client
-        self.primary_worker = case.type.value
-        self.backup_worker = f"{case.type.value}-backup"
+        self.primary_worker = case.type
+        self.backup_worker = f"{case.type}-backup"
 
     def chats(self, server: SimulatedServer) -> list[RecordedRequest]:
         """The generation requests ``server`` received (probes are GETs and left out)."""
@@ -214,7 +218,7 @@ class Matrix:
 @contextmanager
 def running_matrix(case: ProviderCase, log_dir: Path) -> Iterator[Matrix]:
     """Start both upstreams, the daemon and a client; stop them all afterwards."""
-    names = (f"{case.type.value}-primary", f"{case.type.value}-backup")
+    names = (f"{case.type}-primary", f"{case.type}-backup")
     servers = [
         case.factory(
             name,
@@ -226,7 +230,7 @@ def running_matrix(case: ProviderCase, log_dir: Path) -> Iterator[Matrix]:
     ]
     with servers[0] as primary, servers[1] as backup:
         daemon = CortexProcess(
-            _environment(case, primary, backup), log_dir / f"cortex-{case.type.value}.log"
+            _environment(case, primary, backup), log_dir / f"cortex-{case.type}.log"
         )
         try:
             daemon.wait_ready()

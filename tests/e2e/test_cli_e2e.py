@@ -19,9 +19,9 @@ from daemon_harness import run_cortex as cortex
 from actors.planning import RoutingStrategy
 from cortex.__main__ import build_parser as daemon_parser
 from cortex.config.table import SETTINGS
-from cortex.config.workers import CLOUD_TYPES
 from cortex.ops.cli import COMMANDS
 from cortex.ops.cli import build_parser as command_parser
+from cortex.providers.profiles import PROFILES
 
 GATEWAY_KEY = "gw-cli-test-key-0000000001"
 
@@ -277,9 +277,20 @@ def test_help_shows_each_settings_default_and_whether_a_reload_applies_it(daemon
 
 
 def test_help_names_every_provider_strategy_and_command(daemon_help):
-    assert all(f"{ptype.value.upper()}_API_KEYS" in daemon_help for ptype in CLOUD_TYPES)
+    keyed = [profile for profile in PROFILES.values() if profile.needs_key]
+    assert all(profile.key_variable in daemon_help for profile in keyed)
     assert all(strategy.value in daemon_help for strategy in RoutingStrategy)
     assert all(f"python -m cortex {command}" in daemon_help for command in COMMANDS)
+
+
+def test_help_and_readme_name_every_provider_type_and_how_to_configure_it(daemon_help):
+    readme = (REPO / "README.md").read_text()
+    for profile in PROFILES.values():
+        assert re.search(rf"\b{profile.type}\b", daemon_help), profile.type
+        assert f"| `{profile.type}` |" in readme, profile.type
+        variable = profile.key_variable if profile.needs_key else f"{profile.env_prefix}_BASE_URL"
+        assert variable in daemon_help, variable
+        assert f"`{variable}" in readme, variable
 
 
 def test_help_documents_every_flag_of_the_daemon(daemon_help):

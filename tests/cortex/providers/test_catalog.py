@@ -11,11 +11,12 @@ from actors.outcomes import ErrorKind
 from cortex.chat import StreamFailed
 from cortex.providers.anthropic import AnthropicAdapter
 from cortex.providers.base import Adapter
-from cortex.providers.catalog import adapter_for, provider_types
+from cortex.providers.catalog import adapter_for, provider_types, wire_formats
 from cortex.providers.cohere import CohereAdapter
 from cortex.providers.gemini import GeminiAdapter
 from cortex.providers.ollama import OllamaAdapter
 from cortex.providers.openai import OpenAIAdapter
+from cortex.providers.profiles import PROFILES
 
 KEYS = [
     "sk-proj-LEAKEDLEAKED1234",
@@ -55,8 +56,14 @@ def test_each_provider_type_gets_its_wire_format(provider_type: str, adapter_typ
     assert isinstance(adapter_for(provider_type), adapter_type)
 
 
-def test_provider_types_lists_every_accepted_type() -> None:
-    assert provider_types() == ("anthropic", "cohere", "gemini", "groq", "ollama", "openai", "xai")
+def test_provider_types_lists_every_profile_sorted() -> None:
+    original = {"anthropic", "cohere", "gemini", "groq", "ollama", "openai", "xai"}
+    assert provider_types() == tuple(sorted(PROFILES))
+    assert original <= set(provider_types())
+
+
+def test_every_profile_names_a_wire_format_the_catalog_speaks() -> None:
+    assert {profile.wire for profile in PROFILES.values()} <= set(wire_formats())
 
 
 def test_case_and_surrounding_spaces_are_ignored() -> None:
@@ -64,8 +71,8 @@ def test_case_and_surrounding_spaces_are_ignored() -> None:
 
 
 def test_an_unknown_type_raises_value_error_naming_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown provider type 'mistral' \(known: anthropic,"):
-        adapter_for("mistral")
+    with pytest.raises(ValueError, match=r"unknown provider type 'mistrall' \(known: anthropic,"):
+        adapter_for("mistrall")
 
 
 @pytest.fixture(params=provider_types())
