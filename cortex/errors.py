@@ -5,17 +5,27 @@ below; nothing else reaches a client, so no request can produce a 500 page or a 
 secret:
 
     GatewayError
-    ├── BadRequest              400  the request is malformed or asks for nothing valid
-    │   └── UpstreamRejected    400  a provider refused the request itself (no failover)
-    ├── Unauthorized            401  a wrong gateway key
-    ├── NotFound                404  no such route or worker
-    ├── PayloadTooLarge         413  body over the configured limit
-    ├── RequestLineTooLong      414  request line over the configured limit
-    ├── HeaderTooLarge          431  a header field over the configured limit
-    ├── AllRateLimited          429  every candidate key is resting; carries Retry-After
-    ├── AllUpstreamsFailed      502  every attempt failed; carries each attempt's reason
-    ├── NothingAvailable        503  no worker can take the request right now
-    └── DeadlineExceeded        504  the request's deadline passed before an answer began
+    ├── BadRequest                  400  the request is malformed or asks for nothing valid
+    │   ├── UpstreamRejected        400  a provider refused the request itself (no failover)
+    │   └── InvalidConfiguration    400  a submitted configuration is invalid (lists problems)
+    ├── Unauthorized                401  a wrong credential
+    │   ├── MissingGatewayKey       401  no or a wrong gateway key
+    │   └── BadAdminToken           401  no or a wrong admin token
+    ├── DrillsDisabled              403  fault drills are off in this process
+    ├── NotFound                    404  no such route or worker
+    │   └── AdminDisabled           404  no admin token configured: the admin API is off
+    ├── PayloadTooLarge             413  body over the configured limit
+    ├── RequestLineTooLong          414  request line over the configured limit
+    ├── HeaderTooLarge              431  a header field over the configured limit
+    ├── AllRateLimited              429  every candidate key is resting; carries Retry-After
+    ├── TooManyConnections          429  this client address has too many requests in flight
+    ├── AllUpstreamsFailed          502  every attempt failed; carries each attempt's reason
+    ├── NothingAvailable            503  no worker can take the request right now
+    ├── WorkerNotStarted            503  a worker added at run time did not start
+    ├── ReloadNotApplied            503  a reload failed midway and was rolled back
+    └── DeadlineExceeded            504  the request's deadline passed before an answer began
+
+``ListsProblems`` is a mixin of the errors whose body lists ``problems``.
 """
 
 from __future__ import annotations
@@ -196,3 +206,126 @@ class DeadlineExceeded(_WithAttempts):
         attempts: Sequence[Attempt] = (),
     ) -> None:
         super().__init__(message, attempts, code="deadline_exceeded")
+
+
+TOO_MANY_CONNECTIONS_RETRY_AFTER = 1
+"""Seconds a client with too many requests in flight is asked to wait."""
+
+
+class MissingGatewayKey(Unauthorized):
+    """The client sent no gateway key, or a wrong one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "send a gateway key as 'Authorization: Bearer <key>'", code="invalid_api_key"
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which scheme to use."""
+        return {"WWW-Authenticate": 'Bearer realm="cortex"'}
+
+
+class TooManyConnections(GatewayError):
+    """This client address already has as many requests in flight as it may."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"too many concurrent requests from your address (limit {limit})",
+            code="too_many_connections",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Ask the client to come back shortly."""
+        return {"Retry-After": str(TOO_MANY_CONNECTIONS_RETRY_AFTER)}
+
+
+class ListsProblems(GatewayError):
+    """An admin error that lists each of its ``problems`` in the body's ``problems``."""
+
+    problems: list[str]
+
+    def body(self) -> dict[str, object]:
+        """The error body, with every problem listed."""
+        body = super().body()
+        error = body["error"]
+        assert isinstance(error, dict)
+        error["problems"] = list(self.problems)
+        return body
+
+
+class InvalidConfiguration(ListsProblems, BadRequest):
+    """The submitted or reloaded configuration is invalid; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
+        self.problems = problems
+
+
+class AdminDisabled(NotFound):
+    """No admin token is configured, so the admin API is off."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the admin API is off; set CORTEX_ADMIN_TOKEN to turn it on", code="admin_disabled"
+        )
+
+
+class BadAdminToken(Unauthorized):
+    """The admin token is missing or wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "send the admin token as 'Authorization: Bearer <token>'", code="invalid_admin_token"
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which scheme to use."""
+        return {"WWW-Authenticate": 'Bearer realm="cortex-admin"'}
+
+
+class DrillsDisabled(GatewayError):
+    """Fault drills were not enabled for this process."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "fault drills are off; start Cortex with CORTEX_FAULT_DRILLS=1", code="drills_disabled"
+        )
+
+
+class WorkerNotStarted(GatewayError):
+    """A worker added through the admin API did not start; it was not added."""
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(
+            f"the worker did not start ({reason}); it was not added",
+            code="worker_start_failed",
+        )
+
+
+class ReloadNotApplied(ListsProblems):
+    """Applying a valid configuration failed midway; every step taken was undone.
+
+    The configuration in force is still the one loaded before, and the next reload starts
+    again from it. Answered 503: nothing is wrong with the request, and a later reload
+    may succeed (once the worker that would not start can).
+    """
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self, failure: Exception, undo_errors: Sequence[str]) -> None:
+        super().__init__(
+            "the reload failed and was rolled back; the running configuration is unchanged",
+            code="reload_failed",
+        )
+        # The failed step first, then any undo that failed too.
+        self.problems = [str(failure), *undo_errors]

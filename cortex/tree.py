@@ -152,32 +152,81 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
     Raises:
         StartError: a child failed to start (for example, the HTTP port is taken).
     """
-    redactor = redactor if redactor is not None else Redactor()
-    board, ledger, directory, slot = (
-        Board(),
-        KeyLedger(
-            strategy=settings.key_rotation,
-            default_block_seconds=settings.rate_limit_block_seconds,
-            quota_block_seconds=settings.quota_block_seconds,
-            redactor=redactor,
-            max_block_seconds=settings.max_key_rest,
-        ),
-        Incarnations(),
-        EngineSlot(),
+    parts = _shared_state(settings, redactor if redactor is not None else Redactor())
+    children = _children(settings, parts, serve_http=serve_http)
+    root_link = RootLink("root")
+    tracked = [parts.directory.track(child) for child in children]
+    root = start_supervisor(
+        "root", ROOT_FLAGS, tracked, root_link, parts.directory, start_timeout=30.0
     )
-    workers, drills = directory.namespace(WORKERS), StartDrills()
-    runtime = Runtime(settings, redactor)
-    started_at = time.time()
-    cache_store = ResponseStore[WholeAnswer](settings.cache.limits)
+    return Tree(
+        board=parts.board,
+        ledger=parts.ledger,
+        directory=parts.directory,
+        slot=parts.slot,
+        root_link=root_link,
+        root=root,
+        cache_store=parts.cache_store,
+        runtime=parts.runtime,
+        incarnations=parts.directory,
+        workers=parts.workers,
+        drills=parts.drills,
+        core_names=frozenset(child.id for child in children),
+        started_at=parts.started_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """The state that outlives any actor's crash, created before the tree starts."""
+
+    board: Board
+    ledger: KeyLedger
+    directory: Incarnations
+    workers: Incarnations
+    slot: EngineSlot
+    drills: StartDrills
+    runtime: Runtime
+    cache_store: ResponseStore[WholeAnswer]
+    started_at: float
+
+
+def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
+    """The shared tables, seeded with the configured workers (see :func:`seed`)."""
+    board = Board()
+    ledger = KeyLedger(
+        strategy=settings.key_rotation,
+        default_block_seconds=settings.rate_limit_block_seconds,
+        quota_block_seconds=settings.quota_block_seconds,
+        redactor=redactor,
+        max_block_seconds=settings.max_key_rest,
+    )
     for config in settings.workers:
         seed(board, ledger, config)
+    directory = Incarnations()
+    return _Shared(
+        board=board,
+        ledger=ledger,
+        directory=directory,
+        workers=directory.namespace(WORKERS),
+        slot=EngineSlot(),
+        drills=StartDrills(),
+        runtime=Runtime(settings, redactor),
+        cache_store=ResponseStore[WholeAnswer](settings.cache.limits),
+        started_at=time.time(),
+    )
+
+
+def _children(settings: Settings, parts: _Shared, *, serve_http: bool) -> list[ChildSpec]:
+    """The root's children, in start order."""
+    board, ledger, runtime = parts.board, parts.ledger, parts.runtime
 
     def start_providers(link: Link) -> ActorRef[Any]:
         specs = [
-            workers.track(provider_spec(c, settings, board, ledger, drills))
+            parts.workers.track(provider_spec(c, settings, board, ledger, parts.drills))
             for c in board.configs()
         ]
-        return start_supervisor(WORKERS, PROVIDER_FLAGS, specs, link, workers)
+        return start_supervisor(WORKERS, PROVIDER_FLAGS, specs, link, parts.workers)
 
     def start_front(link: Link) -> ActorRef[Any]:
         return HttpFrontActor.start(
@@ -185,15 +234,15 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
             settings=settings,
             board=board,
             ledger=ledger,
-            directory=directory,
-            workers=workers,
-            slot=slot,
+            directory=parts.directory,
+            workers=parts.workers,
+            slot=parts.slot,
             serve_http=serve_http,
-            cache_store=cache_store,
+            cache_store=parts.cache_store,
             runtime=runtime,
         )
 
-    children = [
+    return [
         ChildSpec(
             id="keys",
             start=lambda link: KeyManagerActor.start(link, ledger),
@@ -214,28 +263,10 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
         ),
         ChildSpec(
             id="cache",
-            start=lambda link: CacheActor.start(link, cache_store),
+            start=lambda link: CacheActor.start(link, parts.cache_store),
             shutdown=ACTOR_SHUTDOWN,
         ),
         ChildSpec(
             id="front", start=start_front, shutdown=settings.shutdown_grace + 2 * ACTOR_SHUTDOWN
         ),
     ]
-    root_link = RootLink("root")
-    tracked = [directory.track(child) for child in children]
-    root = start_supervisor("root", ROOT_FLAGS, tracked, root_link, directory, start_timeout=30.0)
-    return Tree(
-        board=board,
-        ledger=ledger,
-        directory=directory,
-        slot=slot,
-        root_link=root_link,
-        root=root,
-        cache_store=cache_store,
-        runtime=runtime,
-        incarnations=directory,
-        workers=workers,
-        drills=drills,
-        core_names=frozenset(child.id for child in children),
-        started_at=started_at,
-    )

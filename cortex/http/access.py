@@ -14,9 +14,7 @@ keys are read from the current settings on each request, so a reload rotates the
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
@@ -25,42 +23,24 @@ from actors.keys import key_id
 from cortex.cache.terms import CLIENT_PARTITION
 from cortex.config.runtime import RUNTIME
 from cortex.config.settings import Settings
-from cortex.errors import Unauthorized
+from cortex.errors import MissingGatewayKey
+from cortex.http.credentials import key_accepted
+from cortex.http.endpoints import client_paths, monitoring_paths
 from cortex.http.routes import Handler
 
 log = structlog.get_logger("cortex.access")
 
-CHAT_PATHS = frozenset({"/api/chat"})
-CHAT_PREFIX = "/v1/"
-MONITORING_PATHS = frozenset({"/api/health", "/api/workers", "/api/stats", "/metrics"})
-
-
-class MissingGatewayKey(Unauthorized):
-    """The client sent no gateway key, or a wrong one."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "send a gateway key as 'Authorization: Bearer <key>'", code="invalid_api_key"
-        )
-
-    def headers(self) -> dict[str, str]:
-        """Tell the client which scheme to use."""
-        return {"WWW-Authenticate": 'Bearer realm="cortex"'}
+CLIENT_PREFIX = "/v1/"
+"""Everything under it is for clients, routed or not: an unknown path needs a key too."""
+CLIENT_PATHS = client_paths()
+MONITORING_PATHS = monitoring_paths()
 
 
 def needs_gateway_key(path: str, *, protect_monitoring: bool) -> bool:
     """Whether a request to ``path`` must carry a gateway key (when keys are configured)."""
-    if path in CHAT_PATHS or path.startswith(CHAT_PREFIX):
+    if path in CLIENT_PATHS or path.startswith(CLIENT_PREFIX):
         return True
     return protect_monitoring and path in MONITORING_PATHS
-
-
-def key_accepted(presented: str, keys: Sequence[str]) -> bool:
-    """Whether ``presented`` is one of ``keys``, comparing against every key in constant time."""
-    accepted = False
-    for key in keys:
-        accepted |= hmac.compare_digest(presented.encode(), key.encode())
-    return accepted
 
 
 @web.middleware

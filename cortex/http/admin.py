@@ -21,14 +21,21 @@ bounded thread pool, because it blocks on actor asks and supervisor calls.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from cortex.config.runtime import RUNTIME
-from cortex.errors import BadRequest, GatewayError, NotFound, NothingAvailable, Unauthorized
+from cortex.errors import (
+    AdminDisabled,
+    BadAdminToken,
+    BadRequest,
+    DrillsDisabled,
+    NotFound,
+    NothingAvailable,
+)
+from cortex.http.credentials import bearer_token, token_matches
 from cortex.http.routes import Handler
 from cortex.http.schemas import parse_json_object
 from cortex.observability.actor_tree import find_node
@@ -68,75 +75,6 @@ class Operator(Protocol):
 
     def clear_cache(self) -> int:
         """Drop every cached answer; returns how many were dropped."""
-
-
-class ListsProblems(GatewayError):
-    """An admin error that lists each of its ``problems`` in the body's ``problems``."""
-
-    problems: list[str]
-
-    def body(self) -> dict[str, object]:
-        """The error body, with every problem listed."""
-        body = super().body()
-        error = body["error"]
-        assert isinstance(error, dict)
-        error["problems"] = list(self.problems)
-        return body
-
-
-class InvalidConfiguration(ListsProblems, BadRequest):
-    """The submitted or reloaded configuration is invalid; nothing was changed."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("the configuration is invalid; nothing was changed", code="invalid_config")
-        self.problems = problems
-
-
-class AdminDisabled(NotFound):
-    """No admin token is configured, so the admin API is off."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the admin API is off; set CORTEX_ADMIN_TOKEN to turn it on", code="admin_disabled"
-        )
-
-
-class BadAdminToken(Unauthorized):
-    """The admin token is missing or wrong."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "send the admin token as 'Authorization: Bearer <token>'", code="invalid_admin_token"
-        )
-
-    def headers(self) -> dict[str, str]:
-        """Tell the client which scheme to use."""
-        return {"WWW-Authenticate": 'Bearer realm="cortex-admin"'}
-
-
-class DrillsDisabled(GatewayError):
-    """Fault drills were not enabled for this process."""
-
-    status = 403
-    type = "permission_error"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "fault drills are off; start Cortex with CORTEX_FAULT_DRILLS=1", code="drills_disabled"
-        )
-
-
-def bearer_token(request: web.Request) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def token_matches(presented: str, expected: str) -> bool:
-    """Constant-time comparison of two tokens (their lengths may still differ in time)."""
-    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 @web.middleware
@@ -255,15 +193,6 @@ async def clear_cache(request: web.Request) -> web.Response:
     return web.json_response({"cleared": await operator.run(operator.clear_cache)})
 
 
-def install_admin(app: web.Application) -> None:
-    """Add the admin guard middleware and every ``/admin`` route to ``app``."""
+def install_admin_guard(app: web.Application) -> None:
+    """Add the admin guard middleware; the routes come from the endpoint table."""
     app.middlewares.append(admin_guard)
-    app.router.add_get(PREFIX + "/actors", list_actors)
-    # An actor is named by its id, or by supervisor/id (``providers/cache``: the worker).
-    app.router.add_get(PREFIX + "/actors/{name:" + ACTOR_NAME + "}", show_actor)
-    app.router.add_post(PREFIX + "/actors/{name:" + ACTOR_NAME + "}/crash", crash_actor)
-    app.router.add_post(PREFIX + "/workers", add_worker)
-    app.router.add_delete(PREFIX + "/workers/{name}", remove_worker)
-    app.router.add_post(PREFIX + "/reload", reload_config)
-    app.router.add_post(PREFIX + "/keys/{worker}/{key_id}/unblock", unblock_key)
-    app.router.add_post(PREFIX + "/cache/clear", clear_cache)

@@ -35,11 +35,11 @@ from cortex.crossing import Bridge, on_loop
 from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
 from cortex.http.access import install_client_auth
-from cortex.http.admin import install_admin
+from cortex.http.admin import install_admin_guard
+from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.limits import install_connection_limit
-from cortex.http.openapi import add_openapi_route
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
-from cortex.http.routes import SERVICES, Services, add_routes, error_middleware
+from cortex.http.routes import SERVICES, Services, error_middleware, track_response_start
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
 
@@ -170,12 +170,19 @@ class HttpFrontActor(SupervisedActor):
             self._board,
             self._ledger,
             self._directory,
-            settings.admin_token,
-            self._cache_store.stats,
+            admin_token=settings.admin_token,
+            cache_stats=self._cache_store.stats,
+            endpoints=metric_labels(),
         )
-        dispatcher = Dispatcher(
+        dispatcher = self._dispatcher(self._session, telemetry)
+        port = await self._serve(dispatcher, telemetry) if self._serve_http else None
+        return Engine(loop=self._loop, dispatcher=dispatcher, port=port)
+
+    def _dispatcher(self, session: aiohttp.ClientSession, telemetry: Telemetry) -> Dispatcher:
+        settings = self._settings
+        return Dispatcher(
             observer=telemetry.observer(),
-            session=self._session,
+            session=session,
             bridge=self._bridge,
             directory=self._directory,
             workers=self._workers,
@@ -194,48 +201,54 @@ class HttpFrontActor(SupervisedActor):
                 continuation=settings.continuation,
             ),
         )
-        port: int | None = None
-        if self._serve_http:
-            app = web.Application(
-                client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
-            )
-            cache = ResponseCache(
-                dispatcher=dispatcher,
-                store=self._cache_store,
-                # No restart wait: a tell from the loop must never block it.
-                actor=Handle(self._directory, "cache", restart_wait=0.0),
-                bridge=self._bridge,
-                settings=settings.cache,
-                request_timeout=settings.request_timeout,
-            )
-            self._services = Services(
-                dispatcher, self._board, self._ledger, settings.max_body_bytes, cache
-            )
-            app[SERVICES] = self._services
-            app[RUNTIME] = self._runtime
-            install_telemetry(app, telemetry)
-            # Middleware order after error_middleware: per-client limit, client auth, then
-            # the admin token, so unauthenticated bodies are never parsed.
-            install_connection_limit(app, settings.max_header_bytes)
-            install_client_auth(app)
-            install_admin(app)
-            add_routes(app)
-            add_openapi_route(app)
-            self._runner = JsonErrorRunner(
-                app,
-                handle_signals=False,
-                access_log=None,
-                handler_cancellation=True,
-                # The grace period is spent in _drain; by cleanup nothing is left running.
-                shutdown_timeout=CUT_WAIT,
-                max_field_size=settings.max_header_bytes,
-                max_line_size=line_parser_limit(settings.max_header_bytes),
-            )
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
-            await site.start()
-            port = _bound_port(self._runner)
-        return Engine(loop=self._loop, dispatcher=dispatcher, port=port)
+
+    def _app(self, dispatcher: Dispatcher, telemetry: Telemetry) -> web.Application:
+        """The aiohttp application: services, middlewares, and the endpoint table."""
+        settings = self._settings
+        app = web.Application(
+            client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
+        )
+        cache = ResponseCache(
+            dispatcher=dispatcher,
+            store=self._cache_store,
+            # No restart wait: a tell from the loop must never block it.
+            actor=Handle(self._directory, "cache", restart_wait=0.0),
+            bridge=self._bridge,
+            settings=settings.cache,
+            request_timeout=settings.request_timeout,
+        )
+        self._services = Services(
+            dispatcher, self._board, self._ledger, settings.max_body_bytes, cache
+        )
+        app[SERVICES] = self._services
+        app[RUNTIME] = self._runtime
+        install_telemetry(app, telemetry)
+        # Middleware order after error_middleware: per-client limit, client auth, then
+        # the admin token, so unauthenticated bodies are never parsed.
+        install_connection_limit(app, settings.max_header_bytes)
+        install_client_auth(app)
+        install_admin_guard(app)
+        track_response_start(app)
+        add_endpoints(app)
+        return app
+
+    async def _serve(self, dispatcher: Dispatcher, telemetry: Telemetry) -> int:
+        """Start the HTTP server; returns the port it bound."""
+        settings = self._settings
+        self._runner = JsonErrorRunner(
+            self._app(dispatcher, telemetry),
+            handle_signals=False,
+            access_log=None,
+            handler_cancellation=True,
+            # The grace period is spent in _drain; by cleanup nothing is left running.
+            shutdown_timeout=CUT_WAIT,
+            max_field_size=settings.max_header_bytes,
+            max_line_size=line_parser_limit(settings.max_header_bytes),
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+        await site.start()
+        return _bound_port(self._runner)
 
     async def _close(self) -> None:
         if self._runner is not None:

@@ -19,28 +19,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from cortex.config.runtime import RUNTIME
-from cortex.errors import GatewayError, RequestLineTooLong
+from cortex.errors import RequestLineTooLong, TooManyConnections
 from cortex.http.protocol import request_line_bytes
 from cortex.http.routes import Handler
-
-RETRY_AFTER_SECONDS = 1
-
-
-class TooManyConnections(GatewayError):
-    """This client address already has as many requests in flight as it may."""
-
-    status = 429
-    type = "rate_limit_error"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"too many concurrent requests from your address (limit {limit})",
-            code="too_many_connections",
-        )
-
-    def headers(self) -> dict[str, str]:
-        """Ask the client to come back shortly."""
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class InFlight:

@@ -1,21 +1,27 @@
 """The OpenAPI 3.0 description of Cortex's HTTP API, served at ``GET /openapi.json``.
 
-Written by hand rather than generated: the handlers parse bodies themselves
-(:mod:`cortex.http.schemas`), and the document is the contract fuzzers (schemathesis,
-hypothesis) test the daemon against. It is built fresh on each call, so no mutable
-module-level state exists.
+Generated from the endpoint table (:mod:`cortex.http.endpoints`): each row gives its
+method, path, summary, body schema, success status and documented errors, so the document
+cannot miss or misdescribe a route. The body schemas are written here (the handlers parse
+bodies themselves, :mod:`cortex.http.schemas`); the document is the contract fuzzers
+(schemathesis, hypothesis) test the daemon against. It is built fresh on each call, so no
+mutable module-level state exists.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from cortex.http.endpoints import Endpoint
 
 Json = dict[str, Any]
 
-_ERROR_STATUSES = ("400", "401", "404", "413", "429", "502", "503", "504")
+SECURITY = {"client": "gateway", "admin": "admin"}
+"""The security scheme each access class documents (the others are open or optional)."""
 
 
 def _version() -> str:
@@ -33,13 +39,15 @@ def _json(schema: Json) -> Json:
     return {"application/json": {"schema": schema}}
 
 
-def _errors(*statuses: str) -> Json:
+def _errors(statuses: Sequence[int]) -> Json:
     return {
-        status: {"description": "an error", "content": _json(_ref("Error"))} for status in statuses
+        str(status): {"description": "an error", "content": _json(_ref("Error"))}
+        for status in statuses
     }
 
 
-def _schemas() -> Json:
+def _chat_schemas() -> Json:
+    """The chat request bodies and their messages."""
     message = {
         "type": "object",
         "required": ["role", "content"],
@@ -71,6 +79,11 @@ def _schemas() -> Json:
             "strategy": {"type": "string"},
         },
     }
+    return {"Message": message, "ChatCompletionRequest": chat, "CortexChatRequest": cortex_chat}
+
+
+def _schemas() -> Json:
+    """Every schema the document refers to."""
     error = {
         "type": "object",
         "required": ["error"],
@@ -100,141 +113,55 @@ def _schemas() -> Json:
         },
     }
     return {
-        "Message": message,
-        "ChatCompletionRequest": chat,
-        "CortexChatRequest": cortex_chat,
+        **_chat_schemas(),
         "Error": error,
         "WorkerEntry": worker,
         "Object": {"type": "object"},
     }
 
 
-def _get(summary: str, *, secured: bool = False, errors: tuple[str, ...] = ()) -> Json:
-    operation: Json = {
-        "summary": summary,
-        "responses": {"200": {"description": "OK", "content": _json(_ref("Object"))}},
-    }
-    operation["responses"].update(_errors(*errors))
-    if secured:
-        operation["security"] = [{"admin": []}]
-    return operation
-
-
-def _post(summary: str, body: str | None, *, security: str | None, statuses: Json) -> Json:
-    operation: Json = {"summary": summary, "responses": statuses}
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(_ref(body))}
-    if security is not None:
-        operation["security"] = [{security: []}]
-    return operation
-
-
-def _name_param(name: str) -> Json:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def document() -> Json:
-    """The OpenAPI document of every public and admin endpoint."""
-    ok_stream = {
-        "200": {
+def _success(endpoint: Endpoint) -> Json:
+    """The documented successful response of ``endpoint``."""
+    kind = endpoint.answer.value
+    if kind == "chat":
+        content: Json = {
+            "application/json": {"schema": _ref("Object")},
+            "text/event-stream": {},
+        }
+        return {
             "description": "the answer (JSON, or an SSE stream when stream is true)",
-            "content": {"application/json": {"schema": _ref("Object")}, "text/event-stream": {}},
-        },
-        **_errors(*_ERROR_STATUSES),
+            "content": content,
+        }
+    if kind == "text":
+        return {"description": "OK"}
+    return {"description": "OK", "content": _json(_ref("Object"))}
+
+
+def operation(endpoint: Endpoint) -> Json:
+    """The OpenAPI operation object of one endpoint."""
+    op: Json = {
+        "summary": endpoint.summary,
+        "responses": {str(endpoint.status): _success(endpoint), **_errors(endpoint.errors)},
     }
-    admin_errors = _errors("400", "401", "403", "404", "503")
-    paths: Json = {
-        "/v1/chat/completions": {
-            "post": _post(
-                "OpenAI-compatible chat",
-                "ChatCompletionRequest",
-                security="gateway",
-                statuses=ok_stream,
-            )
-        },
-        "/api/chat": {
-            "post": _post(
-                "Cortex's SSE chat stream",
-                "CortexChatRequest",
-                security="gateway",
-                statuses=ok_stream,
-            )
-        },
-        "/v1/models": {
-            "get": {**_get("models and worker/model pins"), "security": [{"gateway": []}]}
-        },
-        "/api/health": {"get": _get("worker counts and overall health")},
-        "/api/workers": {"get": _get("every worker's configuration and state")},
-        "/api/stats": {"get": _get("counts per worker and per masked key")},
-        "/healthz": {"get": _get("liveness")},
-        "/readyz": {"get": _get("readiness", errors=("503",))},
-        "/admin/actors": {
-            "get": _get("the live supervision tree", secured=True, errors=("401", "404"))
-        },
-        "/admin/actors/{name}": {
-            "parameters": [_name_param("name")],
-            "get": _get("one actor of the tree", secured=True, errors=("401", "404")),
-        },
-        "/admin/actors/{name}/crash": {
-            "parameters": [
-                _name_param("name"),
-                {
-                    "name": "at",
-                    "in": "query",
-                    "required": False,
-                    "description": "now (default): crash it; start: fail the worker's next start",
-                    "schema": {"type": "string", "enum": ["now", "start"]},
-                },
-            ],
-            "post": _post(
-                "fault drill: crash the actor (CORTEX_FAULT_DRILLS=1)",
-                None,
-                security="admin",
-                statuses={"202": {"description": "crash requested"}, **admin_errors},
-            ),
-        },
-        "/admin/workers": {
-            "post": _post(
-                "add a worker",
-                "WorkerEntry",
-                security="admin",
-                statuses={"201": {"description": "added"}, **admin_errors},
-            )
-        },
-        "/admin/workers/{name}": {
-            "parameters": [_name_param("name")],
-            "delete": {
-                "summary": "drain and remove a worker",
-                "security": [{"admin": []}],
-                "responses": {"200": {"description": "removed"}, **admin_errors},
-            },
-        },
-        "/admin/reload": {
-            "post": _post(
-                "re-read the configuration",
-                None,
-                security="admin",
-                statuses={"200": {"description": "the reload report"}, **admin_errors},
-            )
-        },
-        "/admin/cache/clear": {
-            "post": _post(
-                "drop every cached answer",
-                None,
-                security="admin",
-                statuses={"200": {"description": "cleared"}, **admin_errors},
-            )
-        },
-        "/admin/keys/{worker}/{key_id}/unblock": {
-            "parameters": [_name_param("worker"), _name_param("key_id")],
-            "post": _post(
-                "unblock a key",
-                None,
-                security="admin",
-                statuses={"200": {"description": "unblocked"}, **admin_errors},
-            ),
-        },
-    }
+    if endpoint.body is not None:
+        op["requestBody"] = {"required": True, "content": _json(_ref(endpoint.body))}
+    if (scheme := SECURITY.get(endpoint.access.value)) is not None:
+        op["security"] = [{scheme: []}]
+    names = re.findall(r"\{(\w+)\}", endpoint.path)
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in names
+    ]
+    if params or endpoint.query:
+        op["parameters"] = [*params, *endpoint.query]
+    return op
+
+
+def document(endpoints: Sequence[Endpoint]) -> Json:
+    """The OpenAPI document of ``endpoints`` (the endpoint table)."""
+    paths: Json = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation(endpoint)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Cortex", "version": _version()},
@@ -247,13 +174,3 @@ def document() -> Json:
             },
         },
     }
-
-
-async def openapi_json(_: web.Request) -> web.Response:
-    """``GET /openapi.json``: this API's OpenAPI description."""
-    return web.json_response(document())
-
-
-def add_openapi_route(app: web.Application) -> None:
-    """Serve the document at ``/openapi.json``."""
-    app.router.add_get("/openapi.json", openapi_json)

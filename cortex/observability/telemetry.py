@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -34,9 +34,8 @@ from actors.board import Board
 from actors.keys import KeyLedger
 from actors.response_store import CacheStats
 from cortex.config.runtime import RUNTIME
-from cortex.errors import NothingAvailable
-from cortex.http.access import MissingGatewayKey, key_accepted
-from cortex.http.admin import BadAdminToken, bearer_token, token_matches
+from cortex.errors import BadAdminToken, MissingGatewayKey, NothingAvailable
+from cortex.http.credentials import bearer_token, key_accepted, token_matches
 from cortex.http.routes import SERVICES, Handler
 from cortex.observability.dashboard import DashboardHub
 from cortex.observability.metrics import (
@@ -68,20 +67,6 @@ MAX_SUBSCRIBERS = 32
 TREE_TIMEOUT = 5.0
 """Seconds the supervision tree may take to read before the page shows it as unavailable."""
 
-ENDPOINTS = (
-    "/v1/chat/completions",
-    "/api/chat",
-    "/v1/models",
-    "/api/health",
-    "/api/workers",
-    "/api/stats",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/dashboard",
-    "/dashboard/events",
-)
-
 
 @dataclass(slots=True)
 class Telemetry:
@@ -106,8 +91,10 @@ class Telemetry:
         board: Board,
         ledger: KeyLedger,
         directory: Directory,
+        *,
         admin_token: str = "",
         cache_stats: Callable[[], CacheStats] | None = None,
+        endpoints: Sequence[str] = (),
     ) -> Telemetry:
         """Build the metrics registry and dashboard hub of one gateway.
 
@@ -117,9 +104,11 @@ class Telemetry:
             directory: the tree's directory (restart counts).
             admin_token: guards the dashboard when no runtime settings are reachable.
             cache_stats: the response cache's counters, exported when given.
+            endpoints: the paths that are ``endpoint`` labels of their own (the endpoint
+                table's :func:`~cortex.http.endpoints.metric_labels`).
         """
         return cls(
-            GatewayMetrics(board, ledger, directory, ENDPOINTS, cache_stats),
+            GatewayMetrics(board, ledger, directory, endpoints, cache_stats),
             DashboardHub(board, ledger),
             admin_token,
         )
@@ -260,12 +249,9 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
 
 
 def install_telemetry(app: web.Application, telemetry: Telemetry) -> None:
-    """Add the telemetry middleware (outermost) and the observability routes to ``app``."""
+    """Add the telemetry middleware (outermost); the routes come from the endpoint table."""
     app[TELEMETRY] = telemetry
     app.middlewares.insert(0, telemetry_middleware)
-    app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_get("/dashboard", dashboard_page)
-    app.router.add_get("/dashboard/events", dashboard_events)
 
 
 __all__ = ["TELEMETRY", "Telemetry", "install_telemetry"]

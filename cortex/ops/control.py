@@ -19,8 +19,13 @@ from actors.messages import DescribePool, UnblockKey
 from actors.pool import PoolSummary
 from cortex.config.settings import ConfigError, Settings
 from cortex.crossing import UNREACHABLE, ActorGone, Bridge
-from cortex.errors import BadRequest, GatewayError, NotFound
-from cortex.http.admin import InvalidConfiguration, ListsProblems
+from cortex.errors import (
+    BadRequest,
+    InvalidConfiguration,
+    NotFound,
+    ReloadNotApplied,
+    WorkerNotStarted,
+)
 from cortex.observability.actor_tree import TreeSources, describe_tree
 from cortex.ops.drills import FaultDrill
 from cortex.ops.reload import apply_reload, plan_reload
@@ -41,39 +46,6 @@ POOL_STATE_TIMEOUT = 2.0
 SUPERVISOR_FLAGS: Mapping[str, SupFlags] = {"root": ROOT_FLAGS, WORKERS: PROVIDER_FLAGS}
 
 log = structlog.get_logger("cortex.admin")
-
-
-class WorkerNotStarted(GatewayError):
-    """A worker added through the admin API did not start; it was not added."""
-
-    status = 503
-    type = "service_unavailable"
-
-    def __init__(self, failure: StartError) -> None:
-        super().__init__(
-            f"the worker did not start ({failure.reason}); it was not added",
-            code="worker_start_failed",
-        )
-
-
-class ReloadNotApplied(ListsProblems):
-    """Applying a valid configuration failed midway; every step taken was undone.
-
-    The configuration in force is still the one loaded before, and the next reload starts
-    again from it. Answered 503: nothing is wrong with the request, and a later reload
-    may succeed (once the worker that would not start can).
-    """
-
-    status = 503
-    type = "service_unavailable"
-
-    def __init__(self, failure: StepFailed) -> None:
-        super().__init__(
-            "the reload failed and was rolled back; the running configuration is unchanged",
-            code="reload_failed",
-        )
-        # The failed step first, then any undo that failed too.
-        self.problems = [str(failure), *failure.undo_errors]
 
 
 class Control:
@@ -134,7 +106,7 @@ class Control:
                 raise InvalidConfiguration(exc.problems) from exc
             except StartError as exc:
                 log.warning("worker_not_added", worker=name, reason=str(exc.reason))
-                raise WorkerNotStarted(exc) from exc
+                raise WorkerNotStarted(exc.reason) from exc
         log.info("worker_added", worker=name, type=view.config.type)
         return {
             "name": view.name,
@@ -188,7 +160,7 @@ class Control:
                 report = apply_reload(plan, self._loaded, new, running, self._tree)
             except StepFailed as exc:
                 log.exception("reload_rolled_back", undo_errors=exc.undo_errors)
-                raise ReloadNotApplied(exc) from exc
+                raise ReloadNotApplied(exc, exc.undo_errors) from exc
             self._loaded = new
         log.info("reloaded", **report)
         return report

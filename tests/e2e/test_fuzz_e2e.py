@@ -18,6 +18,8 @@ from daemon_harness import providers_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cortex.http.endpoints import ENDPOINTS, Access
+
 EXAMPLES = 15
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -31,6 +33,8 @@ SKIPPED = {
     ("POST", "/admin/reload"),
     ("POST", "/admin/workers"),
     ("DELETE", "/admin/workers/{name}"),
+    # An event stream never ends by itself (it is cut after an hour).
+    ("GET", "/dashboard/events"),
 }
 
 json_values = st.recursive(
@@ -81,6 +85,17 @@ def test_no_schemathesis_case_gets_a_5xx(fuzzed):
     assert server_errors == []
     assert fuzzed.get("/healthz").status_code == 200
     assert fuzzed.proc.poll() is None
+
+
+def test_the_served_document_describes_every_row_of_the_endpoint_table(fuzzed):
+    paths = fuzzed.get("/openapi.json").json()["paths"]
+
+    described = {(m.upper(), path) for path, ops in paths.items() for m in ops if m != "parameters"}
+    assert described == {(e.method, e.path) for e in ENDPOINTS}
+    for endpoint in ENDPOINTS:
+        probe = endpoint.path.replace("{", "").replace("}", "")
+        if endpoint.access is Access.OPEN and endpoint.method == "GET":
+            assert fuzzed.get(probe).status_code in (200, 503), endpoint.path
 
 
 def _fuzz_operation(operation, url: str, server_errors: list[str]) -> None:

@@ -1,0 +1,129 @@
+"""The monitoring endpoints: health, workers, statistics, models, liveness and readiness.
+
+Each reads the shared tables (the board and the key ledger) directly, so monitoring never
+waits on an actor's mailbox and keeps answering while actors restart. Nothing here shows a
+secret: keys appear masked, by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from actors.breaker import Breaker, BreakerState
+from actors.workers import HealthStatus
+from cortex.http.routes import SERVICES
+from cortex.observability.health import health_summary, iso_time
+
+
+async def api_health(request: web.Request) -> web.Response:
+    """``GET /api/health``: the original project's health summary."""
+    return web.json_response(health_summary(request.app[SERVICES].board.views()))
+
+
+async def api_workers(request: web.Request) -> web.Response:
+    """``GET /api/workers``: every worker with its configuration and live state."""
+    views = request.app[SERVICES].board.views()
+    now = time.monotonic()
+    return web.json_response(
+        {
+            "workers": [
+                {
+                    "name": v.name,
+                    "type": v.config.type,
+                    "priority": v.config.priority,
+                    "status": v.status.value,
+                    "models": list(v.models),
+                    "base_url": v.config.base_url,
+                    "in_flight": v.in_flight,
+                    "latency_ms": v.latency_ms,
+                    "last_error": v.last_error,
+                    "last_check": iso_time(v.last_check),
+                    **_breaker_fields(v.breaker, now),
+                }
+                for v in views
+            ]
+        }
+    )
+
+
+async def api_stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: counts per worker and per masked key, with any block, and the cache's."""
+    services = request.app[SERVICES]
+    keys = services.ledger.snapshot()
+    workers = {}
+    for view in services.board.views():
+        workers[view.name] = {
+            "requests": view.requests,
+            "successes": view.successes,
+            "failures": view.failures,
+            "client_errors": view.client_errors,
+            "cancelled": view.cancelled,
+            "in_flight": view.in_flight,
+            "status": view.status.value,
+            "keys": [
+                {
+                    "key_id": k.key_id,
+                    "key": k.masked,
+                    "requests": k.requests,
+                    "successes": k.successes,
+                    "failures": k.failures,
+                    "last_used": iso_time(k.last_used),
+                    "blocked": k.blocked_until is not None,
+                    "blocked_until": iso_time(k.blocked_until),
+                    "block_reason": k.block_reason.value if k.block_reason else None,
+                }
+                for k in keys.get(view.name, ())
+            ],
+        }
+    return web.json_response(
+        {
+            "uptime_seconds": round(time.time() - services.started, 1),
+            "workers": workers,
+            "cache": services.cache.stats_json(),
+            # Every stream is a task on this loop: a count that keeps growing at rest is a leak.
+            "loop_tasks": len(asyncio.all_tasks()),
+        }
+    )
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin."""
+    views = request.app[SERVICES].board.views()
+    ids: dict[str, str] = {"auto": "cortex"}
+    for view in views:
+        for model in view.models:
+            ids.setdefault(model, view.name)
+            ids.setdefault(f"{view.name}/{model}", view.name)
+    data = [
+        {"id": mid, "object": "model", "created": 0, "owned_by": owner}
+        for mid, owner in ids.items()
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and serving HTTP."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: ready for traffic (not draining, and some worker may answer)."""
+    services = request.app[SERVICES]
+    usable = [v for v in services.board.views() if v.status is not HealthStatus.UNAVAILABLE]
+    if services.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    if not usable:
+        return web.json_response({"status": "no_usable_worker"}, status=503)
+    return web.json_response({"status": "ready", "usable_workers": len(usable)})
+
+
+def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
+    """A worker's breaker as status fields: its state and seconds until the next trial."""
+    state = breaker.state(now)
+    next_trial = None
+    if state is BreakerState.OPEN and breaker.next_trial_at is not None:
+        next_trial = round(breaker.next_trial_at - now, 3)
+    return {"breaker": state.value, "next_trial_in": next_trial}
