@@ -110,6 +110,20 @@ def test_workers_can_be_added_and_removed_at_run_time(gateway):
             list(gateway.chat([{"role": "user", "content": "x"}], model="extra/llama3.1:8b"))
 
 
+def test_a_worker_whose_actor_does_not_start_leaves_nothing_of_it_behind(gateway):
+    gateway.control.fail_next_start("extra")
+
+    with pytest.raises(StartError):
+        gateway.add_worker(
+            "extra", {"type": "openai", "base_url": "http://127.0.0.1:9", "api_keys": ["sk-x1"]}
+        )
+
+    assert gateway.tree.board.config("extra") is None
+    assert "extra" not in gateway.tree.ledger.snapshot()
+    assert gateway.tree.workers.lookup("extra") is None
+    assert [w.name for w in gateway.list_workers()] == ["openai"]
+
+
 def test_adding_a_worker_with_a_taken_name_is_refused(gateway):
     with pytest.raises(BadRequest):
         gateway.add_worker("openai", {"type": "openai", "api_keys": ["sk-another-key-000000001"]})
