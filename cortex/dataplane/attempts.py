@@ -41,12 +41,11 @@ from actors.planning import Candidate
 from actors.redaction import scrub
 from actors.wire import HttpCall
 from actors.workers import AttemptOutcome
-from cortex.chat import ChatRequest, Malformed, StreamEvent, StreamFailed, TextDelta
+from cortex.chat import ChatRequest, Malformed, StreamEvent, StreamFailed, TextDelta, is_incomplete
 from cortex.crossing import tell
 from cortex.observability.observe import DispatchObserver
 from cortex.providers.base import StreamDecoder, Target
 from cortex.providers.catalog import adapter_for
-from cortex.providers.stream import is_incomplete
 from supervisors import Directory
 
 log = structlog.get_logger("cortex.attempt")

@@ -26,13 +26,11 @@ from typing import Protocol
 from actors.outcomes import ErrorKind
 from cortex.chat import (
     INCOMPLETE,
-    INCOMPLETE_CODE,
     Finished,
     Malformed,
     StreamEvent,
     StreamFailed,
     incomplete,
-    is_incomplete,
 )
 from cortex.providers.payload import JsonObject, failed, parse_object
 
@@ -189,12 +187,8 @@ class JsonStreamDecoder:
 
 __all__ = [
     "DONE",
-    "INCOMPLETE",
-    "INCOMPLETE_CODE",
     "JsonStreamDecoder",
     "LineFrames",
     "StreamHandler",
-    "incomplete",
-    "is_incomplete",
     "whole_body",
 ]

@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from actors.outcomes import ErrorKind, UpstreamFailure
-from cortex.chat import Finished, StreamEvent, StreamFailed, TextDelta, fold
+from cortex.chat import (
+    INCOMPLETE,
+    Finished,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    fold,
+    incomplete,
+    is_incomplete,
+)
 from cortex.providers.catalog import adapter_for
-from cortex.providers.stream import INCOMPLETE, incomplete, is_incomplete
 
 if TYPE_CHECKING:  # type only: a run-time "import conftest" is ambiguous
     from conftest import Decode
