@@ -19,6 +19,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
 from cortex.providers.base import Target
+from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.payload import (
     JsonObject,
     count,
@@ -189,6 +190,10 @@ class _EventHandler:
         return [usage] if usage else []
 
 
+CARRIES = Carries(parallel_switch=True, options=frozenset({"user", "top_k"}))
+"""What this wire translates of the chat surface."""
+
+
 class AnthropicAdapter:
     """The Messages wire format (type ``anthropic``).
 
@@ -207,6 +212,10 @@ class AnthropicAdapter:
         if api_key:
             headers["x-api-key"] = api_key
         return headers
+
+    def fit(self, request: ChatRequest) -> Fit:
+        """What of ``request`` the Anthropic wire cannot honour or leaves out."""
+        return fit(CARRIES, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/v1/messages``."""

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from actors.wire import HttpCall, ProbeWire
 from cortex.chat import ChatRequest, StreamEvent
+from cortex.providers.capabilities import Fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,18 @@ class StreamDecoder(Protocol):
 class Adapter(ProbeWire, Protocol):
     """One wire format. Implementations are stateless; all methods are pure."""
 
+    def fit(self, request: ChatRequest) -> Fit:
+        """What of ``request`` this wire cannot honour (unmet) or leaves out (dropped)."""
+        ...
+
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build the upstream request for one chat attempt."""
+        """Build the upstream request for one chat attempt.
+
+        Raises:
+            ValueError: the request holds something the wire cannot carry even though
+                :meth:`fit` let it through (tool-call arguments that are not JSON, an
+                image media type the provider refuses); the client's error, a 400.
+        """
         ...
 
     def decoder(self) -> StreamDecoder:

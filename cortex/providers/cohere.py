@@ -18,6 +18,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import ChatRequest, Finished, StreamEvent, TextDelta, Usage
 from cortex.providers.base import Target
+from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.openai import bearer_headers
 from cortex.providers.payload import (
     JsonObject,
@@ -87,8 +88,16 @@ class _EventHandler:
         return []
 
 
+CARRIES = Carries(options=frozenset({"seed", "presence_penalty", "frequency_penalty", "top_k"}))
+"""What this wire translates of the chat surface."""
+
+
 class CohereAdapter:
     """The Chat v2 wire format (type ``cohere``). Takes no arguments."""
+
+    def fit(self, request: ChatRequest) -> Fit:
+        """What of ``request`` the Cohere wire cannot honour or leaves out."""
+        return fit(CARRIES, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/v2/chat``."""

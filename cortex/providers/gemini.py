@@ -31,6 +31,7 @@ from cortex.chat import (
 )
 from cortex.providers.anthropic import drop_blank
 from cortex.providers.base import Target
+from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.payload import (
     JsonObject,
     count,
@@ -167,6 +168,10 @@ class _ChunkHandler:
         return [usage] if usage else []
 
 
+CARRIES = Carries(options=frozenset({"seed", "presence_penalty", "frequency_penalty", "top_k"}))
+"""What this wire translates of the chat surface."""
+
+
 class GeminiAdapter:
     """The Generative Language wire format (type ``gemini``).
 
@@ -180,6 +185,10 @@ class GeminiAdapter:
     def _root(self, base_url: str) -> str:
         base = base_url.rstrip("/")
         return base if _VERSIONED.search(base) else f"{base}/{self._api_version}"
+
+    def fit(self, request: ChatRequest) -> Fit:
+        """What of ``request`` the Gemini wire cannot honour or leaves out."""
+        return fit(CARRIES, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/{version}/models/{model}:generateContent`` (or the SSE stream)."""

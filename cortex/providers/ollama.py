@@ -16,6 +16,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import ChatRequest, Finished, StreamEvent, TextDelta
 from cortex.providers.base import Target
+from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.ndjson import NdjsonSplitter
 from cortex.providers.openai import bearer_headers
 from cortex.providers.payload import (
@@ -63,8 +64,21 @@ class _LineHandler:
         return []
 
 
+CARRIES = Carries(
+    required_choice=False,
+    named_choice=False,
+    image_urls=False,
+    options=frozenset({"seed", "presence_penalty", "frequency_penalty", "top_k"}),
+)
+"""What this wire translates of the chat surface."""
+
+
 class OllamaAdapter:
     """The native Ollama wire format (type ``ollama``). Takes no arguments."""
+
+    def fit(self, request: ChatRequest) -> Fit:
+        """What of ``request`` the Ollama wire cannot honour or leaves out."""
+        return fit(CARRIES, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/api/chat``."""

@@ -21,12 +21,21 @@ from actors.wire import HttpCall
 from cortex.chat import (
     ChatRequest,
     Finished,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    ResponseFormat,
     StreamEvent,
     StreamFailed,
     TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
     Usage,
 )
 from cortex.providers.base import Target
+from cortex.providers.capabilities import TUNING_OPTIONS, Carries, Fit, fit
 from cortex.providers.payload import (
     JsonObject,
     code_text,
@@ -90,6 +99,115 @@ class OpenAIEndpoints:
         return {self.auth_header: f"{self.auth_prefix}{api_key}"} if api_key else {}
 
 
+CARRIES = Carries(parallel_switch=True, choices=False, options=TUNING_OPTIONS, extra=True)
+"""Chat Completions is the gateway's own vocabulary: everything passes through."""
+_REASONING_FIELDS = ("reasoning_content", "reasoning")  # DeepSeek, Groq, OpenRouter, vLLM
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """One message in OpenAI's shape (also Cohere's and, with its own tweaks, Ollama's)."""
+    out: dict[str, Any] = {"role": message.role}
+    if message.parts:
+        out["content"] = [
+            image_part_json(part)
+            if isinstance(part, ImagePart)
+            else {"type": "text", "text": part.text}
+            for part in message.parts
+        ]
+    elif message.tool_calls and not message.content:
+        out["content"] = None
+    else:
+        out["content"] = message.content
+    if message.tool_calls:
+        out["tool_calls"] = [tool_call_json(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def image_part_json(image: ImagePart) -> dict[str, Any]:
+    """An ``image_url`` content part."""
+    url: dict[str, Any] = {"url": image.url}
+    if image.detail is not None:
+        url["detail"] = image.detail
+    return {"type": "image_url", "image_url": url}
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """A whole tool call, arguments as JSON text."""
+    function = {"name": call.name, "arguments": call.arguments}
+    return {"id": call.id, "type": "function", "function": function}
+
+
+def tool_json(tool: Tool) -> dict[str, Any]:
+    """A function tool definition."""
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def tool_choice_json(choice: ToolChoice) -> str | dict[str, Any]:
+    """``auto``, ``none``, ``required``, or the named-function object."""
+    if choice.name is not None:
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
+
+
+def response_format_json(format_: ResponseFormat) -> dict[str, Any]:
+    """``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``."""
+    if format_.type != "json_schema":
+        return {"type": format_.type}
+    schema: dict[str, Any] = {"name": format_.name or "response"}
+    optional = {
+        "description": format_.description,
+        "schema": format_.schema,
+        "strict": format_.strict,
+    }
+    schema.update((key, value) for key, value in optional.items() if value is not None)
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def choice_events(choice: Mapping[str, Any], delta: Mapping[str, Any]) -> list[StreamEvent]:
+    """The events of one choice's ``delta`` (or whole ``message``): reasoning, text, calls."""
+    events: list[StreamEvent] = []
+    for name in _REASONING_FIELDS:
+        reasoning = string(delta, name)
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+            break
+    text = string(delta, "content")
+    if text:
+        events.append(TextDelta(text))
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for position, call in enumerate(calls):
+            if isinstance(call, dict):
+                events.append(_call_delta(call, position))
+    reason = string(choice, "finish_reason")
+    if reason:
+        events.append(Finished(reason))
+    return events
+
+
+def _call_delta(call: Mapping[str, Any], position: int) -> ToolCallDelta:
+    index = call.get("index")
+    function = obj(call, "function")
+    arguments = function.get("arguments")
+    return ToolCallDelta(
+        index if isinstance(index, int) and not isinstance(index, bool) else position,
+        string(call, "id"),
+        string(function, "name"),
+        arguments if isinstance(arguments, str) else "",
+    )
+
+
 def _usage(payload: Mapping[str, Any]) -> Usage | None:
     return usage_from(payload, "prompt_tokens", "completion_tokens")
 
@@ -118,14 +236,7 @@ class _ChunkHandler:
         usage = _usage(obj(payload, "usage")) or _usage(obj(obj(payload, "x_groq"), "usage"))
         self._usage = usage or self._usage
         choice = first(payload, "choices")
-        events: list[StreamEvent] = []
-        text = string(obj(choice, "delta"), "content")
-        if text:
-            events.append(TextDelta(text))
-        reason = string(choice, "finish_reason")
-        if reason:
-            events.append(Finished(reason))
-        return events
+        return choice_events(choice, obj(choice, "delta"))
 
     def on_end(self) -> list[StreamEvent]:
         usage, self._usage = self._usage, None
@@ -151,13 +262,21 @@ class OpenAIAdapter:
         self._max_tokens_field = max_tokens_field
         self._endpoints = endpoints or OpenAIEndpoints()
 
+    def fit(self, request: ChatRequest) -> Fit:
+        """Everything fits Chat Completions."""
+        return fit(CARRIES, request)
+
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build ``POST {base}/chat/completions`` (or the endpoints' own chat path)."""
-        body: dict[str, object] = {
-            "model": target.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": stream,
-        }
+        """Build ``POST {base}/chat/completions`` (or the endpoints' own chat path).
+
+        Unknown fields the client sent pass through first, so a field Cortex does know
+        always takes the value Cortex validated.
+        """
+        body: dict[str, object] = dict(request.extra)
+        body.update(request.options)
+        body["model"] = target.model
+        body["messages"] = [message_json(m) for m in request.messages]
+        body["stream"] = stream
         if stream:
             body["stream_options"] = {"include_usage": True}
         optional = {
@@ -165,6 +284,14 @@ class OpenAIAdapter:
             "top_p": request.top_p,
             self._max_tokens_field: request.max_tokens,
             "stop": list(request.stop) or None,
+            "tools": [tool_json(tool) for tool in request.tools] or None,
+            "tool_choice": tool_choice_json(request.tool_choice) if request.tool_choice else None,
+            "parallel_tool_calls": request.parallel_tool_calls if request.tools else None,
+            "response_format": (
+                response_format_json(request.response_format) if request.response_format else None
+            ),
+            "n": request.n if request.n != 1 else None,
+            "reasoning_effort": request.reasoning_effort,
         }
         body.update((key, value) for key, value in optional.items() if value is not None)
         url = self._endpoints.url(target.base_url, self._endpoints.chat_path, target.model)
@@ -187,8 +314,7 @@ class OpenAIAdapter:
         if not reason:
             raise ValueError("choices[0] without a finish_reason: the answer may be cut short")
         usage = _usage(obj(payload, "usage"))
-        text = string(message, "content") or ""
-        return [TextDelta(text), Finished(reason), *([usage] if usage else [])]
+        return [*choice_events(choice, message), *([usage] if usage else [])]
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by status; a 429 whose code or type is ``insufficient_quota`` is quota."""

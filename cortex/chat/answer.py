@@ -1,64 +1,13 @@
-"""The chat vocabulary: what a client asks for and what an answer is made of.
-
-Every plane speaks these types: the HTTP plane parses requests into them and renders
-answers from them, the wire adapters translate them to and from each provider's format,
-the data plane relays them and the cache keeps them. They know nothing of any provider.
-
-An answer has two shapes and one way between them:
-
-    LiveAnswer   who is answering, and its events as they arrive (streamed or replayed)
-        |  fold / gather (AnswerFold): the one place events become a whole answer
-        v
-    WholeAnswer  who wrote it, its text in pieces, why it ended, its usage
-
-A request names who answers in two separate fields: ``model`` (a model name, a route or
-``auto``) and ``pin`` (a worker the client chose). A client's ``"<worker>/<model>"`` is
-read into the two by :func:`split_pin` once, where the request enters the gateway.
-"""
+"""What an answer is made of: the stream events, and the fold from live to whole answers."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from actors.outcomes import ErrorKind, UpstreamFailure
-from actors.planning import AUTO_MODEL
-
-ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One chat message, already validated: a known role and text content."""
-
-    role: str
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """What the client asked for, independent of any provider's format.
-
-    Attributes:
-        messages: the conversation, oldest first.
-        model: the client's routing input: ``None`` or ``"auto"``, a model name or a
-            configured route; with a ``pin``, the upstream model to ask the pinned worker
-            for (``None``: its default model).
-        pin: the worker the client pinned the request to, if any.
-        temperature: sampling temperature.
-        top_p: nucleus sampling mass.
-        max_tokens: longest answer, in tokens.
-        stop: stop sequences.
-    """
-
-    messages: tuple[Message, ...]
-    model: str | None = None
-    pin: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
+from cortex.chat.request import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +15,28 @@ class TextDelta:
     """A piece of the answer's text, in order."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (thinking) text, streamed before or between text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call, as OpenAI streams them.
+
+    The first fragment of each call (by ``index``, counting calls from 0 in the order
+    they began) carries its ``id`` and ``name``; later ones only more ``arguments`` text.
+    Providers that send whole calls send one fragment per call.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +86,16 @@ class Continued:
     model: str
 
 
-StreamEvent = TextDelta | Finished | Usage | StreamFailed | Malformed | Continued
+StreamEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | Finished
+    | Usage
+    | StreamFailed
+    | Malformed
+    | Continued
+)
 
 
 INCOMPLETE = "ended before the answer was complete"
@@ -132,21 +112,6 @@ def incomplete() -> StreamFailed:
 def is_incomplete(failure: UpstreamFailure) -> bool:
     """Whether ``failure`` is Cortex's verdict of a missing end signal, not the provider's error."""
     return failure.code == INCOMPLETE_CODE and failure.kind is ErrorKind.UPSTREAM_ERROR
-
-
-def split_pin(model: str | None, is_worker: Callable[[str], bool]) -> tuple[str | None, str | None]:
-    """Read a client's ``"<worker>/<model>"`` as a pin: ``(worker, model)``, else ``(None, model)``.
-
-    ``"x/y"`` is a pin only when ``x`` names a worker: model names may hold slashes
-    (``meta-llama/Llama-3``). An empty model or ``auto`` after the slash means the
-    worker's default model (``None``).
-    """
-    if model is None:
-        return None, None
-    worker, slash, rest = model.partition("/")
-    if not slash or not is_worker(worker):
-        return None, model
-    return worker, rest if rest and rest != AUTO_MODEL else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +149,9 @@ class WholeAnswer:
         usage: the token counts of the whole answer, if reported.
         workers: every worker that wrote part of it, in order (more than one when a
             streamed answer was continued on another worker); ``worker`` alone if not given.
+        tool_calls: the tool calls the answer made, in order.
+        reasoning: the reasoning text the provider returned, if any.
+        dropped: request fields the answering worker could not honour and left out.
     """
 
     worker: str
@@ -192,6 +160,9 @@ class WholeAnswer:
     finish_reason: str
     usage: Usage | None = None
     workers: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str = ""
+    dropped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.workers:
@@ -221,12 +192,18 @@ class AnswerFold:
         self.usage: Usage | None = None
         self.failure: UpstreamFailure | None = None
         self.skipped = 0
+        self.reasoning: list[str] = []
+        self.calls: list[list[str]] = []  # [id, name, arguments so far] by call index
 
     def add(self, event: StreamEvent) -> None:
         """Take one event into account."""
         match event:
             case TextDelta(text=text) if text:
                 self.pieces.append(text)
+            case ToolCallDelta():
+                self._add_call(event)
+            case ReasoningDelta(text=text):
+                self.reasoning.append(text)
             case Finished(reason=reason):
                 self.finish_reason = reason
             case Usage():
@@ -237,6 +214,20 @@ class AnswerFold:
                 self.failure = failure
             case Malformed():
                 self.skipped += 1
+
+    def _add_call(self, delta: ToolCallDelta) -> None:
+        """Concatenate a call's fragments; a new index starts a new call."""
+        while len(self.calls) <= delta.index:
+            self.calls.append(["", "", ""])
+        call = self.calls[delta.index]
+        call[0] = call[0] or (delta.id or "")
+        call[1] = call[1] or (delta.name or "")
+        call[2] += delta.arguments
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls folded so far."""
+        return tuple(ToolCall(*call) for call in self.calls)
 
     def result(self) -> WholeAnswer | UpstreamFailure:
         """The whole answer, or the failure that ended it (incomplete if it never finished)."""
@@ -251,6 +242,8 @@ class AnswerFold:
             self.finish_reason,
             self.usage,
             tuple(self.workers),
+            self.tool_calls,
+            "".join(self.reasoning),
         )
 
 
@@ -276,27 +269,3 @@ async def gather(answer: LiveAnswer) -> WholeAnswer | UpstreamFailure:
             if isinstance(event, StreamFailed):
                 break
     return folding.result()
-
-
-__all__ = [
-    "INCOMPLETE",
-    "INCOMPLETE_CODE",
-    "ROLES",
-    "AnswerFold",
-    "ChatRequest",
-    "Continued",
-    "Finished",
-    "LiveAnswer",
-    "Malformed",
-    "Message",
-    "StreamEvent",
-    "StreamFailed",
-    "TextDelta",
-    "Usage",
-    "WholeAnswer",
-    "fold",
-    "gather",
-    "incomplete",
-    "is_incomplete",
-    "split_pin",
-]
