@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import structlog
@@ -25,6 +26,7 @@ import structlog
 from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.chat import AnswerFold, LiveAnswer, StreamEvent, StreamFailed, WholeAnswer
 from cortex.errors import DeadlineExceeded
+from cortex.providers.capabilities import read_dropped
 
 log = structlog.get_logger("cortex.cache")
 
@@ -48,6 +50,7 @@ class Flight:
         self._news = asyncio.Event()
         self._opened = asyncio.Event()
         self._fold: AnswerFold | None = None
+        self._headers: dict[str, str] = {}  # the answer's own (its dropped fields)
         self._error: BaseException | None = None
         self._finished = False
         self._followers = 0
@@ -70,7 +73,8 @@ class Flight:
         whole = self._fold.result()
         if not isinstance(whole, WholeAnswer) or self._fold.skipped or len(whole.workers) > 1:
             return None
-        return whole
+        dropped = read_dropped(self._headers)
+        return dataclasses.replace(whole, dropped=dropped) if dropped else whole
 
     def attach(self) -> None:
         """Count one more follower (before it joins)."""
@@ -99,6 +103,7 @@ class Flight:
             raise DeadlineExceeded("no upstream answered before the deadline") from None
         if self._fold is None:
             raise self._error or DeadlineExceeded("the shared upstream request was cancelled")
+        headers = {**self._headers, **headers}
         return LiveAnswer(self._fold.worker, self._fold.model, self.follow(), headers)
 
     async def follow(self) -> AsyncGenerator[StreamEvent, None]:
@@ -135,6 +140,7 @@ class Flight:
         """Receive the whole answer, publishing each event to the followers."""
         try:
             answer = await opener()
+            self._headers = dict(answer.headers)
             self._fold = AnswerFold(answer.worker, answer.model)
             self._opened.set()
             async with contextlib.aclosing(answer.events) as events:

@@ -23,11 +23,21 @@ from actors.cache import StoreAnswer
 from actors.response_store import ResponseStore
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
-from cortex.chat import Finished, LiveAnswer, StreamEvent, TextDelta, WholeAnswer, gather
+from cortex.chat import (
+    Finished,
+    LiveAnswer,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    WholeAnswer,
+    gather,
+)
 from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.schemas import ChatCall
+from cortex.providers.capabilities import dropped_headers
 from supervisors import Handle
 
 log = structlog.get_logger("cortex.cache")
@@ -37,12 +47,17 @@ STORE_TIMEOUT = 5.0
 
 def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
     """A whole answer as a live one, its events as fast as the client reads them."""
+    headers = {**dropped_headers(answer.dropped), **headers}
     return LiveAnswer(answer.worker, answer.model, _replayed(answer), headers)
 
 
 async def _replayed(answer: WholeAnswer) -> AsyncGenerator[StreamEvent, None]:
+    if answer.reasoning:
+        yield ReasoningDelta(answer.reasoning)
     for piece in answer.pieces:
         yield TextDelta(piece)
+    for index, call in enumerate(answer.tool_calls):
+        yield ToolCallDelta(index, call.id, call.name, call.arguments)
     yield Finished(answer.finish_reason)
     if answer.usage is not None:
         yield answer.usage
@@ -107,7 +122,8 @@ class ResponseCache:
         """
         if not self._cacheable(call, terms.controls):
             answer = await self._open(call)
-            return dataclasses.replace(answer, headers=status_headers(self._uncached))
+            headers = {**answer.headers, **status_headers(self._uncached)}
+            return dataclasses.replace(answer, headers=headers)
         if terms.controls.lookup and (served := await self._cached(terms.key, call)) is not None:
             return served
         flight = self._launch(terms.key, terms.controls, lambda: self._open(call))

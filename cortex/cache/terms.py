@@ -26,6 +26,7 @@ Pure functions over validated requests, so every rule is tested without a server
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -37,15 +38,34 @@ from aiohttp import web
 
 from actors.planning import Route, RoutingStrategy
 from actors.response_store import CacheLimits
-from cortex.chat import ChatRequest
+from cortex.chat import ChatRequest, Message
 from cortex.errors import BadRequest
 from cortex.http.schemas import ChatCall
 
 HEADER = "X-Cortex-Cache"
-KEY_VERSION = 2
+KEY_VERSION = 3
 AUTO_MODEL = "auto"
-ANSWER_FIELDS = ("tools", "tool_choice", "response_format")
-"""Body fields outside :class:`ChatRequest` that change an answer, keyed as sent."""
+KEYED_APART = frozenset(
+    {
+        "messages",
+        "model",
+        "provider",
+        "strategy",
+        "stream",
+        "stream_options",
+        "cache",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+    }
+)
+"""Body fields keyed from the validated request, or that do not change the answer."""
 CLIENT_PARTITION = web.RequestKey("cortex.client_partition", str)
 """The id of the gateway key a request was let in with, set by client authentication."""
 
@@ -150,7 +170,8 @@ def read_terms(
     Args:
         call: the validated call, with its pin already settled (see ``pin_provider``).
         headers: the request's headers (``Cache-Control``).
-        body: the request's JSON body (``cache`` and the :data:`ANSWER_FIELDS`).
+        body: the request's JSON body (``cache``, and every field that shapes the answer
+            beyond the validated request: tools, response format, seed, ...).
         routes: the model routes in force.
         default_strategy: the routing strategy in force when the call names none.
         partition: whose answers this request may share (see :data:`CLIENT_PARTITION`);
@@ -160,10 +181,22 @@ def read_terms(
         BadRequest: ``cache`` is not a boolean, or an answer field cannot be keyed.
     """
     controls = read_controls(headers, body)
-    extras = {name: body[name] for name in ANSWER_FIELDS if body.get(name) is not None}
+    extras = {
+        name: value for name, value in body.items() if name not in KEYED_APART and value is not None
+    }
     strategy = call.strategy or default_strategy
     key = cache_key(call.request, strategy, routes=routes, extras=extras, partition=partition)
     return CacheTerms(key, controls)
+
+
+def _message_terms(message: Message) -> list[object]:
+    """Everything of one message that shapes the answer: text, images, calls, results."""
+    terms: list[object] = [message.role, message.content]
+    if message.parts or message.tool_calls or message.tool_call_id or message.name:
+        terms.append([[type(part).__name__, *dataclasses.astuple(part)] for part in message.parts])
+        terms.append([[c.id, c.name, c.arguments] for c in message.tool_calls])
+        terms.extend([message.tool_call_id, message.name])
+    return terms
 
 
 def resolved_model(
@@ -196,7 +229,7 @@ def cache_key(
         request: the validated request.
         strategy: the effective routing strategy (it decides who answers ``auto``).
         routes: the model routes in force.
-        extras: the :data:`ANSWER_FIELDS` the body carried.
+        extras: the body's other fields (tools, response format, seed, ...), as sent.
         partition: whose answers the request may share; None for everyone's.
 
     Raises:
@@ -204,7 +237,7 @@ def cache_key(
     """
     canonical = {
         "v": KEY_VERSION,
-        "messages": [[m.role, m.content] for m in request.messages],
+        "messages": [_message_terms(m) for m in request.messages],
         "model": resolved_model(request, strategy, routes or {}),
         "temperature": request.temperature,
         "top_p": request.top_p,

@@ -186,6 +186,8 @@ class ChatRequest:
             forwarded where the provider has an equivalent.
         extra: top-level fields Cortex does not know, passed through to OpenAI-type
             workers unchanged.
+        ignored: fields of the request no worker receives (unknown message fields), so
+            every answer names them among the dropped ones.
     """
 
     messages: tuple[Message, ...]
@@ -203,6 +205,7 @@ class ChatRequest:
     reasoning_effort: str | None = None
     options: JsonObject = field(default_factory=dict)
     extra: JsonObject = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
 
     @property
     def has_images(self) -> bool:

@@ -98,6 +98,7 @@ class Settings:
             moves on at once.
         continuation: whether a stream broken mid-answer is continued by the next
             prefill-capable target (routes may override it).
+        strict_params: a request field the workers would drop is refused instead.
         cache: the response cache (see :mod:`cortex.cache.terms`).
     """
 
@@ -132,6 +133,7 @@ class Settings:
     same_target_retries: int = default("same_target_retries")
     max_retry_wait: float = default("max_retry_wait")
     continuation: bool = default("continuation")
+    strict_params: bool = default("strict_params")
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:

@@ -167,6 +167,9 @@ SETTINGS: tuple[Setting, ...] = (
        "seconds open before one trial request goes through"),
     _s("continuation", "CORTEX_CONTINUATION", True, FLAG,
        "continue a stream that fails midway on a supports_prefill worker"),
+    _s("strict_params", "CORTEX_STRICT_PARAMS", False, FLAG,
+       "refuse (400) a request field the chosen workers would drop, instead of naming it "
+       "in X-Cortex-Dropped-Params"),
     _s("health_check_interval", "HEALTH_CHECK_INTERVAL", 30.0, NUMBER,
        "seconds between health probes of each worker"),
     _s("health_check_timeout", "HEALTH_CHECK_TIMEOUT", 5.0, NUMBER,

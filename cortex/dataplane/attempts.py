@@ -41,7 +41,16 @@ from actors.planning import Candidate
 from actors.redaction import scrub
 from actors.wire import HttpCall
 from actors.workers import AttemptOutcome
-from cortex.chat import ChatRequest, Malformed, StreamEvent, StreamFailed, TextDelta, is_incomplete
+from cortex.chat import (
+    ChatRequest,
+    Malformed,
+    ReasoningDelta,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ToolCallDelta,
+    is_incomplete,
+)
 from cortex.crossing import tell
 from cortex.observability.observe import DispatchObserver
 from cortex.providers.base import StreamDecoder, Target
@@ -176,7 +185,7 @@ class Attempts:
         decoder: StreamDecoder,
         started: float,
     ) -> OpenAttempt | UpstreamFailure:
-        """Read an accepted response until its first text, keeping what came before it."""
+        """Read an accepted response until its answer begins, keeping what came before it."""
         buffered: list[StreamEvent] = []
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
@@ -339,7 +348,11 @@ class Attempts:
 
 
 def _has_text(events: list[StreamEvent]) -> bool:
-    return any(isinstance(e, TextDelta) and e.text for e in events)
+    """Whether the answer has begun: text, reasoning or a tool call reached the client."""
+    return any(
+        (isinstance(e, TextDelta | ReasoningDelta) and e.text) or isinstance(e, ToolCallDelta)
+        for e in events
+    )
 
 
 def _empty(candidate: Candidate) -> UpstreamFailure:

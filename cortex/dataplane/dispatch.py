@@ -46,6 +46,7 @@ from cortex.chat import (
     StreamEvent,
     StreamFailed,
     TextDelta,
+    ToolCallDelta,
     Usage,
     WholeAnswer,
     gather,
@@ -53,6 +54,7 @@ from cortex.chat import (
 from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.attempts import Attempts, OpenAttempt
 from cortex.dataplane.contributions import Contribution, answer_usage
+from cortex.dataplane.fitting import fitted, worker_fit
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import (
@@ -69,6 +71,7 @@ from cortex.observability.observe import (
     observed,
     report_parts,
 )
+from cortex.providers.capabilities import dropped_headers
 from supervisors import Directory, Handle
 
 MAX_REQUEST_TIMEOUT = 600.0
@@ -83,6 +86,7 @@ class DispatchSettings:
     ask_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     continuation: bool = True
+    strict_params: bool = False
 
 
 class Dispatcher:
@@ -138,10 +142,12 @@ class Dispatcher:
         opened = await walk.next_opened(request)
         candidate = opened.candidate
         self._observer.answer_started(candidate.worker, candidate.model, opened.first_token_ms)
+        dropped = self._dropped(candidate.type, request)
         return LiveAnswer(
             candidate.worker,
             candidate.model,
             self._stream(walk, opened, request),
+            headers=dropped_headers(dropped),
             key=opened.key,
         )
 
@@ -166,7 +172,8 @@ class Dispatcher:
             events = observed(self._observer, worker, model, self._relay(opened))
             result = await gather(LiveAnswer(worker, model, events, key=opened.key))
             if isinstance(result, WholeAnswer):
-                return result
+                dropped = self._dropped(candidate.type, request)
+                return dataclasses.replace(result, dropped=dropped) if dropped else result
             walk.note_failure(candidate.worker, opened.key, result)
             walk.exclude(candidate.worker)
 
@@ -175,7 +182,9 @@ class Dispatcher:
     ) -> PlanWalk:
         seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
         deadline = time.monotonic() + seconds
-        plan = await self._plan(request, strategy)
+        plan = fitted(
+            await self._plan(request, strategy), request, strict=self._settings.strict_params
+        )
         return PlanWalk(
             plan=plan,
             deadline=deadline,
@@ -187,6 +196,10 @@ class Dispatcher:
             observer=self._observer,
             rng=self._rng,
         )
+
+    def _dropped(self, provider_type: str, request: ChatRequest) -> tuple[str, ...]:
+        """The request fields the answering worker's wire left out."""
+        return worker_fit(provider_type, request, strict=self._settings.strict_params).dropped
 
     async def _relay(self, opened: OpenAttempt) -> AsyncGenerator[StreamEvent, None]:
         """One attempt's events, releasing its concurrency slot when it ends."""
@@ -207,6 +220,7 @@ class Dispatcher:
         reported to the observer with its share of the usage.
         """
         delivered: list[str] = []
+        called = False  # a tool call has begun: half a call cannot be continued elsewhere
         parts: list[Contribution] = []
         outcome = AnswerOutcome.CANCELLED
         current = opened
@@ -226,6 +240,9 @@ class Dispatcher:
                         if isinstance(event, TextDelta):
                             delivered.append(event.text)
                             part.chunks += 1
+                        elif isinstance(event, ToolCallDelta):
+                            called = True
+                            part.chunks += 1
                         yield event
                 if failure is None:
                     if (usage := answer_usage(parts)) is not None:
@@ -235,7 +252,9 @@ class Dispatcher:
                 part.broke = True
                 walk.note_failure(current.candidate.worker, current.key, failure)
                 walk.exclude(current.candidate.worker)
-                continued = await self._continuation(walk, request, "".join(delivered))
+                continued = (
+                    None if called else await self._continuation(walk, request, "".join(delivered))
+                )
                 if continued is None:
                     outcome = AnswerOutcome.FAILED
                     yield StreamFailed(failure)

@@ -199,6 +199,7 @@ class HttpFrontActor(SupervisedActor):
                     max_retry_wait=settings.max_retry_wait,
                 ),
                 continuation=settings.continuation,
+                strict_params=settings.strict_params,
             ),
         )
 

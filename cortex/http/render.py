@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cortex.chat import Usage
+from cortex.chat import ToolCall, ToolCallDelta, Usage
 
 
 def fresh_id() -> str:
@@ -55,10 +55,42 @@ def usage_json(usage: Usage | None) -> dict[str, int] | None:
     }
 
 
+def tool_calls_json(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    """OpenAI's ``message.tool_calls``: id, type, name and the arguments as JSON text."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in calls
+    ]
+
+
 def completion(
-    *, cid: str, model: str, text: str, finish_reason: str, usage: Usage | None
+    *,
+    cid: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    usage: Usage | None,
+    tool_calls: tuple[ToolCall, ...] = (),
+    reasoning: str = "",
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object for a non-streaming client."""
+    """A ``chat.completion`` object for a non-streaming client.
+
+    An answer that only calls tools has ``content: null``, as OpenAI's; reasoning text
+    is ``reasoning_content``, as other OpenAI-compatible servers return it.
+    """
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if tool_calls and not text else text,
+        "refusal": None,
+    }
+    if tool_calls:
+        message["tool_calls"] = tool_calls_json(tool_calls)
+    if reasoning:
+        message["reasoning_content"] = reasoning
     return {
         "id": cid,
         "object": "chat.completion",
@@ -67,7 +99,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
@@ -95,6 +127,7 @@ class ChunkWriter:
             "choices": None,
         }
         self._head = b"data: " + orjson.dumps(fixed).removesuffix(b"null}")
+        self._called: set[int] = set()  # tool calls whose first fragment was sent
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
     def _chunk(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
@@ -105,9 +138,11 @@ class ChunkWriter:
 
     def for_model(self, model: str) -> ChunkWriter:
         """The writer of the same stream's later chunks, naming ``model`` (a continuation)."""
-        return ChunkWriter(
+        writer = ChunkWriter(
             cid=self._cid, model=model, include_usage=self._include_usage, created=self._created
         )
+        writer._called = self._called
+        return writer
 
     def role(self) -> bytes:
         """The opening chunk that announces the assistant role."""
@@ -123,6 +158,34 @@ class ChunkWriter:
             + orjson.dumps(text)
             + b'},"finish_reason":null}]'
             + self._tail
+        )
+
+    def reasoning(self, text: str) -> bytes:
+        """A reasoning delta (``reasoning_content``)."""
+        return self._chunk(
+            [{"index": 0, "delta": {"reasoning_content": text}, "finish_reason": None}]
+        )
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        """A tool-call fragment: id, type and name in each call's first fragment only.
+
+        OpenAI's SDKs concatenate every string field across fragments, so repeating the
+        id or name (as some upstreams do) would corrupt them; a later fragment without
+        arguments adds nothing and is not sent.
+        """
+        first = delta.index not in self._called
+        if not first and not delta.arguments:
+            return b""
+        self._called.add(delta.index)
+        fragment: dict[str, Any] = {"index": delta.index}
+        if first:
+            fragment["id"] = delta.id or f"call_{fresh_id()[:24]}"
+            fragment["type"] = "function"
+            fragment["function"] = {"name": delta.name or "", "arguments": delta.arguments}
+        else:
+            fragment["function"] = {"arguments": delta.arguments}
+        return self._chunk(
+            [{"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": None}]
         )
 
     def finish(self, reason: str) -> bytes:

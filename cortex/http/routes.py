@@ -20,13 +20,23 @@ from actors.board import Board
 from actors.keys import KeyLedger
 from cortex.cache.response_cache import ResponseCache
 from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
-from cortex.chat import AnswerFold, Continued, Finished, LiveAnswer, StreamFailed, TextDelta
+from cortex.chat import (
+    AnswerFold,
+    Continued,
+    Finished,
+    LiveAnswer,
+    ReasoningDelta,
+    StreamFailed,
+    TextDelta,
+    ToolCallDelta,
+)
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import render
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields
+from cortex.providers.capabilities import dropped_headers
 
 log = structlog.get_logger("cortex.access")
 
@@ -182,8 +192,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             text=done.text,
             finish_reason=done.finish_reason,
             usage=done.usage,
+            tool_calls=done.tool_calls,
+            reasoning=done.reasoning,
         )
-        headers = {"X-Cortex-Worker": done.worker, **cache_headers}
+        headers = {"X-Cortex-Worker": done.worker, **dropped_headers(done.dropped), **cache_headers}
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
@@ -197,6 +209,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 match event:
                     case TextDelta(text=text) if text:
                         await response.write(writer.text(text))
+                    case ToolCallDelta():
+                        await response.write(writer.tool_call(event))
+                    case ReasoningDelta(text=text) if text:
+                        await response.write(writer.reasoning(text))
                     case Continued(model=model):
                         # Each chunk names the model that wrote it.
                         writer = writer.for_model(model)
@@ -251,7 +267,7 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
                         )
                         break
             else:
-                done = {
+                done: dict[str, object] = {
                     "worker": answer.worker,
                     "workers": workers,
                     "model": answer.model,
@@ -259,6 +275,8 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
                     "finish_reason": told.finish_reason,
                     "usage": render.usage_json(told.usage),
                 }
+                if told.calls:
+                    done["tool_calls"] = render.tool_calls_json(told.tool_calls)
                 await response.write(render.sse(done, event="done"))
     except asyncio.CancelledError:
         if not cut_by_shutdown(request):

@@ -16,10 +16,21 @@ from typing import Any, TypeVar
 
 from actors.board import Board
 from actors.planning import AUTO_MODEL, RoutingStrategy
-from cortex.chat import ROLES, ChatRequest, Message, split_pin
+from cortex.chat import ChatRequest, split_pin
 from cortex.errors import BadRequest, NotFound
+from cortex.http.message_schema import read_messages
+from cortex.http.option_schema import (
+    read_extra,
+    read_options,
+    read_reasoning_effort,
+    read_response_format,
+    read_tool_choice,
+    read_tools,
+    refuse_unsupported,
+)
 
 MAX_STOP_SEQUENCES = 4
+MAX_CHOICES = 8
 _T = TypeVar("_T")
 
 
@@ -120,6 +131,9 @@ def parse_chat(
 ) -> ChatCall:
     """Validate a chat body (OpenAI fields, plus Cortex's ``provider`` and ``strategy``).
 
+    Fields Cortex does not know are kept in ``extra`` for OpenAI-type workers; message
+    fields it does not carry are named in ``ignored``, so the answer declares them.
+
     ``max_messages`` is ``CORTEX_MAX_MESSAGES``: a longer conversation is refused before
     any message is read.
 
@@ -132,28 +146,35 @@ def parse_chat(
     if not isinstance(include_usage, bool):
         raise _invalid("stream_options.include_usage", "must be a boolean")
     n = _optional(body, "n", int)
-    if n is not None and n != 1:
-        raise _invalid("n", "only n=1 is supported")
-    strategy_name = _optional(body, "strategy", str)
-    try:
-        strategy = RoutingStrategy(strategy_name) if strategy_name else None
-    except ValueError:
-        allowed = ", ".join(s.value for s in RoutingStrategy)
-        raise _invalid("strategy", f"must be one of {allowed}") from None
+    if n is not None and not 1 <= n <= MAX_CHOICES:
+        raise _invalid("n", f"must be between 1 and {MAX_CHOICES}")
+    refuse_unsupported(body)
+    strategy = _strategy(body)
     max_tokens_field = (
         "max_tokens" if body.get("max_tokens") is not None else "max_completion_tokens"
     )
     max_tokens = _optional(body, max_tokens_field, int)
     if max_tokens is not None and max_tokens < 1:
         raise _invalid(max_tokens_field, "must be at least 1")
+    messages, ignored = read_messages(body.get("messages"), max_messages)
+    tool_choice, tools = read_tool_choice(body.get("tool_choice"), read_tools(body.get("tools")))
     request = ChatRequest(
-        messages=_messages(body.get("messages"), max_messages),
+        messages=messages,
         model=_optional(body, "model", str) or None,
         temperature=_number(body, "temperature", 0.0, 2.0),
         top_p=_number(body, "top_p", 0.0, 1.0),
         max_tokens=max_tokens,
         stop=_stop(body.get("stop")),
         pin=_optional(body, "provider", str) or None,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=_optional(body, "parallel_tool_calls", bool),
+        response_format=read_response_format(body.get("response_format")),
+        n=n or 1,
+        reasoning_effort=read_reasoning_effort(body.get("reasoning_effort")),
+        options=read_options(body),
+        extra=read_extra(body),
+        ignored=ignored,
     )
     return ChatCall(
         request=request,
@@ -161,6 +182,15 @@ def parse_chat(
         include_usage=include_usage,
         strategy=strategy,
     )
+
+
+def _strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
+    name = _optional(body, "strategy", str)
+    try:
+        return RoutingStrategy(name) if name else None
+    except ValueError:
+        allowed = ", ".join(s.value for s in RoutingStrategy)
+        raise _invalid("strategy", f"must be one of {allowed}") from None
 
 
 def _invalid(field: str, problem: str) -> BadRequest:
@@ -206,67 +236,3 @@ def _stop(value: object) -> tuple[str, ...]:
     ):
         return tuple(value)
     raise _invalid("stop", f"must be a string or a list of at most {MAX_STOP_SEQUENCES} strings")
-
-
-def _messages(value: object, limit: int | None) -> tuple[Message, ...]:
-    if not isinstance(value, list) or not value:
-        raise BadRequest("'messages' must be a non-empty array", code="invalid_messages")
-    if limit is not None and len(value) > limit:
-        raise BadRequest(
-            f"a request may carry at most {limit} messages, got {len(value)}",
-            code="too_many_messages",
-        )
-    messages = []
-    for index, item in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(item, dict):
-            raise BadRequest(f"'{where}' must be an object", code="invalid_messages")
-        role = item.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            allowed = ", ".join(sorted(ROLES))
-            raise BadRequest(f"'{where}.role' must be one of {allowed}", code="invalid_messages")
-        messages.append(Message(role=role, content=_content(item.get("content"), where)))
-    return tuple(messages)
-
-
-def _content(value: object, where: str) -> str:
-    """Accept a string, or OpenAI's list of text parts (joined)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        texts = []
-        for number, part in enumerate(value):
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise BadRequest(
-                    f"'{where}.content' supports only text parts; "
-                    f"part {number} is {_part_kind(part)}",
-                    code="invalid_messages",
-                )
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise BadRequest(
-                    f"'{where}.content' text parts need a string 'text'", code="invalid_messages"
-                )
-            texts.append(text)
-        return "".join(texts)
-    raise BadRequest(
-        f"'{where}.content' must be a string or an array of text parts", code="invalid_messages"
-    )
-
-
-def _part_kind(part: object) -> str:
-    """Name an unsupported content part for the error: its ``type``, else its JSON kind."""
-    if isinstance(part, dict):
-        kind = part.get("type")
-        return f"of type {kind!r}" if isinstance(kind, str) else "an object without a 'type'"
-    return f"a {_JSON_KINDS.get(type(part), type(part).__name__)}"
-
-
-_JSON_KINDS: dict[type, str] = {
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    list: "array",
-    type(None): "null",
-}

@@ -29,6 +29,7 @@ from actors.outcomes import UpstreamFailure
 from cortex.chat import StreamEvent, StreamFailed, Usage
 from cortex.dataplane.contributions import Contribution, shares
 from cortex.errors import Attempt
+from cortex.providers.capabilities import read_dropped
 
 
 class AnswerOutcome(StrEnum):
@@ -190,13 +191,17 @@ def access_fields(request: web.Request, response: web.StreamResponse) -> dict[st
     """The access line's fields beyond method, path and status.
 
     ``worker`` falls back to the ``X-Cortex-Worker`` header for answers that did not come
-    through the dispatcher (a cached response, for instance).
+    through the dispatcher (a cached response, for instance); ``dropped_params`` lists the
+    request fields the answering worker left out (``X-Cortex-Dropped-Params``).
     """
     record = request.get(RECORD_KEY)
     fields = record.log_fields() if isinstance(record, RequestRecord) else {}
     worker = fields.get("worker") or response.headers.get("X-Cortex-Worker")
     fields["worker"] = worker
     fields["workers"] = fields.get("workers") or ([worker] if worker else [])
+    dropped = read_dropped(response.headers)
+    if dropped:
+        fields["dropped_params"] = list(dropped)
     return fields
 
 

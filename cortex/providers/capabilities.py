@@ -15,6 +15,7 @@ what does not fit in two:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cortex.chat import ChatRequest
@@ -42,6 +43,17 @@ TUNING_OPTIONS = frozenset(
     }
 )
 """OpenAI request fields (and ``top_k``) that Cortex validates and forwards where it can."""
+
+
+def dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:
+    """The response header naming the dropped fields; none when nothing was dropped."""
+    return {DROPPED_HEADER: ", ".join(dropped)} if dropped else {}
+
+
+def read_dropped(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The dropped fields a response header names."""
+    value = headers.get(DROPPED_HEADER, "")
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +122,7 @@ def fit(carries: Carries, request: ChatRequest, *, dropped: tuple[str, ...] = ()
         unmet.append("image_url (by URL)")
     if request.n > 1 and not carries.choices:
         unmet.append("n")
-    left: list[str] = list(dropped)
+    left: list[str] = [*request.ignored, *dropped]
     if request.parallel_tool_calls is False and request.calls_tools and not carries.parallel_switch:
         left.append("parallel_tool_calls")
     if request.reasoning_effort is not None and not carries.reasoning_effort:
@@ -121,4 +133,12 @@ def fit(carries: Carries, request: ChatRequest, *, dropped: tuple[str, ...] = ()
     return Fit(tuple(unmet), tuple(dict.fromkeys(left)))
 
 
-__all__ = ["DROPPED_HEADER", "TUNING_OPTIONS", "Carries", "Fit", "fit"]
+__all__ = [
+    "DROPPED_HEADER",
+    "TUNING_OPTIONS",
+    "Carries",
+    "Fit",
+    "dropped_headers",
+    "fit",
+    "read_dropped",
+]

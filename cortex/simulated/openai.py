@@ -13,8 +13,9 @@ another header, a required query, or Azure OpenAI's deployments
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from cortex.simulated.content import ChatCall, Completion, read_messages
 from cortex.simulated.faults import ErrorKind
+from cortex.simulated.openai_reading import count_image_parts, openai_format, openai_offer
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import (
     ErrorReply,
@@ -201,6 +203,7 @@ class SimulatedOpenAI(SimulatedServer):
             raise ReplyError(ErrorKind.CONTEXT_LENGTH, str(self.context_window))
         options = body.get("stream_options")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        schema, json_mode = openai_format(body.get("response_format"))
         call = ChatCall(
             model=model,
             prompt=prompt,
@@ -208,6 +211,10 @@ class SimulatedOpenAI(SimulatedServer):
             stream=bool(body.get("stream")),
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            offer=openai_offer(body),
+            json_schema=schema,
+            json_mode=json_mode,
+            images=count_image_parts(messages),
         )
         return await self._serve_chat(request, call)
 
@@ -233,8 +240,28 @@ class SimulatedOpenAI(SimulatedServer):
             "completion_tokens_details": {"reasoning_tokens": 0},
         }
 
+    @staticmethod
+    def _finish(completion: Completion) -> str:
+        if completion.tool_calls:
+            return "tool_calls"
+        return "length" if completion.truncated else "stop"
+
+    @staticmethod
+    def _calls(completion: Completion) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in completion.tool_calls
+        ]
+
     def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
-        message = {"role": "assistant", "content": completion.text, "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "content": completion.text, "refusal": None}
+        if completion.tool_calls:
+            message["content"] = None
+            message["tool_calls"] = self._calls(completion)
         return {
             "id": self._next_id("chatcmpl-"),
             "object": "chat.completion",
@@ -245,7 +272,7 @@ class SimulatedOpenAI(SimulatedServer):
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": "length" if completion.truncated else "stop",
+                    "finish_reason": self._finish(completion),
                 }
             ],
             "usage": self._usage(completion),
@@ -268,15 +295,32 @@ class SimulatedOpenAI(SimulatedServer):
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return sse_frame({**base, "choices": [choice]})
 
-        tail = [chunk({}, "length" if completion.truncated else "stop")]
+        tail = [chunk({}, self._finish(completion))]
         if call.include_usage:
             tail.append(sse_frame({**base, "choices": [], "usage": self._usage(completion)}))
         return StreamFrames(
             head=[chunk({"role": "assistant", "content": ""})],
-            pieces=[chunk({"content": piece}) for piece in completion.pieces],
+            pieces=[chunk({"content": piece}) for piece in completion.pieces]
+            + self._call_chunks(completion, chunk),
             tail=tail,
             sentinel=[sse_frame("[DONE]")],
         )
+
+    def _call_chunks(
+        self, completion: Completion, chunk: Callable[[dict[str, Any]], bytes]
+    ) -> list[bytes]:
+        """Each call as OpenAI streams it: id, type and name first, then argument pieces."""
+        frames = []
+        for index, made in enumerate(self._calls(completion)):
+            opening = {**made, "index": index, "function": {**made["function"], "arguments": ""}}
+            frames.append(chunk({"tool_calls": [opening]}))
+            arguments = made["function"]["arguments"]
+            half = len(arguments) // 2
+            for piece in (arguments[:half], arguments[half:]):
+                frames.append(
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                )
+        return frames
 
     def _stream_error_frame(self, echo: str) -> bytes:
         message = "The server is overloaded or not ready yet." + echo

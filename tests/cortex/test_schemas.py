@@ -72,27 +72,27 @@ BAD_BODIES: list[Any] = [
     ),
     pytest.param(
         {"messages": [{"role": "user"}]},
-        "'messages[0].content' must be a string or an array of text parts",
+        "'messages[0].content' must be a string or an array of content parts",
         id="content missing",
     ),
     pytest.param(
         {"messages": [{"role": "user", "content": 5}]},
-        "'messages[0].content' must be a string or an array of text parts",
+        "'messages[0].content' must be a string or an array of content parts",
         id="content number",
     ),
     pytest.param(
         {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
-        "'messages[0].content' supports only text parts",
-        id="image part",
+        "'messages[0].content[0].image_url.url' must be a data: URL or an http(s) URL",
+        id="image part without url",
     ),
     pytest.param(
         {"messages": [{"role": "user", "content": ["plain"]}]},
-        "'messages[0].content' supports only text parts",
+        "'messages[0].content' supports text and image_url parts; part 0 is a string",
         id="part not obj",
     ),
     pytest.param(
         {"messages": [{"role": "user", "content": [{"type": "text", "text": 3}]}]},
-        "'messages[0].content' text parts need a string 'text'",
+        "'messages[0].content[0].text' must be a string",
         id="text part without text",
     ),
     pytest.param(chat(temperature=2.5), "'temperature' must be between 0 and 2", id="temp high"),
@@ -117,8 +117,8 @@ BAD_BODIES: list[Any] = [
     pytest.param(chat(stop=5), "'stop' must be a string or a list", id="stop number"),
     pytest.param(chat(stop=["a", 1]), "'stop' must be a string or a list", id="stop mixed"),
     pytest.param(chat(stop=list("abcde")), "'stop' must be a string or a list", id="stop 5"),
-    pytest.param(chat(n=2), "'n' only n=1 is supported", id="n 2"),
-    pytest.param(chat(n=0), "'n' only n=1 is supported", id="n 0"),
+    pytest.param(chat(n=9), "'n' must be between 1 and 8", id="n 9"),
+    pytest.param(chat(n=0), "'n' must be between 1 and 8", id="n 0"),
     pytest.param(chat(n=True), "'n' must be of type integer", id="n bool"),
     pytest.param(chat(stream="yes"), "'stream' must be of type boolean", id="stream str"),
     pytest.param(chat(stream=1), "'stream' must be of type boolean", id="stream int"),
@@ -219,8 +219,10 @@ def test_text_parts_are_joined_into_one_content_string() -> None:
 
 def test_every_openai_role_is_accepted() -> None:
     roles = ["system", "developer", "user", "assistant", "tool"]
-    body = {"messages": [{"role": r, "content": r} for r in roles]}
+    body = {"messages": [{"role": r, "content": r, "tool_call_id": "call_1"} for r in roles]}
     call = parse_chat(body, default_stream=False)
+    assert call.request.messages[-1].tool_call_id == "call_1"
+    assert call.request.ignored == ()
     assert [m.role for m in call.request.messages] == roles
 
 

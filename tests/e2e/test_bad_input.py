@@ -78,10 +78,10 @@ BAD_BODIES = [
         id="model-type",
     ),
     pytest.param(
-        b'{"messages": [{"role": "user", "content": "x"}], "n": 3}',
+        b'{"messages": [{"role": "user", "content": "x"}], "n": 9}',
         400,
         "invalid_value",
-        id="n-above-one",
+        id="n-above-eight",
     ),
     pytest.param(
         b'{"messages": [{"role": "user", "content": "x"}], "model": "nope"}',

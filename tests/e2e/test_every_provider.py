@@ -7,8 +7,8 @@ cuts the answer, provider failures mid-stream (an in-stream error, a dropped con
 body that ends cleanly before the provider's end signal) reaching the SDK as in-stream
 errors or, for a plain request, handing it to the next worker, a 429
 moving to the worker's next key, and an overloaded worker (529 for Anthropic, 503 for the
-rest) handing the request to the next worker; and an image part refused with a 400 before
-any upstream is called.
+rest) handing the request to the next worker; and an audio part, which no provider
+translation carries, refused with a 400 before any upstream is called.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def test_an_overloaded_worker_hands_a_streamed_request_to_the_next_worker(matrix
     assert_overload_was_read_once(matrix)
 
 
-def test_an_image_part_is_a_bad_request_naming_its_type_and_never_reaches_the_upstream(
+def test_an_audio_part_is_a_bad_request_naming_its_type_and_never_reaches_the_upstream(
     matrix: Matrix,
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
@@ -271,12 +271,12 @@ def test_an_image_part_is_a_bad_request_naming_its_type_and_never_reaches_the_up
                 {
                     "role": "user",
                     "content": [
-                        {"type": "text", "text": "What is in this picture?"},
-                        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                        {"type": "text", "text": "What is said here?"},
+                        {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}},
                     ],
                 }
             ],
         )
 
-    assert "part 1 is of type 'image_url'" in caught.value.message
+    assert "part 1 is of type 'input_audio'" in caught.value.message
     assert matrix.chats(matrix.primary) == []
