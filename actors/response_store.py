@@ -51,6 +51,11 @@ class StoredAnswer(Protocol):
         """The text deltas in order."""
         ...
 
+    @property
+    def payload_bytes(self) -> int:
+        """The UTF-8 bytes of everything the answer replays: text, tool calls, reasoning."""
+        ...
+
 
 A = TypeVar("A", bound=StoredAnswer)
 
@@ -113,7 +118,7 @@ class _Entry(Generic[A]):
 def answer_size(key: str, answer: StoredAnswer) -> int:
     """The bytes an entry counts against ``max_bytes``."""
     names = len(key) + len(answer.worker.encode()) + len(answer.model.encode())
-    return names + sum(len(piece.encode()) for piece in answer.pieces)
+    return names + answer.payload_bytes
 
 
 class ResponseStore(Generic[A]):

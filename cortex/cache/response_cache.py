@@ -52,13 +52,14 @@ def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
 
 
 async def _replayed(answer: WholeAnswer) -> AsyncGenerator[StreamEvent, None]:
-    if answer.reasoning:
-        yield ReasoningDelta(answer.reasoning)
-    for piece in answer.pieces:
-        yield TextDelta(piece)
-    for index, call in enumerate(answer.tool_calls):
-        yield ToolCallDelta(index, call.id, call.name, call.arguments)
-    yield Finished(answer.finish_reason)
+    for choice, part in enumerate((answer, *answer.alternatives)):
+        if part.reasoning:
+            yield ReasoningDelta(part.reasoning, choice)
+        for piece in part.pieces:
+            yield TextDelta(piece, choice)
+        for index, call in enumerate(part.tool_calls):
+            yield ToolCallDelta(index, call.id, call.name, call.arguments, choice)
+        yield Finished(part.finish_reason, choice)
     if answer.usage is not None:
         yield answer.usage
 

@@ -12,9 +12,14 @@ from cortex.chat.request import ToolCall
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of the answer's text, in order."""
+    """A piece of the answer's text, in order.
+
+    ``choice`` numbers the alternative answer it belongs to when the client asked for
+    several (``n`` > 1); 0 otherwise, as for every event that carries it.
+    """
 
     text: str
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,7 @@ class ReasoningDelta:
     """A piece of the model's reasoning (thinking) text, streamed before or between text."""
 
     text: str
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +43,15 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The upstream said why it stopped, in OpenAI's ``finish_reason`` vocabulary."""
+    """The upstream said why it (or one of several ``choice``-s) stopped, in OpenAI's words."""
 
     reason: str
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,8 @@ class WholeAnswer:
         tool_calls: the tool calls the answer made, in order.
         reasoning: the reasoning text the provider returned, if any.
         dropped: request fields the answering worker could not honour and left out.
+        alternatives: the other answers (choices 1, 2, ...) when the client asked for
+            several; each is a whole answer of its own without usage.
     """
 
     worker: str
@@ -163,6 +173,7 @@ class WholeAnswer:
     tool_calls: tuple[ToolCall, ...] = ()
     reasoning: str = ""
     dropped: tuple[str, ...] = ()
+    alternatives: tuple[WholeAnswer, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.workers:
@@ -172,6 +183,16 @@ class WholeAnswer:
     def text(self) -> str:
         """The whole answer text."""
         return "".join(self.pieces)
+
+    @property
+    def payload_bytes(self) -> int:
+        """The UTF-8 bytes of what a replay sends: text, reasoning, tool calls, alternatives."""
+        texts = [*self.pieces, self.reasoning]
+        texts.extend(
+            text for call in self.tool_calls for text in (call.id, call.name, call.arguments)
+        )
+        own = sum(len(text.encode()) for text in texts)
+        return own + sum(other.payload_bytes for other in self.alternatives)
 
 
 class AnswerFold:
@@ -183,7 +204,8 @@ class AnswerFold:
     finish reason is :func:`incomplete`, never a whole answer.
     """
 
-    def __init__(self, worker: str, model: str) -> None:
+    def __init__(self, worker: str, model: str, *, choice: int = 0) -> None:
+        self.choice = choice  # which alternative this fold reads (others go to sub-folds)
         self.worker = worker
         self.model = model
         self.pieces: list[str] = []
@@ -194,9 +216,13 @@ class AnswerFold:
         self.skipped = 0
         self.reasoning: list[str] = []
         self.calls: list[list[str]] = []  # [id, name, arguments so far] by call index
+        self.others: dict[int, AnswerFold] = {}  # the alternative choices, n > 1
 
     def add(self, event: StreamEvent) -> None:
         """Take one event into account."""
+        if getattr(event, "choice", 0) != self.choice:
+            self._other(event).add(event)
+            return
         match event:
             case TextDelta(text=text) if text:
                 self.pieces.append(text)
@@ -224,6 +250,12 @@ class AnswerFold:
         call[1] = call[1] or (delta.name or "")
         call[2] += delta.arguments
 
+    def _other(self, event: StreamEvent) -> AnswerFold:
+        choice: int = getattr(event, "choice", 0)
+        if choice not in self.others:
+            self.others[choice] = AnswerFold(self.worker, self.model, choice=choice)
+        return self.others[choice]
+
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
         """The tool calls folded so far."""
@@ -235,6 +267,12 @@ class AnswerFold:
             return self.failure
         if self.finish_reason is None:
             return incomplete().failure
+        alternatives = []
+        for _, other in sorted(self.others.items()):
+            whole = other.result()
+            if not isinstance(whole, WholeAnswer):
+                return whole  # every choice must have ended with its own end signal
+            alternatives.append(whole)
         return WholeAnswer(
             self.worker,
             self.model,
@@ -244,6 +282,7 @@ class AnswerFold:
             tuple(self.workers),
             self.tool_calls,
             "".join(self.reasoning),
+            alternatives=tuple(alternatives),
         )
 
 

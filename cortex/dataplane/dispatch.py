@@ -220,7 +220,8 @@ class Dispatcher:
         reported to the observer with its share of the usage.
         """
         delivered: list[str] = []
-        called = False  # a tool call has begun: half a call cannot be continued elsewhere
+        # Half a tool call cannot be spliced onto another worker's, nor several choices.
+        called = request.n > 1
         parts: list[Contribution] = []
         outcome = AnswerOutcome.CANCELLED
         current = opened
@@ -237,7 +238,7 @@ class Dispatcher:
                         if isinstance(event, Usage):
                             part.usage = event
                             continue
-                        if isinstance(event, TextDelta):
+                        if isinstance(event, TextDelta) and not event.choice:
                             delivered.append(event.text)
                             part.chunks += 1
                         elif isinstance(event, ToolCallDelta):

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cortex.chat import ToolCall, ToolCallDelta, Usage
+from cortex.chat import ToolCall, ToolCallDelta, Usage, WholeAnswer
 
 
 def fresh_id() -> str:
@@ -67,21 +67,26 @@ def tool_calls_json(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def completion(
-    *,
-    cid: str,
-    model: str,
-    text: str,
-    finish_reason: str,
-    usage: Usage | None,
-    tool_calls: tuple[ToolCall, ...] = (),
-    reasoning: str = "",
-) -> dict[str, Any]:
-    """A ``chat.completion`` object for a non-streaming client.
+def completion(answer: WholeAnswer, *, cid: str) -> dict[str, Any]:
+    """A ``chat.completion`` object for a non-streaming client: one choice per alternative.
 
     An answer that only calls tools has ``content: null``, as OpenAI's; reasoning text
     is ``reasoning_content``, as other OpenAI-compatible servers return it.
     """
+    choices = [_choice(index, part) for index, part in enumerate((answer, *answer.alternatives))]
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": answer.model,
+        "choices": choices,
+        "usage": usage_json(answer.usage)
+        or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def _choice(index: int, answer: WholeAnswer) -> dict[str, Any]:
+    text, tool_calls, reasoning = answer.text, answer.tool_calls, answer.reasoning
     message: dict[str, Any] = {
         "role": "assistant",
         "content": None if tool_calls and not text else text,
@@ -92,20 +97,10 @@ def completion(
     if reasoning:
         message["reasoning_content"] = reasoning
     return {
-        "id": cid,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": usage_json(usage)
-        or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "index": index,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": answer.finish_reason,
     }
 
 
@@ -127,7 +122,7 @@ class ChunkWriter:
             "choices": None,
         }
         self._head = b"data: " + orjson.dumps(fixed).removesuffix(b"null}")
-        self._called: set[int] = set()  # tool calls whose first fragment was sent
+        self._called: set[tuple[int, int]] = set()  # (choice, call) whose first fragment went
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
     def _chunk(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
@@ -150,8 +145,12 @@ class ChunkWriter:
             [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
 
-    def text(self, text: str) -> bytes:
-        """A content delta."""
+    def text(self, text: str, choice: int = 0) -> bytes:
+        """A content delta (of alternative ``choice`` when the client asked for several)."""
+        if choice:
+            return self._chunk(
+                [{"index": choice, "delta": {"content": text}, "finish_reason": None}]
+            )
         return (
             self._head
             + b'[{"index":0,"delta":{"content":'
@@ -160,10 +159,10 @@ class ChunkWriter:
             + self._tail
         )
 
-    def reasoning(self, text: str) -> bytes:
+    def reasoning(self, text: str, choice: int = 0) -> bytes:
         """A reasoning delta (``reasoning_content``)."""
         return self._chunk(
-            [{"index": 0, "delta": {"reasoning_content": text}, "finish_reason": None}]
+            [{"index": choice, "delta": {"reasoning_content": text}, "finish_reason": None}]
         )
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
@@ -173,10 +172,11 @@ class ChunkWriter:
         id or name (as some upstreams do) would corrupt them; a later fragment without
         arguments adds nothing and is not sent.
         """
-        first = delta.index not in self._called
+        call = (delta.choice, delta.index)
+        first = call not in self._called
         if not first and not delta.arguments:
             return b""
-        self._called.add(delta.index)
+        self._called.add(call)
         fragment: dict[str, Any] = {"index": delta.index}
         if first:
             fragment["id"] = delta.id or f"call_{fresh_id()[:24]}"
@@ -185,12 +185,12 @@ class ChunkWriter:
         else:
             fragment["function"] = {"arguments": delta.arguments}
         return self._chunk(
-            [{"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": None}]
+            [{"index": delta.choice, "delta": {"tool_calls": [fragment]}, "finish_reason": None}]
         )
 
-    def finish(self, reason: str) -> bytes:
-        """The chunk carrying the finish reason."""
-        return self._chunk([{"index": 0, "delta": {}, "finish_reason": reason}])
+    def finish(self, reason: str, choice: int = 0) -> bytes:
+        """The chunk carrying a choice's finish reason."""
+        return self._chunk([{"index": choice, "delta": {}, "finish_reason": reason}])
 
     def usage(self, usage: Usage | None) -> bytes:
         """The trailing usage chunk (empty choices), sent only when the client asked."""

@@ -186,15 +186,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     cid = render.completion_id()
     if not call.stream:
         done, cache_headers = await services.cache.complete(call, terms)
-        body = render.completion(
-            cid=cid,
-            model=done.model,
-            text=done.text,
-            finish_reason=done.finish_reason,
-            usage=done.usage,
-            tool_calls=done.tool_calls,
-            reasoning=done.reasoning,
-        )
+        body = render.completion(done, cid=cid)
         headers = {"X-Cortex-Worker": done.worker, **dropped_headers(done.dropped), **cache_headers}
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
@@ -207,17 +199,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             async for event in events:
                 told.add(event)
                 match event:
-                    case TextDelta(text=text) if text:
-                        await response.write(writer.text(text))
+                    case TextDelta(text=text, choice=choice) if text:
+                        await response.write(writer.text(text, choice))
                     case ToolCallDelta():
                         await response.write(writer.tool_call(event))
-                    case ReasoningDelta(text=text) if text:
-                        await response.write(writer.reasoning(text))
+                    case ReasoningDelta(text=text, choice=choice) if text:
+                        await response.write(writer.reasoning(text, choice))
                     case Continued(model=model):
                         # Each chunk names the model that wrote it.
                         writer = writer.for_model(model)
-                    case Finished(reason=reason):
-                        await response.write(writer.finish(reason))
+                    case Finished(reason=reason, choice=choice):
+                        await response.write(writer.finish(reason, choice))
                     case StreamFailed(failure=failure):
                         await response.write(
                             writer.error(failure.message, "upstream_error", failure.kind.value)
@@ -254,7 +246,7 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
             async for event in events:
                 told.add(event)
                 match event:
-                    case TextDelta(text=text) if text:
+                    case TextDelta(text=text, choice=0) if text:
                         await response.write(render.sse({"content": text}))
                     case StreamFailed(failure=failure):
                         error = {

@@ -21,7 +21,9 @@ from cortex.providers.profiles import PROFILES, ProviderProfile, profile_for
 
 _WIRES: Mapping[str, Callable[[ProviderProfile], Adapter]] = MappingProxyType(
     {
-        "openai": lambda profile: OpenAIAdapter(endpoints=profile.endpoints),
+        "openai": lambda profile: OpenAIAdapter(
+            endpoints=profile.endpoints, choices=profile.choices
+        ),
         "ollama": lambda _profile: OllamaAdapter(),
         "anthropic": lambda _profile: AnthropicAdapter(),
         "gemini": lambda _profile: GeminiAdapter(),

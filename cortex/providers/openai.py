@@ -11,6 +11,7 @@ so a server that reports it in both places is not counted twice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from cortex.providers.payload import (
     obj,
     parse_object,
     require,
+    seq,
     string,
     usage_from,
 )
@@ -99,8 +101,9 @@ class OpenAIEndpoints:
         return {self.auth_header: f"{self.auth_prefix}{api_key}"} if api_key else {}
 
 
-CARRIES = Carries(parallel_switch=True, choices=False, options=TUNING_OPTIONS, extra=True)
-"""Chat Completions is the gateway's own vocabulary: everything passes through."""
+CARRIES = Carries(parallel_switch=True, options=TUNING_OPTIONS, extra=True)
+"""Chat Completions is the gateway's own vocabulary: everything passes through (``n`` > 1
+where the provider type takes it)."""
 _REASONING_FIELDS = ("reasoning_content", "reasoning")  # DeepSeek, Groq, OpenRouter, vLLM
 
 
@@ -175,28 +178,33 @@ def response_format_json(format_: ResponseFormat) -> dict[str, Any]:
 
 
 def choice_events(choice: Mapping[str, Any], delta: Mapping[str, Any]) -> list[StreamEvent]:
-    """The events of one choice's ``delta`` (or whole ``message``): reasoning, text, calls."""
+    """The events of one choice's ``delta`` (or whole ``message``): reasoning, text, calls.
+
+    Every event names the choice's ``index`` (0 but when the client asked for ``n`` > 1).
+    """
+    number = choice.get("index")
+    index = number if isinstance(number, int) and not isinstance(number, bool) else 0
     events: list[StreamEvent] = []
     for name in _REASONING_FIELDS:
         reasoning = string(delta, name)
         if reasoning:
-            events.append(ReasoningDelta(reasoning))
+            events.append(ReasoningDelta(reasoning, index))
             break
     text = string(delta, "content")
     if text:
-        events.append(TextDelta(text))
+        events.append(TextDelta(text, index))
     calls = delta.get("tool_calls")
     if isinstance(calls, list):
         for position, call in enumerate(calls):
             if isinstance(call, dict):
-                events.append(_call_delta(call, position))
+                events.append(_call_delta(call, position, index))
     reason = string(choice, "finish_reason")
     if reason:
-        events.append(Finished(reason))
+        events.append(Finished(reason, index))
     return events
 
 
-def _call_delta(call: Mapping[str, Any], position: int) -> ToolCallDelta:
+def _call_delta(call: Mapping[str, Any], position: int, choice: int) -> ToolCallDelta:
     index = call.get("index")
     function = obj(call, "function")
     arguments = function.get("arguments")
@@ -205,6 +213,7 @@ def _call_delta(call: Mapping[str, Any], position: int) -> ToolCallDelta:
         string(call, "id"),
         string(function, "name"),
         arguments if isinstance(arguments, str) else "",
+        choice,
     )
 
 
@@ -235,6 +244,14 @@ class _ChunkHandler:
             return [_stream_error(payload["error"])]
         usage = _usage(obj(payload, "usage")) or _usage(obj(obj(payload, "x_groq"), "usage"))
         self._usage = usage or self._usage
+        choices = seq(payload, "choices")
+        if len(choices) > 1:  # n > 1: each chunk may carry several choices' deltas
+            return [
+                event
+                for choice in choices
+                if isinstance(choice, dict)
+                for event in choice_events(choice, obj(choice, "delta"))
+            ]
         choice = first(payload, "choices")
         return choice_events(choice, obj(choice, "delta"))
 
@@ -251,6 +268,7 @@ class OpenAIAdapter:
             server accepts ``max_tokens``; OpenAI's reasoning models want
             ``max_completion_tokens`` instead.
         endpoints: the provider's paths, auth header and fixed query (OpenAI's by default).
+        choices: the provider answers ``n`` > 1 choices in one call.
     """
 
     def __init__(
@@ -258,13 +276,15 @@ class OpenAIAdapter:
         *,
         max_tokens_field: str = "max_tokens",
         endpoints: OpenAIEndpoints | None = None,
+        choices: bool = False,
     ) -> None:
         self._max_tokens_field = max_tokens_field
         self._endpoints = endpoints or OpenAIEndpoints()
+        self._carries = dataclasses.replace(CARRIES, choices=choices)
 
     def fit(self, request: ChatRequest) -> Fit:
-        """Everything fits Chat Completions."""
-        return fit(CARRIES, request)
+        """Everything fits Chat Completions (``n`` > 1 where the provider takes it)."""
+        return fit(self._carries, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/chat/completions`` (or the endpoints' own chat path).
@@ -314,7 +334,11 @@ class OpenAIAdapter:
         if not reason:
             raise ValueError("choices[0] without a finish_reason: the answer may be cut short")
         usage = _usage(obj(payload, "usage"))
-        return [*choice_events(choice, message), *([usage] if usage else [])]
+        events = choice_events(choice, message)
+        for other in seq(payload, "choices")[1:]:
+            if isinstance(other, dict):
+                events.extend(choice_events(other, obj(other, "message")))
+        return [*events, *([usage] if usage else [])]
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by status; a 429 whose code or type is ``insufficient_quota`` is quota."""

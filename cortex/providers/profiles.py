@@ -11,6 +11,7 @@ adds one adapter module and its name in :mod:`cortex.providers.catalog`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -39,6 +40,8 @@ class ProviderProfile:
             ``MISTRAL_API_KEYS``, ``MISTRAL_MODEL``, ``MISTRAL_BASE_URL``, ...).
         endpoints: for the ``openai`` wire, its paths, auth header and fixed query;
             None for wires whose format fixes them.
+        choices: it answers ``n`` > 1 alternative answers in one call (Groq, for one,
+            takes ``n`` = 1 only).
     """
 
     type: str
@@ -50,6 +53,7 @@ class ProviderProfile:
     needs_key: bool
     env_prefix: str
     endpoints: OpenAIEndpoints | None = None
+    choices: bool = False
 
     @property
     def key_variable(self) -> str:
@@ -74,7 +78,10 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
     {
         profile.type: profile
         for profile in (
-            _cloud("openai", "openai", "https://api.openai.com/v1", 5, "gpt-4o-mini"),
+            dataclasses.replace(
+                _cloud("openai", "openai", "https://api.openai.com/v1", 5, "gpt-4o-mini"),
+                choices=True,
+            ),
             _cloud("anthropic", "anthropic", "https://api.anthropic.com", 10, "claude-haiku-4-5"),
             _cloud("groq", "openai", "https://api.groq.com/openai/v1", 15, "llama-3.1-8b-instant"),
             _cloud(
@@ -84,7 +91,9 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
                 20,
                 "gemini-2.5-flash",
             ),
-            _cloud("xai", "openai", "https://api.x.ai/v1", 25, "grok-3-mini"),
+            dataclasses.replace(
+                _cloud("xai", "openai", "https://api.x.ai/v1", 25, "grok-3-mini"), choices=True
+            ),
             _cloud("cohere", "cohere", "https://api.cohere.com", 30, "command-a-03-2025"),
             _cloud("mistral", "openai", "https://api.mistral.ai/v1", 35, "mistral-small-latest"),
             _cloud("deepseek", "openai", "https://api.deepseek.com", 36, "deepseek-chat"),
@@ -113,6 +122,7 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
                 needs_key=True,
                 env_prefix="AZURE_OPENAI",
                 endpoints=_AZURE,
+                choices=True,
             ),
             ProviderProfile(
                 "openai_compatible",  # vLLM, LM Studio, llama.cpp's server, ...
@@ -123,6 +133,7 @@ PROFILES: Mapping[str, ProviderProfile] = MappingProxyType(
                 local=True,  # self-hosted like Ollama: free, and slower to a first token
                 needs_key=False,
                 env_prefix="OPENAI_COMPATIBLE",
+                choices=True,  # vLLM and llama.cpp's server take n; a server that does not says so
             ),
             ProviderProfile(
                 "ollama",

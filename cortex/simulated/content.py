@@ -74,6 +74,7 @@ class ChatCall:
         json_schema: the schema the answer must follow (structured output), if any.
         json_mode: the answer must be a JSON object (any).
         images: how many images the request carries (the reply says it saw them).
+        choices: how many alternative answers the client asked for (each the same).
     """
 
     model: str
@@ -86,6 +87,7 @@ class ChatCall:
     json_schema: Mapping[str, Any] | None = None
     json_mode: bool = False
     images: int = 0
+    choices: int = 1
 
 
 @dataclass(frozen=True, slots=True)

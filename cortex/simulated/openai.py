@@ -215,6 +215,7 @@ class SimulatedOpenAI(SimulatedServer):
             json_schema=schema,
             json_mode=json_mode,
             images=count_image_parts(messages),
+            choices=body["n"] if isinstance(body.get("n"), int) and body["n"] > 1 else 1,
         )
         return await self._serve_chat(request, call)
 
@@ -269,11 +270,12 @@ class SimulatedOpenAI(SimulatedServer):
             "model": call.model,
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": message,
                     "logprobs": None,
                     "finish_reason": self._finish(completion),
                 }
+                for index in range(call.choices)
             ],
             "usage": self._usage(completion),
             "system_fingerprint": "fp_simulated",
@@ -291,16 +293,20 @@ class SimulatedOpenAI(SimulatedServer):
         if call.include_usage:
             base["usage"] = None
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> bytes:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
             return sse_frame({**base, "choices": [choice]})
 
-        tail = [chunk({}, self._finish(completion))]
+        tail = [chunk({}, self._finish(completion), index) for index in range(call.choices)]
         if call.include_usage:
             tail.append(sse_frame({**base, "choices": [], "usage": self._usage(completion)}))
         return StreamFrames(
             head=[chunk({"role": "assistant", "content": ""})],
-            pieces=[chunk({"content": piece}) for piece in completion.pieces]
+            pieces=[
+                chunk({"content": piece}, index=index)
+                for piece in completion.pieces
+                for index in range(call.choices)
+            ]
             + self._call_chunks(completion, chunk),
             tail=tail,
             sentinel=[sse_frame("[DONE]")],

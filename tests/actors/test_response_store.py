@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from actors.response_store import CacheLimits, CacheStats, ResponseStore, answer_size
-from cortex.chat import Usage, WholeAnswer
+from cortex.chat import ToolCall, Usage, WholeAnswer
 
 
 class FakeClock:
@@ -193,3 +193,18 @@ def test_concurrent_readers_and_a_writer_keep_the_byte_count_exact():
     assert stats.bytes == sum(
         answer_size(str(k), s.get(str(k))) for k in range(100) if s.get(str(k)) is not None
     )
+
+
+def test_tool_calls_reasoning_and_alternatives_count_against_the_byte_bound() -> None:
+    plain = WholeAnswer("w", "m", (), "tool_calls")
+    called = WholeAnswer(
+        "w",
+        "m",
+        (),
+        "tool_calls",
+        tool_calls=(ToolCall("id", "f", "x" * 100),),
+        reasoning="r" * 10,
+        alternatives=(WholeAnswer("w", "m", ("y" * 20,), "stop"),),
+    )
+
+    assert answer_size("k", called) - answer_size("k", plain) == 2 + 1 + 100 + 10 + 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cortex.chat import Usage
+from cortex.chat import Usage, WholeAnswer
 from cortex.http.render import ChunkWriter, completion, completion_id, sse, usage_json
 
 CHUNK_KEYS = {"id", "object", "created", "model", "choices"}
@@ -108,7 +108,7 @@ def test_usage_json_is_none_without_usage() -> None:
 
 
 def test_completion_has_the_openai_shape() -> None:
-    body = completion(cid="c1", model="m", text="Hi!", finish_reason="stop", usage=Usage(5, 2))
+    body = completion(WholeAnswer("w", "m", ("Hi", "!"), "stop", Usage(5, 2)), cid="c1")
     assert isinstance(body.pop("created"), int)
     assert body == {
         "id": "c1",
@@ -126,6 +126,16 @@ def test_completion_has_the_openai_shape() -> None:
     }
 
 
+def test_alternative_answers_are_choices_in_order() -> None:
+    second = WholeAnswer("w", "m", ("B",), "length")
+    body = completion(WholeAnswer("w", "m", ("A",), "stop", alternatives=(second,)), cid="c")
+
+    assert [(c["index"], c["message"]["content"], c["finish_reason"]) for c in body["choices"]] == [
+        (0, "A", "stop"),
+        (1, "B", "length"),
+    ]
+
+
 def test_completion_without_usage_reports_zero_tokens() -> None:
-    body = completion(cid="c1", model="m", text="", finish_reason="stop", usage=None)
+    body = completion(WholeAnswer("w", "m", (), "stop"), cid="c1")
     assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}

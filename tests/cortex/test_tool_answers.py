@@ -17,6 +17,7 @@ from cortex.chat import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    WholeAnswer,
     fold,
 )
 from cortex.http import render
@@ -96,15 +97,8 @@ def test_a_repeated_fragment_without_arguments_is_not_sent_again() -> None:
 
 
 def test_a_whole_answer_with_calls_has_null_content_and_the_calls() -> None:
-    body = render.completion(
-        cid="c",
-        model="m",
-        text="",
-        finish_reason="tool_calls",
-        usage=None,
-        tool_calls=CALLS,
-        reasoning="why",
-    )
+    answer = WholeAnswer("w", "m", (), "tool_calls", tool_calls=CALLS, reasoning="why")
+    body = render.completion(answer, cid="c")
 
     message = body["choices"][0]["message"]
     assert message["content"] is None
@@ -116,3 +110,21 @@ def test_a_whole_answer_with_calls_has_null_content_and_the_calls() -> None:
     }
     parsed = openai.types.chat.ChatCompletion.model_validate(body)
     assert parsed.choices[0].message.tool_calls is not None
+
+
+def test_alternative_choices_fold_apart_and_each_needs_its_end_signal() -> None:
+    events: list[StreamEvent] = [
+        TextDelta("A"),
+        TextDelta("B", 1),
+        Finished("stop"),
+        TextDelta("b", 1),
+        Finished("length", 1),
+    ]
+
+    whole = fold(events, worker="w", model="m")
+    unfinished = fold(events[:3], worker="w", model="m")
+
+    assert isinstance(whole, WholeAnswer)
+    assert (whole.text, whole.finish_reason) == ("A", "stop")
+    assert [(a.text, a.finish_reason) for a in whole.alternatives] == [("Bb", "length")]
+    assert not isinstance(unfinished, WholeAnswer)

@@ -310,3 +310,30 @@ def test_a_streamed_answer_declares_its_dropped_fields_in_a_header(matrix: Matri
         list(response.iter_lines())
 
     assert dropped == (None if matrix.case.type in OPENAI_TYPES else "vendor_knob")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_several_choices_come_from_providers_that_give_them_and_are_refused_by_the_rest(
+    matrix: Matrix, stream: bool
+) -> None:
+    def ask() -> dict[int, str]:
+        if not stream:
+            answer = matrix.client.chat.completions.create(model="auto", messages=ASK, n=2)
+            return {choice.index: choice.message.content or "" for choice in answer.choices}
+        texts: dict[int, str] = {}
+        chunks = matrix.client.chat.completions.create(model="auto", messages=ASK, n=2, stream=True)
+        for chunk in chunks:
+            for choice in chunk.choices:
+                texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+        return texts
+
+    if matrix.case.type not in ("openai", "xai"):
+        with pytest.raises(openai.BadRequestError) as caught:
+            ask()
+        assert caught.value.code == "unsupported_parameter"
+        assert f"{matrix.case.type}): n" in caught.value.message
+        return
+    texts = ask()
+    expected = f"Hello from {matrix.primary.name}! You said: What is the weather in Paris"
+    assert texts == {0: expected, 1: expected}
+    assert sent(matrix)["n"] == 2
