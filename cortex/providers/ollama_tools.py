@@ -91,6 +91,8 @@ def image_data(image: ImagePart) -> str:
         ValueError: the image is given by URL, or its media type is not one Ollama takes.
     """
     inline = image.inline()
+    if inline is None and image.url.startswith("data:"):
+        raise ValueError("Ollama takes inline images only as base64 data: URLs")
     if inline is None:
         raise ValueError(
             "Ollama takes images only inline, as base64 data: URLs; "

@@ -237,6 +237,7 @@ def test_images_go_in_order_as_bare_base64(images: tuple[str, ...]) -> None:
         (Message("assistant", "", tool_calls=(ToolCall("c", "f", "[1, 2]"),)), "not a JSON object"),
         (Message("assistant", "", tool_calls=(ToolCall("c", "f", "{oops"),)), "not JSON"),
         (Message("user", "", parts=(ImagePart("https://example.com/cat.png"),)), "only inline"),
+        (Message("user", "", parts=(ImagePart("data:image/png,%89PNG"),)), "only as base64"),
         (Message("user", "", parts=(ImagePart("data:image/gif;base64,R0lGOD=="),)), "image/gif"),
     ],
 )
