@@ -6,6 +6,11 @@ always sent, because Ollama streams when it is omitted. Each line is an object w
 piece of ``message.content``; the last has ``"done": true``, ``done_reason`` and the token
 counts. Errors, before or during the stream, are ``{"error": "..."}``. Local servers need
 no key; ollama.com cloud takes a Bearer key.
+
+Tools, images, JSON output and reasoning are translated in
+:mod:`cortex.providers.ollama_tools`. Thinking arrives in ``message.thinking`` and tool
+calls whole in ``message.tool_calls``; ``done_reason`` stays ``stop`` after calls, which
+OpenAI calls ``tool_calls``.
 """
 
 from __future__ import annotations
@@ -14,10 +19,19 @@ from collections.abc import Mapping
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Finished, StreamEvent, TextDelta
+from cortex.chat import ChatRequest, Finished, ReasoningDelta, StreamEvent, TextDelta
 from cortex.providers.base import Target
 from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.ndjson import NdjsonSplitter
+from cortex.providers.ollama_tools import (
+    call_deltas,
+    format_json,
+    left_out,
+    messages_json,
+    think_json,
+    tools_json,
+    unsendable,
+)
 from cortex.providers.openai import bearer_headers
 from cortex.providers.payload import (
     JsonObject,
@@ -35,30 +49,39 @@ from cortex.providers.stream import JsonStreamDecoder, LineFrames, whole_body
 
 # "load" and "unload" answer requests that only (un)load a model: nothing was cut short.
 _FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
-_ROLES = {"developer": "system"}
-
-
-def _events(payload: JsonObject) -> list[StreamEvent]:
-    """Translate one ``/api/chat`` object, partial or final."""
-    if payload.get("error") is not None:
-        return [failed(ErrorKind.UPSTREAM_ERROR, payload["error"], fallback="error in stream")]
-    events: list[StreamEvent] = []
-    text = string(obj(payload, "message"), "content")
-    if text:
-        events.append(TextDelta(text))
-    if payload.get("done") is True:
-        events.append(Finished(_FINISH.get(string(payload, "done_reason") or "stop", "stop")))
-        usage = usage_from(payload, "prompt_eval_count", "eval_count")
-        if usage:
-            events.append(usage)
-    return events
 
 
 class _LineHandler:
-    """Stateless per line: the final object carries everything the end needs."""
+    """Translates ``/api/chat`` objects, partial or final; one per answer.
+
+    It counts the calls seen so far: they number the next ones, and turn the final
+    ``stop`` into ``tool_calls``.
+    """
+
+    def __init__(self) -> None:
+        self._calls = 0
 
     def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
-        return _events(payload)
+        if payload.get("error") is not None:
+            return [failed(ErrorKind.UPSTREAM_ERROR, payload["error"], fallback="error in stream")]
+        events: list[StreamEvent] = []
+        message = obj(payload, "message")
+        thinking = string(message, "thinking")
+        if thinking:
+            events.append(ReasoningDelta(thinking))
+        text = string(message, "content")
+        if text:
+            events.append(TextDelta(text))
+        calls = call_deltas(message, self._calls)
+        self._calls += len(calls)
+        events.extend(calls)
+        if payload.get("done") is True:
+            reason = _FINISH.get(string(payload, "done_reason") or "stop", "stop")
+            events.append(Finished("tool_calls" if reason == "stop" and self._calls else reason))
+            usage = usage_from(payload, "prompt_eval_count", "eval_count")
+            if usage:
+                events.append(usage)
+        return events
 
     def on_end(self) -> list[StreamEvent]:
         return []
@@ -78,22 +101,34 @@ class OllamaAdapter:
 
     def fit(self, request: ChatRequest) -> Fit:
         """What of ``request`` the Ollama wire cannot honour or leaves out."""
-        return fit(CARRIES, request)
+        base = fit(CARRIES, request, dropped=left_out(request))
+        refused = unsendable(request)
+        return Fit((*base.unmet, *refused), base.dropped) if refused else base
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build ``POST {base}/api/chat``."""
+        """Build ``POST {base}/api/chat``.
+
+        Raises:
+            ValueError: a tool call's arguments are not a JSON object, or an image is not
+                inline or not of a type Ollama takes (:meth:`fit` reports both as unmet).
+        """
         body: dict[str, object] = {
             "model": target.model,
-            "messages": [
-                {"role": _ROLES.get(m.role, m.role), "content": m.content} for m in request.messages
-            ],
+            "messages": messages_json(request.messages),
             "stream": stream,
         }
+        optional = {
+            "tools": tools_json(request),
+            "format": format_json(request.response_format),
+            "think": think_json(request.reasoning_effort),
+        }
+        body.update((key, value) for key, value in optional.items() if value is not None)
         options = {
             "temperature": request.temperature,
             "top_p": request.top_p,
             "num_predict": request.max_tokens,
             "stop": list(request.stop) or None,
+            **{name: request.options.get(name) for name in sorted(CARRIES.options)},
         }
         if any(value is not None for value in options.values()):
             body["options"] = {key: value for key, value in options.items() if value is not None}
@@ -113,7 +148,7 @@ class OllamaAdapter:
         payload = parse_object(body)
         if payload.get("error") is None:
             require(payload.get("message"), "a message object")
-        return whole_body(_events(payload))
+        return whole_body(_LineHandler().on_payload("", payload))
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by status (404 unknown model, 503 queue full); the body only explains."""

@@ -6,18 +6,31 @@ object when ``"stream": false``), ``GET /api/tags``, ``GET /api/version`` and
 ``GET /``, with ``{"error": "..."}`` bodies, as described in WIRE_FORMATS.md
 section 5. Point ``ollama.Client(host=server.base_url)`` at it.
 
+It reads tools, tool results (``role: tool`` messages after the last user message),
+``format`` (``"json"`` or a schema), ``images`` and ``think`` as WIRE_FORMATS_TOOLS.md
+sections 1.5 to 6.5 describe them, and refuses what the real server's Go structs cannot
+decode: images that are not bare base64, call arguments that are not an object. Calls
+come back whole, with ids ``call_`` plus 8 characters and ``function.index``: in the one
+body, or in a ``done: false`` line of their own before the final one. With ``think`` set,
+``message.thinking`` comes first.
+
 A local Ollama has no API keys and no rate limits; RATE_LIMIT, QUOTA and
 UNAUTHORIZED render as the ollama.com cloud answers them.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import re
+from base64 import b64decode
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from cortex.simulated.content import ChatCall, Completion, read_messages
+from cortex.simulated.content import ChatCall, Completion, ToolOffer, read_messages, text_of
 from cortex.simulated.faults import ErrorKind
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import (
@@ -47,8 +60,61 @@ _ERRORS: dict[ErrorKind, tuple[int, str]] = {
 }
 
 
+_THOUGHT = "Let me think about that."
+_PIECE = re.compile(r"\s*\S+")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaCall(ChatCall):
+    """A :class:`ChatCall` that also says whether the client asked the model to think."""
+
+    think: bool = False
+
+
+def _offer(body: dict[str, Any], messages: list[Any]) -> ToolOffer:
+    """The tools offered (Ollama has no tool choice) and the results after the last prompt."""
+    tools = []
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            parameters = function.get("parameters")
+            tools.append((function["name"], parameters if isinstance(parameters, dict) else None))
+    dicts = [m for m in messages if isinstance(m, dict)]
+    users = [index for index, m in enumerate(dicts) if m.get("role") == "user"]
+    after = dicts[users[-1] + 1 :] if users else dicts
+    results = tuple(text_of(m.get("content")) for m in after if m.get("role") == "tool")
+    return ToolOffer(tools=tuple(tools), results=results)
+
+
+def _checked(messages: list[Any]) -> int:
+    """Count the images, refusing what the server's Go structs cannot decode.
+
+    Raises:
+        ReplyError: BAD_REQUEST for an image that is not standard base64 (a ``data:``
+            prefix, say) or call arguments that are not an object.
+    """
+    images = 0
+    for message in (m for m in messages if isinstance(m, dict)):
+        for image in message.get("images") or []:
+            try:
+                b64decode(image if isinstance(image, str) else "", validate=True)
+            except (binascii.Error, ValueError):
+                raise ReplyError(ErrorKind.BAD_REQUEST, "illegal base64 data") from None
+            images += 1
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("arguments"), dict):
+                raise ReplyError(
+                    ErrorKind.BAD_REQUEST,
+                    "json: cannot unmarshal string into Go struct field "
+                    "ToolCallFunction.messages.tool_calls.function.arguments of type "
+                    "api.ToolCallFunctionArguments",
+                )
+    return images
 
 
 class SimulatedOllama(SimulatedServer):
@@ -98,13 +164,19 @@ class SimulatedOllama(SimulatedServer):
         prompt, prompt_tokens = read_messages(messages)
         options = body.get("options") or {}
         num_predict = options.get("num_predict") if isinstance(options, dict) else None
-        call = ChatCall(
+        format_ = body.get("format")
+        call = OllamaCall(
             model=model,
             prompt=prompt,
             prompt_tokens=prompt_tokens,
             # Ollama streams unless told otherwise.
             stream=body.get("stream", True) is not False,
             max_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else None,
+            offer=_offer(body, messages),
+            json_schema=format_ if isinstance(format_, dict) else None,
+            json_mode=format_ == "json",
+            images=_checked(messages),
+            think=body.get("think") not in (None, False),
         )
         return await self._serve_chat(request, call)
 
@@ -135,16 +207,43 @@ class SimulatedOllama(SimulatedServer):
     async def _root(self, _request: web.Request) -> web.Response:
         return web.Response(text="Ollama is running")
 
-    def _chunk(self, call: ChatCall, content: str) -> dict[str, Any]:
+    def _chunk(
+        self, call: ChatCall, content: str, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A ``done: false`` line; ``extra`` adds ``thinking`` or ``tool_calls`` to its message."""
         return {
             "model": call.model,
             "created_at": _now(),
-            "message": {"role": "assistant", "content": content},
+            "message": {"role": "assistant", "content": content, **(extra or {})},
             "done": False,
         }
 
+    def _tool_calls(self, completion: Completion) -> list[dict[str, Any]]:
+        """The calls as Ollama writes them: a made-up id, and the arguments as an object."""
+        return [
+            {
+                "id": self._call_id(),
+                "function": {"index": index, "name": made.name, "arguments": made.arguments},
+            }
+            for index, made in enumerate(completion.tool_calls)
+        ]
+
+    def _call_id(self) -> str:
+        """``call_`` and 8 characters of ``[a-z0-9]``, like the server's; unique per server."""
+        digest = hashlib.sha256(f"{self.name}:{next(self._ids)}".encode()).hexdigest()
+        return f"call_{digest[:8]}"
+
+    @staticmethod
+    def _thinking(call: ChatCall) -> str:
+        return _THOUGHT if isinstance(call, OllamaCall) and call.think else ""
+
     def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
-        return self._final(call, completion, completion.text)
+        body = self._final(call, completion, completion.text)
+        if self._thinking(call):
+            body["message"]["thinking"] = self._thinking(call)
+        if completion.tool_calls:
+            body["message"]["tool_calls"] = self._tool_calls(completion)
+        return body
 
     def _final(self, call: ChatCall, completion: Completion, content: str) -> dict[str, Any]:
         prompt_ns = completion.prompt_tokens * _NS_PER_TOKEN // 10
@@ -162,9 +261,15 @@ class SimulatedOllama(SimulatedServer):
         }
 
     def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
+        thoughts = [
+            self._chunk(call, "", {"thinking": p}) for p in _PIECE.findall(self._thinking(call))
+        ]
+        pieces = [*thoughts, *(self._chunk(call, piece) for piece in completion.pieces)]
+        if completion.tool_calls:
+            pieces.append(self._chunk(call, "", {"tool_calls": self._tool_calls(completion)}))
         return StreamFrames(
             head=[],
-            pieces=[json_line(self._chunk(call, piece)) for piece in completion.pieces],
+            pieces=[json_line(piece) for piece in pieces],
             tail=[json_line(self._final(call, completion, ""))],
         )
 
