@@ -101,7 +101,7 @@ class CacheActor(SupervisedActor):
 
     def _store_answer(self, key: str, answer: StoredAnswer) -> bool:
         """Keep an answer unless it is empty or too large for the cache on its own."""
-        if not answer.pieces:
+        if not answer.payload_bytes:
             return False
         evictions = self._store.stats().evictions
         stored = self._store.put(key, answer)
