@@ -4,6 +4,12 @@ Serves ``POST /v2/chat`` (JSON, or SSE whose ``event:`` equals the data's
 ``type``: ``message-start``, ``content-start``, ``content-delta``,
 ``content-end``, ``message-end``) and ``GET /v1/models``, with Bearer auth and
 ``{"message": "..."}`` error bodies, as described in WIRE_FORMATS.md section 4.
+Offered tools, it calls one the way Cohere does (WIRE_FORMATS_TOOLS.md section 2.4): a
+``tool_plan`` and ``tool_calls`` with JSON-text arguments and ``finish_reason``
+``TOOL_CALL``; streamed, ``tool-plan-delta`` events, then ``tool-call-start``,
+``tool-call-delta`` (argument fragments) and ``tool-call-end``. With ``thinking`` enabled
+a text answer starts with a thinking item (index 0; the text is then index 1).
+:mod:`cortex.simulated.cohere_request` reads and checks the request.
 A mid-stream error is a ``message-end`` whose ``finish_reason`` is ``ERROR``,
 which the SDK hands over as an ordinary event. Point
 ``cohere.ClientV2(api_key=..., base_url=server.base_url)`` at it.
@@ -11,16 +17,27 @@ which the SDK hands over as an ordinary event. Point
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from cortex.simulated.content import ChatCall, Completion, read_messages
+from cortex.simulated.cohere_request import CohereCall, read_call
+from cortex.simulated.content import ChatCall, Completion, SimulatedToolCall
 from cortex.simulated.faults import ErrorKind
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, bearer_key, typed_event
 
 __all__ = ["SimulatedCohere"]
+
+_PIECE = re.compile(r"\s*\S+")
+# Arguments stream in fragments ending after each ``:`` or ``,``, like Cohere's example.
+_ARGUMENT_PIECE = re.compile(r"[^:,]*[:,]|[^:,]+")
+
+THINKING = "The user wants an answer; I will keep it short."
+"""What the simulated model thinks before it answers, when the request enables thinking."""
+
 
 _ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.RATE_LIMIT: (
@@ -78,22 +95,7 @@ class SimulatedCohere(SimulatedServer):
         return ErrorReply(status, {"message": template.format(detail=error.detail)})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = self._json_body(request)
-        model, messages = body.get("model"), body.get("messages")
-        if not isinstance(model, str) or not model:
-            raise ReplyError(ErrorKind.BAD_REQUEST, "invalid request: model must be specified")
-        if not isinstance(messages, list) or not messages:
-            raise ReplyError(ErrorKind.BAD_REQUEST, "invalid request: messages cannot be empty")
-        prompt, prompt_tokens = read_messages(messages)
-        max_tokens = body.get("max_tokens")
-        call = ChatCall(
-            model=model,
-            prompt=prompt,
-            prompt_tokens=prompt_tokens,
-            stream=bool(body.get("stream")),
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        )
-        return await self._serve_chat(request, call)
+        return await self._serve_chat(request, read_call(self._json_body(request)))
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         models = [
@@ -120,20 +122,26 @@ class SimulatedCohere(SimulatedServer):
 
     @staticmethod
     def _finish(completion: Completion) -> str:
+        if completion.tool_calls:
+            return "TOOL_CALL"
         return "MAX_TOKENS" if completion.truncated else "COMPLETE"
 
-    def _render(self, _call: ChatCall, completion: Completion) -> dict[str, Any]:
+    def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant"}
+        if completion.tool_calls:
+            message["tool_plan"] = _plan(completion)
+            message["tool_calls"] = [_call_json(made) for made in completion.tool_calls]
+        else:
+            thinking = [{"type": "thinking", "thinking": THINKING}] if _thinks(call) else []
+            message["content"] = [*thinking, {"type": "text", "text": completion.text}]
         return {
             "id": self._next_id(""),
             "finish_reason": self._finish(completion),
-            "message": {
-                "role": "assistant",
-                "content": [{"type": "text", "text": completion.text}],
-            },
+            "message": message,
             "usage": self._usage(completion),
         }
 
-    def _frames(self, _call: ChatCall, completion: Completion) -> StreamFrames:
+    def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
         start = {
             "role": "assistant",
             "content": [],
@@ -146,32 +154,87 @@ class SimulatedCohere(SimulatedServer):
             "usage": self._usage(completion),
             "error": None,
         }
-        text_start = {"message": {"content": {"type": "text", "text": ""}}}
-        return StreamFrames(
-            head=[
-                typed_event(
-                    {"id": self._next_id(""), "type": "message-start", "delta": {"message": start}}
-                ),
-                typed_event({"type": "content-start", "index": 0, "delta": text_start}),
-            ],
-            pieces=[
-                typed_event(
-                    {
-                        "type": "content-delta",
-                        "index": 0,
-                        "delta": {"message": {"content": {"text": piece}}},
-                    }
-                )
+        head = [
+            typed_event(
+                {"id": self._next_id(""), "type": "message-start", "delta": {"message": start}}
+            )
+        ]
+        if completion.tool_calls:
+            pieces = _call_events(completion)
+        else:
+            head.extend(_text_head(_thinks(call)))
+            pieces = [
+                _content("content-delta", int(_thinks(call)), {"text": piece})
                 for piece in completion.pieces
-            ],
-            tail=[
-                typed_event({"type": "content-end", "index": 0}),
-                typed_event({"type": "message-end", "delta": end}),
-            ],
-        )
+            ]
+        tail = [] if completion.tool_calls else [_content("content-end", int(_thinks(call)))]
+        tail.append(typed_event({"type": "message-end", "delta": end}))
+        return StreamFrames(head=head, pieces=pieces, tail=tail)
 
     def _stream_error_frame(self, echo: str) -> bytes:
         _, message = _ERRORS[ErrorKind.SERVER_ERROR]
         return typed_event(
             {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message + echo}}
         )
+
+
+def _thinks(call: ChatCall) -> bool:
+    return isinstance(call, CohereCall) and call.thinking
+
+
+def _content(kind: str, index: int, content: dict[str, Any] | None = None) -> bytes:
+    """A ``content-*`` event; its ``delta`` only when there is content."""
+    data: dict[str, Any] = {"type": kind, "index": index}
+    if content is not None:
+        data["delta"] = {"message": {"content": content}}
+    return typed_event(data)
+
+
+def _text_head(thinking: bool) -> list[bytes]:
+    """The events before the text's pieces: a whole thinking item first, if asked for."""
+    events = []
+    if thinking:
+        events = [
+            _content("content-start", 0, {"type": "thinking", "thinking": ""}),
+            _content("content-delta", 0, {"thinking": THINKING}),
+            _content("content-end", 0),
+        ]
+    return [*events, _content("content-start", int(thinking), {"type": "text", "text": ""})]
+
+
+def _plan(completion: Completion) -> str:
+    """The plan the model states before its calls."""
+    return "I will call " + ", ".join(made.name for made in completion.tool_calls) + "."
+
+
+def _call_id(made: SimulatedToolCall) -> str:
+    """Cohere's style of call id: the function's name and a suffix, no ``call_`` prefix."""
+    return made.id.removeprefix("call_")
+
+
+def _call_json(made: SimulatedToolCall) -> dict[str, Any]:
+    function = {"name": made.name, "arguments": json.dumps(made.arguments)}
+    return {"id": _call_id(made), "type": "function", "function": function}
+
+
+def _call_events(completion: Completion) -> list[bytes]:
+    """The plan in word pieces, then each call: start (id, name), argument pieces, end."""
+    events = [
+        typed_event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": piece}}})
+        for piece in _PIECE.findall(_plan(completion))
+    ]
+    for index, made in enumerate(completion.tool_calls):
+        start = {**_call_json(made), "function": {"name": made.name, "arguments": ""}}
+        message: dict[str, Any] = {"tool_calls": start}
+        events.append(
+            typed_event({"type": "tool-call-start", "index": index, "delta": {"message": message}})
+        )
+        for fragment in _ARGUMENT_PIECE.findall(json.dumps(made.arguments)):
+            message = {"tool_calls": {"function": {"arguments": fragment}}}
+            events.append(
+                typed_event(
+                    {"type": "tool-call-delta", "index": index, "delta": {"message": message}}
+                )
+            )
+        events.append(typed_event({"type": "tool-call-end", "index": index}))
+    return events
