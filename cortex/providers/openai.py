@@ -101,9 +101,12 @@ class OpenAIEndpoints:
         return {self.auth_header: f"{self.auth_prefix}{api_key}"} if api_key else {}
 
 
-CARRIES = Carries(parallel_switch=True, options=TUNING_OPTIONS, extra=True)
-"""Chat Completions is the gateway's own vocabulary: everything passes through (``n`` > 1
-where the provider type takes it)."""
+UNRELAYED = frozenset({"logprobs", "top_logprobs", "modalities", "audio"})
+"""Options whose output (log probabilities, audio) Cortex does not relay: asking for them
+upstream would cost tokens for nothing, so they are declared dropped instead."""
+CARRIES = Carries(parallel_switch=True, options=TUNING_OPTIONS - UNRELAYED, extra=True)
+"""Chat Completions is the gateway's own vocabulary: everything else passes through
+(``n`` > 1 where the provider type takes it)."""
 _REASONING_FIELDS = ("reasoning_content", "reasoning")  # DeepSeek, Groq, OpenRouter, vLLM
 
 
@@ -293,7 +296,7 @@ class OpenAIAdapter:
         always takes the value Cortex validated.
         """
         body: dict[str, object] = dict(request.extra)
-        body.update(request.options)
+        body.update((k, v) for k, v in request.options.items() if k in self._carries.options)
         body["model"] = target.model
         body["messages"] = [message_json(m) for m in request.messages]
         body["stream"] = stream
