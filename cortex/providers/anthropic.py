@@ -6,6 +6,8 @@ and ``max_tokens`` is mandatory, so a default is always sent. The stream's input
 count arrives in ``message_start`` and the cumulative output count in ``message_delta``;
 the decoder combines them into one :class:`Usage` at ``message_stop``. Errors, in an HTTP
 body or as an ``error`` event mid-stream, carry an ``error.type`` that decides the kind.
+Tools, images, structured output and thinking are translated in
+:mod:`cortex.providers.anthropic_tools`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Finished, Message, StreamEvent, TextDelta, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamEvent, Usage
+from cortex.providers.anthropic_tools import (
+    WHY_DROPPED,
+    ContentBlocks,
+    messages_json,
+    output_fields,
+    refuses_images,
+    shaping,
+    tool_fields,
+)
 from cortex.providers.base import Target
 from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.payload import (
@@ -26,7 +37,6 @@ from cortex.providers.payload import (
     error_object,
     failed,
     http_failure,
-    joined_text,
     names,
     obj,
     parse_object,
@@ -38,16 +48,6 @@ from cortex.providers.stream import JsonStreamDecoder
 log = structlog.get_logger("cortex.providers")
 
 API_VERSION = "2023-06-01"
-MAX_TEMPERATURE = 1.0  # Anthropic's range is 0..1; OpenAI's (what clients send) is 0..2
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 _KIND_BY_TYPE = {
     "invalid_request_error": ErrorKind.BAD_REQUEST,
     "authentication_error": ErrorKind.INVALID_KEY,
@@ -73,12 +73,13 @@ def split_system(messages: Sequence[Message]) -> tuple[list[str], list[Message]]
 
 
 def drop_blank(messages: Sequence[Message], provider: str) -> list[Message]:
-    """Leave out messages with no text, which Anthropic and Gemini reject with a 400.
+    """Leave out messages with nothing in them, which Anthropic and Gemini reject with a 400.
 
     An empty turn carries nothing the model could read, so dropping it (with a debug log)
-    serves the request where forwarding it would fail it.
+    serves the request where forwarding it would fail it. A turn that calls tools, holds
+    images or answers a call is never empty, whatever its text.
     """
-    kept = [m for m in messages if m.content.strip()]
+    kept = [m for m in messages if m.content.strip() or m.parts or m.tool_calls or m.role == "tool"]
     if len(kept) < len(messages):
         log.debug(
             "request_field_dropped",
@@ -88,37 +89,6 @@ def drop_blank(messages: Sequence[Message], provider: str) -> list[Message]:
             reason="messages without text are rejected upstream",
         )
     return kept
-
-
-def _sampling(request: ChatRequest) -> dict[str, float]:
-    """``temperature`` and ``top_p`` as Anthropic can honour them; the rest is dropped.
-
-    A temperature above 1 is out of Anthropic's range, and current Claude models reject
-    ``temperature`` and ``top_p`` together, so ``top_p`` yields to ``temperature``.
-    """
-    temperature, top_p = request.temperature, request.top_p
-    if temperature is not None and temperature > MAX_TEMPERATURE:
-        log.debug(
-            "request_field_dropped",
-            provider="anthropic",
-            field="temperature",
-            reason=f"above Anthropic's maximum of {MAX_TEMPERATURE:g}",
-        )
-        temperature = None
-    if temperature is not None and top_p is not None:
-        log.debug(
-            "request_field_dropped",
-            provider="anthropic",
-            field="top_p",
-            reason="Claude models take temperature or top_p, not both",
-        )
-        top_p = None
-    sampling = {"temperature": temperature, "top_p": top_p}
-    return {key: value for key, value in sampling.items() if value is not None}
-
-
-def _finish(reason: str | None) -> str:
-    return _FINISH.get(reason or "", "stop")
 
 
 def _kind(error: Mapping[str, Any], status: int | None) -> ErrorKind:
@@ -146,6 +116,11 @@ def _prompt_tokens(usage: Mapping[str, Any]) -> int | None:
     return sum(known) if known else None
 
 
+def _index(payload: JsonObject) -> int:
+    index = payload.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else -1
+
+
 class _EventHandler:
     """Turns Messages stream events into events; one per stream.
 
@@ -157,13 +132,12 @@ class _EventHandler:
         self._prompt: int | None = None
         self._completion: int | None = None
         self._finished = False
+        self._blocks = ContentBlocks()
 
     def on_payload(self, event: str, payload: JsonObject) -> list[StreamEvent]:
         kind = string(payload, "type") or event
-        if kind == "content_block_delta":
-            delta = obj(payload, "delta")
-            text = string(delta, "text") if string(delta, "type") == "text_delta" else None
-            return [TextDelta(text)] if text else []
+        if kind.startswith("content_block_"):
+            return self._block(kind, payload)
         if kind in ("message_start", "message_delta"):
             source = obj(payload, "usage") or obj(obj(payload, "message"), "usage")
             self._prompt = _prompt_tokens(source) or self._prompt
@@ -172,9 +146,9 @@ class _EventHandler:
             if not reason:
                 return []
             self._finished = True
-            return [Finished(_finish(reason))]
+            return [Finished(self._blocks.finish(reason))]
         if kind == "message_stop":
-            ending: list[StreamEvent] = [] if self._finished else [Finished("stop")]
+            ending = [] if self._finished else [Finished(self._blocks.finish(None))]
             self._finished = True
             return [*ending, *self.on_end()]
         if kind == "error":
@@ -182,7 +156,15 @@ class _EventHandler:
             message = string(error, "message")
             code = string(error, "type")
             return [failed(_kind(error, None), message, fallback="stream error", code=code)]
-        return []  # ping, content_block_start/stop and future event types
+        return []  # ping and future event types
+
+    def _block(self, kind: str, payload: JsonObject) -> list[StreamEvent]:
+        index = _index(payload)
+        if kind == "content_block_delta":
+            return self._blocks.delta(index, obj(payload, "delta"))
+        if kind == "content_block_start":
+            return self._blocks.start(index, obj(payload, "content_block"))
+        return self._blocks.stop(index) if kind == "content_block_stop" else []
 
     def on_end(self) -> list[StreamEvent]:
         usage = _usage(self._prompt, self._completion)
@@ -214,24 +196,47 @@ class AnthropicAdapter:
         return headers
 
     def fit(self, request: ChatRequest) -> Fit:
-        """What of ``request`` the Anthropic wire cannot honour or leaves out."""
-        return fit(CARRIES, request)
+        """What of ``request`` the Anthropic wire cannot honour or leaves out.
+
+        Images of a type Anthropic refuses are unmet, so another worker may take them;
+        thinking and sampling drops are named as :func:`shaping` decides them.
+        """
+        fitted = fit(CARRIES, request, dropped=shaping(request).dropped)
+        if refuses_images(request) and "image_url" not in fitted.unmet:
+            return Fit((*fitted.unmet, "image_url"), fitted.dropped)
+        return fitted
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build ``POST {base}/v1/messages``."""
+        """Build ``POST {base}/v1/messages``.
+
+        Raises:
+            ValueError: tool-call arguments that are not a JSON object, or an image
+                Anthropic cannot take.
+        """
+        shape = shaping(request)
+        for field in shape.dropped:
+            reason = WHY_DROPPED[field]
+            log.debug("request_field_dropped", provider="anthropic", field=field, reason=reason)
         system, conversation = split_system(drop_blank(request.messages, "anthropic"))
         body: dict[str, object] = {"model": target.model}
         if system:
             body["system"] = "\n\n".join(system)
-        body["messages"] = [
-            {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
-            for m in conversation
-        ]
-        body["max_tokens"] = request.max_tokens or self._default_max_tokens
+        body["messages"] = messages_json(conversation)
+        max_tokens = request.max_tokens or self._default_max_tokens
+        if shape.thinking is not None and max_tokens <= shape.thinking:
+            max_tokens += shape.thinking  # thinking counts toward max_tokens: keep the answer's
+        body["max_tokens"] = max_tokens
         body["stream"] = stream
-        body.update(_sampling(request))
+        body.update(shape.sampling)
         if request.stop:
             body["stop_sequences"] = list(request.stop)
+        body.update(tool_fields(request))
+        body.update(output_fields(request))
+        if shape.thinking is not None:
+            body["thinking"] = {"type": "enabled", "budget_tokens": shape.thinking}
+        user = request.options.get("user")
+        if user is not None:
+            body["metadata"] = {"user_id": user}
         url = f"{target.base_url.rstrip('/')}/v1/messages"
         return HttpCall("POST", url, self._headers(target.api_key), body)
 
@@ -240,7 +245,7 @@ class AnthropicAdapter:
         return JsonStreamDecoder(SseParser(), _EventHandler())
 
     def parse_completion(self, body: bytes) -> list[StreamEvent]:
-        """Parse a ``message`` object.
+        """Parse a ``message`` object: thinking, text and calls in order, finish, usage.
 
         Raises:
             ValueError: not JSON, no ``content`` list, or no ``stop_reason``.
@@ -252,8 +257,14 @@ class AnthropicAdapter:
             if reason is None:
                 raise ValueError("message without a stop_reason: the answer may be cut short")
             tokens = _usage(_prompt_tokens(usage), count(usage, "output_tokens"))
-            text = joined_text(content)  # only text blocks carry "text"
-            return [TextDelta(text), Finished(_finish(reason)), *([tokens] if tokens else [])]
+            blocks = ContentBlocks()
+            events = [
+                event
+                for index, block in enumerate(content)
+                if isinstance(block, dict)
+                for event in blocks.whole(index, block)
+            ]
+            return [*events, Finished(blocks.finish(reason)), *([tokens] if tokens else [])]
         raise ValueError("message without a content list")
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:

@@ -7,6 +7,8 @@ Serves ``POST /v1/messages`` (JSON, or SSE with named events ``message_start``,
 "request_id"}`` envelope and 529 ``overloaded_error``, as described in
 WIRE_FORMATS.md section 2. The key is read from ``x-api-key`` or, as SDK 2.12
 sends it, ``Authorization: Bearer``; ``anthropic-version`` is required.
+Tools, structured output, images and thinking are read and rendered in
+:mod:`cortex.simulated.anthropic_tools`.
 Point ``anthropic.Anthropic(base_url=server.base_url)`` at it.
 """
 
@@ -16,7 +18,8 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from cortex.simulated.content import ChatCall, Completion, count_words, read_messages, text_of
+from cortex.simulated.anthropic_tools import block_frames, read_call, whole_blocks
+from cortex.simulated.content import ChatCall, Completion
 from cortex.simulated.faults import ErrorKind
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, bearer_key, typed_event
@@ -96,15 +99,7 @@ class SimulatedAnthropic(SimulatedServer):
             raise ReplyError(ErrorKind.BAD_REQUEST, "model: Field required")
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise ReplyError(ErrorKind.BAD_REQUEST, "max_tokens: Field required")
-        prompt, prompt_tokens = read_messages(body.get("messages"))
-        call = ChatCall(
-            model=model,
-            prompt=prompt,
-            prompt_tokens=prompt_tokens + count_words([text_of(body.get("system"))]),
-            stream=bool(body.get("stream")),
-            max_tokens=max_tokens,
-        )
-        return await self._serve_chat(request, call)
+        return await self._serve_chat(request, read_call(body, model, max_tokens))
 
     @staticmethod
     def _model_card(model: str) -> dict[str, Any]:
@@ -134,14 +129,13 @@ class SimulatedAnthropic(SimulatedServer):
     def _message(self, call: ChatCall, text: str | None, completion: Completion) -> dict[str, Any]:
         """The Message object; ``text=None`` gives the empty shell of ``message_start``."""
         finished = text is not None
-        stop_reason = "max_tokens" if completion.truncated else "end_turn"
         return {
             "id": self._next_id("msg_"),
             "type": "message",
             "role": "assistant",
             "model": call.model,
-            "content": [{"type": "text", "text": text}] if finished else [],
-            "stop_reason": stop_reason if finished else None,
+            "content": whole_blocks(call, completion) if finished else [],
+            "stop_reason": _stop_reason(completion) if finished else None,
             "stop_sequence": None,
             "usage": {
                 "input_tokens": completion.prompt_tokens,
@@ -155,38 +149,26 @@ class SimulatedAnthropic(SimulatedServer):
         return self._message(call, completion.text, completion)
 
     def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
-        stop_reason = "max_tokens" if completion.truncated else "end_turn"
         message_delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "delta": {"stop_reason": _stop_reason(completion), "stop_sequence": None},
             "usage": {"output_tokens": completion.completion_tokens},
         }
-        block = {"type": "text", "text": ""}
+        start = {"type": "message_start", "message": self._message(call, None, completion)}
+        head, pieces, closing = block_frames(call, completion)
         return StreamFrames(
-            head=[
-                typed_event(
-                    {"type": "message_start", "message": self._message(call, None, completion)}
-                ),
-                typed_event({"type": "content_block_start", "index": 0, "content_block": block}),
-                typed_event({"type": "ping"}),
-            ],
-            pieces=[
-                typed_event(
-                    {
-                        "type": "content_block_delta",
-                        "index": 0,
-                        "delta": {"type": "text_delta", "text": piece},
-                    }
-                )
-                for piece in completion.pieces
-            ],
-            tail=[
-                typed_event({"type": "content_block_stop", "index": 0}),
-                typed_event(message_delta),
-            ],
+            head=[typed_event(start), *head, typed_event({"type": "ping"})],
+            pieces=pieces,
+            tail=[*closing, typed_event(message_delta)],
             sentinel=[typed_event({"type": "message_stop"})],
         )
 
     def _stream_error_frame(self, echo: str) -> bytes:
         error = {"type": "overloaded_error", "message": "Overloaded" + echo}
         return typed_event({"type": "error", "error": error})
+
+
+def _stop_reason(completion: Completion) -> str:
+    if completion.tool_calls:
+        return "tool_use"
+    return "max_tokens" if completion.truncated else "end_turn"
