@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from cortex.simulated.content import ChatCall, Completion, ToolOffer, read_messages, text_of
+from cortex.simulated.content import ChatCall, Completion, read_messages
 from cortex.simulated.faults import ErrorKind
+from cortex.simulated.openai_reading import openai_offer
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import (
     ErrorReply,
@@ -73,21 +74,6 @@ class OllamaCall(ChatCall):
     """A :class:`ChatCall` that also says whether the client asked the model to think."""
 
     think: bool = False
-
-
-def _offer(body: dict[str, Any], messages: list[Any]) -> ToolOffer:
-    """The tools offered (Ollama has no tool choice) and the results after the last prompt."""
-    tools = []
-    for tool in body.get("tools") or []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("name"), str):
-            parameters = function.get("parameters")
-            tools.append((function["name"], parameters if isinstance(parameters, dict) else None))
-    dicts = [m for m in messages if isinstance(m, dict)]
-    users = [index for index, m in enumerate(dicts) if m.get("role") == "user"]
-    after = dicts[users[-1] + 1 :] if users else dicts
-    results = tuple(text_of(m.get("content")) for m in after if m.get("role") == "tool")
-    return ToolOffer(tools=tuple(tools), results=results)
 
 
 def _checked(messages: list[Any]) -> int:
@@ -172,7 +158,7 @@ class SimulatedOllama(SimulatedServer):
             # Ollama streams unless told otherwise.
             stream=body.get("stream", True) is not False,
             max_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else None,
-            offer=_offer(body, messages),
+            offer=openai_offer(body),
             json_schema=format_ if isinstance(format_, dict) else None,
             json_mode=format_ == "json",
             images=_checked(messages),
