@@ -435,7 +435,7 @@ def test_calls_without_ids_get_stable_distinct_made_up_ids() -> None:
 
 
 def test_a_signature_on_its_own_part_goes_with_the_next_call() -> None:
-    parts = [
+    parts: list[dict[str, Any]] = [
         {"text": "thinking", "thought": True},
         {"text": "", "thoughtSignature": SIG},
         {"functionCall": {"id": "x", "name": "now"}},
