@@ -122,10 +122,14 @@ def _offer(body: Mapping[str, Any], contents: list[Any]) -> ToolOffer:
 
 
 def _result_text(response: Mapping[str, Any]) -> str:
-    """A function response as the model reads it: its ``output`` text, else its JSON."""
+    """A function response as the model reads it: its ``output`` text, else its JSON.
+
+    The JSON is written the way ``json.dumps`` writes it by default, so a result a client
+    sent as ``'{"temp_c": 18}'`` reads back the same through every simulated provider.
+    """
     body = _object(field(response, "response"))
     output = body.get("output")
-    return output if isinstance(output, str) else json.dumps(body, separators=(",", ":"))
+    return output if isinstance(output, str) else json.dumps(body)
 
 
 def _check_response_ids(contents: list[Any]) -> None:

@@ -131,7 +131,7 @@ def test_gemini_3_call_ids_pass_through_and_are_echoed(
         tools=(WEATHER,),
     )
     answer = ask(gemini, loop, stream=stream, model=model)
-    assert answer.text == 'Tool said: {"temp_c":18}'
+    assert answer.text == 'Tool said: {"temp_c": 18}'
     sent = gemini.requests[-1].body["contents"][2]["parts"][0]["functionResponse"]
     assert sent["id"] == native
 
