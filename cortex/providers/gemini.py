@@ -7,6 +7,10 @@ base already ends in one). Roles are ``user`` and ``model``; system messages bec
 translation serves both. The stream has no end marker of its own: its end signal is the
 ``finishReason`` of the last chunk (or a ``blockReason`` for a refused prompt), and the
 complete ``usageMetadata`` rides on that chunk, so usage is reported when the stream ends.
+Calls arrive as whole ``functionCall`` parts, each one complete
+``ToolCallDelta``; ``finishReason`` ``STOP`` after calls means ``tool_calls``, and the
+reasons that report a failed call (``MALFORMED_FUNCTION_CALL`` ...) are upstream failures.
+Thought parts are reasoning. The request side lives in :mod:`cortex.providers.gemini_tools`.
 Errors use Google's RPC envelope, whose ``status`` names the problem; a bad key is a 400
 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``, and one 429 ``RESOURCE_EXHAUSTED``
 covers both per-minute limits and exhausted daily or billing quota.
@@ -14,31 +18,43 @@ covers both per-minute limits and exhausted daily or billing quota.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
+
+import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import (
     ChatRequest,
     Finished,
+    Message,
+    ReasoningDelta,
     StreamEvent,
     StreamFailed,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
-from cortex.providers.anthropic import drop_blank
 from cortex.providers.base import Target
 from cortex.providers.capabilities import Carries, Fit, fit
+from cortex.providers.gemini_tools import (
+    OPTIONS,
+    client_call_id,
+    contents,
+    generation_config,
+    made_up_id,
+    tools_json,
+)
 from cortex.providers.payload import (
     JsonObject,
     count,
     error_object,
     first,
     http_failure,
-    joined_text,
     names,
     obj,
     parse_object,
@@ -49,9 +65,11 @@ from cortex.providers.payload import (
 from cortex.providers.sse import SseParser
 from cortex.providers.stream import JsonStreamDecoder, whole_body
 
-_ROLES = {"assistant": "model"}  # everything else the model should read is the user's
+log = structlog.get_logger("cortex.providers")
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
-_FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"})
+_FILTERED = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+)
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(_FILTERED, "content_filter")
 _KIND_BY_STATUS = {
     "RESOURCE_EXHAUSTED": ErrorKind.RATE_LIMITED,
@@ -127,18 +145,88 @@ def _failure(error: Mapping[str, Any], status: int | None) -> UpstreamFailure:
     )
 
 
-def _events(payload: JsonObject) -> list[StreamEvent]:
+_FAILED = frozenset(
+    {
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MISSING_THOUGHT_SIGNATURE",
+        "OTHER",
+    }
+)
+"""Finish reasons with no OpenAI equivalent: the answer failed (WIRE_FORMATS_TOOLS.md 2.6)."""
+
+
+class _Parts:
+    """Reads an answer's parts in order; one per answer, since calls are counted across it.
+
+    Gemini sends each call whole, so each becomes one complete :class:`ToolCallDelta`.
+    A ``thoughtSignature`` rides in the call's id (see :mod:`cortex.providers.gemini_tools`);
+    one that came on a part of its own (an empty text part) goes with the next call.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._signature: str | None = None
+
+    def events(self, payload: JsonObject, parts: list[Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            signature = string(part, "thoughtSignature")
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                events.append(self._call(payload, call, signature or self._signature))
+                self._signature = None
+                continue
+            self._signature = signature or self._signature
+            text = string(part, "text")
+            if text:
+                events.append(ReasoningDelta(text) if part.get("thought") else TextDelta(text))
+        return _merged(events)
+
+    def _call(self, payload: JsonObject, call: JsonObject, signature: str | None) -> ToolCallDelta:
+        name = string(call, "name") or ""
+        args = obj(call, "args")
+        arguments = json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+        made = made_up_id(string(payload, "responseId"), self.calls, name, arguments)
+        call_id = client_call_id(string(call, "id"), signature, made)
+        self.calls += 1
+        return ToolCallDelta(self.calls - 1, call_id, name, arguments)
+
+
+def _merged(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Adjacent text (or reasoning) pieces of one chunk as one event."""
+    out: list[StreamEvent] = []
+    for event in events:
+        last = out[-1] if out else None
+        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
+            out[-1] = TextDelta(last.text + event.text)
+        elif isinstance(event, ReasoningDelta) and isinstance(last, ReasoningDelta):
+            out[-1] = ReasoningDelta(last.text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
+def _events(payload: JsonObject, parts: _Parts) -> list[StreamEvent]:
     """Translate one ``GenerateContentResponse`` (a whole answer or one streamed chunk)."""
     if isinstance(payload.get("error"), dict):
         return [StreamFailed(_failure(payload["error"], None))]
     candidate = first(payload, "candidates")
-    events: list[StreamEvent] = []
-    text = joined_text(seq(obj(candidate, "content"), "parts"), skip="thought")
-    if text:
-        events.append(TextDelta(text))
+    events = parts.events(payload, seq(obj(candidate, "content"), "parts"))
     reason = string(candidate, "finishReason")
+    if reason in _FAILED:
+        detail = string(candidate, "finishMessage") or "the model's answer failed"
+        message = safe_message(f"Gemini stopped with {reason}: {detail}", reason)
+        return [
+            *events,
+            StreamFailed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, message, code=reason)),
+        ]
     if reason and reason != "FINISH_REASON_UNSPECIFIED":
-        events.append(Finished(_FINISH.get(reason, "stop")))
+        finish = _FINISH.get(reason, "stop")
+        events.append(Finished("tool_calls" if finish == "stop" and parts.calls else finish))
     elif not candidate and string(obj(payload, "promptFeedback"), "blockReason"):
         events.append(Finished("content_filter"))
     return events
@@ -158,17 +246,18 @@ class _ChunkHandler:
 
     def __init__(self) -> None:
         self._usage: Usage | None = None
+        self._parts = _Parts()
 
     def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
         self._usage = _usage(payload) or self._usage
-        return _events(payload)
+        return _events(payload, self._parts)
 
     def on_end(self) -> list[StreamEvent]:
         usage, self._usage = self._usage, None
         return [usage] if usage else []
 
 
-CARRIES = Carries(options=frozenset({"seed", "presence_penalty", "frequency_penalty", "top_k"}))
+CARRIES = Carries(options=frozenset(OPTIONS))
 """What this wire translates of the chat surface."""
 
 
@@ -191,29 +280,23 @@ class GeminiAdapter:
         return fit(CARRIES, request)
 
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
-        """Build ``POST {base}/{version}/models/{model}:generateContent`` (or the SSE stream)."""
-        messages = drop_blank(request.messages, "gemini")
+        """Build ``POST {base}/{version}/models/{model}:generateContent`` (or the SSE stream).
+
+        Raises:
+            ValueError: a tool call's arguments are not a JSON object, a tool result
+                answers no earlier call, or an image is not a ``data:`` or http(s) URL.
+        """
+        messages = _kept(request.messages)
         system = [m.content for m in messages if m.role in ("system", "developer")]
         body: dict[str, object] = {
-            "contents": [
-                {
-                    "role": "model" if m.role == "assistant" else "user",
-                    "parts": [{"text": m.content}],
-                }
-                for m in messages
-                if m.role not in ("system", "developer")
-            ]
+            "contents": contents([m for m in messages if m.role not in ("system", "developer")])
         }
         if system:
             body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
-        config = {
-            "temperature": request.temperature,
-            "maxOutputTokens": request.max_tokens,
-            "topP": request.top_p,
-            "stopSequences": list(request.stop) or None,
-        }
-        if any(value is not None for value in config.values()):
-            body["generationConfig"] = {k: v for k, v in config.items() if v is not None}
+        body.update(tools_json(request))
+        config = generation_config(request)
+        if config:
+            body["generationConfig"] = config
         model = quote(target.model.removeprefix("models/"), safe="")
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{self._root(target.base_url)}/models/{model}:{method}"
@@ -234,7 +317,7 @@ class GeminiAdapter:
         if not (seq(payload, "candidates") or obj(payload, "promptFeedback")):
             raise ValueError("response without candidates or promptFeedback")
         usage = _usage(payload)
-        return whole_body([*_events(payload), *([usage] if usage else [])])
+        return whole_body([*_events(payload, _Parts()), *([usage] if usage else [])])
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamFailure:
         """Classify by the RPC ``status``, refined by ``details``; retry hint from RetryInfo."""
@@ -260,6 +343,24 @@ class GeminiAdapter:
             ValueError: not JSON, or no ``models`` list.
         """
         return tuple(name.removeprefix("models/") for name in names(body, "models", "name"))
+
+
+def _kept(messages: Sequence[Message]) -> list[Message]:
+    """Leave out messages that carry nothing, which Gemini rejects with a 400.
+
+    Calls, tool results and images count as something even without text; an empty
+    turn carries nothing the model could read, so dropping it serves the request.
+    """
+    kept = [m for m in messages if m.content.strip() or m.parts or m.tool_calls or m.role == "tool"]
+    if len(kept) < len(messages):
+        log.debug(
+            "request_field_dropped",
+            provider="gemini",
+            field="messages",
+            count=len(messages) - len(kept),
+            reason="messages without text are rejected upstream",
+        )
+    return kept
 
 
 def _headers(api_key: str | None) -> dict[str, str]:

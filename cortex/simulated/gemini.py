@@ -9,16 +9,25 @@ WIRE_FORMATS.md section 3. The key is read from ``x-goog-api-key`` or
 ``?key=``. Both API versions are served because google-genai 3.4 defaults to
 ``v1`` while older clients use ``v1beta``. Point ``genai.Client(api_key=...,
 http_options=types.HttpOptions(base_url=server.base_url))`` at it.
+
+Offered functions are called with whole ``functionCall`` parts (one chunk when
+streamed), the first carrying a ``thoughtSignature`` and ``finishReason`` ``STOP``;
+like the real models, 2.x models leave the call id out and Gemini 3 models send one
+(WIRE_FORMATS_TOOLS.md 2.3). With ``thinkingConfig.includeThoughts`` the answer opens
+with a ``thought: true`` part.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from cortex.simulated.content import ChatCall, Completion, count_words, read_messages, text_of
+from cortex.simulated.content import ChatCall, Completion
 from cortex.simulated.faults import ErrorKind
+from cortex.simulated.gemini_request import GeminiCall, read_call
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, sse_frame
 
@@ -138,24 +147,10 @@ class SimulatedGemini(SimulatedServer):
         )
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        body = self._json_body(request)
-        contents = body.get("contents")
-        if not isinstance(contents, list) or not contents:
-            raise ReplyError(
-                ErrorKind.BAD_REQUEST,
-                "* GenerateContentRequest.contents: contents is not specified",
-            )
-        prompt, prompt_tokens = read_messages(contents, content_field="parts")
-        system = body.get("systemInstruction")
-        config = body.get("generationConfig")
-        max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
-        call = ChatCall(
+        call = read_call(
+            self._json_body(request),
             model=request.match_info["model"],
-            prompt=prompt,
-            prompt_tokens=prompt_tokens
-            + count_words([text_of(system.get("parts")) if isinstance(system, dict) else ""]),
             stream=request.path.endswith(":streamGenerateContent"),
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         )
         return await self._serve_chat(request, call)
 
@@ -180,12 +175,9 @@ class SimulatedGemini(SimulatedServer):
         return await self._serve_probe(request, self._model_card(model))
 
     def _response(
-        self, call: ChatCall, text: str, usage: dict[str, int], finish: str | None
+        self, call: ChatCall, parts: list[dict[str, Any]], usage: dict[str, int], finish: str | None
     ) -> dict[str, Any]:
-        candidate: dict[str, Any] = {
-            "content": {"parts": [{"text": text}], "role": "model"},
-            "index": 0,
-        }
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish is not None:
             candidate["finishReason"] = finish
         return {
@@ -194,6 +186,25 @@ class SimulatedGemini(SimulatedServer):
             "modelVersion": call.model,
             "responseId": self._next_id("resp-"),
         }
+
+    def _thought(self, call: ChatCall) -> list[dict[str, Any]]:
+        """The thought summary a model shows when asked to ``includeThoughts``."""
+        if not (isinstance(call, GeminiCall) and call.thoughts):
+            return []
+        return [{"text": f"Thinking about: {call.prompt}", "thought": True}]
+
+    def _calls(self, call: ChatCall, completion: Completion) -> list[dict[str, Any]]:
+        """``functionCall`` parts, the first signed; ids only from Gemini 3 on, as upstream."""
+        parts: list[dict[str, Any]] = []
+        for made in completion.tool_calls:
+            function: dict[str, Any] = {"name": made.name, "args": made.arguments}
+            if _gives_ids(call.model):
+                function = {"id": self._next_id("fc-"), **function}
+            part: dict[str, Any] = {"functionCall": function}
+            if not parts:
+                part["thoughtSignature"] = signature_for(made.name)
+            parts.append(part)
+        return parts
 
     @staticmethod
     def _usage(completion: Completion, *, final: bool) -> dict[str, int]:
@@ -214,21 +225,33 @@ class SimulatedGemini(SimulatedServer):
 
     def _render(self, call: ChatCall, completion: Completion) -> dict[str, Any]:
         usage = self._usage(completion, final=True)
-        return self._response(call, completion.text, usage, self._finish(completion))
+        answer = self._calls(call, completion) or [{"text": completion.text}]
+        return self._response(call, self._thought(call) + answer, usage, self._finish(completion))
 
     def _frames(self, call: ChatCall, completion: Completion) -> StreamFrames:
         partial = self._usage(completion, final=False)
-        final = self._response(
-            call, "", self._usage(completion, final=True), self._finish(completion)
-        )
+        pieces = [[part] for part in self._thought(call)]
+        calls = self._calls(call, completion)
+        pieces += [calls] if calls else [[{"text": piece}] for piece in completion.pieces]
+        usage = self._usage(completion, final=True)
+        end = self._response(call, [{"text": ""}], usage, self._finish(completion))
         return StreamFrames(
             head=[],
-            pieces=[
-                sse_frame(self._response(call, piece, partial, None)) for piece in completion.pieces
-            ],
-            tail=[sse_frame(final)],
+            pieces=[sse_frame(self._response(call, parts, partial, None)) for parts in pieces],
+            tail=[sse_frame(end)],
         )
 
     def _stream_error_frame(self, echo: str) -> bytes:
         code, status, message = _ERRORS[ErrorKind.OVERLOADED]
         return sse_frame({"error": {"code": code, "message": message + echo, "status": status}})
+
+
+def signature_for(name: str) -> str:
+    """The (base64) ``thoughtSignature`` the fake puts on its first call to ``name``."""
+    return base64.b64encode(f"simulated thought signature: {name}".encode()).decode()
+
+
+def _gives_ids(model: str) -> bool:
+    """Gemini 3 always names its calls; 2.x leaves the id out."""
+    major = re.match(r"gemini-(\d+)", model)
+    return major is not None and int(major.group(1)) >= 3

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actors.outcomes import ErrorKind
-from cortex.chat import ChatRequest, Finished, Message, StreamFailed, TextDelta, Usage
+from cortex.chat import (
+    ChatRequest,
+    Finished,
+    Message,
+    ReasoningDelta,
+    StreamFailed,
+    TextDelta,
+    Usage,
+)
 from cortex.providers.base import Target
 from cortex.providers.gemini import GeminiAdapter
 
@@ -96,18 +104,22 @@ def test_stream_decodes_to_text_finish_and_usage(decode: Decode) -> None:
         ("BLOCKLIST", "content_filter"),
         ("PROHIBITED_CONTENT", "content_filter"),
         ("SPII", "content_filter"),
-        ("OTHER", "stop"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("LANGUAGE", "stop"),
     ],
 )
 def test_finish_reason_is_mapped(reason: str, finish: str) -> None:
     assert GeminiAdapter().decoder().feed(chunk(None, reason)) == [Finished(finish)]
 
 
-def test_thought_parts_are_not_answer_text() -> None:
+def test_thought_parts_are_reasoning_not_answer_text() -> None:
     parts = [{"text": "thinking...", "thought": True}, {"text": "answer"}]
     payload = {"candidates": [{"content": {"role": "model", "parts": parts}}]}
     data = b"data: " + json.dumps(payload).encode() + b"\n\n"
-    assert GeminiAdapter().decoder().feed(data) == [TextDelta("answer")]
+    assert GeminiAdapter().decoder().feed(data) == [
+        ReasoningDelta("thinking..."),
+        TextDelta("answer"),
+    ]
 
 
 def test_an_error_object_in_the_stream_becomes_stream_failed() -> None:
