@@ -22,6 +22,7 @@ temperature but 1, no ``top_k`` and no ``top_p`` below 0.95: those are dropped t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,19 @@ class Shaping:
     thinking: int | None
     sampling: dict[str, object]
     dropped: tuple[str, ...]
+
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def tool_id(call_id: str) -> str:
+    """A call id as Anthropic accepts it (``^[a-zA-Z0-9_-]{1,64}$``).
+
+    A conversation may have begun on another provider whose ids Anthropic refuses (Gemini
+    ids carry a thought signature); the same mapping of a call and of its result keeps
+    them paired.
+    """
+    return _ID_UNSAFE.sub("_", call_id)[:64] or "call"
 
 
 def shaping(request: ChatRequest) -> Shaping:
@@ -190,13 +204,21 @@ def messages_json(messages: Sequence[Message]) -> list[JsonObject]:
 
 def _content(message: Message) -> str | list[JsonObject]:
     if message.role == "tool":
-        result: JsonObject = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
+        result: JsonObject = {
+            "type": "tool_result",
+            "tool_use_id": tool_id(message.tool_call_id or ""),
+        }
         if message.content:
             result["content"] = message.content
         return [result]
     if message.tool_calls:
         calls = [
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed_arguments()}
+            {
+                "type": "tool_use",
+                "id": tool_id(call.id),
+                "name": call.name,
+                "input": call.parsed_arguments(),
+            }
             for call in message.tool_calls
         ]
         return [*_blocks(message.content), *calls]

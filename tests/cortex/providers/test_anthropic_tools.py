@@ -626,3 +626,20 @@ def test_a_whole_message_decodes_in_block_order(
         *events,
         Usage(412, 96),
     ]
+
+
+def test_ids_from_another_provider_are_made_acceptable_and_stay_paired() -> None:
+    gemini_id = "call~0123456789abcdef~ts~b3BhcXVl+/=="
+    request = ChatRequest(
+        messages=(
+            Message("user", "weather?"),
+            Message("assistant", "", tool_calls=(ToolCall(gemini_id, "get_weather", "{}"),)),
+            Message("tool", "18", tool_call_id=gemini_id),
+        )
+    )
+
+    call = AnthropicAdapter().chat_call(Target("http://x", "m"), request, stream=False)
+    assert call.json is not None
+    use = call.json["messages"][1]["content"][0]  # type: ignore[index]
+    result = call.json["messages"][2]["content"][0]  # type: ignore[index]
+    assert use["id"] == result["tool_use_id"] == "call_0123456789abcdef_ts_b3BhcXVl____"
