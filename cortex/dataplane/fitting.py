@@ -41,6 +41,16 @@ def worker_fit(provider_type: str, request: ChatRequest, *, strict: bool = False
     return found
 
 
+def _may_be_unmet(request: ChatRequest) -> bool:
+    """Whether the request asks for anything some wire might not honour."""
+    return bool(
+        request.tools
+        or request.response_format is not None
+        or request.n > 1
+        or _carries_content(request)
+    )
+
+
 def _carries_content(request: ChatRequest) -> bool:
     return any(m.parts or m.tool_calls or m.tool_call_id for m in request.messages)
 
@@ -52,6 +62,8 @@ def fitted(plan: Plan, request: ChatRequest, *, strict: bool = False) -> Plan:
         BadRequest: no worker of the plan can (``unsupported_parameter``), naming what each
             worker considered could not honour.
     """
+    if not strict and not _may_be_unmet(request):
+        return plan  # plain text: every wire carries it (the common case, kept cheap)
     fits: dict[str, Fit] = {}
 
     def fits_request(candidate: Candidate) -> bool:

@@ -2,12 +2,12 @@
 
 A provider type's profile (:mod:`cortex.providers.profiles`) names its wire format; this
 module maps each wire format to the adapter that speaks it, configured by the profile.
-Adapters are stateless, so a fresh instance per call is as good as a shared one and keeps
-this module free of module-level objects.
+Adapters are stateless, so one instance per provider type is shared by every request.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -42,8 +42,12 @@ def provider_types() -> tuple[str, ...]:
     return tuple(sorted(PROFILES))
 
 
+@functools.cache
 def adapter_for(provider_type: str) -> Adapter:
     """The adapter for a provider type; case and surrounding spaces are ignored.
+
+    Adapters are stateless, so one per type serves every request (cached: the data plane
+    asks for one per attempt and per fit check).
 
     Raises:
         ValueError: the type is unknown (the message lists the known ones).
