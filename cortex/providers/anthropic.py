@@ -20,9 +20,9 @@ import structlog
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import ChatRequest, Finished, Message, StreamEvent, Usage
+from cortex.providers.anthropic_blocks import ContentBlocks
 from cortex.providers.anthropic_tools import (
     WHY_DROPPED,
-    ContentBlocks,
     messages_json,
     output_fields,
     refuses_images,
