@@ -337,3 +337,39 @@ def test_several_choices_come_from_providers_that_give_them_and_are_refused_by_t
     expected = f"Hello from {matrix.primary.name}! You said: What is the weather in Paris"
     assert texts == {0: expected, 1: expected}
     assert sent(matrix)["n"] == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_reasoning_effort_reaches_the_provider_and_its_reasoning_comes_back(
+    matrix: Matrix, stream: bool
+) -> None:
+    if stream:
+        chunks = list(
+            matrix.client.chat.completions.create(
+                model="auto", messages=ASK, reasoning_effort="low", stream=True
+            )
+        )
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        reasoning = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+        text = "".join(d.content or "" for d in deltas)
+    else:
+        message = (
+            matrix.client.chat.completions.create(
+                model="auto", messages=ASK, reasoning_effort="low"
+            )
+            .choices[0]
+            .message
+        )
+        reasoning = (message.model_extra or {}).get("reasoning_content") or ""
+        text = message.content or ""
+
+    assert text.startswith(f"Hello from {matrix.primary.name}!")
+    body = json.dumps(sent(matrix))
+    if matrix.case.type in OPENAI_TYPES:
+        assert sent(matrix)["reasoning_effort"] == "low"
+        return
+    assert reasoning  # the provider's thinking, as reasoning_content
+    assert reasoning not in text
+    assert {"anthropic": '"budget_tokens": 1024', "gemini": '"thinkingBudget": 1024'}.get(
+        matrix.case.type, ""
+    ) in body
