@@ -62,12 +62,15 @@ class Route:
             (``context_length_exceeded`` -> a larger-context target).
         continuation: whether a stream broken mid-answer may be continued by a
             prefill-capable target; ``None`` follows the gateway-wide setting.
+        content_rules: a request for this route is first offered to the content rules,
+            which may send it elsewhere (as a request for ``auto`` always is).
     """
 
     name: str
     targets: tuple[tuple[str, str], ...]
     fallbacks: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     continuation: bool | None = None
+    content_rules: bool = False
 
 
 @dataclass(frozen=True, slots=True)

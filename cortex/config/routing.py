@@ -11,7 +11,8 @@ or, with fallbacks for provider error codes that would otherwise fail the reques
                "continuation": false}}
 
 ``continuation`` overrides ``CORTEX_CONTINUATION`` for the route: whether a stream that
-breaks mid-answer may be continued by the next prefill-capable target.
+breaks mid-answer may be continued by the next prefill-capable target. ``content_rules``
+(false by default) offers a request for the route to the content rules first.
 """
 
 from __future__ import annotations
@@ -51,17 +52,22 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
     targets_raw: object = entry
     fallbacks_raw: object = {}
     continuation: object = None
+    content_rules: object = False
     if isinstance(entry, Mapping):
         table = ReadKeys(entry)
         targets_raw = table.get("targets")
         fallbacks_raw = table.get("fallbacks", {})
         continuation = table.get("continuation")
+        content_rules = table.get("content_rules", False)
         unknown = unknown_keys(where, table)
         if unknown:
             problems.extend(unknown)
             return None
     if continuation is not None and not isinstance(continuation, bool):
         problems.append(f"{where}: continuation must be true or false")
+        return None
+    if not isinstance(content_rules, bool):
+        problems.append(f"{where}: content_rules must be true or false")
         return None
     if not isinstance(targets_raw, list) or not targets_raw:
         problems.append(f"{where}: needs a non-empty list of 'worker/model' targets")
@@ -78,6 +84,7 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
         targets=tuple(t for t in targets if t is not None),
         fallbacks={code: t for code, t in fallbacks.items() if t is not None},
         continuation=continuation,
+        content_rules=content_rules,
     )
 
 

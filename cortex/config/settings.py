@@ -36,6 +36,11 @@ from actors.planning import Route, RoutingStrategy
 from actors.workers import WorkerConfig
 from cortex.cache.terms import CacheSettings
 from cortex.config.check import ReadKeys, misspelt_environment, unknown_keys
+from cortex.config.content_rules import (
+    ContentRule,
+    check_rule_destinations,
+    parse_content_rules,
+)
 from cortex.config.reader import Reader
 from cortex.config.routing import check_route_workers, parse_routes
 from cortex.config.table import SETTINGS, default, file_tables
@@ -86,6 +91,7 @@ class Settings:
         max_header_bytes: longest request line or header field accepted.
         max_connections_per_client: most requests one client address may have in flight.
         routes: model routes by public model name.
+        content_rules: rules that route a request by what it holds, tried in order.
         breaker: when a worker's circuit breaker opens and for how long.
         quota_block_seconds: how long a key whose quota is exhausted rests.
         max_key_rest: the longest any key rests, whatever ``Retry-After`` an upstream sent.
@@ -124,6 +130,7 @@ class Settings:
     max_header_bytes: int = default("max_header_bytes")
     max_connections_per_client: int = default("max_connections_per_client")
     routes: Mapping[str, Route] = field(default_factory=dict)
+    content_rules: tuple[ContentRule, ...] = ()
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     quota_block_seconds: float = default("quota_block_seconds")
     max_key_rest: float = default("max_key_rest")
@@ -176,7 +183,11 @@ def load_settings(
         env.get("CORTEX_ROUTES"), _table(file_values, "routes", problems), problems
     )
     check_route_workers(routes, {w.name for w in workers}, problems)
-    settings = _assemble(values, workers=workers, routes=routes)
+    rules = parse_content_rules(
+        env.get("CORTEX_CONTENT_RULES"), file_values.get("content_rules"), problems
+    )
+    check_rule_destinations(rules, {w.name for w in workers}, problems)
+    settings = _assemble(values, workers=workers, routes=routes, content_rules=rules)
     _check_rests(settings, problems)
     problems.extend(_out_of_choice(settings))
     # Last, once every setting has been read: what nobody read is unknown.

@@ -134,6 +134,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("port", "CORTEX_PORT", 4000, Kind.PORT, "port to listen on, 0 for any", flag="--port"),
     Setting("routes", "CORTEX_ROUTES", "routes", None, None, Kind.STRUCTURE,
             "JSON object: public model name -> worker/model targets", live=True),
+    Setting("content_rules", "CORTEX_CONTENT_RULES", "content_rules", None, None,
+            Kind.STRUCTURE, "JSON list: rules routing a request by what it holds", live=True),
     _s("strategy", "CORTEX_STRATEGY", RoutingStrategy.PRIORITY, Kind.CHOICE,
        "default routing strategy", live=True, choices=RoutingStrategy),
     _s("key_rotation", "API_KEY_ROTATION_STRATEGY", RotationStrategy.ROUND_ROBIN, Kind.CHOICE,

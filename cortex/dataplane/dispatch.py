@@ -182,9 +182,7 @@ class Dispatcher:
     ) -> PlanWalk:
         seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
         deadline = time.monotonic() + seconds
-        plan = fitted(
-            await self._plan(request, strategy), request, strict=self._settings.strict_params
-        )
+        plan = await self.plan(request, strategy)
         return PlanWalk(
             plan=plan,
             deadline=deadline,
@@ -196,6 +194,15 @@ class Dispatcher:
             observer=self._observer,
             rng=self._rng,
         )
+
+    async def plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> Plan:
+        """The workers that would be tried for ``request``, in order, without trying any.
+
+        Raises:
+            GatewayError: as :meth:`open`, when no plan can be made.
+        """
+        plan = await self._plan(request, strategy)
+        return fitted(plan, request, strict=self._settings.strict_params)
 
     def _dropped(self, provider_type: str, request: ChatRequest) -> tuple[str, ...]:
         """The request fields the answering worker's wire left out."""

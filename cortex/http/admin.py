@@ -35,9 +35,11 @@ from cortex.errors import (
     NotFound,
     NothingAvailable,
 )
+from cortex.http.content_routes import RULE_KEY, reroute
 from cortex.http.credentials import bearer_token, token_matches
-from cortex.http.routes import Handler
-from cortex.http.schemas import parse_json_object
+from cortex.http.render import dumps
+from cortex.http.routes import SERVICES, Handler
+from cortex.http.schemas import parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.actor_tree import find_node
 
 _T = TypeVar("_T")
@@ -191,6 +193,30 @@ async def clear_cache(request: web.Request) -> web.Response:
     """``POST /admin/cache/clear``: drop every cached answer; the counters are kept."""
     operator = _operator(request)
     return web.json_response({"cleared": await operator.run(operator.clear_cache)})
+
+
+async def explain_route(request: web.Request) -> web.Response:
+    """``POST /admin/route/explain``: the rule a chat body matches and the plan it would walk."""
+    services = request.app[SERVICES]
+    settings = request.app[RUNTIME].settings
+    body = parse_json_object(await request.read())
+    call = parse_chat(body, default_stream=False, max_messages=settings.max_messages)
+    call = pin_provider(with_headers(call, request.headers), services.board, settings.routes)
+    call = reroute(request, call)
+    rule = request.get(RULE_KEY)
+    strategy = call.strategy or settings.strategy
+    plan = await services.dispatcher.plan(call.request, strategy)
+    explained = {
+        "rule": None if rule is None else {"name": rule.name, "to": rule.destination},
+        "model": call.request.model,
+        "pin": call.request.pin,
+        "strategy": strategy.value,
+        "plan": [{"worker": c.worker, "type": c.type, "model": c.model} for c in plan.candidates],
+        "fallbacks": {
+            code: {"worker": c.worker, "model": c.model} for code, c in plan.fallbacks.items()
+        },
+    }
+    return web.json_response(explained, dumps=dumps)
 
 
 def install_admin_guard(app: web.Application) -> None:

@@ -212,6 +212,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _admin("POST", "/reload", admin.reload_config, "re-read the configuration"),
     _admin("POST", "/keys/{worker}/{key_id}/unblock", admin.unblock_key, "unblock a resting key"),
     _admin("POST", "/cache/clear", admin.clear_cache, "drop every cached answer"),
+    _admin(
+        "POST",
+        "/route/explain",
+        admin.explain_route,
+        "the content rule a chat body matches and the plan it would walk (no upstream call)",
+        body="ChatCompletionRequest",
+    ),
 )
 
 

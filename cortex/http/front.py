@@ -36,6 +36,7 @@ from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
 from cortex.http.access import install_client_auth
 from cortex.http.admin import install_admin_guard
+from cortex.http.content_routes import install_route_naming
 from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.limits import install_connection_limit
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
@@ -230,6 +231,7 @@ class HttpFrontActor(SupervisedActor):
         install_client_auth(app)
         install_admin_guard(app)
         track_response_start(app)
+        install_route_naming(app)
         add_endpoints(app)
         return app
 

@@ -34,6 +34,7 @@ from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import render
+from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields
 from cortex.providers.capabilities import dropped_headers
@@ -168,6 +169,7 @@ async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[Cha
     call = parse_chat(body, default_stream=default_stream, max_messages=max_messages)
     routes = settings.routes if settings is not None else {}
     call = pin_provider(with_headers(call, request.headers), services.board, routes)
+    call = reroute(request, call)
     terms = read_terms(
         call,
         request.headers,

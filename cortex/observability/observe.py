@@ -202,6 +202,8 @@ def access_fields(request: web.Request, response: web.StreamResponse) -> dict[st
     dropped = read_dropped(response.headers)
     if dropped:
         fields["dropped_params"] = list(dropped)
+    if route := response.headers.get("X-Cortex-Route"):
+        fields["route_rule"] = route
     return fields
 
 

@@ -119,6 +119,7 @@ def test_reload_applies_live_exactly_the_settings_the_table_marks_live() -> None
         "workers",
         "strategy",
         "routes",
+        "content_rules",
         "key_rotation",
         "admin_token",
         "api_keys",
