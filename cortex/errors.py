@@ -13,7 +13,9 @@ secret:
     │   └── BadAdminToken           401  no or a wrong admin token
     ├── DrillsDisabled              403  fault drills are off in this process
     ├── NotFound                    404  no such route or worker
+    │   ├── UnsupportedEndpoint     404  a path Cortex does not serve; lists those it does
     │   └── AdminDisabled           404  no admin token configured: the admin API is off
+    ├── MethodNotAllowed            405  a served path, another method; carries Allow
     ├── PayloadTooLarge             413  body over the configured limit
     ├── RequestLineTooLong          414  request line over the configured limit
     ├── HeaderTooLarge              431  a header field over the configured limit
@@ -31,7 +33,7 @@ secret:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -101,6 +103,33 @@ class NotFound(GatewayError):
 
     status = 404
     type = "not_found_error"
+
+
+class UnsupportedEndpoint(NotFound):
+    """A path Cortex does not serve (``/v1/completions``); the message lists those it does.
+
+    Typed ``invalid_request_error``, as OpenAI types a request to a URL it does not serve.
+    """
+
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(GatewayError):
+    """A path Cortex serves, asked with a method it does not take there."""
+
+    status = 405
+    type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str, allowed: Iterable[str]) -> None:
+        self.allowed = tuple(sorted(allowed))
+        super().__init__(
+            f"{method} is not allowed on {path}; use {' or '.join(self.allowed)}",
+            code="method_not_allowed",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Name the methods the path takes (RFC 9110 requires ``Allow`` on a 405)."""
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class PayloadTooLarge(GatewayError):

@@ -40,6 +40,7 @@ from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.limits import install_connection_limit
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
 from cortex.http.routes import SERVICES, Services, error_middleware, track_response_start
+from cortex.http.unsupported import install_unsupported_endpoints
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
 
@@ -224,11 +225,13 @@ class HttpFrontActor(SupervisedActor):
         app[SERVICES] = self._services
         app[RUNTIME] = self._runtime
         install_telemetry(app, telemetry)
-        # Middleware order after error_middleware: per-client limit, client auth, then
-        # the admin token, so unauthenticated bodies are never parsed.
+        # Middleware order after error_middleware: per-client limit, client auth, the
+        # admin token (so unauthenticated bodies are never parsed), then the answer to
+        # unrouted paths (so an unknown /v1/ path needs a key like any client path).
         install_connection_limit(app, settings.max_header_bytes)
         install_client_auth(app)
         install_admin_guard(app)
+        install_unsupported_endpoints(app)
         track_response_start(app)
         add_endpoints(app)
         return app
