@@ -12,6 +12,7 @@ secret:
     │   ├── MissingGatewayKey       401  no or a wrong gateway key
     │   └── BadAdminToken           401  no or a wrong admin token
     ├── DrillsDisabled              403  fault drills are off in this process
+    ├── OriginNotAllowed            403  a CORS preflight from an origin not configured
     ├── NotFound                    404  no such route or worker
     │   ├── UnsupportedEndpoint     404  a path Cortex does not serve; lists those it does
     │   └── AdminDisabled           404  no admin token configured: the admin API is off
@@ -324,6 +325,20 @@ class DrillsDisabled(GatewayError):
     def __init__(self) -> None:
         super().__init__(
             "fault drills are off; start Cortex with CORTEX_FAULT_DRILLS=1", code="drills_disabled"
+        )
+
+
+class OriginNotAllowed(GatewayError):
+    """A browser's preflight came from an origin ``CORTEX_CORS_ORIGINS`` does not list."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"the origin {origin!r} may not call Cortex from a browser; list it in"
+            " CORTEX_CORS_ORIGINS",
+            code="origin_not_allowed",
         )
 
 
