@@ -3,43 +3,27 @@
 Two tiny page servers on their own loopback ports are two origins: Cortex lists the first
 in ``CORTEX_CORS_ORIGINS`` and not the second. The page sends the gateway key in
 ``Authorization`` and JSON, so every call needs a preflight, exactly as a browser app
-using an SDK does. Selenium drives the page the way test_dashboard_browser.py does (same
-Chromium, same skip-or-fail rule under ``CORTEX_REQUIRE_BROWSER``).
+using an SDK does. Selenium drives the page in the Chromium of :mod:`browser_harness`, as
+the dashboard test does (skipped where it is missing, unless CI requires it).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from admin_harness import wait_until
 from aiohttp import web
-from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json
+from browser_harness import headless_chromium, skip_without_browser
+from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json, running
 
 from cortex.simulated import SimulatedOpenAI
 from cortex.simulated.background import BackgroundServer
 
-WAIT = 20.0
-"""Seconds a page's call may take on a slow, shared CI machine."""
 GATEWAY_KEY = "gw-browser-page-key-000001"
-CHROMIUM = os.environ.get("CHROMIUM", "") or shutil.which("chromium") or ""
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "") or shutil.which("chromedriver") or ""
-REQUIRED = os.environ.get("CORTEX_REQUIRE_BROWSER") == "1"
 
-if not REQUIRED:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip(
-            "headless browser tests need Debian's chromium and chromium-driver "
-            "(.ci/run installs them)",
-            allow_module_level=True,
-        )
-    pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+skip_without_browser()
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
 PAGE = """<!doctype html>
@@ -136,39 +120,14 @@ def daemon(pages, upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "CORTEX_CORS_ORIGINS": listed.url,
         "CORTEX_CACHE_ENABLED": "0",
     }
-    process = CortexProcess(env, Path(tmp_path_factory.mktemp("cors-browser")) / "cortex.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with running(env, tmp_path_factory.mktemp("cors-browser") / "cortex.log") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    """Headless Chromium, as the dashboard test starts it."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("CORTEX_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-cors')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        driver.set_page_load_timeout(WAIT)
-        driver.set_script_timeout(WAIT)
+    with headless_chromium(tmp_path_factory.mktemp("chromium-cors")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def on_page(driver: WebDriver, page: PageServer, function: str, daemon: CortexProcess) -> Any:

@@ -7,12 +7,11 @@ that a preflight needs none. A browser's own enforcement is tested in test_cors_
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from admin_harness import ADMIN, ADMIN_TOKEN
-from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json
+from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json, running
 
 from cortex.simulated import SimulatedOpenAI
 
@@ -37,11 +36,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CortexProcess]:
             "CORTEX_API_KEYS": GATEWAY_KEY,
             "CORTEX_CACHE_ENABLED": "0",
         }
-        process = CortexProcess(env, Path(tmp_path_factory.mktemp("cors")) / "cortex.log")
-        try:
-            yield process.wait_ready()
-        finally:
-            process.stop()
+        with running(env, tmp_path_factory.mktemp("cors") / "cortex.log") as process:
+            yield process
 
 
 def preflight(

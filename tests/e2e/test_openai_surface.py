@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
 import requests
-from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, CortexProcess, providers_json
+from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, CortexProcess, providers_json, running
 
 from cortex.http.endpoints import ENDPOINTS, Access
 from cortex.simulated import SimulatedOpenAI
@@ -34,11 +33,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CortexProcess]:
             "CORTEX_PROVIDERS": providers_json(primary, backup),
             "CORTEX_ROUTES": json.dumps(ROUTES),
         }
-        process = CortexProcess(env, Path(tmp_path_factory.mktemp("surface")) / "cortex.log")
-        try:
-            yield process.wait_ready()
-        finally:
-            process.stop()
+        with running(env, tmp_path_factory.mktemp("surface") / "cortex.log") as process:
+            yield process
 
 
 @pytest.fixture(scope="module")
