@@ -41,6 +41,8 @@ ALLOWED_HEADERS = frozenset(
         "idempotency-key",
         "x-api-key",
         "x-request-id",
+        # The Stainless-built SDKs set it; Firefox sends it, so it must be allowed there.
+        "user-agent",
         "anthropic-version",
         "anthropic-beta",
         # The Anthropic SDKs send it from a browser (``dangerouslyAllowBrowser``).
@@ -106,7 +108,9 @@ def covered(path: str) -> bool:
 
 
 def _add_vary(response: web.StreamResponse) -> None:
-    present = [part.strip() for part in response.headers.get("Vary", "").split(",") if part]
+    """Say that the answer depends on the origin, so no cache hands it to another page."""
+    parts = response.headers.get("Vary", "").split(",")
+    present = [part.strip() for part in parts if part.strip()]
     wanted = [name for name in VARY if name.lower() not in {p.lower() for p in present}]
     response.headers["Vary"] = ", ".join([*present, *wanted])
 

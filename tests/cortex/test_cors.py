@@ -66,6 +66,7 @@ def test_only_a_listed_origin_or_star_is_allowed(origin, configured, allowed):
         ("x-api-key, anthropic-version, anthropic-beta", None),
         ("anthropic-dangerous-direct-browser-access", None),
         ("x-cortex-strategy, x-cortex-timeout, x-request-id", None),
+        ("accept, user-agent, idempotency-key, cache-control", None),
         ("content-type, cookie, x-evil", ["content-type"]),
         ("", []),
     ],
