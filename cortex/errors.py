@@ -12,8 +12,11 @@ secret:
     │   ├── MissingGatewayKey       401  no or a wrong gateway key
     │   └── BadAdminToken           401  no or a wrong admin token
     ├── DrillsDisabled              403  fault drills are off in this process
+    ├── OriginNotAllowed            403  a CORS preflight from an origin not configured
     ├── NotFound                    404  no such route or worker
+    │   ├── UnsupportedEndpoint     404  a path Cortex does not serve; lists those it does
     │   └── AdminDisabled           404  no admin token configured: the admin API is off
+    ├── MethodNotAllowed            405  a served path, another method; carries Allow
     ├── PayloadTooLarge             413  body over the configured limit
     ├── RequestLineTooLong          414  request line over the configured limit
     ├── HeaderTooLarge              431  a header field over the configured limit
@@ -31,7 +34,7 @@ secret:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -101,6 +104,33 @@ class NotFound(GatewayError):
 
     status = 404
     type = "not_found_error"
+
+
+class UnsupportedEndpoint(NotFound):
+    """A path Cortex does not serve (``/v1/completions``); the message lists those it does.
+
+    Typed ``invalid_request_error``, as OpenAI types a request to a URL it does not serve.
+    """
+
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(GatewayError):
+    """A path Cortex serves, asked with a method it does not take there."""
+
+    status = 405
+    type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str, allowed: Iterable[str]) -> None:
+        self.allowed = tuple(sorted(allowed))
+        super().__init__(
+            f"{method} is not allowed on {path}; use {' or '.join(self.allowed)}",
+            code="method_not_allowed",
+        )
+
+    def headers(self) -> dict[str, str]:
+        """Name the methods the path takes (RFC 9110 requires ``Allow`` on a 405)."""
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class PayloadTooLarge(GatewayError):
@@ -295,6 +325,20 @@ class DrillsDisabled(GatewayError):
     def __init__(self) -> None:
         super().__init__(
             "fault drills are off; start Cortex with CORTEX_FAULT_DRILLS=1", code="drills_disabled"
+        )
+
+
+class OriginNotAllowed(GatewayError):
+    """A browser's preflight came from an origin ``CORTEX_CORS_ORIGINS`` does not list."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"the origin {origin!r} may not call Cortex from a browser; list it in"
+            " CORTEX_CORS_ORIGINS",
+            code="origin_not_allowed",
         )
 
 

@@ -9,8 +9,10 @@ from and what was expected; nothing is clamped or ignored.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cortex.config.check import ReadKeys, unknown_keys
 from cortex.config.table import SETTINGS, Kind, Setting, file_keys
@@ -73,6 +75,7 @@ class Reader:
             Kind.INTEGER: self._integer,
             Kind.FLAG: self._flag,
             Kind.CHOICE: self._choice,
+            Kind.ORIGINS: self._origins,
         }[row.kind]
         value = parse(row, raw, name)
         return default if value is None else value
@@ -140,6 +143,29 @@ class Reader:
             self._problems.append(f"{name} must be one of {allowed}, got {raw!r}")
             return None
 
+    def _origins(self, _: Setting, raw: object, name: str) -> tuple[str, ...] | None:
+        """Web origins, comma-separated or a list of strings, each as browsers send it."""
+        if isinstance(raw, str):
+            items = split_list(raw)
+        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+            items = [item.strip() for item in raw if item.strip()]
+        else:
+            self._problems.append(f"{name} must be a list of origins, got {raw!r}")
+            return None
+        origins = []
+        for item in items:
+            origin = browser_origin(item)
+            if origin is None:
+                self._problems.append(
+                    f"{name}: {item!r} is not an origin: write scheme://host[:port], no path"
+                    " (https://app.example.com), or * alone"
+                )
+            else:
+                origins.append(origin)
+        if ANY_ORIGIN in origins and len(origins) > 1:
+            self._problems.append(f"{name}: * already allows every origin; give it alone")
+        return tuple(dict.fromkeys(origins))
+
     def _port(self, row: Setting, raw: object, name: str, given: object | None) -> int:
         """The port: the command-line flag when given (then the others go unchecked)."""
         if given is not None:
@@ -151,6 +177,36 @@ class Reader:
             self._problems.append(f"{name} must be a port number, got {raw!r}")
             return int(row.default)
         return port
+
+
+ANY_ORIGIN = "*"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+
+
+def browser_origin(text: str) -> str | None:
+    """``text`` as a browser's ``Origin`` header writes it, or None if it is no origin.
+
+    Browsers send the scheme and host lower-cased and leave out a scheme's default port,
+    so ``HTTPS://App.Example.com:443/`` is ``https://app.example.com``. A path, query,
+    fragment or user name makes it no origin (``https://app.example.com/chat``). Schemes
+    other than http and https are kept (an Electron or Tauri app's ``tauri://localhost``).
+    """
+    if text == ANY_ORIGIN:
+        return ANY_ORIGIN
+    parts = urlsplit(text.removesuffix("/"))
+    scheme, host = parts.scheme.lower(), parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not SCHEME.fullmatch(scheme) or not host or parts.username is not None:
+        return None
+    if parts.path or parts.query or parts.fragment or "?" in text or "#" in text:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    shown = "" if port is None or DEFAULT_PORTS.get(scheme) == port else f":{port}"
+    return f"{scheme}://{host}{shown}"
 
 
 def _whole(raw: object) -> int | None:

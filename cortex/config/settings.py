@@ -86,6 +86,8 @@ class Settings:
             empty means no client authentication.
         protect_monitoring: whether the monitoring endpoints (``/api/health``,
             ``/api/workers``, ``/api/stats``, ``/metrics``) also need a gateway key.
+        cors_origins: the web origins browsers may call Cortex from (``*``: any); empty
+            turns CORS off (:mod:`cortex.http.cors`).
         fault_drills: whether ``POST /admin/actors/{name}/crash`` may crash actors.
         max_messages: most messages one chat request may carry.
         max_header_bytes: longest request line or header field accepted.
@@ -125,6 +127,7 @@ class Settings:
     admin_token: str = field(default=default("admin_token"), repr=False)
     api_keys: tuple[str, ...] = field(default=default("api_keys"), repr=False)
     protect_monitoring: bool = default("protect_monitoring")
+    cors_origins: tuple[str, ...] = default("cors_origins")
     fault_drills: bool = default("fault_drills")
     max_messages: int = default("max_messages")
     max_header_bytes: int = default("max_header_bytes")

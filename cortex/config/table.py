@@ -44,6 +44,7 @@ class Kind(enum.Enum):
     PORT = "port"
     CHOICE = "choice"
     KEYS = "keys"  # a comma-separated list of secrets, duplicates dropped
+    ORIGINS = "origins"  # web origins: comma-separated (or a TOML list), or * alone
     STRUCTURE = "structure"  # a JSON object or TOML table, parsed by its own module
 
 
@@ -94,7 +95,7 @@ class Setting:
         """The default as ``--help`` shows it, in the sources' unit."""
         if self.kind is Kind.FLAG:
             return "1" if self.default else "0"
-        if self.kind in (Kind.SECRET, Kind.KEYS, Kind.STRUCTURE):
+        if self.kind in (Kind.SECRET, Kind.KEYS, Kind.ORIGINS, Kind.STRUCTURE):
             return ""
         if self.kind is Kind.CHOICE:
             return str(self.default.value)
@@ -195,6 +196,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("protect_monitoring", "CORTEX_PROTECT_MONITORING", False, FLAG,
        "1: /api/health, /api/workers, /api/stats, /metrics and the dashboard need a"
        " gateway key too", live=True),
+    _s("cors_origins", "CORTEX_CORS_ORIGINS", (), Kind.ORIGINS,
+       "comma-separated origins browser pages may call Cortex from (https://app.example.com),"
+       " or *; unset: CORS off", live=True),
     _s("fault_drills", "CORTEX_FAULT_DRILLS", False, FLAG,
        "1: allow POST /admin/actors/{name}/crash", live=True),
     _s("max_messages", "CORTEX_MAX_MESSAGES", 1000, INTEGER,

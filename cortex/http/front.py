@@ -37,10 +37,12 @@ from cortex.dataplane.walk import RetryPolicy
 from cortex.http.access import install_client_auth
 from cortex.http.admin import install_admin_guard
 from cortex.http.content_routes import install_route_naming
+from cortex.http.cors import install_cors
 from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.limits import install_connection_limit
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
 from cortex.http.routes import SERVICES, Services, error_middleware, track_response_start
+from cortex.http.unsupported import install_unsupported_endpoints
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
 
@@ -225,11 +227,15 @@ class HttpFrontActor(SupervisedActor):
         app[SERVICES] = self._services
         app[RUNTIME] = self._runtime
         install_telemetry(app, telemetry)
-        # Middleware order after error_middleware: per-client limit, client auth, then
-        # the admin token, so unauthenticated bodies are never parsed.
+        # Middleware order after error_middleware: CORS preflights (browsers send them
+        # without credentials), per-client limit, client auth, the admin token (so
+        # unauthenticated bodies are never parsed), then the answer to unrouted paths
+        # (so an unknown /v1/ path needs a key like any client path).
+        install_cors(app)
         install_connection_limit(app, settings.max_header_bytes)
         install_client_auth(app)
         install_admin_guard(app)
+        install_unsupported_endpoints(app)
         track_response_start(app)
         install_route_naming(app)
         add_endpoints(app)

@@ -13,9 +13,15 @@ import time
 from aiohttp import web
 
 from actors.breaker import Breaker, BreakerState
+from actors.planning import AUTO_MODEL
 from actors.workers import HealthStatus
+from cortex.config.runtime import RUNTIME
+from cortex.errors import NotFound
 from cortex.http.routes import SERVICES
 from cortex.observability.health import health_summary, iso_time
+
+CORTEX_OWNER = "cortex"
+"""The ``owned_by`` of the models Cortex itself makes up: ``auto`` and each route."""
 
 
 async def api_health(request: web.Request) -> web.Response:
@@ -89,19 +95,49 @@ async def api_stats(request: web.Request) -> web.Response:
     )
 
 
-async def list_models(request: web.Request) -> web.Response:
-    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin."""
-    views = request.app[SERVICES].board.views()
-    ids: dict[str, str] = {"auto": "cortex"}
-    for view in views:
+def model_ids(request: web.Request) -> dict[str, str]:
+    """Every model id a client may ask for, with its owner, in the order ``/v1/models`` lists.
+
+    ``auto`` and each route are Cortex's own; a bare model belongs to the first worker that
+    lists it, a ``worker/model`` pin to its worker. A route named like a model shadows the
+    model, as the router resolves routes first.
+    """
+    runtime = request.app.get(RUNTIME)
+    routes = runtime.settings.routes if runtime is not None else {}
+    ids: dict[str, str] = {AUTO_MODEL: CORTEX_OWNER}
+    ids.update(dict.fromkeys(routes, CORTEX_OWNER))
+    for view in request.app[SERVICES].board.views():
         for model in view.models:
             ids.setdefault(model, view.name)
             ids.setdefault(f"{view.name}/{model}", view.name)
-    data = [
-        {"id": mid, "object": "model", "created": 0, "owned_by": owner}
-        for mid, owner in ids.items()
-    ]
+    return ids
+
+
+def _model_object(model: str, owner: str) -> dict[str, object]:
+    """One model in OpenAI's model object format."""
+    return {"id": model, "object": "model", "created": 0, "owned_by": owner}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models``: ``auto``, every route, every bare model and every pin."""
+    data = [_model_object(model, owner) for model, owner in model_ids(request).items()]
     return web.json_response({"object": "list", "data": data})
+
+
+async def retrieve_model(request: web.Request) -> web.Response:
+    """``GET /v1/models/{model}``: one of the ids ``/v1/models`` lists (it may hold a ``/``).
+
+    Raises:
+        NotFound: ``model_not_found`` for an id the list does not hold.
+    """
+    model = request.match_info["model"]
+    owner = model_ids(request).get(model)
+    if owner is None:
+        raise NotFound(
+            f"the model {model!r} does not exist on this gateway; GET /v1/models lists them",
+            code="model_not_found",
+        )
+    return web.json_response(_model_object(model, owner))
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -56,3 +57,11 @@ def test_only_admin_paths_live_under_admin_and_they_have_no_label_of_their_own()
     for endpoint in ENDPOINTS:
         assert endpoint.path.startswith("/admin/") is (endpoint.access is Access.ADMIN)
     assert not [label for label in metric_labels() if label.startswith("/admin")]
+
+
+def test_the_readme_names_every_endpoint_of_the_table():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    missing = [f"{e.method} {e.path}" for e in ENDPOINTS if f"`{e.method} {e.path}`" not in readme]
+
+    assert missing == []

@@ -23,6 +23,10 @@ SAMPLE: dict[Kind, tuple[str, Any]] = {
     Kind.FLAG: ("1", True),
     Kind.PORT: ("4321", 4321),
     Kind.KEYS: ("a,b,a", ("a", "b")),
+    Kind.ORIGINS: (
+        "https://a.example,HTTP://B.example:80/",
+        ("https://a.example", "http://b.example"),
+    ),
 }
 
 
@@ -124,6 +128,7 @@ def test_reload_applies_live_exactly_the_settings_the_table_marks_live() -> None
         "admin_token",
         "api_keys",
         "protect_monitoring",
+        "cors_origins",
         "fault_drills",
         "max_messages",
         "max_connections_per_client",
@@ -147,6 +152,7 @@ def test_every_environment_variable_is_declared_once() -> None:
         ("CORTEX_CACHE_SHARED", "(0)"),
         ("CORTEX_STRATEGY", "(priority) [live]"),
         ("CORTEX_ADMIN_TOKEN", "off [live]"),
+        ("CORTEX_CORS_ORIGINS", "off [live]"),
     ],
 )
 def test_help_shows_a_settings_default_in_the_unit_it_is_given_in(env: str, shown: str) -> None:

@@ -6,6 +6,7 @@ runs never race for a port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,16 @@ class CortexProcess:
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 20), **kwargs)
+
+
+@contextlib.contextmanager
+def running(env: dict[str, str], log_path: Path, *args: str) -> Iterator[CortexProcess]:
+    """A ready daemon for the ``with`` block (a module fixture's life); stopped after it."""
+    process = CortexProcess(env, log_path, args)
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()
 
 
 def run_cortex(

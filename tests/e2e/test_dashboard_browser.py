@@ -5,46 +5,37 @@ the whole module; every test measures what its own traffic changes, so the tests
 depend on their order. The last state of the page is saved as a screenshot under
 ``test-artifacts/`` (ignored by git; ``CORTEX_ARTIFACTS`` moves it).
 
-Chromium and ChromeDriver come from Debian's ``chromium`` and ``chromium-driver`` packages,
-which ``.ci/run`` installs. Where they are missing the module is skipped, unless
-``CORTEX_REQUIRE_BROWSER=1`` (set by ``.ci/run``) turns the absence into a failure, so CI
-never passes without having run the browser.
+Chromium comes from :mod:`browser_harness`, which skips the module where it is missing
+(unless CI requires the browser).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from daemon_harness import BACKUP_KEYS, PRIMARY_KEYS, REPO, CortexProcess, providers_json
+from browser_harness import WAIT, headless_chromium, skip_without_browser
+from daemon_harness import (
+    BACKUP_KEYS,
+    PRIMARY_KEYS,
+    REPO,
+    CortexProcess,
+    providers_json,
+    running,
+)
 
 from cortex.simulated import Fault, SimulatedOpenAI
 
 TOKEN = "browser-admin-token-0000000001"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 HELLO = {"messages": [{"role": "user", "content": "Hello"}]}
-WAIT = 20.0
-"""Seconds any page change may take: events come once a second, and CI machines are slow."""
-CHROMIUM = os.environ.get("CHROMIUM", "") or shutil.which("chromium") or ""
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "") or shutil.which("chromedriver") or ""
-REQUIRED = os.environ.get("CORTEX_REQUIRE_BROWSER") == "1"
 
-if not REQUIRED:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip(
-            "headless browser tests need Debian's chromium and chromium-driver "
-            "(.ci/run installs them)",
-            allow_module_level=True,
-        )
-    pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
+skip_without_browser()
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -72,42 +63,19 @@ def daemon(upstreams, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cort
         "CORTEX_FAULT_DRILLS": "1",
         "CORTEX_CACHE_ENABLED": "0",
     }
-    process = CortexProcess(env, tmp_path_factory.mktemp("browser") / "cortex.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with running(env, tmp_path_factory.mktemp("browser") / "cortex.log") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def browser(daemon: CortexProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """Headless Chromium showing the dashboard, once its event stream is live."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("CORTEX_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # The background-networking flags keep Chromium from calling home on a closed network.
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        driver.set_page_load_timeout(WAIT)
+    with headless_chromium(
+        tmp_path_factory.mktemp("chromium"), "--window-size=1400,1000"
+    ) as driver:
         driver.get(f"{daemon.url}/dashboard?token={TOKEN}")
         wait_for(driver, lambda d: d.find_element(By.ID, "conn").text == "live")
         yield driver
-    finally:
-        driver.quit()
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any]) -> Any:
