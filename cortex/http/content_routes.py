@@ -25,6 +25,7 @@ from cortex.dataplane.content_routing import (
     routed,
 )
 from cortex.http.schemas import ChatCall
+from cortex.observability.observe import current_record
 
 RULE_KEY = web.RequestKey("cortex.content_rule", ContentRule)
 
@@ -42,6 +43,8 @@ def reroute(request: web.Request, call: ChatCall) -> ChatCall:
     if rule is None:
         return call
     request[RULE_KEY] = rule
+    if (record := current_record()) is not None:
+        record.route_rule = route_header(rule)
     return dataclasses.replace(call, request=routed(call.request, rule))
 
 

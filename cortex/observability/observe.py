@@ -141,6 +141,7 @@ class RequestRecord:
         ttft_ms: time from the answering attempt's start to its first token.
         usage: the answer's token counts: prompt once, everything delivered as completion.
         outcome: how the answer ended, once it did.
+        route_rule: the content rule that routed the request (``X-Cortex-Route``), if any.
     """
 
     attempts: int = 0
@@ -151,6 +152,7 @@ class RequestRecord:
     ttft_ms: float | None = None
     usage: Usage | None = None
     outcome: AnswerOutcome | None = None
+    route_rule: str | None = None
 
     def log_fields(self) -> dict[str, object]:
         """The record as access-log fields (masked keys only, never a secret)."""
@@ -167,6 +169,7 @@ class RequestRecord:
             "tokens_in": None if self.usage is None else self.usage.prompt_tokens,
             "tokens_out": None if self.usage is None else self.usage.completion_tokens,
             "outcome": None if self.outcome is None else self.outcome.value,
+            **({"route_rule": self.route_rule} if self.route_rule else {}),
         }
 
 
@@ -202,8 +205,6 @@ def access_fields(request: web.Request, response: web.StreamResponse) -> dict[st
     dropped = read_dropped(response.headers)
     if dropped:
         fields["dropped_params"] = list(dropped)
-    if route := response.headers.get("X-Cortex-Route"):
-        fields["route_rule"] = route
     return fields
 
 
