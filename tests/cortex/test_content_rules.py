@@ -9,6 +9,7 @@ import pytest
 
 from cortex.chat import ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Tool, ToolChoice
 from cortex.config.content_rules import Conditions, ContentRule, parse_content_rules
+from cortex.config.routing import parse_routes
 from cortex.dataplane import conditions as check
 from cortex.dataplane.content_routing import Asker, applies, first_match, holds, routed
 
@@ -192,3 +193,21 @@ def test_only_auto_and_opted_in_routes_are_rerouted_never_a_pin() -> None:
     assert applies(ask("x", model="smart"), {"smart"})
     assert not applies(ask("x", model="smart"), ())
     assert not applies(ask("x", pin="groq"), ())
+
+
+def test_a_route_opts_in_to_content_rules_in_its_configuration() -> None:
+    problems: list[str] = []
+    routes = parse_routes(
+        json.dumps(
+            {
+                "smart": {"targets": ["a/m"], "content_rules": True},
+                "plain": ["a/m"],
+                "bad": {"targets": ["a/m"], "content_rules": "yes"},
+            }
+        ),
+        {},
+        problems,
+    )
+
+    assert (routes["smart"].content_rules, routes["plain"].content_rules) == (True, False)
+    assert problems == ["route 'bad': content_rules must be true or false"]
