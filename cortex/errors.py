@@ -329,7 +329,7 @@ class DrillsDisabled(GatewayError):
 
 
 class OriginNotAllowed(GatewayError):
-    """A browser's preflight came from an origin ``CORTEX_CORS_ORIGINS`` does not list."""
+    """A browser's preflight, or a cross-site request, came from an origin not listed."""
 
     status = 403
     type = "permission_error"

@@ -24,6 +24,8 @@ nothing here changes a request.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from cortex.config.reader import ANY_ORIGIN
@@ -115,14 +117,37 @@ def _add_vary(response: web.StreamResponse) -> None:
     response.headers["Vary"] = ", ".join([*present, *wanted])
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cross_site(origin: str, host: str) -> bool:
+    """Whether a request's ``Origin`` is another site than the one it was sent to."""
+    return urlsplit(origin).netloc.lower() != host.lower()
+
+
 @web.middleware
 async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer a browser's preflight (204, or 403 for an origin not listed)."""
+    """Answer a browser's preflight (204, or 403 for an origin not listed).
+
+    A browser sends a "simple" cross-site POST (``text/plain``, a form) without asking
+    first, and CORS only stops the page from reading the answer, not the request from
+    spending provider tokens. So a state-changing request whose ``Origin`` is another
+    site, not listed, is refused before it reaches a handler; clients that are not
+    browsers send no ``Origin`` and are not concerned.
+    """
     method = request.headers.get("Access-Control-Request-Method", "").strip()
     origins = request.app[RUNTIME].settings.cors_origins
+    origin = request.headers.get("Origin")
+    if (
+        origin is not None
+        and request.method in UNSAFE_METHODS
+        and cross_site(origin, request.host)
+        and allowed_origin(origin, origins) is None
+    ):
+        raise OriginNotAllowed(origin)
     if request.method != "OPTIONS" or not method or not origins or not covered(request.path):
         return await handler(request)
-    origin = request.headers.get("Origin", "")
+    origin = origin or ""
     allow = allowed_origin(origin, origins)
     if allow is None:
         raise OriginNotAllowed(origin)

@@ -165,14 +165,29 @@ def test_an_error_answer_carries_the_cors_headers_too(daemon, method, path, head
     assert response.json()["error"]["code"]
 
 
-def test_an_answer_to_an_unlisted_origin_has_no_cors_headers(daemon):
+def test_a_request_from_an_unlisted_site_is_refused_and_gets_no_cors_headers(daemon):
     response = daemon.post(
         "/v1/chat/completions", json=HELLO, headers={**CLIENT, "Origin": STRANGER}
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in response.headers
     assert "Access-Control-Expose-Headers" not in response.headers
+
+
+def test_a_simple_cross_site_post_is_refused_even_with_cors_off(cortex_daemon, primary):
+    daemon = cortex_daemon({"CORTEX_PROVIDERS": providers_json(primary)})
+    forged = daemon.post(
+        "/v1/chat/completions",
+        data=b'{"messages": [{"role": "user", "content": "spend"}]}',
+        headers={"Content-Type": "text/plain", "Origin": STRANGER},
+    )
+
+    assert forged.status_code == 403
+    assert [r for r in primary.requests if r.method == "POST"] == []
+    same_site = daemon.post("/v1/chat/completions", json=HELLO, headers={"Origin": daemon.url})
+    assert same_site.status_code == 200
 
 
 def test_without_origins_configured_cors_is_off_and_a_preflight_is_a_405(cortex_daemon, primary):
