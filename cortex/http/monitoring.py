@@ -36,6 +36,7 @@ async def api_workers(request: web.Request) -> web.Response:
                     "priority": v.config.priority,
                     "status": v.status.value,
                     "models": list(v.models),
+                    "embedding_models": list(v.embedding_models),
                     "base_url": v.config.base_url,
                     "in_flight": v.in_flight,
                     "latency_ms": v.latency_ms,
@@ -90,11 +91,14 @@ async def api_stats(request: web.Request) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin."""
+    """``GET /v1/models``: ``auto``, every bare model and every ``worker/model`` pin.
+
+    Embedding models are listed too, as OpenAI lists its own.
+    """
     views = request.app[SERVICES].board.views()
     ids: dict[str, str] = {"auto": "cortex"}
     for view in views:
-        for model in view.models:
+        for model in (*view.models, *view.embedding_models):
             ids.setdefault(model, view.name)
             ids.setdefault(f"{view.name}/{model}", view.name)
     data = [
