@@ -362,3 +362,65 @@ def test_api_workers_lists_embedding_models(stage: Stage) -> None:
     assert workers["chat-only"]["embedding_models"] == []
     listed = {m["id"] for m in stage.daemon.get("/v1/models").json()["data"]}
     assert {stage.case.model, f"primary/{stage.case.model}"} <= listed
+
+
+def test_embedding_models_are_discovered_from_the_upstream_listing(cortex_daemon: Any) -> None:
+    """An Ollama worker configured with no model finds its embedding model in ``/api/tags``."""
+    listed = ("llama3.1:8b", "nomic-embed-text")
+    with SimulatedOllama("found", models=listed, embedding_models=(), chunk_delay=0.0) as found:
+        daemon = cortex_daemon({"OLLAMA_BASE_URL": found.base_url, "HEALTH_CHECK_INTERVAL": "300"})
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        workers: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            workers = {w["name"]: w for w in daemon.get("/api/workers").json()["workers"]}
+            if workers["ollama"]["embedding_models"]:
+                break
+            time.sleep(0.02)
+        assert workers["ollama"]["embedding_models"] == ["nomic-embed-text"]
+        assert workers["ollama"]["models"] == ["llama3.1:8b"]
+        with openai.OpenAI(
+            base_url=daemon.url + "/v1", api_key="x", max_retries=0, timeout=20
+        ) as client:
+            result = client.embeddings.create(
+                model="auto", input="found it", encoding_format="float"
+            )
+            chat = client.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert result.model == "nomic-embed-text"
+    assert result.data[0].embedding == vector("found it")
+    assert chat.model == "llama3.1:8b"
+
+
+def test_a_worker_added_at_run_time_serves_its_embedding_models(cortex_daemon: Any) -> None:
+    """``POST /admin/workers`` takes ``embedding_models`` like ``models``."""
+    with (
+        SimulatedOllama("first", chunk_delay=0.0) as first,
+        SimulatedOllama("added", chunk_delay=0.0) as added,
+    ):
+        first_entry = {"type": "ollama", "base_url": first.base_url, "models": ["llama3.1:8b"]}
+        daemon = cortex_daemon(
+            {
+                "CORTEX_PROVIDERS": json.dumps({"first": first_entry}),
+                "CORTEX_ADMIN_TOKEN": "admin-token-embeddings-1",
+                "HEALTH_CHECK_INTERVAL": "300",
+            }
+        )
+        entry = {
+            "name": "added",
+            "type": "ollama",
+            "base_url": added.base_url,
+            "embedding_models": ["all-minilm"],
+        }
+        admin = {"Authorization": "Bearer admin-token-embeddings-1"}
+        response = daemon.post("/admin/workers", json=entry, headers=admin)
+        answer = requests.post(
+            daemon.url + "/v1/embeddings",
+            json={"model": "all-minilm", "input": "added", "encoding_format": "float"},
+            timeout=20,
+        )
+    assert response.status_code == 201
+    assert response.json()["embedding_models"] == ["all-minilm"]
+    assert answer.status_code == 200
+    assert answer.headers["X-Cortex-Worker"] == "added"
+    assert answer.json()["data"][0]["embedding"] == vector("added")
