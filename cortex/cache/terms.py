@@ -34,7 +34,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -42,7 +42,7 @@ from actors.planning import Route, RoutingStrategy
 from actors.response_store import CacheLimits
 from cortex.chat import ChatRequest, EmbeddingRequest, Message
 from cortex.errors import BadRequest
-from cortex.http.schemas import ChatCall
+from cortex.http.schemas import Addressed, ChatCall
 
 HEADER = "X-Cortex-Cache"
 KEY_VERSION = 3
@@ -199,20 +199,6 @@ def _message_terms(message: Message) -> list[object]:
         terms.append([[c.id, c.name, c.arguments] for c in message.tool_calls])
         terms.extend([message.tool_call_id, message.name])
     return terms
-
-
-class Addressed(Protocol):
-    """Who a request asks to answer it: a model (or route, or ``auto``) and a pin."""
-
-    @property
-    def model(self) -> str | None:
-        """The model name as the client gave it (pin already split off)."""
-        ...
-
-    @property
-    def pin(self) -> str | None:
-        """The worker the client pinned, if any."""
-        ...
 
 
 def resolved_model(

@@ -99,13 +99,8 @@ class Attempts(AttemptReports):
             request = dataclasses.replace(request, max_tokens=candidate.max_tokens)
         call = adapter.chat_call(target, request, stream=True)
         headers, body = encode_call(call)
-        remaining = max(0.001, deadline - time.monotonic())
+        remaining, timeout = self._timeouts(candidate, deadline)
         first_token_limit = min(candidate.first_token_timeout, remaining)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=min(self._connect_timeout, remaining),
-            sock_read=min(candidate.timeout, remaining),
-        )
         tally = self._board.attempt_started(candidate.worker)
         started = time.monotonic()
         response: aiohttp.ClientResponse | None = None
@@ -159,12 +154,7 @@ class Attempts(AttemptReports):
         failure, so the walk moves on as for any other.
         """
         adapter = adapter_for(candidate.type)
-        remaining = max(0.001, deadline - time.monotonic())
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=min(self._connect_timeout, remaining),
-            sock_read=min(candidate.timeout, remaining),
-        )
+        remaining, timeout = self._timeouts(candidate, deadline)
         tally = self._board.attempt_started(candidate.worker)
         started = time.monotonic()
         bodies: list[bytes] = []

@@ -12,6 +12,7 @@ it goes anywhere.
 from __future__ import annotations
 
 import json
+import time
 
 import aiohttp
 import orjson
@@ -53,6 +54,18 @@ class AttemptReports:
         self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
+
+    def _timeouts(
+        self, candidate: Candidate, deadline: float
+    ) -> tuple[float, aiohttp.ClientTimeout]:
+        """Seconds left before ``deadline``, and the socket timeouts of an attempt capped by it."""
+        remaining = max(0.001, deadline - time.monotonic())
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=min(self._connect_timeout, remaining),
+            sock_read=min(candidate.timeout, remaining),
+        )
+        return remaining, timeout
 
     def _timed_out(
         self, candidate: Candidate, exc: TimeoutError, remaining: float, *, whole: bool = False

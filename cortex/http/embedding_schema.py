@@ -9,16 +9,14 @@ of an unknown tokenizer back into text. Every rule that fails names the field.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors.board import Board
 from actors.planning import RoutingStrategy
 from cortex.chat import EmbeddingRequest
 from cortex.errors import BadRequest
-from cortex.http.schemas import settle_pin
+from cortex.http.schemas import invalid_field, read_strategy
 
 MAX_INPUTS = 2048
 """OpenAI's limit on inputs per request."""
@@ -51,12 +49,12 @@ def parse_embeddings(body: Mapping[str, Any]) -> EmbeddingCall:
     if encoding is None:
         encoding = "float"
     if encoding not in ENCODINGS:
-        raise _invalid("encoding_format", "must be 'float' or 'base64'")
+        raise invalid_field("encoding_format", "must be 'float' or 'base64'")
     dimensions = body.get("dimensions")
     if dimensions is not None and (
         isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
     ):
-        raise _invalid("dimensions", "must be a positive integer")
+        raise invalid_field("dimensions", "must be a positive integer")
     request = EmbeddingRequest(
         inputs=_inputs(body.get("input")),
         model=_string(body, "model"),
@@ -64,25 +62,25 @@ def parse_embeddings(body: Mapping[str, Any]) -> EmbeddingCall:
         dimensions=dimensions,
         user=_string(body, "user"),
     )
-    return EmbeddingCall(request, encoding, _strategy(body))
+    return EmbeddingCall(request, encoding, read_strategy(body))
 
 
 def _inputs(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise _invalid("input", "must be a string or a non-empty list of strings")
+        raise invalid_field("input", "must be a string or a non-empty list of strings")
     if len(value) > MAX_INPUTS:
-        raise _invalid("input", f"must hold at most {MAX_INPUTS} items")
+        raise invalid_field("input", f"must hold at most {MAX_INPUTS} items")
     for index, item in enumerate(value):
         if isinstance(item, int | list):
-            raise _invalid(
+            raise invalid_field(
                 "input", "as token ids is not supported by Cortex: send the text instead"
             )
         if not isinstance(item, str):
-            raise _invalid(f"input[{index}]", "must be a string")
+            raise invalid_field(f"input[{index}]", "must be a string")
         if not item:
-            raise _invalid(f"input[{index}]", "must not be empty")
+            raise invalid_field(f"input[{index}]", "must not be empty")
     return tuple(value)
 
 
@@ -91,35 +89,8 @@ def _string(body: Mapping[str, Any], field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(field, "must be of type string")
+        raise invalid_field(field, "must be of type string")
     return value or None
 
 
-def _strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
-    name = _string(body, "strategy")
-    try:
-        return RoutingStrategy(name) if name else None
-    except ValueError:
-        allowed = ", ".join(s.value for s in RoutingStrategy)
-        raise _invalid("strategy", f"must be one of {allowed}") from None
-
-
-def _invalid(field: str, problem: str) -> BadRequest:
-    return BadRequest(f"'{field}' {problem}", code="invalid_value")
-
-
-def pin_embeddings(call: EmbeddingCall, board: Board, routes: Container[str] = ()) -> EmbeddingCall:
-    """Settle who the client pinned, as chat does (:func:`~cortex.http.schemas.settle_pin`).
-
-    Raises:
-        NotFound: the ``provider`` field names no worker.
-    """
-    request = call.request
-    settled = settle_pin(request.model, request.pin, board, routes)
-    if settled is None:
-        return call
-    model, pin = settled
-    return dataclasses.replace(call, request=dataclasses.replace(request, model=model, pin=pin))
-
-
-__all__ = ["EmbeddingCall", "parse_embeddings", "pin_embeddings"]
+__all__ = ["EmbeddingCall", "parse_embeddings"]

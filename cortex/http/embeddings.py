@@ -18,9 +18,9 @@ from cortex.cache.terms import CLIENT_PARTITION, embedding_terms, read_controls
 from cortex.chat import Embeddings
 from cortex.config.runtime import RUNTIME
 from cortex.http import render
-from cortex.http.embedding_schema import EmbeddingCall, parse_embeddings, pin_embeddings
+from cortex.http.embedding_schema import EmbeddingCall, parse_embeddings
 from cortex.http.routes import SERVICES
-from cortex.http.schemas import parse_json_object, with_headers
+from cortex.http.schemas import parse_json_object, pin_provider, with_headers
 from cortex.providers.capabilities import dropped_headers
 
 
@@ -54,7 +54,7 @@ async def embeddings(request: web.Request) -> web.Response:
     routes = settings.routes if settings is not None else {}
     body = parse_json_object(await request.read())
     call: EmbeddingCall = with_headers(parse_embeddings(body), request.headers)
-    call = pin_embeddings(call, services.board, routes)
+    call = pin_provider(call, services.board, routes)
     terms = embedding_terms(
         call.request,
         call.strategy or (settings.strategy if settings is not None else None),

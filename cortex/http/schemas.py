@@ -100,7 +100,33 @@ def with_headers(call: _C, headers: Mapping[str, str]) -> _C:
     return dataclasses.replace(call, strategy=strategy, timeout=timeout)  # type: ignore[type-var]
 
 
-def pin_provider(call: ChatCall, board: Board, routes: Container[str] = ()) -> ChatCall:
+class Addressed(Protocol):
+    """A request's ``model`` and ``pin`` fields (chat or embeddings)."""
+
+    @property
+    def model(self) -> str | None:
+        """The model, a route, ``auto``, or a ``"<worker>/<model>"`` pin."""
+        ...
+
+    @property
+    def pin(self) -> str | None:
+        """The worker the ``provider`` field names."""
+        ...
+
+
+class Routed(Protocol):
+    """A validated call whose request names who should answer it."""
+
+    @property
+    def request(self) -> Addressed:
+        """The call's request."""
+        ...
+
+
+_R = TypeVar("_R", bound=Routed)
+
+
+def pin_provider(call: _R, board: Board, routes: Container[str] = ()) -> _R:
     """Settle who the client pinned: the ``provider`` field, or a ``"<worker>/<model>"`` model.
 
     The pin leaves as the request's own ``pin`` field, with ``model`` the model to ask the
@@ -116,7 +142,9 @@ def pin_provider(call: ChatCall, board: Board, routes: Container[str] = ()) -> C
     if settled is None:
         return call
     model, pin = settled
-    return dataclasses.replace(call, request=dataclasses.replace(request, model=model, pin=pin))
+    # Calls and requests are frozen dataclasses; a Protocol cannot say so to mypy.
+    pinned = dataclasses.replace(request, model=model, pin=pin)  # type: ignore[type-var]
+    return dataclasses.replace(call, request=pinned)  # type: ignore[type-var]
 
 
 def settle_pin(
@@ -214,17 +242,28 @@ def parse_chat(
     )
 
 
-def _strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
+def read_strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
+    """The body's ``strategy`` field, if any.
+
+    Raises:
+        BadRequest: it names no routing strategy.
+    """
     name = _optional(body, "strategy", str)
     try:
         return RoutingStrategy(name) if name else None
     except ValueError:
         allowed = ", ".join(s.value for s in RoutingStrategy)
-        raise _invalid("strategy", f"must be one of {allowed}") from None
+        raise invalid_field("strategy", f"must be one of {allowed}") from None
 
 
-def _invalid(field: str, problem: str) -> BadRequest:
+def invalid_field(field: str, problem: str) -> BadRequest:
+    """The 400 of a body field: its name, quoted, then what is wrong with it."""
     return BadRequest(f"'{field}' {problem}", code="invalid_value")
+
+
+# The chat parser's own names for the two, so its many call sites stay as they are.
+_strategy = read_strategy
+_invalid = invalid_field
 
 
 def _optional(body: Mapping[str, Any], field: str, kind: type[_T]) -> _T | None:
