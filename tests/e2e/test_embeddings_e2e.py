@@ -283,6 +283,14 @@ def test_a_model_no_worker_serves_is_a_404_in_openais_shape(stage: Stage) -> Non
     assert "no-such-embedding-model" in caught.value.body["message"]
 
 
+def test_a_pin_to_a_worker_without_embeddings_is_a_400(stage: Stage) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        stage.client.embeddings.create(model="chat-only/claude-haiku-4-5", input="hello")
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "unsupported_endpoint"
+    assert stage.posts(stage.chat_only) == []
+
+
 def test_a_chat_model_is_not_an_embedding_model(stage: Stage) -> None:
     with pytest.raises(openai.NotFoundError):
         stage.client.embeddings.create(model="claude-haiku-4-5", input="hello")
