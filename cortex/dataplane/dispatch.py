@@ -38,6 +38,7 @@ from actors.keys import KeyLease, KeyLedger
 from actors.messages import PlanRoute
 from actors.outcomes import UpstreamFailure
 from actors.planning import (
+    NO_MODELS,
     Candidate,
     NoRouteForModel,
     NoWorkerAvailable,
@@ -347,6 +348,11 @@ class Dispatcher:
         except NoRouteForModel as exc:
             raise NotFound(str(exc), code="model_not_found") from exc
         except NoWorkerAvailable as exc:
+            if route.kind is PlanKind.EMBEDDINGS and _none_embeds(exc):
+                raise NotFound(
+                    f"no worker serves embeddings ({exc}); list its models in embedding_models",
+                    code="model_not_found",
+                ) from exc
             raise NothingAvailable(
                 str(exc), code="no_worker_available", retry_after=exc.retry_after
             ) from exc
@@ -369,6 +375,11 @@ class Dispatcher:
         releases expired blocks, and the administration of keys.
         """
         return self._ledger.checkout(worker, exclude=exclude)
+
+
+def _none_embeds(exc: NoWorkerAvailable) -> bool:
+    """Whether every worker was skipped for listing no embedding model: a setup, not a lapse."""
+    return bool(exc.reasons) and all(reason == NO_MODELS for reason in exc.reasons.values())
 
 
 __all__ = [

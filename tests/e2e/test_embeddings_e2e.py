@@ -432,3 +432,17 @@ def test_a_worker_added_at_run_time_serves_its_embedding_models(cortex_daemon: A
     assert answer.status_code == 200
     assert answer.headers["X-Cortex-Worker"] == "added"
     assert answer.json()["data"][0]["embedding"] == vector("added")
+
+
+def test_without_any_embeddings_worker_auto_is_a_404_that_says_what_to_configure(
+    cortex_daemon: Any,
+) -> None:
+    with SimulatedOllama("chat", chunk_delay=0.0) as chat:
+        entry = {"type": "ollama", "base_url": chat.base_url, "models": ["llama3.1:8b"]}
+        daemon = cortex_daemon({"CORTEX_PROVIDERS": json.dumps({"chat": entry})})
+        response = requests.post(daemon.url + "/v1/embeddings", json={"input": "x"}, timeout=20)
+        posts = [r for r in chat.requests if r.method == "POST"]
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert "embedding_models" in response.json()["error"]["message"]
+    assert posts == []
