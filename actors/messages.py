@@ -13,7 +13,7 @@ from actors.keys import RotationStrategy
 from actors.outcomes import UpstreamFailure
 from actors.planning import Route, RoutingStrategy
 from actors.probe import ProbeResult
-from actors.workers import WorkerConfig
+from actors.workers import PlanKind, WorkerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +64,13 @@ class PlanRoute:
 
     ``model`` is the requested model (a name, a route, ``auto`` or None); ``pin`` the
     worker the client pinned, with ``model`` then the model to ask it for (None: its
-    default).
+    default); ``kind`` what the request asks for, which decides the models that count.
     """
 
     model: str | None
     strategy: RoutingStrategy | None = None
     pin: str | None = None
+    kind: PlanKind = PlanKind.CHAT
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actors.breaker import BreakerState
-from actors.workers import HealthStatus, WorkerView
+from actors.workers import HealthStatus, PlanKind, WorkerView
 
 AUTO_MODEL = "auto"
 BREAKER_OPEN = "breaker_open"
@@ -255,6 +255,7 @@ def build_plan(
     context: PlanContext | None = None,
     *,
     pin: str | None = None,
+    kind: PlanKind = PlanKind.CHAT,  # which of each worker's model lists counts
 ) -> tuple[Candidate, ...]:
     """Build the ordered list of workers to try for one request.
 
@@ -285,7 +286,7 @@ def build_plan(
         NoWorkerAvailable: every matching worker was skipped.
     """
     context = context or PlanContext()
-    pairs, skipped, routed = _resolve(views, requested_model, context.routes, pin)
+    pairs, skipped, routed = _resolve(views, requested_model, context.routes, pin, kind)
     usable: list[tuple[WorkerView, str, bool]] = []
     waits: list[float] = []
     for view, model in pairs:
@@ -323,6 +324,7 @@ def _resolve(
     requested: str | None,
     routes: Mapping[str, Route],
     pin: str | None,
+    kind: PlanKind,
 ) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
     """Match workers to the pin or the requested model, before any health filtering.
 
@@ -331,10 +333,11 @@ def _resolve(
         whether the pairs come from a configured route (and so keep their order).
     """
     if pin is not None:
-        return _pinned(views, pin, requested)
+        return _pinned(views, pin, requested, kind)
     if requested is None or requested == AUTO_MODEL:
-        pairs = [(v, v.models[0]) for v in views if v.models]
-        return pairs, {v.name: NO_MODELS for v in views if not v.models}, False
+        listed = [(v, v.serving(kind)) for v in views]
+        pairs = [(v, models[0]) for v, models in listed if models]
+        return pairs, {v.name: NO_MODELS for v, models in listed if not models}, False
     by_name = {v.name: v for v in views}
     route = routes.get(requested)
     if route is not None:
@@ -342,14 +345,14 @@ def _resolve(
         if not pairs:
             raise NoRouteForModel(requested)
         return pairs, {}, True
-    pairs = [(v, requested) for v in views if requested in v.models]
+    pairs = [(v, requested) for v in views if requested in v.serving(kind)]
     if pairs:
         return pairs, {}, False
     raise NoRouteForModel(requested)
 
 
 def _pinned(
-    views: Sequence[WorkerView], pin: str, requested: str | None
+    views: Sequence[WorkerView], pin: str, requested: str | None, kind: PlanKind
 ) -> tuple[list[tuple[WorkerView, str]], dict[str, str], bool]:
     """The pinned worker with the model to ask it for, as :func:`_resolve` returns them."""
     pinned = next((v for v in views if v.name == pin), None)
@@ -357,8 +360,8 @@ def _pinned(
         raise UnknownWorker(pin, requested or AUTO_MODEL)
     if requested and requested != AUTO_MODEL:
         return [(pinned, requested)], {}, False
-    if pinned.models:
-        return [(pinned, pinned.models[0])], {}, False
+    if models := pinned.serving(kind):
+        return [(pinned, models[0])], {}, False
     return [], {pinned.name: NO_MODELS}, False
 
 

@@ -27,7 +27,7 @@ from actors.planning import (
     build_plan,
     route_fallbacks,
 )
-from actors.workers import HealthStatus, WorkerView
+from actors.workers import HealthStatus, PlanKind, WorkerView
 from supervisors import Link, SupervisedActor
 
 RECENT_PLANS = 20
@@ -74,8 +74,8 @@ class PoolActor(SupervisedActor):
     def on_receive(self, message: object) -> object:
         """Build a plan; planning errors go back to the asker as request errors."""
         match message:
-            case PlanRoute(model=model, strategy=strategy, pin=pin):
-                candidates = self._plan(model, strategy or self._strategy, pin)
+            case PlanRoute(model=model, strategy=strategy, pin=pin, kind=kind):
+                candidates = self._plan(model, strategy or self._strategy, pin, kind)
                 self.recent.append((model, tuple(c.worker for c in candidates)))
                 # A pinned request names its worker itself: no route applies to it.
                 route = self._routes.get(model) if model and pin is None else None
@@ -96,7 +96,7 @@ class PoolActor(SupervisedActor):
                 return super().on_receive(message)
 
     def _plan(
-        self, model: str | None, strategy: RoutingStrategy, pin: str | None
+        self, model: str | None, strategy: RoutingStrategy, pin: str | None, kind: PlanKind
     ) -> tuple[Candidate, ...]:
         """Plan over healthy workers; when none is healthy, try them all as a last resort.
 
@@ -109,7 +109,7 @@ class PoolActor(SupervisedActor):
         context = self._context(views)
         self._turn += 1
         try:
-            plan = build_plan(views, model, strategy, context, pin=pin)
+            plan = build_plan(views, model, strategy, context, pin=pin, kind=kind)
         except NoWorkerAvailable as exc:
             if not views or all(
                 reason not in {s.value for s in HealthStatus} for reason in exc.reasons.values()
@@ -121,7 +121,7 @@ class PoolActor(SupervisedActor):
                 else v
                 for v in views
             ]
-            plan = build_plan(hopeful, model, strategy, context, pin=pin)
+            plan = build_plan(hopeful, model, strategy, context, pin=pin, kind=kind)
         by_name = {v.name: v for v in views}
         for candidate in plan:
             opened_at = by_name[candidate.worker].breaker.opened_at

@@ -37,6 +37,8 @@ class WorkerConfig:
         base_url: where the provider's API lives.
         api_keys: keys that take turns (none for Ollama).
         models: models it serves; the first is its default.
+        embedding_models: embedding models it serves (``POST /v1/embeddings``); the first
+            is its default. A worker with none is never asked for embeddings.
         priority: lower is tried first by the ``priority`` strategy.
         timeout: seconds of silence allowed between chunks of a stream.
         first_token_timeout: seconds allowed before the first token (None: default).
@@ -55,6 +57,7 @@ class WorkerConfig:
     base_url: str
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     models: tuple[str, ...] = ()
+    embedding_models: tuple[str, ...] = ()
     priority: int = 50
     timeout: float = 60.0
     first_token_timeout: float | None = None
@@ -78,6 +81,13 @@ class WorkerConfig:
         if self.price is not None:
             return self.price
         return 0.0 if self.is_local else float("inf")
+
+
+class PlanKind(StrEnum):
+    """What a request asks of a worker; each kind has its own list of models per worker."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
 
 
 class AttemptOutcome(StrEnum):
@@ -230,6 +240,35 @@ class WorkerView:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """Configured models first, then any others the upstream listed."""
-        extra = tuple(m for m in self.discovered_models if m not in self.config.models)
-        return self.config.models + extra
+        """Configured models first, then the chat models the upstream listed."""
+        configured = self.config.models
+        extra = tuple(
+            m for m in self.discovered_models if m not in configured and not is_embedding_name(m)
+        )
+        return configured + extra
+
+    def serving(self, kind: PlanKind) -> tuple[str, ...]:
+        """The models it serves for requests of ``kind``, its default first."""
+        return self.embedding_models if kind is PlanKind.EMBEDDINGS else self.models
+
+    @property
+    def embedding_models(self) -> tuple[str, ...]:
+        """Configured embedding models first, then the embedding models the upstream listed.
+
+        A worker with neither is chat-only and is never asked for embeddings.
+        """
+        configured = self.config.embedding_models
+        extra = tuple(
+            m for m in self.discovered_models if m not in configured and is_embedding_name(m)
+        )
+        return configured + extra
+
+
+def is_embedding_name(model: str) -> bool:
+    """Whether a listed model name is an embedding model (``text-embedding-3-small``).
+
+    Listings carry no model kind on most wires, and every embedding family the providers
+    list has "embed" in its name (``gemini-embedding-001``, ``embed-v4.0``,
+    ``nomic-embed-text``).
+    """
+    return "embed" in model.lower()

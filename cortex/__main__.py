@@ -40,14 +40,16 @@ PROVIDERS_HELP = """\
 environment (flags win over the environment, which wins over .env, then the config file):
   CORTEX_CONFIG                   TOML config file (see config/cortex.example.toml)
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
-                                  priority, timeout, base_url, first_token_timeout,
-                                  supports_prefill, max_concurrent, price, max_tokens}:
+                                  embedding_models, priority, timeout, base_url,
+                                  first_token_timeout, supports_prefill, max_concurrent,
+                                  price, max_tokens}:
     timeout                       seconds of silence allowed between chunks (60)
     first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
     max_concurrent                attempts it serves at once (unlimited)
     price                         cost per million tokens, for cost_optimized
     max_tokens                    answer length when the client names none
+    embedding_models              models it serves on POST /v1/embeddings (not anthropic)
                                   A worker also serves every model its upstream lists; key
                                   rests, breaker and supports_prefill are per worker.
 {providers}"""

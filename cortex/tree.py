@@ -47,7 +47,7 @@ from actors.redaction import Redactor
 from actors.registry import RegistryActor
 from actors.response_store import ResponseStore
 from actors.workers import WorkerConfig
-from cortex.chat import WholeAnswer
+from cortex.chat import CachedAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.crossing import ActorRef
@@ -82,7 +82,7 @@ class Tree:
     slot: EngineSlot
     root_link: RootLink
     root: ActorRef[Any]
-    cache_store: ResponseStore[WholeAnswer]
+    cache_store: ResponseStore[CachedAnswer]
     runtime: Runtime
     incarnations: Incarnations
     workers: Incarnations
@@ -187,7 +187,7 @@ class _Shared:
     slot: EngineSlot
     drills: StartDrills
     runtime: Runtime
-    cache_store: ResponseStore[WholeAnswer]
+    cache_store: ResponseStore[CachedAnswer]
     started_at: float
 
 
@@ -212,7 +212,7 @@ def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
         slot=EngineSlot(),
         drills=StartDrills(),
         runtime=Runtime(settings, redactor),
-        cache_store=ResponseStore[WholeAnswer](settings.cache.limits),
+        cache_store=ResponseStore[CachedAnswer](settings.cache.limits),
         started_at=time.time(),
     )
 

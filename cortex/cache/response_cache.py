@@ -24,6 +24,8 @@ from actors.response_store import ResponseStore
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
 from cortex.chat import (
+    CachedAnswer,
+    Embeddings,
     Finished,
     LiveAnswer,
     ReasoningDelta,
@@ -36,6 +38,7 @@ from cortex.chat import (
 from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.errors import AllUpstreamsFailed, Attempt
+from cortex.http.embedding_schema import EmbeddingCall
 from cortex.http.schemas import ChatCall
 from cortex.providers.capabilities import dropped_headers
 from supervisors import Handle
@@ -85,7 +88,7 @@ class ResponseCache:
         self,
         *,
         dispatcher: Dispatcher,
-        store: ResponseStore[WholeAnswer],
+        store: ResponseStore[CachedAnswer],
         actor: Handle,
         bridge: Bridge,
         settings: CacheSettings,
@@ -159,6 +162,37 @@ class ResponseCache:
             return whole, dict(served.headers)
         raise AllUpstreamsFailed([Attempt(served.worker, None, whole.kind.value, whole.message)])
 
+    async def embed(
+        self, call: EmbeddingCall, terms: CacheTerms
+    ) -> tuple[Embeddings, dict[str, str]]:
+        """Serve an embeddings call from the cache, else upstream, storing what comes back.
+
+        Embeddings are not coalesced: an identical request in flight goes upstream too
+        (they are short, and their answers are plain data the first one stores).
+
+        Returns:
+            The vectors, and the cache's response header.
+
+        Raises:
+            GatewayError: no upstream could answer.
+        """
+        if not self.settings.enabled or terms.controls.bypass:
+            return await self._embed(call), status_headers(self._uncached)
+        if terms.controls.lookup:
+            cached = self._store.get(terms.key)
+            self._store.record_lookup(terms.key, hit=isinstance(cached, Embeddings))
+            if isinstance(cached, Embeddings):
+                return cached, status_headers(CacheStatus.HIT)
+        answer = await self._embed(call)
+        if terms.controls.store:
+            await self._keep(terms.key, answer)
+        return answer, status_headers(CacheStatus.MISS)
+
+    async def _embed(self, call: EmbeddingCall) -> Embeddings:
+        return await self._dispatcher.embed(
+            call.request, strategy=call.strategy, timeout=call.timeout
+        )
+
     @property
     def _uncached(self) -> CacheStatus | None:
         """The status of an answer the cache took no part in: no header when it is off."""
@@ -170,7 +204,7 @@ class ResponseCache:
     async def _cached(self, key: str, call: ChatCall) -> LiveAnswer | None:
         """A cached answer, or one shared with an identical request; counts the lookup."""
         cached = self._store.get(key)
-        if cached is not None:
+        if isinstance(cached, WholeAnswer):
             self._store.record_lookup(key, hit=True)
             return replay(cached, status_headers(CacheStatus.HIT))
         flight = self._flights.joinable(key)
@@ -221,7 +255,7 @@ class ResponseCache:
             flight.detach()
             raise
 
-    async def _keep(self, key: str, answer: WholeAnswer) -> None:
+    async def _keep(self, key: str, answer: CachedAnswer) -> None:
         """Have the cache actor store a finished answer, and wait until it has."""
         try:
             await self._bridge.ask(self._actor, StoreAnswer(key, answer), timeout=STORE_TIMEOUT)

@@ -19,6 +19,8 @@ Pure functions over validated requests, so every rule is tested without a server
 * **Policy.** Only deterministic requests are cached by default: ``temperature`` set to 0.
   An absent temperature means the provider's default, which is above 0 everywhere, so it
   counts as non-deterministic. ``CORTEX_CACHE_NONDETERMINISTIC`` caches those too.
+* **Embeddings** are keyed apart (:func:`embedding_terms`) and always cached while the
+  cache is on: a model gives the same vectors for the same text.
 * **Client controls.** ``Cache-Control: no-cache`` skips the lookup (a fresh answer,
   still stored), ``no-store`` keeps the answer out of the cache, and a body field
   ``"cache": false`` does both.
@@ -38,9 +40,9 @@ from aiohttp import web
 
 from actors.planning import Route, RoutingStrategy
 from actors.response_store import CacheLimits
-from cortex.chat import ChatRequest, Message
+from cortex.chat import ChatRequest, EmbeddingRequest, Message
 from cortex.errors import BadRequest
-from cortex.http.schemas import ChatCall
+from cortex.http.schemas import Addressed, ChatCall
 
 HEADER = "X-Cortex-Cache"
 KEY_VERSION = 3
@@ -200,7 +202,7 @@ def _message_terms(message: Message) -> list[object]:
 
 
 def resolved_model(
-    request: ChatRequest, strategy: RoutingStrategy | None, routes: Mapping[str, Route]
+    request: Addressed, strategy: RoutingStrategy | None, routes: Mapping[str, Route]
 ) -> list[object]:
     """What the router will ask for, in the order the router resolves it (pin, then routes)."""
     model = request.model
@@ -253,3 +255,29 @@ def cache_key(
         # The body parsed at the parser's depth limit, but the handler's stack is deeper.
         raise BadRequest("request body is nested too deeply", code="invalid_json") from None
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def embedding_terms(
+    request: EmbeddingRequest,
+    strategy: RoutingStrategy | None,
+    controls: CacheControls,
+    *,
+    routes: Mapping[str, Route],
+    partition: str | None = None,
+) -> CacheTerms:
+    """The cache key of an embeddings request: its inputs, model as resolved and dimensions.
+
+    The encoding the client asked for is not part of it: vectors are kept as floats and
+    packed as the client asks when the response is rendered, so a float and a base64
+    request for the same inputs share one entry. ``user`` does not change a vector.
+    """
+    canonical = {
+        "v": KEY_VERSION,
+        "kind": "embeddings",
+        "inputs": list(request.inputs),
+        "model": resolved_model(request, strategy, routes),
+        "dimensions": request.dimensions,
+        "partition": partition,
+    }
+    text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+    return CacheTerms(hashlib.sha256(text.encode()).hexdigest(), controls)

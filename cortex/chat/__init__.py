@@ -21,6 +21,9 @@ every adapter translates from and to them.
 A request names who answers in two separate fields: ``model`` (a model name, a route or
 ``auto``) and ``pin`` (a worker the client chose). A client's ``"<worker>/<model>"`` is
 read into the two by :func:`split_pin` once, where the request enters the gateway.
+
+Embeddings (:class:`EmbeddingRequest`, :class:`Embeddings`) are the other thing a client
+may ask for, with the same ``model`` and ``pin`` fields.
 """
 
 from cortex.chat.answer import (
@@ -43,6 +46,7 @@ from cortex.chat.answer import (
     incomplete,
     is_incomplete,
 )
+from cortex.chat.embedding import EmbeddingRequest, Embeddings
 from cortex.chat.request import (
     ROLES,
     ChatRequest,
@@ -58,13 +62,19 @@ from cortex.chat.request import (
     split_pin,
 )
 
+CachedAnswer = WholeAnswer | Embeddings
+"""What the response cache keeps: a whole chat answer, or the vectors of an embeddings request."""
+
 __all__ = [
     "INCOMPLETE",
     "INCOMPLETE_CODE",
     "ROLES",
     "AnswerFold",
+    "CachedAnswer",
     "ChatRequest",
     "Continued",
+    "EmbeddingRequest",
+    "Embeddings",
     "Finished",
     "ImagePart",
     "JsonObject",

@@ -1,6 +1,7 @@
 """Worker entries: the ``[providers.*]`` tables, ``CORTEX_PROVIDERS`` and the per-type names.
 
-A worker entry is a table of its own fields (``type``, ``api_keys``, ``models``, ...),
+A worker entry is a table of its own fields (``type``, ``api_keys``, ``models``,
+``embedding_models``, ...),
 validated by :func:`parse_worker` against its type's profile
 (:mod:`cortex.providers.profiles`); keys it holds beyond those read are problems
 (:mod:`cortex.config.check`). The per-type environment names (``GROQ_API_KEYS``,
@@ -18,6 +19,7 @@ from urllib.parse import urlparse
 
 from actors.workers import WorkerConfig
 from cortex.config.check import ReadKeys, unknown_keys
+from cortex.providers.embeddings import embedding_wire_for
 from cortex.providers.profiles import PROFILES, ProviderProfile, profile_for
 
 
@@ -143,6 +145,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
     models = _string_list(entry.get("models", []), f"{where}: models", problems) or []
     if not models and profile.model is not None:
         models = [profile.model]
+    embedding_models = _embedding_models(entry, profile.type, where, problems)
     base_url = str(entry.get("base_url") or profile.base_url or "").rstrip("/")
     parsed = urlparse(base_url)
     if not base_url:
@@ -163,6 +166,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         base_url=base_url,
         api_keys=tuple(dict.fromkeys(keys)),
         models=tuple(models),
+        embedding_models=embedding_models,
         priority=priority,
         timeout=timeout,
         first_token_timeout=limits.first_token_timeout,
@@ -174,6 +178,17 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         # A type whose key is optional sends one when the configuration names one.
         needs_key=profile.needs_key or bool(keys),
     )
+
+
+def _embedding_models(
+    entry: Mapping[str, Any], provider_type: str, where: str, problems: list[str]
+) -> tuple[str, ...]:
+    """The entry's ``embedding_models``; a type whose API has no embeddings takes none."""
+    raw = entry.get("embedding_models", [])
+    models = _string_list(raw, f"{where}: embedding_models", problems) or []
+    if models and embedding_wire_for(provider_type) is None:
+        problems.append(f"{where}: type {provider_type!r} has no embeddings endpoint")
+    return tuple(dict.fromkeys(models))
 
 
 @dataclass(frozen=True, slots=True)

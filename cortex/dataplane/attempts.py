@@ -1,5 +1,8 @@
 """One upstream attempt: open it until its first token, then relay the rest.
 
+An attempt whose answer is whole JSON rather than a stream (embeddings) is made by
+:meth:`Attempts.fetch`, with the same classification, scrubbing and reports.
+
 An attempt is one worker, one key, one HTTP request. Before its first token every way it
 can fail is classified into an :class:`~actors.outcomes.UpstreamFailure` so the
 plan walk can move on; after it, failures arrive in the relayed events. Whatever happens,
@@ -24,23 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import aiohttp
-import orjson
-import structlog
 
-from actors.board import Board, Tally
-from actors.keys import KeyLease, KeyLedger
-from actors.messages import AttemptEnded
+from actors.board import Tally
+from actors.keys import KeyLease
 from actors.outcomes import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.planning import Candidate
-from actors.redaction import scrub
 from actors.wire import HttpCall
-from actors.workers import AttemptOutcome
 from cortex.chat import (
     ChatRequest,
     Malformed,
@@ -51,16 +49,12 @@ from cortex.chat import (
     ToolCallDelta,
     is_incomplete,
 )
-from cortex.crossing import tell
-from cortex.observability.observe import DispatchObserver
+from cortex.dataplane.reports import AttemptReports, describe, encode_call
 from cortex.providers.base import StreamDecoder, Target
 from cortex.providers.catalog import adapter_for
-from supervisors import Directory
-
-log = structlog.get_logger("cortex.attempt")
-keys_log = structlog.get_logger("cortex.keys")
 
 MAX_ERROR_BODY = 65_536
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -82,25 +76,18 @@ class OpenAttempt:
         return self.lease.masked if self.lease else None
 
 
-class Attempts:
-    """Makes attempts with the shared connection pool and reports their outcomes."""
+@dataclass(frozen=True, slots=True)
+class Fetched(Generic[R]):
+    """A whole-answer attempt that succeeded: what its answer said, and how long it took."""
 
-    def __init__(
-        self,
-        *,
-        session: aiohttp.ClientSession,
-        workers: Directory,
-        board: Board,
-        ledger: KeyLedger,
-        observer: DispatchObserver,
-        connect_timeout: float,
-    ) -> None:
-        self._session = session
-        self._workers = workers
-        self._board = board
-        self._ledger = ledger
-        self._observer = observer
-        self._connect_timeout = connect_timeout
+    candidate: Candidate
+    lease: KeyLease | None
+    result: R
+    elapsed_ms: float
+
+
+class Attempts(AttemptReports):
+    """Makes attempts with the shared connection pool and reports their outcomes."""
 
     async def open(
         self, candidate: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
@@ -112,13 +99,8 @@ class Attempts:
             request = dataclasses.replace(request, max_tokens=candidate.max_tokens)
         call = adapter.chat_call(target, request, stream=True)
         headers, body = encode_call(call)
-        remaining = max(0.001, deadline - time.monotonic())
+        remaining, timeout = self._timeouts(candidate, deadline)
         first_token_limit = min(candidate.first_token_timeout, remaining)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=min(self._connect_timeout, remaining),
-            sock_read=min(candidate.timeout, remaining),
-        )
         tally = self._board.attempt_started(candidate.worker)
         started = time.monotonic()
         response: aiohttp.ClientResponse | None = None
@@ -155,25 +137,79 @@ class Attempts:
             self._report(candidate, lease, tally, None, cancelled=True)
             raise
 
-    def _timed_out(
-        self, candidate: Candidate, exc: TimeoutError, remaining: float
-    ) -> UpstreamFailure:
-        """Classify a timeout before the first token, saying whether the deadline was its limit.
+    async def fetch(
+        self,
+        candidate: Candidate,
+        lease: KeyLease | None,
+        calls: Sequence[HttpCall],
+        read: Callable[[Sequence[bytes]], R],
+        deadline: float,
+    ) -> Fetched[R] | UpstreamFailure:
+        """Make one attempt whose answer is whole JSON bodies (embeddings), not a stream.
 
-        Every timer of an attempt is its own limit capped by the request's remaining time,
-        so the timer that fired tells whether the worker or the request ran out of time.
+        The calls go to the same worker with the same key, one after another, and count as
+        one attempt: the whole of it is bounded by the worker's time-to-first-token limit
+        (a whole answer is its first token) and the request's deadline. ``read`` turns
+        the bodies into the result; bodies it refuses (``ValueError``) are the upstream's
+        failure, so the walk moves on as for any other.
         """
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            own = self._connect_timeout
-        elif isinstance(exc, aiohttp.SocketTimeoutError):
-            own = candidate.timeout
-        else:
-            own = candidate.first_token_timeout
-        return UpstreamFailure(
-            ErrorKind.TIMEOUT,
-            f"{candidate.worker} sent no first token within {min(own, remaining):.1f}s",
-            cut_by_deadline=remaining <= own,
+        adapter = adapter_for(candidate.type)
+        remaining, timeout = self._timeouts(candidate, deadline)
+        tally = self._board.attempt_started(candidate.worker)
+        started = time.monotonic()
+        bodies: list[bytes] = []
+        try:
+            async with asyncio.timeout(min(candidate.first_token_timeout, remaining)):
+                for call in calls:
+                    got = await self._whole_body(call, timeout, adapter.classify)
+                    if isinstance(got, UpstreamFailure):
+                        return self._failed(candidate, lease, tally, got, None)
+                    bodies.append(got)
+        except TimeoutError as exc:
+            failure = self._timed_out(candidate, exc, remaining, whole=True)
+            return self._failed(candidate, lease, tally, failure, None)
+        except aiohttp.ClientError as exc:
+            failure = UpstreamFailure(ErrorKind.CONNECT_ERROR, describe(exc))
+            return self._failed(candidate, lease, tally, failure, None)
+        except asyncio.CancelledError:
+            self._report(candidate, lease, tally, None, cancelled=True)
+            raise
+        try:
+            result = read(bodies)
+        except ValueError as exc:
+            message = f"{candidate.worker} sent an unreadable answer: {exc}"[:300]
+            failure = UpstreamFailure(ErrorKind.UPSTREAM_ERROR, message)
+            return self._failed(candidate, lease, tally, failure, None)
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        self._report(candidate, lease, tally, None, elapsed_ms)
+        return Fetched(candidate, lease, result, elapsed_ms)
+
+    async def _whole_body(
+        self,
+        call: HttpCall,
+        timeout: aiohttp.ClientTimeout,
+        classify: Callable[[int, dict[str, str], bytes], UpstreamFailure],
+    ) -> bytes | UpstreamFailure:
+        """One call's whole body, or why it failed; the response is closed either way."""
+        headers, body = encode_call(call)
+        response = await self._session.request(
+            call.method,
+            call.url,
+            headers=headers,
+            data=body,
+            timeout=timeout,
+            allow_redirects=False,
         )
+        try:
+            if is_redirect(response.status):
+                location = response.headers.get("Location")
+                return redirect_failure(response.status, location, call.url)
+            if response.status >= 400:
+                raw = await response.content.read(MAX_ERROR_BODY)
+                return classify(response.status, dict(response.headers), raw)
+            return await response.read()
+        finally:
+            response.close()
 
     async def _first_token(
         self,
@@ -264,88 +300,6 @@ class Attempts:
                     cancelled=not finished,
                 )
 
-    def _failed(
-        self,
-        candidate: Candidate,
-        lease: KeyLease | None,
-        tally: Tally | None,
-        failure: UpstreamFailure,
-        response: aiohttp.ClientResponse | None,
-    ) -> UpstreamFailure:
-        if response is not None:
-            response.close()
-        failure = self._scrub(failure, lease)
-        self._report(candidate, lease, tally, failure)
-        return failure
-
-    def _scrub(self, failure: UpstreamFailure, lease: KeyLease | None) -> UpstreamFailure:
-        """The failure with every configured secret redacted (see :func:`scrub`)."""
-        return scrub(failure, self._ledger.redactor, lease.masked if lease else None)
-
-    def _scrubbed(self, event: StreamEvent, lease: KeyLease | None) -> StreamEvent:
-        """An in-stream failure scrubbed like any other; every other event as it is."""
-        if isinstance(event, StreamFailed):
-            return StreamFailed(self._scrub(event.failure, lease))
-        return event
-
-    def _redact(self, text: str) -> str:
-        return self._ledger.redactor.redact(text)
-
-    def _malformed(self, candidate: Candidate, event: Malformed) -> None:
-        """Log a skipped chunk; its excerpt is upstream text, so it is redacted first."""
-        log.warning("malformed_chunk", worker=candidate.worker, detail=self._redact(event.detail))
-
-    def _report(
-        self,
-        candidate: Candidate,
-        lease: KeyLease | None,
-        tally: Tally | None,
-        failure: UpstreamFailure | None,
-        first_token_ms: float | None = None,
-        *,
-        cancelled: bool = False,
-    ) -> None:
-        if lease is not None and not cancelled:
-            self._report_key(candidate.worker, lease, failure)
-        outcome = AttemptOutcome.of(failure, cancelled=cancelled)
-        if tally is not None:
-            self._board.attempt_ended(tally, outcome, first_token_ms)
-        if outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED):
-            self._tell(candidate.worker, AttemptEnded(failure))
-        if cancelled:
-            log.info("attempt_cancelled", worker=candidate.worker)
-        self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)
-
-    def _report_key(self, worker: str, lease: KeyLease, failure: UpstreamFailure | None) -> None:
-        """Count the attempt against its key in the ledger, blocking the key if it is to blame.
-
-        Written straight to the ledger (the key manager's crash-proof table, which applies
-        its own rules under its own lock), not through the key manager's mailbox: that
-        spares a message and a thread wake-up per request, and the block is in place before
-        the provider actor hears of the failure and before the next key checkout, so
-        neither can see a rate-limited key as usable.
-        """
-        if failure is None:
-            self._ledger.report_success(worker, lease.key_id)
-            return
-        self._ledger.report_failure(worker, lease.key_id, failure)
-        if failure.blocks_key:
-            keys_log.warning(
-                "key_blocked",
-                worker=worker,
-                key_id=lease.key_id,
-                reason=failure.kind.value,
-                retry_after=failure.retry_after,
-            )
-
-    def _tell(self, name: str, message: object) -> None:
-        """Report to a worker's actor without waiting; a report lost to a restart is acceptable.
-
-        ``name`` is looked up among the workers only, so a worker named like a core actor
-        (``cache``, ``pool``) gets its own reports, never that actor.
-        """
-        tell(self._workers, name, message)
-
 
 def _has_text(events: list[StreamEvent]) -> bool:
     """Whether the answer has begun: text, reasoning or a tool call reached the client."""
@@ -372,28 +326,4 @@ def _unopened(
     return failure
 
 
-def encode_call(call: HttpCall) -> tuple[dict[str, str], bytes | None]:
-    """The call's headers and JSON body as bytes, encoded with orjson.
-
-    orjson is several times faster than the standard library that aiohttp's ``json=``
-    uses; the rare body it cannot encode (an integer beyond 64 bits that a client passed
-    through) is encoded the standard library's way.
-    """
-    headers = dict(call.headers)
-    if call.json is None:
-        return headers, None
-    try:
-        body = orjson.dumps(call.json)
-    except orjson.JSONEncodeError:
-        body = json.dumps(call.json, separators=(",", ":")).encode()
-    headers["Content-Type"] = "application/json"
-    return headers, body
-
-
-def describe(exc: BaseException) -> str:
-    """A short, secret-free description of a client-side network error."""
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-__all__ = ["Attempts", "OpenAttempt", "describe"]
+__all__ = ["Attempts", "Fetched", "OpenAttempt", "describe", "encode_call"]

@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -37,10 +37,21 @@ from actors.board import Board
 from actors.keys import KeyLease, KeyLedger
 from actors.messages import PlanRoute
 from actors.outcomes import UpstreamFailure
-from actors.planning import NoRouteForModel, NoWorkerAvailable, Plan, PlanError, RoutingStrategy
+from actors.planning import (
+    NO_MODELS,
+    Candidate,
+    NoRouteForModel,
+    NoWorkerAvailable,
+    Plan,
+    PlanError,
+    RoutingStrategy,
+)
+from actors.workers import PlanKind
 from cortex.chat import (
     ChatRequest,
     Continued,
+    EmbeddingRequest,
+    Embeddings,
     LiveAnswer,
     Message,
     StreamEvent,
@@ -52,9 +63,9 @@ from cortex.chat import (
     gather,
 )
 from cortex.crossing import UNREACHABLE, Bridge
-from cortex.dataplane.attempts import Attempts, OpenAttempt
+from cortex.dataplane.attempts import Attempts, Fetched, OpenAttempt
 from cortex.dataplane.contributions import Contribution, answer_usage
-from cortex.dataplane.fitting import fitted, worker_fit
+from cortex.dataplane.fitting import embeddable, fitted, worker_fit
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import (
@@ -71,7 +82,9 @@ from cortex.observability.observe import (
     observed,
     report_parts,
 )
+from cortex.providers.base import Target
 from cortex.providers.capabilities import dropped_headers
+from cortex.providers.embeddings import embedding_wire, embeddings_of
 from supervisors import Directory, Handle
 
 MAX_REQUEST_TIMEOUT = 600.0
@@ -177,12 +190,54 @@ class Dispatcher:
             walk.note_failure(candidate.worker, opened.key, result)
             walk.exclude(candidate.worker)
 
+    async def embed(
+        self,
+        request: EmbeddingRequest,
+        *,
+        strategy: RoutingStrategy | None = None,
+        timeout: float | None = None,
+    ) -> Embeddings:
+        """Embed ``request``'s inputs on the first embeddings worker of the plan that answers.
+
+        The plan is the pool's, from the workers' embedding models; the walk, its keys,
+        failover and reports are those of chat, each attempt a whole JSON answer
+        (:meth:`~cortex.dataplane.attempts.Attempts.fetch`).
+
+        Raises:
+            GatewayError: as :meth:`open`; a plan of workers whose API has no embeddings
+                endpoint is a 400.
+        """
+        route = PlanRoute(request.model, strategy, request.pin, PlanKind.EMBEDDINGS)
+        walk = self._walk_plan(embeddable(await self._plan(route)), timeout)
+
+        async def attempt(
+            candidate: Candidate, lease: KeyLease | None, deadline: float
+        ) -> Fetched[Embeddings] | UpstreamFailure:
+            wire = embedding_wire(candidate.type)
+            target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
+
+            def read(bodies: Sequence[bytes]) -> Embeddings:
+                return embeddings_of(wire, bodies, request, candidate.worker, candidate.model)
+
+            calls = wire.calls(target, request)
+            return await self._attempts.fetch(candidate, lease, calls, read, deadline)
+
+        fetched = await walk.next_result(attempt)
+        worker, model = fetched.candidate.worker, fetched.candidate.model
+        self._slots.release(worker)
+        usage = Usage(fetched.result.prompt_tokens, 0)
+        self._observer.answer_started(worker, model, fetched.elapsed_ms)
+        self._observer.answer_finished(worker, model, usage, AnswerOutcome.COMPLETED)
+        return fetched.result
+
     async def _walk(
         self, request: ChatRequest, strategy: RoutingStrategy | None, timeout: float | None
     ) -> PlanWalk:
+        return self._walk_plan(await self.plan(request, strategy), timeout)
+
+    def _walk_plan(self, plan: Plan, timeout: float | None) -> PlanWalk:
         seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
         deadline = time.monotonic() + seconds
-        plan = await self.plan(request, strategy)
         return PlanWalk(
             plan=plan,
             deadline=deadline,
@@ -201,7 +256,7 @@ class Dispatcher:
         Raises:
             GatewayError: as :meth:`open`, when no plan can be made.
         """
-        plan = await self._plan(request, strategy)
+        plan = await self._plan(PlanRoute(request.model, strategy, request.pin))
         return fitted(plan, request, strict=self._settings.strict_params)
 
     def _dropped(self, provider_type: str, request: ChatRequest) -> tuple[str, ...]:
@@ -289,16 +344,19 @@ class Dispatcher:
         except GatewayError:
             return None
 
-    async def _plan(self, request: ChatRequest, strategy: RoutingStrategy | None) -> Plan:
+    async def _plan(self, route: PlanRoute) -> Plan:
         try:
             plan: Plan = await self._bridge.ask(
-                self._pool,
-                PlanRoute(request.model, strategy, request.pin),
-                timeout=self._settings.ask_timeout,
+                self._pool, route, timeout=self._settings.ask_timeout
             )
         except NoRouteForModel as exc:
             raise NotFound(str(exc), code="model_not_found") from exc
         except NoWorkerAvailable as exc:
+            if route.kind is PlanKind.EMBEDDINGS and _none_embeds(exc):
+                raise NotFound(
+                    f"no worker serves embeddings ({exc}); list its models in embedding_models",
+                    code="model_not_found",
+                ) from exc
             raise NothingAvailable(
                 str(exc), code="no_worker_available", retry_after=exc.retry_after
             ) from exc
@@ -321,6 +379,11 @@ class Dispatcher:
         releases expired blocks, and the administration of keys.
         """
         return self._ledger.checkout(worker, exclude=exclude)
+
+
+def _none_embeds(exc: NoWorkerAvailable) -> bool:
+    """Whether every worker was skipped for listing no embedding model: a setup, not a lapse."""
+    return bool(exc.reasons) and all(reason == NO_MODELS for reason in exc.reasons.values())
 
 
 __all__ = [

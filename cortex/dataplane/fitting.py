@@ -18,6 +18,7 @@ from cortex.errors import BadRequest
 from cortex.providers.base import Target
 from cortex.providers.capabilities import Fit
 from cortex.providers.catalog import adapter_for
+from cortex.providers.embeddings import embedding_wire_for
 
 _CHECK_TARGET = Target("http://translation.check.invalid", "model")
 
@@ -85,4 +86,20 @@ def fitted(plan: Plan, request: ChatRequest, *, strict: bool = False) -> Plan:
     return dataclasses.replace(plan, candidates=kept, fallbacks=fallbacks)
 
 
-__all__ = ["fitted", "worker_fit"]
+def embeddable(plan: Plan) -> Plan:
+    """The plan without the workers whose API has no embeddings endpoint (Anthropic).
+
+    The pool plans embeddings from the workers' embedding models, so only a pin can bring
+    such a worker here.
+
+    Raises:
+        BadRequest: no worker of the plan has one (``unsupported_endpoint``).
+    """
+    kept = tuple(c for c in plan.candidates if embedding_wire_for(c.type) is not None)
+    if plan.candidates and not kept:
+        named = ", ".join(f"{c.worker} ({c.type})" for c in plan.candidates)
+        raise BadRequest(f"no embeddings endpoint on {named}", code="unsupported_endpoint")
+    return dataclasses.replace(plan, candidates=kept, fallbacks={})
+
+
+__all__ = ["embeddable", "fitted", "worker_fit"]

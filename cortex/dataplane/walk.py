@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from actors.keys import KeyLease, KeyLedger
 from actors.outcomes import UpstreamFailure
-from actors.planning import Plan
+from actors.planning import Candidate, Plan
 from cortex.chat import ChatRequest
 from cortex.dataplane.attempts import Attempts, OpenAttempt
 from cortex.dataplane.failover import (
@@ -45,6 +45,11 @@ from cortex.observability.observe import DispatchObserver
 
 KeyCheckout = Callable[[str, frozenset[str]], Coroutine[Any, Any, KeyLease | None]]
 """Asks the key manager for a worker's next usable key, excluding some key ids."""
+
+T = TypeVar("T")
+AttemptMaker = Callable[[Candidate, KeyLease | None, float], Awaitable[T | UpstreamFailure]]
+"""Makes one attempt of a candidate with a key (if any) by a deadline: its result, or
+why it failed."""
 
 TIMER_SLACK = 0.005
 """Added to every wait for a rest to end: uvloop keeps its clock in milliseconds, so a
@@ -98,22 +103,39 @@ class PlanWalk:
             GatewayError: the plan is exhausted, the deadline passed, or the upstream
                 rejected the request itself.
         """
+
+        async def attempt(
+            candidate: Candidate, lease: KeyLease | None, deadline: float
+        ) -> OpenAttempt | UpstreamFailure:
+            return await self._attempts.open(candidate, lease, request, deadline)
+
+        return await self.next_result(attempt, prefill_only=prefill_only)
+
+    async def next_result(self, attempt: AttemptMaker[T], *, prefill_only: bool = False) -> T:
+        """The result of the next attempt that succeeds, ``attempt`` making each one.
+
+        A successful attempt keeps its worker's concurrency slot: whoever takes the result
+        releases it (the answer's relay, or the caller of a whole-answer attempt).
+
+        Raises:
+            GatewayError: as :meth:`next_opened`.
+        """
         decision = self._failover.step(Begin(prefill_only), time.monotonic())
         try:
             while True:
                 if not (isinstance(decision, Try) and not decision.acquire):
                     self._release()
-                result = await self._execute(decision, request)
-                if isinstance(result, OpenAttempt):
+                result = await self._execute(decision, attempt)
+                if not isinstance(result, Outcome):
                     return result
                 decision = self._failover.step(result, time.monotonic())
         finally:
             self._release()
 
-    async def _execute(self, decision: Decision, request: ChatRequest) -> OpenAttempt | Outcome:
+    async def _execute(self, decision: Decision, attempt: AttemptMaker[T]) -> T | Outcome:
         """Carry out one decision and say how it went."""
         if isinstance(decision, Try):
-            return await self._try(decision, request)
+            return await self._try(decision, attempt)
         if isinstance(decision, Wait):
             await asyncio.sleep(decision.seconds + TIMER_SLACK)
             return Waited()
@@ -125,7 +147,7 @@ class PlanWalk:
             return SlotWaited(freed=False, full=str(exc))
         return SlotWaited(freed=freed)
 
-    async def _try(self, decision: Try, request: ChatRequest) -> OpenAttempt | Outcome:
+    async def _try(self, decision: Try, attempt: AttemptMaker[T]) -> T | Outcome:
         """One attempt of the decided candidate, taking its slot and leasing its key."""
         candidate = decision.candidate
         worker = candidate.worker
@@ -139,8 +161,8 @@ class PlanWalk:
             if lease is None:
                 return NoKey(self._ledger.next_unblock_in(worker))
         self._observer.attempt_started(worker, tuple(self.failures))
-        result = await self._attempts.open(candidate, lease, request, self.deadline)
-        if isinstance(result, OpenAttempt):
+        result = await attempt(candidate, lease, self.deadline)
+        if not isinstance(result, UpstreamFailure):
             self._held = None
             return result
         return Failed(
@@ -166,4 +188,4 @@ class PlanWalk:
             self._held = None
 
 
-__all__ = ["KeyCheckout", "PlanWalk", "RetryPolicy"]
+__all__ = ["AttemptMaker", "KeyCheckout", "PlanWalk", "RetryPolicy"]

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from cortex.http import admin, monitoring, openapi, routes
+from cortex.http import admin, embeddings, monitoring, openapi, routes
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
 
@@ -153,6 +153,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Cortex's SSE chat stream",
         Answer.CHAT,
         body="CortexChatRequest",
+        errors=CHAT_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/embeddings",
+        embeddings.embeddings,
+        Access.CLIENT,
+        "OpenAI-compatible embeddings",
+        body="EmbeddingsRequest",
         errors=CHAT_ERRORS,
     ),
     Endpoint("GET", "/v1/models", monitoring.list_models, Access.CLIENT, "models and pins"),

@@ -28,7 +28,7 @@ from actors.board import Board
 from actors.keys import KeyLedger
 from actors.response_store import ResponseStore
 from cortex.cache.response_cache import ResponseCache
-from cortex.chat import WholeAnswer
+from cortex.chat import CachedAnswer
 from cortex.config.runtime import RUNTIME, Runtime
 from cortex.config.settings import Settings
 from cortex.crossing import Bridge, on_loop
@@ -105,7 +105,7 @@ class HttpFrontActor(SupervisedActor):
         workers: Directory,
         slot: EngineSlot,
         serve_http: bool,
-        cache_store: ResponseStore[WholeAnswer],
+        cache_store: ResponseStore[CachedAnswer],
         runtime: Runtime,
     ) -> None:
         super().__init__(link)

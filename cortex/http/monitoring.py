@@ -42,6 +42,7 @@ async def api_workers(request: web.Request) -> web.Response:
                     "priority": v.config.priority,
                     "status": v.status.value,
                     "models": list(v.models),
+                    "embedding_models": list(v.embedding_models),
                     "base_url": v.config.base_url,
                     "in_flight": v.in_flight,
                     "latency_ms": v.latency_ms,
@@ -99,15 +100,16 @@ def model_ids(request: web.Request) -> dict[str, str]:
     """Every model id a client may ask for, with its owner, in the order ``/v1/models`` lists.
 
     ``auto`` and each route are Cortex's own; a bare model belongs to the first worker that
-    lists it, a ``worker/model`` pin to its worker. A route named like a model shadows the
-    model, as the router resolves routes first.
+    lists it, a ``worker/model`` pin to its worker (embedding models included, as OpenAI
+    lists its own). A route named like a model shadows the model, as the router resolves
+    routes first.
     """
     runtime = request.app.get(RUNTIME)
     routes = runtime.settings.routes if runtime is not None else {}
     ids: dict[str, str] = {AUTO_MODEL: CORTEX_OWNER}
     ids.update(dict.fromkeys(routes, CORTEX_OWNER))
     for view in request.app[SERVICES].board.views():
-        for model in view.models:
+        for model in (*view.models, *view.embedding_models):
             ids.setdefault(model, view.name)
             ids.setdefault(f"{view.name}/{model}", view.name)
     return ids

@@ -108,12 +108,26 @@ def _schemas() -> Json:
             "base_url": {"type": "string"},
             "api_keys": {"type": "array", "items": {"type": "string"}},
             "models": {"type": "array", "items": {"type": "string"}},
+            "embedding_models": {"type": "array", "items": {"type": "string"}},
             "priority": {"type": "integer"},
             "timeout": {"type": "number"},
         },
     }
+    text_list = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2048}
+    embeddings = {
+        "type": "object",
+        "required": ["input"],
+        "properties": {
+            "input": {"oneOf": [{"type": "string"}, text_list]},
+            "model": {"type": "string", "description": "auto, a model, or worker/model"},
+            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1},
+            "user": {"type": "string"},
+        },
+    }
     return {
         **_chat_schemas(),
+        "EmbeddingsRequest": embeddings,
         "Error": error,
         "WorkerEntry": worker,
         "Object": {"type": "object"},

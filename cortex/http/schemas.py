@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from actors.board import Board
 from actors.planning import AUTO_MODEL, RoutingStrategy
@@ -50,7 +50,24 @@ TIMEOUT_HEADER = "X-Cortex-Timeout"
 MAX_TIMEOUT = 600.0
 
 
-def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
+class Delivery(Protocol):
+    """What the per-request headers set on a validated call (chat or embeddings)."""
+
+    @property
+    def strategy(self) -> RoutingStrategy | None:
+        """The routing strategy the call asks for."""
+        ...
+
+    @property
+    def timeout(self) -> float | None:
+        """The call's deadline in seconds."""
+        ...
+
+
+_C = TypeVar("_C", bound=Delivery)
+
+
+def with_headers(call: _C, headers: Mapping[str, str]) -> _C:
     """Apply the per-request headers: ``X-Cortex-Strategy`` and ``X-Cortex-Timeout`` (seconds).
 
     Raises:
@@ -79,10 +96,37 @@ def with_headers(call: ChatCall, headers: Mapping[str, str]) -> ChatCall:
                 f"header {TIMEOUT_HEADER} must be seconds between 0 and {MAX_TIMEOUT:g}",
                 code="invalid_header",
             )
-    return dataclasses.replace(call, strategy=strategy, timeout=timeout)
+    # Both call types are frozen dataclasses; a Protocol cannot say so to mypy.
+    return dataclasses.replace(call, strategy=strategy, timeout=timeout)  # type: ignore[type-var]
 
 
-def pin_provider(call: ChatCall, board: Board, routes: Container[str] = ()) -> ChatCall:
+class Addressed(Protocol):
+    """A request's ``model`` and ``pin`` fields (chat or embeddings)."""
+
+    @property
+    def model(self) -> str | None:
+        """The model, a route, ``auto``, or a ``"<worker>/<model>"`` pin."""
+        ...
+
+    @property
+    def pin(self) -> str | None:
+        """The worker the ``provider`` field names."""
+        ...
+
+
+class Routed(Protocol):
+    """A validated call whose request names who should answer it."""
+
+    @property
+    def request(self) -> Addressed:
+        """The call's request."""
+        ...
+
+
+_R = TypeVar("_R", bound=Routed)
+
+
+def pin_provider(call: _R, board: Board, routes: Container[str] = ()) -> _R:
     """Settle who the client pinned: the ``provider`` field, or a ``"<worker>/<model>"`` model.
 
     The pin leaves as the request's own ``pin`` field, with ``model`` the model to ask the
@@ -94,19 +138,33 @@ def pin_provider(call: ChatCall, board: Board, routes: Container[str] = ()) -> C
         NotFound: the ``provider`` field names no worker.
     """
     request = call.request
-    pin: str | None
-    if request.pin is not None:
-        if board.config(request.pin) is None:
-            raise NotFound(f"no worker named {request.pin!r}", code="unknown_worker")
-        pin, model = request.pin, request.model
-    elif request.model in routes:
+    settled = settle_pin(request.model, request.pin, board, routes)
+    if settled is None:
         return call
+    model, pin = settled
+    # Calls and requests are frozen dataclasses; a Protocol cannot say so to mypy.
+    pinned = dataclasses.replace(request, model=model, pin=pin)  # type: ignore[type-var]
+    return dataclasses.replace(call, request=pinned)  # type: ignore[type-var]
+
+
+def settle_pin(
+    model: str | None, pin: str | None, board: Board, routes: Container[str]
+) -> tuple[str | None, str] | None:
+    """The ``(model, pin)`` a request's ``model`` and ``provider`` fields pin it to, if any.
+
+    Raises:
+        NotFound: ``pin`` names no worker.
+    """
+    if pin is not None:
+        if board.config(pin) is None:
+            raise NotFound(f"no worker named {pin!r}", code="unknown_worker")
+    elif model in routes:
+        return None
     else:
-        pin, model = split_pin(request.model, lambda name: board.config(name) is not None)
+        pin, model = split_pin(model, lambda name: board.config(name) is not None)
         if pin is None:
-            return call
-    wanted = None if model is None or model == AUTO_MODEL else model
-    return dataclasses.replace(call, request=dataclasses.replace(request, model=wanted, pin=pin))
+            return None
+    return (None if model is None or model == AUTO_MODEL else model), pin
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -184,17 +242,28 @@ def parse_chat(
     )
 
 
-def _strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
+def read_strategy(body: Mapping[str, Any]) -> RoutingStrategy | None:
+    """The body's ``strategy`` field, if any.
+
+    Raises:
+        BadRequest: it names no routing strategy.
+    """
     name = _optional(body, "strategy", str)
     try:
         return RoutingStrategy(name) if name else None
     except ValueError:
         allowed = ", ".join(s.value for s in RoutingStrategy)
-        raise _invalid("strategy", f"must be one of {allowed}") from None
+        raise invalid_field("strategy", f"must be one of {allowed}") from None
 
 
-def _invalid(field: str, problem: str) -> BadRequest:
+def invalid_field(field: str, problem: str) -> BadRequest:
+    """The 400 of a body field: its name, quoted, then what is wrong with it."""
     return BadRequest(f"'{field}' {problem}", code="invalid_value")
+
+
+# The chat parser's own names for the two, so its many call sites stay as they are.
+_strategy = read_strategy
+_invalid = invalid_field
 
 
 def _optional(body: Mapping[str, Any], field: str, kind: type[_T]) -> _T | None:

@@ -23,7 +23,7 @@ from typing import Any
 from actors.board import Board
 from actors.keys import KeyLedger, KeyView
 from actors.response_store import ResponseStore
-from cortex.chat import WholeAnswer
+from cortex.chat import CachedAnswer
 from cortex.crossing import ActorGone, ActorRef, AskTimeout, mailbox_depth
 from cortex.observability.incarnations import Incarnations
 from supervisors import (
@@ -68,7 +68,7 @@ class TreeSources:
     board: Board
     ledger: KeyLedger
     pool_state: Callable[[], Json | None]
-    cache: ResponseStore[WholeAnswer]
+    cache: ResponseStore[CachedAnswer]
     front_port: Callable[[], int | None]
 
 

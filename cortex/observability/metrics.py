@@ -168,9 +168,11 @@ class GatewayMetrics:
         return worker if self._board.config(worker) is not None else OTHER
 
     def model_label(self, worker: str, model: str) -> str:
-        """``model`` if ``worker`` is configured with it, else ``other``."""
+        """``model`` if ``worker`` is configured with it (chat or embeddings), else ``other``."""
         config = self._board.config(worker)
-        return model if config is not None and model in config.models else OTHER
+        if config is None or model not in (*config.models, *config.embedding_models):
+            return OTHER
+        return model
 
     def endpoint_label(self, route: str | None) -> str:
         """The route's path if it is a known endpoint, else ``other`` (404s included)."""

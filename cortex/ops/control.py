@@ -113,6 +113,7 @@ class Control:
             "type": view.config.type,
             "priority": view.config.priority,
             "models": list(view.models),
+            "embedding_models": list(view.embedding_models),
             "base_url": view.config.base_url,
             "status": view.status.value,
         }

@@ -5,6 +5,7 @@
     with cortex.start(settings) as gateway:
         for text in gateway.chat([{"role": "user", "content": "Hi"}]):
             print(text, end="")
+        vectors = gateway.embed(["first text", "second text"])
 
 The daemon (``python -m cortex``) is this same object with the HTTP front listening.
 Requests from the library run on the front's event loop exactly like HTTP requests, so
@@ -31,6 +32,7 @@ from cortex.errors import (
     GatewayError,
     NothingAvailable,
 )
+from cortex.http.embedding_schema import parse_embeddings
 from cortex.http.front import Engine
 from cortex.http.schemas import ChatCall, parse_chat, pin_provider
 from cortex.observability.health import health_summary
@@ -247,6 +249,41 @@ class Gateway:
                     yield text
         finally:
             await run(events.aclose())
+
+    def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        strategy: str | None = None,
+    ) -> list[list[float]]:
+        """Embed texts on an embeddings worker, failing over like ``POST /v1/embeddings``.
+
+        Args:
+            inputs: one text, or several (one vector each, in order).
+            model: ``auto`` (default), an embedding model, a route or ``worker/model``.
+            dimensions: the vector length, where the model can shorten its vectors.
+            strategy: routing strategy for this request only.
+
+        Raises:
+            GatewayError: the request is invalid or no upstream could answer.
+        """
+        engine = self._engine()
+        body = {
+            "input": inputs if isinstance(inputs, str) else list(inputs),
+            "model": model,
+            "dimensions": dimensions,
+            "strategy": strategy,
+        }
+        call = pin_provider(
+            parse_embeddings(body), self.tree.board, self.tree.runtime.settings.routes
+        )
+        future = on_loop(
+            _await(engine.dispatcher.embed(call.request, strategy=call.strategy)), engine.loop
+        )
+        answer = future.result(timeout=self._settings.request_timeout + LIBRARY_MARGIN)
+        return [list(vector) for vector in answer.vectors]
 
     def _call(
         self,

@@ -271,7 +271,8 @@ class GeminiAdapter:
     def __init__(self, *, api_version: str = "v1beta") -> None:
         self._api_version = api_version
 
-    def _root(self, base_url: str) -> str:
+    def root(self, base_url: str) -> str:
+        """The API's versioned root under ``base_url`` (kept when the URL names a version)."""
         base = base_url.rstrip("/")
         return base if _VERSIONED.search(base) else f"{base}/{self._api_version}"
 
@@ -299,7 +300,7 @@ class GeminiAdapter:
             body["generationConfig"] = config
         model = quote(target.model.removeprefix("models/"), safe="")
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{self._root(target.base_url)}/models/{model}:{method}"
+        url = f"{self.root(target.base_url)}/models/{model}:{method}"
         return HttpCall("POST", url, _headers(target.api_key), body)
 
     def decoder(self) -> JsonStreamDecoder:
@@ -334,7 +335,7 @@ class GeminiAdapter:
 
     def models_call(self, base_url: str, api_key: str | None) -> HttpCall:
         """Build ``GET {base}/{version}/models``."""
-        return HttpCall("GET", f"{self._root(base_url)}/models", _headers(api_key))
+        return HttpCall("GET", f"{self.root(base_url)}/models", _headers(api_key))
 
     def parse_models(self, body: bytes) -> tuple[str, ...]:
         """Read ``models[].name`` without the ``models/`` prefix.

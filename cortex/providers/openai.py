@@ -80,6 +80,7 @@ class OpenAIEndpoints:
     Attributes:
         chat_path: appended to the base URL for chat; ``{model}`` is the model, quoted.
         models_path: appended to the base URL to list models (the health probe).
+        embeddings_path: appended to the base URL for embeddings, like ``chat_path``.
         auth_header: the header that carries the key.
         auth_prefix: written before the key in that header (``"Bearer "``).
         query: fixed query parameters of every call.
@@ -87,6 +88,7 @@ class OpenAIEndpoints:
 
     chat_path: str = "/chat/completions"
     models_path: str = "/models"
+    embeddings_path: str = "/embeddings"
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "
     query: tuple[tuple[str, str], ...] = ()

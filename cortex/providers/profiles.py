@@ -69,6 +69,7 @@ def _cloud(type_: str, wire: str, base_url: str, priority: int, model: str) -> P
 _AZURE = OpenAIEndpoints(
     chat_path="/openai/deployments/{model}/chat/completions",
     models_path="/openai/models",
+    embeddings_path="/openai/deployments/{model}/embeddings",
     auth_header="api-key",
     auth_prefix="",
     query=(("api-version", AZURE_API_VERSION),),

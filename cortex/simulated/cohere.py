@@ -29,6 +29,11 @@ from cortex.simulated.faults import ErrorKind
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import ErrorReply, ReplyError, StreamFrames, bearer_key, typed_event
 
+_INPUT_TYPES = frozenset(
+    {"search_document", "search_query", "classification", "clustering", "image"}
+)
+_MAX_TEXTS = 96
+
 __all__ = ["SimulatedCohere"]
 
 _PIECE = re.compile(r"\s*\S+")
@@ -82,10 +87,15 @@ class SimulatedCohere(SimulatedServer):
     default_name: ClassVar[str] = "cohere"
     default_keys: ClassVar[tuple[str, ...]] = ("co-sim-key-1", "co-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("command-a-03-2025", "command-r7b-12-2024")
+    default_embedding_models: ClassVar[tuple[str, ...]] = ("embed-v4.0",)
     error_message_path: ClassVar[tuple[str, ...]] = ("message",)
 
     def _routes(self) -> list[web.RouteDef]:
-        return [web.post("/v2/chat", self._chat), web.get("/v1/models", self._list_models)]
+        return [
+            web.post("/v2/chat", self._chat),
+            web.post("/v2/embed", self._embed),
+            web.get("/v1/models", self._list_models),
+        ]
 
     def _api_key(self, request: web.Request) -> str | None:
         return bearer_key(request)
@@ -96,6 +106,31 @@ class SimulatedCohere(SimulatedServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_chat(request, read_call(self._json_body(request)))
+
+    async def _embed(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v2/embed``: float vectors for at most 96 texts; ``input_type`` required."""
+        body = self._json_body(request)
+        texts = body.get("texts")
+        if body.get("input_type") not in _INPUT_TYPES:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "invalid request: input_type is required")
+        if isinstance(texts, list) and len(texts) > _MAX_TEXTS:
+            raise ReplyError(ErrorKind.BAD_REQUEST, f"invalid request: at most {_MAX_TEXTS} texts")
+        if body.get("embedding_types", ["float"]) != ["float"]:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "this simulation embeds as float only")
+
+        def render(vectors: list[list[float]], tokens: int) -> dict[str, Any]:
+            return {
+                "id": self._next_id("embed-"),
+                "response_type": "embeddings_by_type",
+                "embeddings": {"float": vectors},
+                "texts": texts,
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+            }
+
+        model = body.get("model")
+        return await self._serve_embeddings(
+            request, model, texts, body.get("output_dimension"), render
+        )
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         models = [

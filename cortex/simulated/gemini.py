@@ -118,12 +118,14 @@ class SimulatedGemini(SimulatedServer):
     default_name: ClassVar[str] = "gemini"
     default_keys: ClassVar[tuple[str, ...]] = ("AIza-sim-key-1", "AIza-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("gemini-2.5-flash", "gemini-2.5-pro")
+    default_embedding_models: ClassVar[tuple[str, ...]] = ("gemini-embedding-001",)
     error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
 
     def _routes(self) -> list[web.RouteDef]:
         return [
             web.post(f"/{_VERSION}/models/{_MODEL}:generateContent", self._generate),
             web.post(f"/{_VERSION}/models/{_MODEL}:streamGenerateContent", self._generate),
+            web.post(f"/{_VERSION}/models/{_MODEL}:batchEmbedContents", self._batch_embed),
             web.get(f"/{_VERSION}/models", self._list_models),
             web.get(f"/{_VERSION}/models/{_MODEL}", self._get_model),
         ]
@@ -153,6 +155,31 @@ class SimulatedGemini(SimulatedServer):
             stream=request.path.endswith(":streamGenerateContent"),
         )
         return await self._serve_chat(request, call)
+
+    async def _batch_embed(self, request: web.Request) -> web.StreamResponse:
+        """``:batchEmbedContents``: every entry names the path's model and one text."""
+        model = request.match_info["model"]
+        entries = self._json_body(request).get("requests")
+        if not isinstance(entries, list) or not entries:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "requests must be a non-empty list")
+        texts: list[object] = []
+        sizes: set[object] = set()
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("model") != f"models/{model}":
+                raise ReplyError(ErrorKind.BAD_REQUEST, "each request must name the model")
+            content = entry.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else None
+            if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+                raise ReplyError(ErrorKind.BAD_REQUEST, "each request needs content.parts")
+            texts.append("".join(str(part.get("text", "")) for part in parts))
+            sizes.add(entry.get("outputDimensionality"))
+        if len(sizes) > 1:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "mixed outputDimensionality")
+
+        def render(vectors: list[list[float]], _tokens: int) -> dict[str, Any]:
+            return {"embeddings": [{"values": values} for values in vectors]}
+
+        return await self._serve_embeddings(request, model, texts, sizes.pop(), render)
 
     def _model_card(self, model: str) -> dict[str, Any]:
         return {

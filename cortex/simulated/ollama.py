@@ -120,11 +120,13 @@ class SimulatedOllama(SimulatedServer):
     default_name: ClassVar[str] = "ollama"
     default_keys: ClassVar[tuple[str, ...]] = ()
     default_models: ClassVar[tuple[str, ...]] = ("llama3.1:8b", "qwen2.5:7b")
+    default_embedding_models: ClassVar[tuple[str, ...]] = ("nomic-embed-text", "all-minilm")
     error_message_path: ClassVar[tuple[str, ...]] = ("error",)
 
     def _routes(self) -> list[web.RouteDef]:
         return [
             web.post("/api/chat", self._chat),
+            web.post("/api/embed", self._embed),
             web.get("/api/tags", self._tags),
             web.get("/api/version", self._version),
             web.get("/", self._root),
@@ -139,6 +141,23 @@ class SimulatedOllama(SimulatedServer):
             detail=error.detail or "invalid request", retry_after=f"{error.retry_after or 1:g}"
         )
         return ErrorReply(status, {"error": message})
+
+    async def _embed(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/embed``: ``input`` a string or a list, vectors in ``embeddings``."""
+        body = self._json_body(request)
+        model, texts = body.get("model"), body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+
+        def render(vectors: list[list[float]], tokens: int) -> dict[str, Any]:
+            return {
+                "model": model,
+                "embeddings": vectors,
+                "total_duration": 14_143_917,
+                "load_duration": 1_019_500,
+                "prompt_eval_count": tokens,
+            }
+
+        return await self._serve_embeddings(request, model, texts, body.get("dimensions"), render)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = self._json_body(request)

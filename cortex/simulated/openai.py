@@ -13,7 +13,9 @@ another header, a required query, or Azure OpenAI's deployments
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +143,10 @@ class SimulatedOpenAI(SimulatedServer):
     default_name: ClassVar[str] = "openai"
     default_keys: ClassVar[tuple[str, ...]] = ("sk-sim-key-1", "sk-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o")
+    default_embedding_models: ClassVar[tuple[str, ...]] = (
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    )
     error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")
     context_window: int | None = None  # longest prompt accepted, in tokens
     dialect: Dialect = Dialect()  # set before start: the routes are built from it
@@ -155,10 +161,12 @@ class SimulatedOpenAI(SimulatedServer):
         if self.dialect.deployments:
             return [
                 web.post(f"{root}/openai/deployments/{{model}}/chat/completions", self._chat),
+                web.post(f"{root}/openai/deployments/{{model}}/embeddings", self._embeddings),
                 web.get(f"{root}/openai/models", self._list_models),
             ]
         return [
             web.post(f"{root}/chat/completions", self._chat),
+            web.post(f"{root}/embeddings", self._embeddings),
             web.get(f"{root}/models", self._list_models),
             web.get(f"{root}/models/{{model}}", self._get_model),
         ]
@@ -221,6 +229,30 @@ class SimulatedOpenAI(SimulatedServer):
 
     def _model_card(self, model: str) -> dict[str, Any]:
         return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": self.name}
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        """``POST /embeddings``: floats, or little-endian float32 base64 when asked."""
+        body = self._json_body(request)
+        model = request.match_info.get("model") or body.get("model")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            raise ReplyError(ErrorKind.BAD_REQUEST, "encoding_format must be float or base64")
+
+        def render(vectors: list[list[float]], tokens: int) -> dict[str, Any]:
+            data = [
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": _base64(values) if encoding == "base64" else values,
+                }
+                for index, values in enumerate(vectors)
+            ]
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            return {"object": "list", "data": data, "model": model, "usage": usage}
+
+        return await self._serve_embeddings(request, model, texts, body.get("dimensions"), render)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         cards = [self._model_card(model) for model in self.models]
@@ -332,3 +364,8 @@ class SimulatedOpenAI(SimulatedServer):
         message = "The server is overloaded or not ready yet." + echo
         error = {"message": message, "type": "server_error", "param": None, "code": None}
         return sse_frame({"error": error})
+
+
+def _base64(values: list[float]) -> str:
+    """OpenAI's base64 embedding: the floats as little-endian float32 bytes."""
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")

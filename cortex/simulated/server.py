@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cortex.simulated.background import BackgroundServer
 from cortex.simulated.content import ChatCall, Completion, complete, default_reply
+from cortex.simulated.embedding import read_embedding_request, tokens, vector
 from cortex.simulated.fault_replies import append_text, drip, half_body, hang_up
 from cortex.simulated.faults import ErrorKind, Fault, FaultPlan, FaultRule
 from cortex.simulated.wire import ErrorReply, RecordedRequest, ReplyError, StreamFrames
@@ -29,6 +30,7 @@ __all__ = ["SimulatedServer"]
 
 _BODY = web.RequestKey("body", object)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Render = Callable[[list[list[float]], int], dict[str, Any]]
 
 
 class SimulatedServer(BackgroundServer):
@@ -42,6 +44,8 @@ class SimulatedServer(BackgroundServer):
         keys: valid API keys, default_keys if None; an empty collection disables auth.
         models: model ids the server accepts, default_models if None; others get the
             model-not-found error.
+        embedding_models: unlisted models its embeddings endpoint accepts (besides any of
+            ``models`` named "embed"), default_embedding_models if None.
         reply: fixed reply text; ``None`` greets and echoes the last user message.
         chunk_delay: seconds slept after each streamed content chunk.
         port: TCP port, 0 for an ephemeral one.
@@ -51,6 +55,7 @@ class SimulatedServer(BackgroundServer):
     default_name: ClassVar[str]
     default_keys: ClassVar[tuple[str, ...]]
     default_models: ClassVar[tuple[str, ...]]
+    default_embedding_models: ClassVar[tuple[str, ...]] = ()
     error_message_path: ClassVar[tuple[str, ...]]
     """Where the human-readable message sits in the provider's error body."""
 
@@ -60,6 +65,7 @@ class SimulatedServer(BackgroundServer):
         *,
         keys: Iterable[str] | None = None,
         models: Iterable[str] | None = None,
+        embedding_models: Iterable[str] | None = None,
         reply: str | None = None,
         chunk_delay: float = 0.005,
         port: int = 0,
@@ -67,6 +73,9 @@ class SimulatedServer(BackgroundServer):
         super().__init__(name=name or self.default_name, port=port)
         self.keys = frozenset(self.default_keys if keys is None else keys)
         self.models = tuple(self.default_models if models is None else models)
+        self.embedding_models = tuple(
+            self.default_embedding_models if embedding_models is None else embedding_models
+        )
         self.reply = reply
         self.chunk_delay = chunk_delay
         self.slow_first_byte = 2.0
@@ -310,6 +319,24 @@ class SimulatedServer(BackgroundServer):
         if call.stream:
             return await self._stream(request, call, completion, fault)
         return await self._whole(request, call, completion, fault)
+
+    async def _serve_embeddings(
+        self, request: web.Request, model: object, texts: object, dims: object, render: Render
+    ) -> web.StreamResponse:
+        """Answer embeddings: checks, faults (raised as ReplyError), ``render(vectors, tokens)``."""
+        accepted = (*self.embedding_models, *(m for m in self.models if "embed" in m))
+        inputs, size = read_embedding_request(model, texts, dims, accepted)
+        fault = self._take_fault(request, probe=False)
+        if fault in (Fault.HANG, Fault.SLOW_FIRST_BYTE, Fault.DROP_MID_STREAM):
+            return await hang_up(request, self._wait_closing if fault is Fault.HANG else None)
+        if fault is Fault.EMPTY_STREAM:
+            return web.Response(body=b"", content_type="application/json")
+        if fault is Fault.STREAM_ERROR:
+            raise ReplyError(ErrorKind.OVERLOADED)
+        body = render([vector(text, size) for text in inputs], tokens(inputs))
+        if fault is Fault.ENDS_EARLY:
+            return await half_body(request, body)
+        return web.json_response(body)
 
     async def _whole(
         self, request: web.Request, call: ChatCall, completion: Completion, fault: Fault

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from actors.workers import HealthStatus
 from cortex.config.settings import load_settings
 from cortex.errors import AllUpstreamsFailed, BadRequest, NotFound
 from cortex.simulated import Fault, SimulatedOllama, SimulatedOpenAI
+from cortex.simulated.embedding import vector
 from supervisors import StartError
 
 KEYS = ("sk-library-key-one-00001", "sk-library-key-two-00002")
@@ -156,3 +158,27 @@ def test_a_failed_start_raises_and_leaves_no_thread_of_its_own_running(upstream)
             cortex.start(settings, serve_http=True)
 
     wait_until(lambda: not [t for t in threading.enumerate() if t not in before])
+
+
+def test_embed_returns_one_vector_per_text_and_fails_over(upstream):
+    with SimulatedOpenAI("spare", keys=KEYS, chunk_delay=0.0) as spare:
+        workers = {
+            name: {
+                "type": "openai",
+                "base_url": server.base_url,
+                "api_keys": list(KEYS),
+                "embedding_models": ["text-embedding-3-small"],
+                "priority": priority,
+            }
+            for name, server, priority in (("lib", upstream, 1), ("spare", spare, 2))
+        }
+        settings = load_settings(environ={"CORTEX_PROVIDERS": json.dumps(workers)})
+        upstream.set_fault(Fault.SERVER_ERROR)
+        with cortex.start(settings) as running:
+            vectors = running.embed(["one", "two"], dimensions=4)
+            with pytest.raises(BadRequest):
+                running.embed([])
+        answered = [r for r in spare.requests if r.method == "POST"]
+
+    assert vectors == [vector("one", 4), vector("two", 4)]
+    assert len(answered) == 1
