@@ -116,7 +116,9 @@ def routed(tmp_path: Path) -> Iterator[Routed]:
         daemon = CortexProcess(env, tmp_path / "cortex.log")
         try:
             daemon.wait_ready()
-            yield Routed(primary, backup, local, daemon, config)
+            routed = Routed(primary, backup, local, daemon, config)
+            with routed.client:
+                yield routed
         finally:
             daemon.stop()
 

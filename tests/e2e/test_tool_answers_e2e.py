@@ -72,7 +72,9 @@ def start(tmp_path: Path, name: str, **env: str) -> Iterator[Gateway]:
         daemon = CortexProcess(environment, tmp_path / f"{name}.log")
         try:
             daemon.wait_ready()
-            yield Gateway(primary, backup, local, daemon)
+            gateway = Gateway(primary, backup, local, daemon)
+            with gateway.client:
+                yield gateway
         finally:
             daemon.stop()
 
@@ -104,14 +106,13 @@ def test_a_stream_broken_inside_a_tool_call_ends_in_an_error_and_is_not_continue
     gateway: Gateway,
 ) -> None:
     gateway.primary.set_fault(Fault.STREAM_ERROR, times=1)
-    response = gateway.daemon.post(
+    with gateway.daemon.post(
         "/v1/chat/completions",
         json={"messages": ASK, "tools": [WEATHER], "stream": True},
         stream=True,
-    )
-    frames = [
-        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")
-    ]
+    ) as response:
+        text = response.text
+    frames = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
 
     calls = [c for f in frames for c in f.get("choices") or [] if c["delta"].get("tool_calls")]
     assert calls[0]["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"
