@@ -301,8 +301,29 @@ def build_plan(
         model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
         raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
     if not routed:
-        usable = _ordered(usable, strategy, context)
+        usable = _loaded_first(_ordered(usable, strategy, context))
     return tuple(_candidate(view, model, trial) for view, model, trial in usable)
+
+
+def _loaded_first(
+    usable: list[tuple[WorkerView, str, bool]],
+) -> list[tuple[WorkerView, str, bool]]:
+    """Among workers that report their inventory, those with the model loaded go first.
+
+    They swap only among the places they hold in the strategy's order, so a loaded Ollama
+    instance is preferred to one that must load the model, and other workers keep theirs.
+    """
+    places = [i for i, (view, _, _) in enumerate(usable) if view.inventory is not None]
+    if len(places) < 2:
+        return usable
+    reported = [usable[i] for i in places]
+    reported.sort(
+        key=lambda item: not item[0].inventory or not item[0].inventory.is_loaded(item[1])
+    )
+    ordered = list(usable)
+    for place, item in zip(places, reported, strict=True):
+        ordered[place] = item
+    return ordered
 
 
 def _ordered(
@@ -339,7 +360,7 @@ def _resolve(
         if not pairs:
             raise NoRouteForModel(requested)
         return pairs, {}, True
-    pairs = [(v, requested) for v in views if requested in v.models]
+    pairs = [(v, requested) for v in views if v.serves(requested)]
     if pairs:
         return pairs, {}, False
     raise NoRouteForModel(requested)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from actors.breaker import Breaker
+from actors.inventory import ModelInventory
 from actors.outcomes import UpstreamFailure
 
 
@@ -169,6 +170,8 @@ class WorkerHealth:
         last_check: wall-clock time of the last health probe, if one finished.
         discovered_models: models the upstream listed at the last successful probe.
         breaker: the worker's circuit breaker.
+        inventory: the models on disk and loaded, for a worker whose wire reports both
+            (Ollama); None when unknown (another wire, or no successful probe yet).
     """
 
     status: HealthStatus = HealthStatus.AVAILABLE
@@ -176,6 +179,7 @@ class WorkerHealth:
     last_check: float | None = None
     discovered_models: tuple[str, ...] = ()
     breaker: Breaker = field(default_factory=Breaker)
+    inventory: ModelInventory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,7 @@ class WorkerView:
     breaker: Breaker = field(default_factory=Breaker)
     client_errors: int = 0
     cancelled: int = 0
+    inventory: ModelInventory | None = None
 
     @classmethod
     def compose(
@@ -221,6 +226,7 @@ class WorkerView:
             breaker=health.breaker,
             client_errors=counts.client_errors,
             cancelled=counts.cancelled,
+            inventory=health.inventory,
         )
 
     @property
@@ -233,3 +239,13 @@ class WorkerView:
         """Configured models first, then any others the upstream listed."""
         extra = tuple(m for m in self.discovered_models if m not in self.config.models)
         return self.config.models + extra
+
+    def serves(self, model: str) -> bool:
+        """Whether a request for ``model`` may go here without a pin.
+
+        A worker that reports its inventory serves what it holds (a configured model that
+        is not on disk would only answer 404); any other serves its listed models.
+        """
+        if self.inventory is not None:
+            return self.inventory.has(model)
+        return model in self.models
