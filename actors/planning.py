@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actors.breaker import BreakerState
+from actors.local_models import loaded_first, similar_pairs
 from actors.workers import HealthStatus, WorkerView
 
 AUTO_MODEL = "auto"
@@ -105,6 +106,8 @@ class Candidate:
         supports_prefill: it can continue a partial assistant message.
         trial: this attempt is its breaker's half-open trial.
         max_tokens: the worker's answer length when the client names none.
+        substituted_for: the model the client asked for, when no instance had it and
+            ``model`` is the closest one present (``similar_models``).
     """
 
     worker: str
@@ -118,6 +121,7 @@ class Candidate:
     supports_prefill: bool = False
     trial: bool = False
     max_tokens: int | None = None
+    substituted_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,29 +305,9 @@ def build_plan(
         model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
         raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
     if not routed:
-        usable = _loaded_first(_ordered(usable, strategy, context))
-    return tuple(_candidate(view, model, trial) for view, model, trial in usable)
-
-
-def _loaded_first(
-    usable: list[tuple[WorkerView, str, bool]],
-) -> list[tuple[WorkerView, str, bool]]:
-    """Among workers that report their inventory, those with the model loaded go first.
-
-    They swap only among the places they hold in the strategy's order, so a loaded Ollama
-    instance is preferred to one that must load the model, and other workers keep theirs.
-    """
-    places = [i for i, (view, _, _) in enumerate(usable) if view.inventory is not None]
-    if len(places) < 2:
-        return usable
-    reported = [usable[i] for i in places]
-    reported.sort(
-        key=lambda item: not item[0].inventory or not item[0].inventory.is_loaded(item[1])
-    )
-    ordered = list(usable)
-    for place, item in zip(places, reported, strict=True):
-        ordered[place] = item
-    return ordered
+        usable = loaded_first(_ordered(usable, strategy, context))
+    asked = None if pin or routed or requested_model == AUTO_MODEL else requested_model
+    return tuple(_candidate(view, model, trial, asked) for view, model, trial in usable)
 
 
 def _ordered(
@@ -360,8 +344,9 @@ def _resolve(
         if not pairs:
             raise NoRouteForModel(requested)
         return pairs, {}, True
+    # No worker has the model: those that allow it may answer with the closest one.
     pairs = [(v, requested) for v in views if v.serves(requested)]
-    if pairs:
+    if pairs or (pairs := similar_pairs(views, requested)):
         return pairs, {}, False
     raise NoRouteForModel(requested)
 
@@ -380,7 +365,8 @@ def _pinned(
     return [], {pinned.name: NO_MODELS}, False
 
 
-def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
+def _candidate(view: WorkerView, model: str, trial: bool, asked: str | None = None) -> Candidate:
+    # ``asked``: the model of a plain (unpinned, unrouted) request, which a stand-in may serve.
     config = view.config
     return Candidate(
         worker=config.name,
@@ -394,6 +380,7 @@ def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
         supports_prefill=config.supports_prefill,
         trial=trial,
         max_tokens=config.max_tokens,
+        substituted_for=asked if asked is not None and asked != model else None,
     )
 
 

@@ -49,6 +49,8 @@ class WorkerConfig:
             provider's own default; Anthropic, which requires one, gets 1024).
         is_local: it runs on the user's own hardware (no per-token cost).
         needs_key: every request to it must carry an API key.
+        similar_models: when no worker has a requested model, this one may answer with
+            the closest model it has (Ollama: :mod:`actors.similar`).
     """
 
     name: str
@@ -65,6 +67,7 @@ class WorkerConfig:
     max_tokens: int | None = None
     is_local: bool = False
     needs_key: bool = True
+    similar_models: bool = False
 
     @property
     def time_to_first_token(self) -> float:

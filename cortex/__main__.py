@@ -41,13 +41,15 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_CONFIG                   TOML config file (see config/cortex.example.toml)
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
                                   priority, timeout, base_url, first_token_timeout,
-                                  supports_prefill, max_concurrent, price, max_tokens}:
+                                  supports_prefill, max_concurrent, price, max_tokens,
+                                  similar_models}:
     timeout                       seconds of silence allowed between chunks (60)
     first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
     max_concurrent                attempts it serves at once (unlimited)
     price                         cost per million tokens, for cost_optimized
     max_tokens                    answer length when the client names none
+    similar_models                Ollama, true: a model no instance has -> the closest (false)
                                   A worker also serves every model its upstream lists; key
                                   rests, breaker and supports_prefill are per worker.
 {providers}"""

@@ -151,7 +151,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     priority = _int(entry.get("priority", profile.priority), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
-    limits = _worker_limits(entry, where, problems)
+    limits = _worker_limits(entry, profile, where, problems)
     if profile.needs_key and listed_keys == []:
         problems.append(f"{where}: needs at least one API key in api_keys")
     problems.extend(unknown_keys(where, entry))
@@ -173,6 +173,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         is_local=profile.local,
         # A type whose key is optional sends one when the configuration names one.
         needs_key=profile.needs_key or bool(keys),
+        similar_models=limits.similar_models,
     )
 
 
@@ -183,16 +184,20 @@ class _WorkerLimits:
     price: float | None
     supports_prefill: bool
     max_tokens: int | None
+    similar_models: bool
 
 
-def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) -> _WorkerLimits:
-    """The optional per-worker resilience and request fields of one worker entry."""
+def _worker_limits(
+    entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
+) -> _WorkerLimits:
+    """The optional per-worker resilience, request and model management fields."""
     first_token = entry.get("first_token_timeout")
     if first_token is not None:
         first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
     price = entry.get("price")
     if price is not None:
         price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
+    similar = _model_management(entry, profile, where, problems)
     prefill = entry.get("supports_prefill", False)
     if not isinstance(prefill, bool):
         problems.append(f"{where}: supports_prefill must be true or false")
@@ -204,7 +209,20 @@ def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) ->
         price=price,
         supports_prefill=bool(prefill),
         max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
+        similar_models=similar,
     )
+
+
+def _model_management(
+    entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
+) -> bool:
+    """``similar_models``: Ollama only, where the worker reports its models."""
+    similar = entry.get("similar_models", False)
+    if not isinstance(similar, bool):
+        problems.append(f"{where}: similar_models must be true or false")
+    if similar and profile.wire != "ollama":
+        problems.append(f"{where}: similar_models applies to ollama workers only")
+    return similar is True
 
 
 def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:

@@ -20,9 +20,16 @@ def ollama(
     loaded: tuple[str, ...] = (),
     models: tuple[str, ...] = ("llama3.1:8b",),
     priority: int = 10,
+    similar: bool = False,
 ) -> WorkerView:
     config = WorkerConfig(
-        name, "ollama", "http://o", models=models, priority=priority, needs_key=False
+        name,
+        "ollama",
+        "http://o",
+        models=models,
+        priority=priority,
+        needs_key=False,
+        similar_models=similar,
     )
     inventory = (
         None
@@ -113,3 +120,33 @@ def test_a_pin_still_goes_to_its_worker() -> None:
 def test_views_keep_their_inventory_when_marked_degraded() -> None:
     view = ollama("o1", disk=("m:7b",))
     assert dataclasses.replace(view, in_flight=1).inventory == view.inventory
+
+
+def test_a_missing_model_falls_back_to_the_closest_on_workers_that_allow_it() -> None:
+    views = [
+        ollama("o1", disk=("llama3:8b",), similar=True),
+        ollama("o2", disk=("llama3.1:latest",), similar=True),
+        ollama("o3", disk=("llama3.1:latest",)),
+    ]
+    plan = build_plan(views, "llama3.1:8b", PRIORITY)
+    assert [(c.worker, c.model, c.substituted_for) for c in plan] == [
+        ("o2", "llama3.1:latest", "llama3.1:8b")
+    ]
+
+
+def test_without_similar_models_a_missing_model_is_no_route() -> None:
+    views = [ollama("o1", disk=("llama3.1:latest",))]
+    with pytest.raises(NoRouteForModel):
+        build_plan(views, "llama3.1:8b", PRIORITY)
+
+
+def test_a_present_model_is_never_substituted() -> None:
+    views = [ollama("o1", disk=("llama3.1:8b",), similar=True)]
+    (candidate,) = build_plan(views, "llama3.1:8b", PRIORITY)
+    assert candidate.substituted_for is None
+
+
+def test_no_model_of_the_same_lineage_is_no_route() -> None:
+    views = [ollama("o1", disk=("qwen2.5:7b",), similar=True)]
+    with pytest.raises(NoRouteForModel):
+        build_plan(views, "llama3.1:8b", PRIORITY)

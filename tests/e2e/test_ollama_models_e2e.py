@@ -72,3 +72,43 @@ def test_a_model_no_instance_has_is_a_404_naming_it(
     assert response.status_code == 404
     assert "mixtral:8x7b" in response.json()["error"]["message"]
     assert all(r.path != "/api/chat" for server in fleet for r in server.requests)
+
+
+def test_a_missing_model_falls_back_to_a_similar_one_when_the_worker_allows_it(
+    fleet: tuple[SimulatedOllama, ...], cortex_daemon: Any
+) -> None:
+    fleet[0].store.set_models(["llama3.1:latest"])
+    daemon = cortex_daemon(fleet_env(fleet, **{"ollama-1": {"similar_models": True}}))
+    wait_for(daemon, all_probed, "every instance probed")
+    response = chat(daemon, "llama3.1:70b")
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "llama3.1:latest"
+    assert response.headers["X-Cortex-Model-Substituted"] == "llama3.1:70b"
+    assert response.headers["X-Cortex-Worker"] == "ollama-1"
+    streamed = daemon.post(
+        "/v1/chat/completions",
+        json={
+            "model": "llama3.1:70b",
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert streamed.headers["X-Cortex-Model-Substituted"] == "llama3.1:70b"
+    assert '"model":"llama3.1:latest"' in streamed.text.replace(" ", "")
+    (line, *_) = [
+        e for e in daemon.events("request") if e.get("model_substituted") == "llama3.1:70b"
+    ]
+    assert line["worker"] == "ollama-1"
+
+
+def test_a_missing_model_is_a_404_naming_it_when_no_worker_allows_a_stand_in(
+    fleet: tuple[SimulatedOllama, ...], cortex_daemon: Any
+) -> None:
+    fleet[0].store.set_models(["llama3.1:latest"])
+    daemon = cortex_daemon(fleet_env(fleet))
+    wait_for(daemon, all_probed, "every instance probed")
+    response = chat(daemon, "llama3.1:70b")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert "llama3.1:70b" in response.json()["error"]["message"]
+    assert "X-Cortex-Model-Substituted" not in response.headers
