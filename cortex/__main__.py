@@ -70,6 +70,8 @@ commands (each has --help):
                                   stream an answer from a running Cortex
   python -m cortex status [--url URL]         workers, keys and health of a running Cortex
   python -m cortex check-config [--config F]  validate the configuration, start nothing
+  python -m cortex ollama pull|delete WORKER MODEL [--url URL] [--admin-token T]
+                                  pull (with progress) or delete a model on an Ollama worker
 """
 )
 

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from cortex.http import admin, monitoring, openapi, routes
+from cortex.http import admin, monitoring, ollama_admin, openapi, routes
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
 
@@ -212,6 +212,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _admin("POST", "/reload", admin.reload_config, "re-read the configuration"),
     _admin("POST", "/keys/{worker}/{key_id}/unblock", admin.unblock_key, "unblock a resting key"),
     _admin("POST", "/cache/clear", admin.clear_cache, "drop every cached answer"),
+    _admin(
+        "POST",
+        "/ollama/{worker}/pull",
+        ollama_admin.pull_model,
+        "pull a model onto an Ollama worker, streaming its progress (NDJSON)",
+    ),
+    _admin(
+        "DELETE",
+        "/ollama/{worker}/models/{model}",
+        ollama_admin.delete_model,
+        "delete a model from an Ollama worker",
+        patterns={"model": ollama_admin.MODEL_PATH},
+    ),
 )
 
 
