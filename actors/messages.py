@@ -110,6 +110,14 @@ class ProbeFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmFinished:
+    """Tell a provider actor (from a warm-up's thread) how loading ``model`` went."""
+
+    model: str
+    result: ProbeResult
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshModels:
     """Tell a provider actor its upstream's models changed (a pull, a delete): probe now.
 

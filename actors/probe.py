@@ -112,7 +112,11 @@ async def probe(call: HttpCall, *, timeout: float, max_body: int = MAX_PROBE_BOD
             asyncio.timeout(timeout),
             aiohttp.ClientSession() as session,
             session.request(
-                call.method, call.url, headers=dict(call.headers), allow_redirects=False
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                json=call.json,
+                allow_redirects=False,
             ) as response,
         ):
             if is_redirect(response.status):

@@ -58,6 +58,10 @@ class InventoryWire(Protocol):
         """Build the request that lists the models loaded in memory."""
         ...
 
+    def warm_call(self, base_url: str, api_key: str | None, model: str) -> HttpCall:
+        """Build the request that loads ``model`` and keeps it loaded (no prompt)."""
+        ...
+
     def parse_inventory(self, listing: bytes, loaded: bytes | None) -> ModelInventory:
         """Read the inventory from the model listing and the loaded list (None: unknown).
 

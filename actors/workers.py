@@ -51,6 +51,8 @@ class WorkerConfig:
         needs_key: every request to it must carry an API key.
         similar_models: when no worker has a requested model, this one may answer with
             the closest model it has (Ollama: :mod:`actors.similar`).
+        warm: models its provider actor loads at start and loads again whenever a probe
+            finds one of them on disk but no longer in memory (Ollama).
     """
 
     name: str
@@ -68,6 +70,7 @@ class WorkerConfig:
     is_local: bool = False
     needs_key: bool = True
     similar_models: bool = False
+    warm: tuple[str, ...] = ()
 
     @property
     def time_to_first_token(self) -> float:

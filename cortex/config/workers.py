@@ -174,6 +174,7 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         # A type whose key is optional sends one when the configuration names one.
         needs_key=profile.needs_key or bool(keys),
         similar_models=limits.similar_models,
+        warm=limits.warm,
     )
 
 
@@ -185,6 +186,7 @@ class _WorkerLimits:
     supports_prefill: bool
     max_tokens: int | None
     similar_models: bool
+    warm: tuple[str, ...]
 
 
 def _worker_limits(
@@ -197,7 +199,7 @@ def _worker_limits(
     price = entry.get("price")
     if price is not None:
         price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
-    similar = _model_management(entry, profile, where, problems)
+    similar, warm = _model_management(entry, profile, where, problems)
     prefill = entry.get("supports_prefill", False)
     if not isinstance(prefill, bool):
         problems.append(f"{where}: supports_prefill must be true or false")
@@ -210,19 +212,21 @@ def _worker_limits(
         supports_prefill=bool(prefill),
         max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
         similar_models=similar,
+        warm=warm,
     )
 
 
 def _model_management(
     entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
-) -> bool:
-    """``similar_models``: Ollama only, where the worker reports its models."""
+) -> tuple[bool, tuple[str, ...]]:
+    """``similar_models`` and ``warm``: Ollama only, where the worker reports its models."""
     similar = entry.get("similar_models", False)
     if not isinstance(similar, bool):
         problems.append(f"{where}: similar_models must be true or false")
-    if similar and profile.wire != "ollama":
-        problems.append(f"{where}: similar_models applies to ollama workers only")
-    return similar is True
+    warm = _string_list(entry.get("warm", []), f"{where}: warm", problems) or []
+    if (similar or warm) and profile.wire != "ollama":
+        problems.append(f"{where}: similar_models and warm apply to ollama workers only")
+    return similar is True, tuple(dict.fromkeys(warm))
 
 
 def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:

@@ -173,6 +173,10 @@ class OllamaAdapter:
         """Build ``GET {base}/api/ps`` (the models loaded in memory)."""
         return ollama_models.loaded_call(base_url, api_key)
 
+    def warm_call(self, base_url: str, api_key: str | None, model: str) -> HttpCall:
+        """Build the generate request that loads ``model`` and keeps it loaded for good."""
+        return ollama_models.warm_call(base_url, api_key, model, keep_alive=-1)
+
     def parse_inventory(self, listing: bytes, loaded: bytes | None) -> ModelInventory:
         """Read the models on disk and loaded (see :mod:`cortex.providers.ollama_models`).
 

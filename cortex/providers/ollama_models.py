@@ -42,8 +42,11 @@ def delete_call(base_url: str, api_key: str | None, model: str) -> HttpCall:
     return HttpCall("DELETE", f"{_root(base_url)}/api/delete", bearer_headers(api_key), body)
 
 
-def warm_call(base_url: str, api_key: str | None, model: str, keep_alive: str) -> HttpCall:
-    """Build the generate request that only loads ``model`` and keeps it for ``keep_alive``."""
+def warm_call(base_url: str, api_key: str | None, model: str, keep_alive: str | int) -> HttpCall:
+    """Build the generate request that only loads ``model`` and keeps it for ``keep_alive``.
+
+    A negative ``keep_alive`` keeps it loaded until the server stops or is told otherwise.
+    """
     body = {"model": model, "keep_alive": keep_alive, "stream": False}
     return HttpCall("POST", f"{_root(base_url)}/api/generate", bearer_headers(api_key), body)
 

@@ -15,27 +15,29 @@ def entry(**fields: Any) -> dict[str, str]:
     return {"CORTEX_PROVIDERS": json.dumps({"ollama-1": worker})}
 
 
-def test_similar_models_is_off_by_default() -> None:
+def test_the_fields_default_to_off_and_nothing_warm() -> None:
     (worker,) = load_settings(environ=entry()).workers
-    assert worker.similar_models is False
+    assert (worker.similar_models, worker.warm) == (False, ())
 
 
-def test_similar_models_is_read() -> None:
-    (worker,) = load_settings(environ=entry(similar_models=True)).workers
-    assert worker.similar_models is True
+def test_the_fields_are_read() -> None:
+    environ = entry(similar_models=True, warm=["llama3.1:8b", "phi3", "llama3.1:8b"])
+    (worker,) = load_settings(environ=environ).workers
+    assert (worker.similar_models, worker.warm) == (True, ("llama3.1:8b", "phi3"))
 
 
 @pytest.mark.parametrize(
     ("environ", "problem"),
     [
         (entry(similar_models="yes"), "similar_models must be true or false"),
+        (entry(warm="llama3"), "warm must be a list of strings"),
         (
             {
                 "CORTEX_PROVIDERS": json.dumps(
                     {"groq": {"api_keys": ["gsk-0000000001"], "similar_models": True}}
                 )
             },
-            "applies to ollama workers only",
+            "apply to ollama workers only",
         ),
     ],
 )

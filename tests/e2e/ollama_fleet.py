@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from daemon_harness import CortexProcess
 
 from cortex.simulated import SimulatedOllama
 
+_T = TypeVar("_T")
 ADMIN_TOKEN = "admin-token-for-ollama-tests-0001"
 WAIT = 10.0
 
@@ -48,9 +49,14 @@ def wait_for(
     daemon: CortexProcess, holds: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
     """Poll ``/api/workers`` until ``holds`` is true of the inventories (bounded)."""
+    return wait_until(lambda: inventories(daemon), holds, what)
+
+
+def wait_until(read: Callable[[], _T], holds: Callable[[_T], bool], what: str) -> _T:
+    """Poll ``read()`` until ``holds`` is true of it; fail after :data:`WAIT` seconds."""
     deadline = time.monotonic() + WAIT
     while True:
-        seen = inventories(daemon)
+        seen = read()
         if holds(seen):
             return seen
         if time.monotonic() > deadline:

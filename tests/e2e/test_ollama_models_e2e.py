@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ollama_fleet import all_probed, chat, fleet_env, loaded, on_disk, wait_for
+from ollama_fleet import all_probed, chat, fleet_env, loaded, on_disk, wait_for, wait_until
 
 from cortex.simulated import SimulatedOllama
 
@@ -112,3 +112,23 @@ def test_a_missing_model_is_a_404_naming_it_when_no_worker_allows_a_stand_in(
     assert response.json()["error"]["code"] == "model_not_found"
     assert "llama3.1:70b" in response.json()["error"]["message"]
     assert "X-Cortex-Model-Substituted" not in response.headers
+
+
+def test_warm_models_are_loaded_at_start_and_loaded_again_when_dropped(
+    fleet: tuple[SimulatedOllama, ...], cortex_daemon: Any
+) -> None:
+    env = fleet_env(fleet, **{"ollama-3": {"warm": ["qwen2.5:7b", "not-pulled:1b"]}})
+    daemon = cortex_daemon({**env, "HEALTH_CHECK_INTERVAL": "0.2"})
+    wait_for(daemon, lambda seen: "qwen2.5:7b" in loaded(seen["ollama-3"]), "qwen2.5 loaded")
+    (warm, *_) = [r for r in fleet[2].requests if r.path == "/api/generate"]
+    assert warm.body == {"model": "qwen2.5:7b", "keep_alive": -1, "stream": False}
+    # The server drops it (a restart, memory pressure): the next probe loads it again.
+    fleet[2].store.set_models(["llama3.1:8b", "qwen2.5:7b"], loaded=[])
+    loads = wait_until(
+        lambda: [r.body["model"] for r in fleet[2].requests if r.path == "/api/generate"],
+        lambda models: models.count("qwen2.5:7b") >= 2,
+        "a second warm-up",
+    )
+    assert "not-pulled:1b" not in loads
+    assert fleet[2].store.loaded == ("qwen2.5:7b",)
+    assert daemon.events("model_warmed")
