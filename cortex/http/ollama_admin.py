@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 import structlog
 from aiohttp import web
 
+from actors.wire import HttpCall
 from actors.workers import WorkerConfig
 from cortex.config.runtime import RUNTIME
 from cortex.errors import AllUpstreamsFailed, Attempt, BadRequest, NotFound
@@ -74,6 +76,15 @@ def _session(config: WorkerConfig) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=timeout)
 
 
+def _send(
+    session: aiohttp.ClientSession, call: HttpCall
+) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+    """Make ``call``; a redirect is answered as is, never followed (DESIGN.md)."""
+    return session.request(
+        call.method, call.url, json=call.json, headers=dict(call.headers), allow_redirects=False
+    )
+
+
 def _failed(config: WorkerConfig, reason: str, message: str) -> AllUpstreamsFailed:
     return AllUpstreamsFailed([Attempt(config.name, None, reason, message)])
 
@@ -114,12 +125,7 @@ async def pull_model(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     log.info("model_pull_started", worker=config.name, model=model)
     try:
-        async with (
-            _session(config) as session,
-            session.post(
-                call.url, json=call.json, headers=dict(call.headers), allow_redirects=False
-            ) as upstream,
-        ):
+        async with _session(config) as session, _send(session, call) as upstream:
             if upstream.status != 200:
                 body = await upstream.content.read(MAX_ERROR_BODY)
                 message = redact(_error_message(body))
@@ -154,12 +160,7 @@ async def delete_model(request: web.Request) -> web.Response:
     model = request.match_info["model"]
     call = ollama_models.delete_call(config.base_url, _key(config), model)
     try:
-        async with (
-            _session(config) as session,
-            session.delete(
-                call.url, json=call.json, headers=dict(call.headers), allow_redirects=False
-            ) as upstream,
-        ):
+        async with _session(config) as session, _send(session, call) as upstream:
             body = await upstream.content.read(MAX_ERROR_BODY)
     except (aiohttp.ClientError, TimeoutError) as exc:
         message = f"the delete on {config.name} failed: {type(exc).__name__}"

@@ -94,10 +94,10 @@ def run_command(
 
 def _ollama(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        return ollama_cli.run(args, out)
+        return ollama_cli.run(args, out, _check)
     except requests.RequestException as exc:
         print(f"cortex: cannot reach {args.url}: {type(exc).__name__}", file=err)
-    except ollama_cli.OllamaCommandError as exc:
+    except (ollama_cli.OllamaCommandError, _HttpError) as exc:
         print(f"cortex: {exc}", file=err)
     return 1
 

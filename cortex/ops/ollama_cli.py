@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -43,11 +44,16 @@ class OllamaCommandError(Exception):
     """The gateway or the Ollama instance refused; the message says why."""
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO, check: Callable[[requests.Response], object]) -> int:
     """Run ``ollama pull`` or ``ollama delete``; returns the exit status.
 
+    Args:
+        args: the parsed command line.
+        out: where progress and the result go.
+        check: raises the CLI's error for an error answer of the gateway.
+
     Raises:
-        OllamaCommandError: the gateway answered with an error, or the pull failed.
+        OllamaCommandError: no admin token, or the pull ended without success.
         requests.RequestException: the gateway could not be reached.
     """
     if not args.admin_token:
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             headers=headers,
             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
         )
-        _check(response)
+        check(response)
         print(f"deleted {args.model} from {args.worker}", file=out)
         return 0
     with requests.post(
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         stream=True,
         timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
     ) as response:
-        _check(response)
+        check(response)
         progress = Progress(out, tty=out.isatty())
         for line in response.iter_lines():
             if line:
@@ -80,17 +86,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise OllamaCommandError(progress.error or "the pull ended without success")
     print(f"pulled {args.model} onto {args.worker}", file=out)
     return 0
-
-
-def _check(response: requests.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        error = response.json()["error"]
-        message = f"{response.status_code} {error.get('code')}: {error.get('message')}"
-    except (ValueError, KeyError, TypeError, AttributeError):
-        message = f"{response.status_code} {response.reason}"
-    raise OllamaCommandError(message)
 
 
 def _gigabytes(count: int) -> str:
