@@ -99,10 +99,31 @@ class ProbeHealth:
 
 @dataclass(frozen=True, slots=True)
 class ProbeFinished:
-    """Tell a provider actor (from its probe's thread) how probe number ``probe_id`` went."""
+    """Tell a provider actor (from its probe's thread) how probe number ``probe_id`` went.
+
+    ``loaded`` is the answer to the loaded-models call of a wire that reports its
+    inventory, when the model listing succeeded.
+    """
 
     probe_id: int
     result: ProbeResult
+    loaded: ProbeResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WarmFinished:
+    """Tell a provider actor (from a warm-up's thread) how loading ``model`` went."""
+
+    model: str
+    result: ProbeResult
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshModels:
+    """Tell a provider actor its upstream's models changed (a pull, a delete): probe now.
+
+    A probe already under way may have read the old list, so another follows it.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,7 @@ Planning fails with one of these errors, named after what the caller can do:
     └── NoWorkerAvailable     workers serve the request but all are unhealthy (503/429);
                               carries the reason each one was skipped
 
-A pin arrives as its own field, already read from the client's ``"<worker>/<model>"``
-where the request entered the gateway; the planner never splits model names.
+A pin arrives as its own field (read where the request entered): model names are never split.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actors.breaker import BreakerState
+from actors.local_models import loaded_first, similar_pairs
 from actors.workers import HealthStatus, PlanKind, WorkerView
 
 AUTO_MODEL = "auto"
@@ -108,6 +108,8 @@ class Candidate:
         supports_prefill: it can continue a partial assistant message.
         trial: this attempt is its breaker's half-open trial.
         max_tokens: the worker's answer length when the client names none.
+        substituted_for: the model the client asked for, when no instance had it and
+            ``model`` is the closest one present (``similar_models``).
     """
 
     worker: str
@@ -121,6 +123,7 @@ class Candidate:
     supports_prefill: bool = False
     trial: bool = False
     max_tokens: int | None = None
+    substituted_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +268,9 @@ def build_plan(
     configured route name uses the route's targets in the route's order; any other name
     goes to the workers whose models include it.
 
-    Health: unavailable, rate-limited and out-of-quota workers are skipped, and so are
-    workers whose breaker is open; a half-open worker gets one trial request at a time.
-    A degraded worker (one that failed recently) keeps its place: the breaker, not one
-    past failure, decides when a worker stops getting traffic.
+    Health: unavailable, rate-limited and out-of-quota workers and open breakers are
+    skipped; a half-open worker gets one trial at a time; a degraded one (it failed
+    recently) keeps its place: the breaker, not one past failure, stops its traffic.
 
     Args:
         views: the current snapshot of every worker.
@@ -305,8 +307,9 @@ def build_plan(
         model_name = None if requested_model in (None, AUTO_MODEL) else requested_model
         raise NoWorkerAvailable(model_name, skipped, min(waits) if waits else None)
     if not routed:
-        usable = _ordered(usable, strategy, context)
-    return tuple(_candidate(view, model, trial) for view, model, trial in usable)
+        usable = loaded_first(_ordered(usable, strategy, context))
+    asked = None if pin or routed or requested_model == AUTO_MODEL else requested_model
+    return tuple(_candidate(view, model, trial, asked) for view, model, trial in usable)
 
 
 def _ordered(
@@ -345,8 +348,9 @@ def _resolve(
         if not pairs:
             raise NoRouteForModel(requested)
         return pairs, {}, True
-    pairs = [(v, requested) for v in views if requested in v.serving(kind)]
-    if pairs:
+    # No worker has the model: those that allow it may answer with the closest one.
+    pairs = [(v, requested) for v in views if v.serves(requested, kind)]
+    if pairs or (kind is PlanKind.CHAT and (pairs := similar_pairs(views, requested))):
         return pairs, {}, False
     raise NoRouteForModel(requested)
 
@@ -365,7 +369,8 @@ def _pinned(
     return [], {pinned.name: NO_MODELS}, False
 
 
-def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
+def _candidate(view: WorkerView, model: str, trial: bool, asked: str | None = None) -> Candidate:
+    # ``asked``: the model of a plain (unpinned, unrouted) request, which a stand-in may serve.
     config = view.config
     return Candidate(
         worker=config.name,
@@ -379,16 +384,14 @@ def _candidate(view: WorkerView, model: str, trial: bool) -> Candidate:
         supports_prefill=config.supports_prefill,
         trial=trial,
         max_tokens=config.max_tokens,
+        substituted_for=asked if asked is not None and asked != model else None,
     )
 
 
 def route_fallbacks(views: Sequence[WorkerView], route: Route | None) -> dict[str, Candidate]:
     """The fallback targets a model route names, by provider error code (none without one)."""
-    if route is None:
-        return {}
     by_name = {v.name: v for v in views}
+    fallbacks = route.fallbacks.items() if route is not None else ()
     return {
-        code: _candidate(by_name[worker], model, trial=False)
-        for code, (worker, model) in route.fallbacks.items()
-        if worker in by_name
+        code: _candidate(by_name[w], m, trial=False) for code, (w, m) in fallbacks if w in by_name
     }

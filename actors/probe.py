@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -53,14 +54,45 @@ def start_probe(
     still running in the loop's executor cannot delay it. The thread is a daemon, so a
     probe under way never keeps the process alive.
     """
+    return start_probes(
+        (call,),
+        timeout=timeout,
+        done=lambda results: done(results[0]),
+        max_body=max_body,
+        name=name,
+    )
+
+
+def start_probes(
+    calls: Sequence[HttpCall],
+    *,
+    timeout: float,
+    done: Callable[[tuple[ProbeResult, ...]], None],
+    max_body: int = MAX_PROBE_BODY,
+    name: str = "probe",
+) -> threading.Thread:
+    """Like :func:`start_probe` for several calls made in turn under one deadline.
+
+    A call is made only while every earlier one got a successful answer (status below
+    400), so ``done`` gets one result per call made: the first failure ends the probe.
+    ``timeout`` bounds all of them together.
+    """
 
     async def run_and_report() -> None:
+        results: list[ProbeResult] = []
+        deadline = time.monotonic() + timeout
         try:
-            result = await probe(call, timeout=timeout, max_body=max_body)
+            for call in calls:
+                # The first call has the whole deadline, as a lone probe would.
+                left = max(0.0, deadline - time.monotonic()) if results else timeout
+                result = await probe(call, timeout=left, max_body=max_body)
+                results.append(result)
+                if isinstance(result, UpstreamFailure) or result.status >= 400:
+                    break
         except Exception as exc:  # noqa: BLE001 - any surprise still ends the probe, once
             failed = f"health probe failed: {type(exc).__name__}"
-            result = UpstreamFailure(ErrorKind.UPSTREAM_ERROR, failed)
-        done(result)
+            results.append(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, failed))
+        done(tuple(results))
 
     def run() -> None:
         asyncio.run(run_and_report())
@@ -80,7 +112,11 @@ async def probe(call: HttpCall, *, timeout: float, max_body: int = MAX_PROBE_BOD
             asyncio.timeout(timeout),
             aiohttp.ClientSession() as session,
             session.request(
-                call.method, call.url, headers=dict(call.headers), allow_redirects=False
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                json=call.json,
+                allow_redirects=False,
             ) as response,
         ):
             if is_redirect(response.status):

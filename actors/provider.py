@@ -38,12 +38,13 @@ import structlog
 
 from actors.board import Board
 from actors.breaker import BreakerSettings
-from actors.messages import AttemptEnded, ProbeFinished, ProbeHealth
+from actors.inventory import ModelInventory
+from actors.messages import AttemptEnded, ProbeFinished, ProbeHealth, RefreshModels, WarmFinished
 from actors.outcomes import ErrorKind, UpstreamFailure
-from actors.probe import ProbeResult, start_probe
+from actors.probe import ProbeReply, ProbeResult, start_probes
 from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
-from actors.wire import ProbeWire
+from actors.wire import InventoryWire, ProbeWire
 from actors.workers import HealthStatus, WorkerConfig, WorkerHealth
 from supervisors import Link, SupervisedActor
 
@@ -103,6 +104,8 @@ class ProviderActor(SupervisedActor):
         self._probe_ids = itertools.count(1)
         self._probing: int | None = None
         self._probe_masked: str | None = None  # the masked key the probe under way presents
+        self._probe_again = False  # the models changed while a probe was under way
+        self._warming: set[str] = set()  # warm models being loaded now
         self._ticker = Ticker(self.actor_ref, probe.interval, ProbeHealth, first_delay=0.0)
 
     def on_start(self) -> None:
@@ -125,11 +128,20 @@ class ProviderActor(SupervisedActor):
                 self._attempt_ended(failure)
             case ProbeHealth():
                 self._start_probe()
-            case ProbeFinished(probe_id=probe_id, result=result) if probe_id == self._probing:
+            case RefreshModels():
+                self._refresh()
+            case ProbeFinished(probe_id=probe_id, result=result, loaded=loaded) if (
+                probe_id == self._probing
+            ):
                 self._probing = None
-                self._probe_finished(result)
+                self._probe_finished(result, loaded)
+                if self._probe_again:
+                    self._probe_again = False
+                    self._start_probe()
             case ProbeFinished():
                 return None
+            case WarmFinished(model=model, result=result):
+                self._warm_finished(model, result)
             case _:
                 return super().on_receive(message)
         return None
@@ -200,21 +212,29 @@ class ProviderActor(SupervisedActor):
         self._probe_masked = mask_key(key) if key else None
         ref = self.actor_ref
 
-        def report(result: ProbeResult) -> None:
+        def report(results: tuple[ProbeResult, ...]) -> None:
+            loaded = results[1] if len(results) > 1 else None
             try:
-                ref.tell(ProbeFinished(probe_id, result))
+                ref.tell(ProbeFinished(probe_id, results[0], loaded))
             except pykka.ActorDeadError:
                 return  # the actor stopped while its probe ran; nobody needs the result
 
-        start_probe(
-            self._adapter.models_call(config.base_url, key),
+        calls = [self._adapter.models_call(config.base_url, key)]
+        if isinstance(self._adapter, InventoryWire):
+            calls.append(self._adapter.loaded_call(config.base_url, key))
+        start_probes(
+            calls,
             timeout=self._probe.timeout,
             done=report,
             name=f"probe-{config.name}",
         )
 
-    def _probe_finished(self, result: ProbeResult) -> None:
-        """Judge a finished probe: a readable model list means the worker is up."""
+    def _probe_finished(self, result: ProbeResult, loaded: ProbeResult | None = None) -> None:
+        """Judge a finished probe: a readable model list means the worker is up.
+
+        A wire that reports its inventory also reads what is loaded from ``loaded``; when
+        that call failed, nothing is taken to be loaded, which only costs a preference.
+        """
         if isinstance(result, UpstreamFailure):
             self._probe_failed(result)
             return
@@ -224,16 +244,80 @@ class ProviderActor(SupervisedActor):
             return
         try:
             models = self._adapter.parse_models(result.body)
+            inventory = self._inventory(result.body, loaded)
         except ValueError as exc:
             self._probe_failed(UpstreamFailure(ErrorKind.UPSTREAM_ERROR, str(exc)[:200]))
             return
         self._ticker.set_interval(self._probe.interval)
+        if inventory is not None:
+            self._warm(inventory)
         self._update(
             status=HealthStatus.AVAILABLE,
             discovered_models=models,
+            inventory=inventory,
             last_check=time.time(),
             breaker=self._health.breaker.allow_trial_now(self._clock()),
         )
+
+    def _warm(self, inventory: ModelInventory) -> None:
+        """Load each ``warm`` model that is on disk but not in memory, off the actor.
+
+        At start the first probe finds them unloaded; later, a model the server dropped
+        (a restart, memory pressure) is loaded again at the next probe. A model not on
+        disk is left alone: loading it would only fail.
+        """
+        if not isinstance(self._adapter, InventoryWire):
+            return
+        config, ref = self._config, self.actor_ref
+        for model in config.warm:
+            if model in self._warming or inventory.is_loaded(model) or not inventory.has(model):
+                continue
+            self._warming.add(model)
+
+            def report(results: tuple[ProbeResult, ...], model: str = model) -> None:
+                try:
+                    ref.tell(WarmFinished(model, results[0]))
+                except pykka.ActorDeadError:
+                    return
+
+            key = self._probe_key() if config.needs_key else None
+            start_probes(
+                [self._adapter.warm_call(config.base_url, key, model)],
+                timeout=config.time_to_first_token,
+                done=report,
+                name=f"warm-{config.name}",
+            )
+
+    def _warm_finished(self, model: str, result: ProbeResult) -> None:
+        """Note a finished warm-up; a loaded model shows at once in a fresh probe."""
+        self._warming.discard(model)
+        if isinstance(result, ProbeReply) and result.status < 400:
+            log.info("model_warmed", worker=self._config.name, model=model)
+            self._refresh()
+            return
+        reason = result.kind.value if isinstance(result, UpstreamFailure) else result.status
+        log.warning("model_warm_failed", worker=self._config.name, model=model, reason=reason)
+
+    def _refresh(self) -> None:
+        """Probe now, or right after the probe under way (which may have read old models)."""
+        self._probe_again = self._probing is not None
+        self._start_probe()
+
+    def _inventory(self, listing: bytes, loaded: ProbeResult | None) -> ModelInventory | None:
+        """The inventory a probe read, or None for a wire that reports none.
+
+        Raises:
+            ValueError: the listing is not valid (a loaded list that is not is ignored).
+        """
+        if not isinstance(self._adapter, InventoryWire):
+            return None
+        body = loaded.body if isinstance(loaded, ProbeReply) and loaded.status < 400 else None
+        try:
+            return self._adapter.parse_inventory(listing, body)
+        except ValueError:
+            if body is None:
+                raise
+            return self._adapter.parse_inventory(listing, None)
 
     def _probe_failed(self, failure: UpstreamFailure, key: str | None = None) -> None:
         failure = scrub(failure, self._redactor, key)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from actors.inventory import ModelInventory
 from actors.outcomes import UpstreamFailure
 
 
@@ -41,5 +42,30 @@ class ProbeWire(Protocol):
 
         Raises:
             ValueError: the body is not a valid model listing of this format.
+        """
+        ...
+
+
+@runtime_checkable
+class InventoryWire(Protocol):
+    """A wire whose probe also reads which models are on disk and loaded (Ollama).
+
+    The provider actor makes :meth:`loaded_call` after a successful model listing, within
+    the same probe deadline, and publishes what :meth:`parse_inventory` reads from both.
+    """
+
+    def loaded_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build the request that lists the models loaded in memory."""
+        ...
+
+    def warm_call(self, base_url: str, api_key: str | None, model: str) -> HttpCall:
+        """Build the request that loads ``model`` and keeps it loaded (no prompt)."""
+        ...
+
+    def parse_inventory(self, listing: bytes, loaded: bytes | None) -> ModelInventory:
+        """Read the inventory from the model listing and the loaded list (None: unknown).
+
+        Raises:
+            ValueError: ``listing`` is not a valid model listing of this format.
         """
         ...

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from actors.breaker import Breaker
+from actors.inventory import ModelInventory
 from actors.outcomes import UpstreamFailure
 
 
@@ -50,6 +51,10 @@ class WorkerConfig:
             provider's own default; Anthropic, which requires one, gets 1024).
         is_local: it runs on the user's own hardware (no per-token cost).
         needs_key: every request to it must carry an API key.
+        similar_models: when no worker has a requested model, this one may answer with
+            the closest model it has (Ollama: :mod:`actors.similar`).
+        warm: models its provider actor loads at start and loads again whenever a probe
+            finds one of them on disk but no longer in memory (Ollama).
     """
 
     name: str
@@ -67,6 +72,8 @@ class WorkerConfig:
     max_tokens: int | None = None
     is_local: bool = False
     needs_key: bool = True
+    similar_models: bool = False
+    warm: tuple[str, ...] = ()
 
     @property
     def time_to_first_token(self) -> float:
@@ -179,6 +186,8 @@ class WorkerHealth:
         last_check: wall-clock time of the last health probe, if one finished.
         discovered_models: models the upstream listed at the last successful probe.
         breaker: the worker's circuit breaker.
+        inventory: the models on disk and loaded, for a worker whose wire reports both
+            (Ollama); None when unknown (another wire, or no successful probe yet).
     """
 
     status: HealthStatus = HealthStatus.AVAILABLE
@@ -186,6 +195,7 @@ class WorkerHealth:
     last_check: float | None = None
     discovered_models: tuple[str, ...] = ()
     breaker: Breaker = field(default_factory=Breaker)
+    inventory: ModelInventory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +221,7 @@ class WorkerView:
     breaker: Breaker = field(default_factory=Breaker)
     client_errors: int = 0
     cancelled: int = 0
+    inventory: ModelInventory | None = None
 
     @classmethod
     def compose(
@@ -231,6 +242,7 @@ class WorkerView:
             breaker=health.breaker,
             client_errors=counts.client_errors,
             cancelled=counts.cancelled,
+            inventory=health.inventory,
         )
 
     @property
@@ -250,6 +262,17 @@ class WorkerView:
     def serving(self, kind: PlanKind) -> tuple[str, ...]:
         """The models it serves for requests of ``kind``, its default first."""
         return self.embedding_models if kind is PlanKind.EMBEDDINGS else self.models
+
+    def serves(self, model: str, kind: PlanKind = PlanKind.CHAT) -> bool:
+        """Whether a request of ``kind`` for ``model`` may go here without a pin.
+
+        A worker that reports its inventory serves the chat models it holds (a configured
+        model that is not on disk would only answer 404); any other serves its listed
+        models of that kind.
+        """
+        if kind is PlanKind.CHAT and self.inventory is not None:
+            return self.inventory.has(model)
+        return model in self.serving(kind)
 
     @property
     def embedding_models(self) -> tuple[str, ...]:

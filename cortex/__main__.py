@@ -42,7 +42,7 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
                                   embedding_models, priority, timeout, base_url,
                                   first_token_timeout, supports_prefill, max_concurrent,
-                                  price, max_tokens}:
+                                  price, max_tokens, similar_models, warm}:
     timeout                       seconds of silence allowed between chunks (60)
     first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
@@ -50,6 +50,8 @@ environment (flags win over the environment, which wins over .env, then the conf
     price                         cost per million tokens, for cost_optimized
     max_tokens                    answer length when the client names none
     embedding_models              models it serves on POST /v1/embeddings (not anthropic)
+    similar_models                Ollama, true: a model no instance has -> the closest (false)
+    warm                          Ollama: models loaded at start and kept loaded ([])
                                   A worker also serves every model its upstream lists; key
                                   rests, breaker and supports_prefill are per worker.
 {providers}"""
@@ -70,6 +72,8 @@ commands (each has --help):
                                   stream an answer from a running Cortex
   python -m cortex status [--url URL]         workers, keys and health of a running Cortex
   python -m cortex check-config [--config F]  validate the configuration, start nothing
+  python -m cortex ollama pull|delete WORKER MODEL [--url URL] [--admin-token T]
+                                  pull (with progress) or delete a model on an Ollama worker
 """
 )
 

@@ -25,6 +25,7 @@ import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure
 from cortex.chat import AnswerFold, LiveAnswer, StreamEvent, StreamFailed, WholeAnswer
+from cortex.dataplane.substitution import read_substituted
 from cortex.errors import DeadlineExceeded
 from cortex.providers.capabilities import read_dropped
 
@@ -74,7 +75,8 @@ class Flight:
         if not isinstance(whole, WholeAnswer) or self._fold.skipped or len(whole.workers) > 1:
             return None
         dropped = read_dropped(self._headers)
-        return dataclasses.replace(whole, dropped=dropped) if dropped else whole
+        asked = read_substituted(self._headers)
+        return dataclasses.replace(whole, dropped=dropped, substituted_for=asked)
 
     def attach(self) -> None:
         """Count one more follower (before it joins)."""

@@ -37,6 +37,7 @@ from cortex.chat import (
 )
 from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.dispatch import Dispatcher
+from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.embedding_schema import EmbeddingCall
 from cortex.http.schemas import ChatCall
@@ -50,7 +51,11 @@ STORE_TIMEOUT = 5.0
 
 def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
     """A whole answer as a live one, its events as fast as the client reads them."""
-    headers = {**dropped_headers(answer.dropped), **headers}
+    headers = {
+        **dropped_headers(answer.dropped),
+        **substitution_headers(answer.substituted_for),
+        **headers,
+    }
     return LiveAnswer(answer.worker, answer.model, _replayed(answer), headers)
 
 

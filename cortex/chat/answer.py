@@ -160,6 +160,8 @@ class WholeAnswer:
         tool_calls: the tool calls the answer made, in order.
         reasoning: the reasoning text the provider returned, if any.
         dropped: request fields the answering worker could not honour and left out.
+        substituted_for: the model the client asked for, when no worker had it and a
+            similar one answered (``model``).
         alternatives: the other answers (choices 1, 2, ...) when the client asked for
             several; each is a whole answer of its own without usage.
     """
@@ -174,6 +176,7 @@ class WholeAnswer:
     reasoning: str = ""
     dropped: tuple[str, ...] = ()
     alternatives: tuple[WholeAnswer, ...] = ()
+    substituted_for: str | None = None
 
     def __post_init__(self) -> None:
         if not self.workers:

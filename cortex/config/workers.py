@@ -146,15 +146,10 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
     if not models and profile.model is not None:
         models = [profile.model]
     embedding_models = _embedding_models(entry, profile.type, where, problems)
-    base_url = str(entry.get("base_url") or profile.base_url or "").rstrip("/")
-    parsed = urlparse(base_url)
-    if not base_url:
-        problems.append(f"{where}: type {profile.type!r} has no default base_url: set one")
-    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
-        problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    base_url = _base_url(entry, profile, where, problems)
     priority = _int(entry.get("priority", profile.priority), f"{where}: priority", problems)
     timeout = _positive(entry.get("timeout", 60.0), f"{where}: timeout", problems)
-    limits = _worker_limits(entry, where, problems)
+    limits = _worker_limits(entry, profile, where, problems)
     if profile.needs_key and listed_keys == []:
         problems.append(f"{where}: needs at least one API key in api_keys")
     problems.extend(unknown_keys(where, entry))
@@ -177,7 +172,21 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         is_local=profile.local,
         # A type whose key is optional sends one when the configuration names one.
         needs_key=profile.needs_key or bool(keys),
+        similar_models=limits.similar_models,
+        warm=limits.warm,
     )
+
+
+def _base_url(
+    entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
+) -> str:
+    base_url = str(entry.get("base_url") or profile.base_url or "").rstrip("/")
+    parsed = urlparse(base_url)
+    if not base_url:
+        problems.append(f"{where}: type {profile.type!r} has no default base_url: set one")
+    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
+        problems.append(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    return base_url
 
 
 def _embedding_models(
@@ -198,16 +207,21 @@ class _WorkerLimits:
     price: float | None
     supports_prefill: bool
     max_tokens: int | None
+    similar_models: bool
+    warm: tuple[str, ...]
 
 
-def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) -> _WorkerLimits:
-    """The optional per-worker resilience and request fields of one worker entry."""
+def _worker_limits(
+    entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
+) -> _WorkerLimits:
+    """The optional per-worker resilience, request and model management fields."""
     first_token = entry.get("first_token_timeout")
     if first_token is not None:
         first_token = _positive(first_token, f"{where}: first_token_timeout", problems)
     price = entry.get("price")
     if price is not None:
         price = _positive(price, f"{where}: price", problems) if price != 0 else 0.0
+    similar, warm = _model_management(entry, profile, where, problems)
     prefill = entry.get("supports_prefill", False)
     if not isinstance(prefill, bool):
         problems.append(f"{where}: supports_prefill must be true or false")
@@ -219,7 +233,22 @@ def _worker_limits(entry: Mapping[str, Any], where: str, problems: list[str]) ->
         price=price,
         supports_prefill=bool(prefill),
         max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
+        similar_models=similar,
+        warm=warm,
     )
+
+
+def _model_management(
+    entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
+) -> tuple[bool, tuple[str, ...]]:
+    """``similar_models`` and ``warm``: Ollama only, where the worker reports its models."""
+    similar = entry.get("similar_models", False)
+    if not isinstance(similar, bool):
+        problems.append(f"{where}: similar_models must be true or false")
+    warm = _string_list(entry.get("warm", []), f"{where}: warm", problems) or []
+    if (similar or warm) and profile.wire != "ollama":
+        problems.append(f"{where}: similar_models and warm apply to ollama workers only")
+    return similar is True, tuple(dict.fromkeys(warm))
 
 
 def _at_least_one(raw: object, where: str, problems: list[str]) -> int | None:

@@ -67,6 +67,7 @@ from cortex.dataplane.attempts import Attempts, Fetched, OpenAttempt
 from cortex.dataplane.contributions import Contribution, answer_usage
 from cortex.dataplane.fitting import embeddable, fitted, worker_fit
 from cortex.dataplane.slots import Slots
+from cortex.dataplane.substitution import substitution_headers
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
 from cortex.errors import (
     AllUpstreamsFailed,
@@ -160,7 +161,7 @@ class Dispatcher:
             candidate.worker,
             candidate.model,
             self._stream(walk, opened, request),
-            headers=dropped_headers(dropped),
+            headers={**dropped_headers(dropped), **substitution_headers(candidate.substituted_for)},
             key=opened.key,
         )
 
@@ -186,7 +187,8 @@ class Dispatcher:
             result = await gather(LiveAnswer(worker, model, events, key=opened.key))
             if isinstance(result, WholeAnswer):
                 dropped = self._dropped(candidate.type, request)
-                return dataclasses.replace(result, dropped=dropped) if dropped else result
+                asked = candidate.substituted_for
+                return dataclasses.replace(result, dropped=dropped, substituted_for=asked)
             walk.note_failure(candidate.worker, opened.key, result)
             walk.exclude(candidate.worker)
 

@@ -17,6 +17,8 @@ bounded thread pool, because it blocks on actor asks and supervisor calls.
     POST   /admin/reload                         re-read the configuration, apply the diff
     POST   /admin/keys/{worker}/{key_id}/unblock put a resting key back into rotation
     POST   /admin/cache/clear                    drop every cached answer (counters stay)
+    POST   /admin/ollama/{worker}/pull           pull a model (see cortex.http.ollama_admin)
+    DELETE /admin/ollama/{worker}/models/{model} delete a model from an Ollama worker
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class Operator(Protocol):
     def clear_cache(self) -> int:
         """Drop every cached answer; returns how many were dropped."""
 
+    def refresh_models(self, worker: str) -> None:
+        """Have a worker's actor read its upstream's models again (after a pull or delete)."""
+
 
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -98,6 +103,15 @@ def _operator(request: web.Request) -> Operator:
     if operator is None:
         raise NothingAvailable("the gateway is still starting", code="admin_unavailable")
     return operator
+
+
+def operator_of(request: web.Request) -> Operator:
+    """The running gateway's operator, for admin handlers in other modules.
+
+    Raises:
+        NothingAvailable: the gateway is still starting.
+    """
+    return _operator(request)
 
 
 async def list_actors(request: web.Request) -> web.Response:

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from cortex.http import admin, embeddings, monitoring, openapi, routes
+from cortex.http import admin, embeddings, monitoring, ollama_admin, openapi, routes
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
 
@@ -236,6 +236,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         admin.explain_route,
         "the content rule a chat body matches and the plan it would walk (no upstream call)",
         body="ChatCompletionRequest",
+    ),
+    _admin(
+        "POST",
+        "/ollama/{worker}/pull",
+        ollama_admin.pull_model,
+        "pull a model onto an Ollama worker, streaming its progress (NDJSON)",
+    ),
+    _admin(
+        "DELETE",
+        "/ollama/{worker}/models/{model}",
+        ollama_admin.delete_model,
+        "delete a model from an Ollama worker",
+        patterns={"model": ollama_admin.MODEL_PATH},
     ),
 )
 

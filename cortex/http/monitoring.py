@@ -13,6 +13,7 @@ import time
 from aiohttp import web
 
 from actors.breaker import Breaker, BreakerState
+from actors.inventory import ModelInventory
 from actors.planning import AUTO_MODEL
 from actors.workers import HealthStatus
 from cortex.config.runtime import RUNTIME
@@ -49,6 +50,7 @@ async def api_workers(request: web.Request) -> web.Response:
                     "last_error": v.last_error,
                     "last_check": iso_time(v.last_check),
                     **_breaker_fields(v.breaker, now),
+                    "inventory": _inventory_json(v.inventory),
                 }
                 for v in views
             ]
@@ -165,3 +167,21 @@ def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
     if state is BreakerState.OPEN and breaker.next_trial_at is not None:
         next_trial = round(breaker.next_trial_at - now, 3)
     return {"breaker": state.value, "next_trial_in": next_trial}
+
+
+def _inventory_json(inventory: ModelInventory | None) -> dict[str, object] | None:
+    """What an Ollama instance holds: models on disk and loaded, with sizes in bytes."""
+    if inventory is None:
+        return None
+    return {
+        part: [
+            {
+                "name": e.name,
+                "size": e.size,
+                "family": e.family,
+                "parameter_size": e.parameter_size,
+            }
+            for e in entries
+        ]
+        for part, entries in (("on_disk", inventory.on_disk), ("loaded", inventory.loaded))
+    }

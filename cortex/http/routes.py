@@ -32,6 +32,7 @@ from cortex.chat import (
 )
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
+from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import render
 from cortex.http.content_routes import reroute
@@ -189,7 +190,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not call.stream:
         done, cache_headers = await services.cache.complete(call, terms)
         body = render.completion(done, cid=cid)
-        headers = {"X-Cortex-Worker": done.worker, **dropped_headers(done.dropped), **cache_headers}
+        headers = {
+            "X-Cortex-Worker": done.worker,
+            **dropped_headers(done.dropped),
+            **substitution_headers(done.substituted_for),
+            **cache_headers,
+        }
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)

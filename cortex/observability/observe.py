@@ -28,6 +28,7 @@ from aiohttp import web
 from actors.outcomes import UpstreamFailure
 from cortex.chat import StreamEvent, StreamFailed, Usage
 from cortex.dataplane.contributions import Contribution, shares
+from cortex.dataplane.substitution import read_substituted
 from cortex.errors import Attempt
 from cortex.providers.capabilities import read_dropped
 
@@ -205,6 +206,9 @@ def access_fields(request: web.Request, response: web.StreamResponse) -> dict[st
     dropped = read_dropped(response.headers)
     if dropped:
         fields["dropped_params"] = list(dropped)
+    asked = read_substituted(response.headers)
+    if asked:
+        fields["model_substituted"] = asked
     return fields
 
 

@@ -1,9 +1,9 @@
-"""Operator commands of ``python -m cortex``: ``chat``, ``status`` and ``check-config``.
+"""Operator commands of ``python -m cortex``: ``chat``, ``status``, ``check-config``, ``ollama``.
 
 ``chat`` and ``status`` talk to a running Cortex over HTTP (``--url``, default
 ``$CORTEX_URL`` or ``http://127.0.0.1:4000``); ``check-config`` reads the configuration
 exactly as the daemon would and starts nothing. Every network call has a timeout, and
-keys are only ever shown masked.
+keys are only ever shown masked. ``ollama pull|delete`` lives in :mod:`cortex.ops.ollama_cli`.
 
 Exit status: 0 on success, 1 when the gateway could not be reached or answered with an
 error, 2 for an invalid configuration or command line.
@@ -25,8 +25,9 @@ import sseclient
 from actors.redaction import mask_key
 from actors.workers import WorkerView
 from cortex.config.settings import ConfigError, Settings, load_settings
+from cortex.ops import ollama_cli
 
-COMMANDS = ("chat", "status", "check-config")
+COMMANDS = ("chat", "status", "check-config", "ollama")
 DEFAULT_URL = "http://127.0.0.1:4000"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
@@ -55,6 +56,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     check.add_argument("--env-file", type=Path, default=Path(".env"), help="dotenv file (.env)")
     check.add_argument("--host", help="address the daemon would listen on")
     check.add_argument("--port", type=int, help="port the daemon would listen on")
+    ollama_cli.add_parser(commands, url, environ.get("CORTEX_ADMIN_TOKEN"))
     return parser
 
 
@@ -71,6 +73,8 @@ def run_command(
     args = build_parser(env).parse_args(list(argv))
     if args.command == "check-config":
         return check_config(args, env, stdout, stderr)
+    if args.command == "ollama":
+        return _ollama(args, stdout, stderr)
     session = requests.Session()
     if args.api_key:
         session.headers["Authorization"] = f"Bearer {args.api_key}"
@@ -86,6 +90,16 @@ def run_command(
         return 1
     finally:
         session.close()
+
+
+def _ollama(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        return ollama_cli.run(args, out, _check)
+    except requests.RequestException as exc:
+        print(f"cortex: cannot reach {args.url}: {type(exc).__name__}", file=err)
+    except (ollama_cli.OllamaCommandError, _HttpError) as exc:
+        print(f"cortex: {exc}", file=err)
+    return 1
 
 
 class _HttpError(Exception):

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from actors.cache import ClearCache
-from actors.messages import DescribePool, UnblockKey
+from actors.messages import DescribePool, RefreshModels, UnblockKey
 from actors.pool import PoolSummary
 from cortex.config.settings import ConfigError, Settings
-from cortex.crossing import UNREACHABLE, ActorGone, Bridge
+from cortex.crossing import UNREACHABLE, ActorGone, Bridge, tell
 from cortex.errors import (
     BadRequest,
     InvalidConfiguration,
@@ -219,6 +219,10 @@ class Control:
         removed = int(Handle(self._tree.directory, "cache").ask(ClearCache(), ASK_TIMEOUT))
         log.info("cache_cleared_by_admin", entries=removed)
         return removed
+
+    def refresh_models(self, worker: str) -> None:
+        """Tell a worker's actor its upstream's models changed; a gone worker is ignored."""
+        tell(self._tree.workers, worker, RefreshModels())
 
     def _front_port(self) -> int | None:
         engine = self._tree.slot.get(0.0)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from actors.inventory import ModelInventory
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
 from cortex.chat import ChatRequest, Finished, ReasoningDelta, StreamEvent, TextDelta
+from cortex.providers import ollama_models
 from cortex.providers.base import Target
 from cortex.providers.capabilities import Carries, Fit, fit
 from cortex.providers.ndjson import NdjsonSplitter
@@ -166,3 +168,19 @@ class OllamaAdapter:
             ValueError: not JSON, or no ``models`` list.
         """
         return names(body, "models", "name")
+
+    def loaded_call(self, base_url: str, api_key: str | None) -> HttpCall:
+        """Build ``GET {base}/api/ps`` (the models loaded in memory)."""
+        return ollama_models.loaded_call(base_url, api_key)
+
+    def warm_call(self, base_url: str, api_key: str | None, model: str) -> HttpCall:
+        """Build the generate request that loads ``model`` and keeps it loaded for good."""
+        return ollama_models.warm_call(base_url, api_key, model, keep_alive=-1)
+
+    def parse_inventory(self, listing: bytes, loaded: bytes | None) -> ModelInventory:
+        """Read the models on disk and loaded (see :mod:`cortex.providers.ollama_models`).
+
+        Raises:
+            ValueError: a body is not a model listing.
+        """
+        return ollama_models.parse_inventory(listing, loaded)

@@ -4,7 +4,10 @@ Serves ``POST /api/chat`` (NDJSON message chunks, then a ``"done": true``
 object with ``done_reason``, token counts and nanosecond durations; one JSON
 object when ``"stream": false``), ``GET /api/tags``, ``GET /api/version`` and
 ``GET /``, with ``{"error": "..."}`` bodies, as described in WIRE_FORMATS.md
-section 5. Point ``ollama.Client(host=server.base_url)`` at it.
+section 5. Point ``ollama.Client(host=server.base_url)`` at it. Its model store
+(:mod:`cortex.simulated.ollama_models`, :attr:`SimulatedOllama.store`) serves
+``GET /api/ps``, ``POST /api/pull``, ``DELETE /api/delete`` and the load-only
+``POST /api/generate``; tests set each instance's models with ``store.set_models``.
 
 It reads tools, tool results (``role: tool`` messages after the last user message),
 ``format`` (``"json"`` or a schema), ``images`` and ``think`` as WIRE_FORMATS_TOOLS.md
@@ -32,6 +35,7 @@ from aiohttp import web
 
 from cortex.simulated.content import ChatCall, Completion, read_messages
 from cortex.simulated.faults import ErrorKind
+from cortex.simulated.ollama_models import OllamaModels
 from cortex.simulated.openai_reading import openai_offer
 from cortex.simulated.server import SimulatedServer
 from cortex.simulated.wire import (
@@ -123,10 +127,41 @@ class SimulatedOllama(SimulatedServer):
     default_embedding_models: ClassVar[tuple[str, ...]] = ("nomic-embed-text", "all-minilm")
     error_message_path: ClassVar[tuple[str, ...]] = ("error",)
 
+    @property
+    def store(self) -> OllamaModels:
+        """The instance's models on disk and loaded (created with the ``models`` given)."""
+        store: OllamaModels | None = getattr(self, "_store", None)
+        if store is None:
+            store = self._store = OllamaModels(self._initial_models)
+        return store
+
+    _initial_models: tuple[str, ...] = ()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models on disk (what ``/api/tags`` lists and chat accepts)."""
+        return self.store.on_disk if hasattr(self, "_store") else self._initial_models
+
+    @models.setter
+    def models(self, models: tuple[str, ...]) -> None:
+        if hasattr(self, "_store"):
+            self._store.set_models(models)
+        else:
+            self._initial_models = tuple(models)
+
+    def _check_model(self, model: str) -> None:
+        if not self.store.has(model):
+            raise ReplyError(ErrorKind.MODEL_NOT_FOUND, model)
+        self.store.load(model)
+
     def _routes(self) -> list[web.RouteDef]:
         return [
             web.post("/api/chat", self._chat),
             web.post("/api/embed", self._embed),
+            web.post("/api/generate", self._generate),
+            web.get("/api/ps", self._ps),
+            web.post("/api/pull", self._pull),
+            web.delete("/api/delete", self._delete),
             web.get("/api/tags", self._tags),
             web.get("/api/version", self._version),
             web.get("/", self._root),
@@ -186,25 +221,28 @@ class SimulatedOllama(SimulatedServer):
         return await self._serve_chat(request, call)
 
     async def _tags(self, request: web.Request) -> web.StreamResponse:
-        models = [
-            {
-                "name": model,
-                "model": model,
-                "modified_at": "2025-01-01T00:00:00Z",
-                "size": 4_920_753_328,
-                "digest": f"sha256:{index:064x}",
-                "details": {
-                    "parent_model": "",
-                    "format": "gguf",
-                    "family": "llama",
-                    "families": ["llama"],
-                    "parameter_size": "8.0B",
-                    "quantization_level": "Q4_K_M",
-                },
-            }
-            for index, model in enumerate(self.models, start=1)
-        ]
-        return await self._serve_probe(request, {"models": models})
+        return await self._serve_probe(request, self.store.tags())
+
+    async def _ps(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_probe(request, self.store.ps())
+
+    async def _pull(self, request: web.Request) -> web.StreamResponse:
+        return await self.store.pull(request, self._json_body(request))
+
+    async def _delete(self, request: web.Request) -> web.StreamResponse:
+        return self.store.delete(self._json_body(request))
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/generate`` without a prompt: load the model and say so (``load``)."""
+        body = self._json_body(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise ReplyError(ErrorKind.BAD_REQUEST, "model is required")
+        if body.get("prompt"):
+            raise ReplyError(ErrorKind.BAD_REQUEST, "this simulator only loads models")
+        self._check_model(model)
+        done = {"model": model, "created_at": _now(), "response": "", "done": True}
+        return web.json_response({**done, "done_reason": "load"})
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_probe(request, {"version": VERSION})
