@@ -46,8 +46,15 @@ TUNING_OPTIONS = frozenset(
 
 
 def dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:
-    """The response header naming the dropped fields; none when nothing was dropped."""
-    return {DROPPED_HEADER: ", ".join(dropped)} if dropped else {}
+    """The response header naming the dropped fields; none when nothing was dropped.
+
+    A dropped name can be any JSON key a client sent, and a header cannot carry control
+    characters (aiohttp refuses to send one), so names are escaped to printable ASCII.
+    """
+    if not dropped:
+        return {}
+    names = (name.encode("unicode_escape").decode("ascii") for name in dropped)
+    return {DROPPED_HEADER: ", ".join(names)}
 
 
 def read_dropped(headers: Mapping[str, str]) -> tuple[str, ...]:

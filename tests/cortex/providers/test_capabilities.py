@@ -19,7 +19,7 @@ from cortex.chat import (
 )
 from cortex.dataplane.fitting import fitted, worker_fit
 from cortex.errors import BadRequest
-from cortex.providers.capabilities import Carries, Fit, fit
+from cortex.providers.capabilities import Carries, Fit, dropped_headers, fit, read_dropped
 
 HI = (Message("user", "hi"),)
 TOOLS = (Tool("get_weather"), Tool("get_time"))
@@ -137,3 +137,20 @@ def test_strict_params_turn_a_drop_into_a_refusal() -> None:
     assert worker_fit("anthropic", asked).dropped == ("logit_bias",)
     with pytest.raises(BadRequest, match="logit_bias"):
         fitted(Plan((candidate("claude", "anthropic"),)), asked, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("names", "header"),
+    [
+        (("seed", "user"), "seed, user"),
+        (("messages[].\x1f",), "messages[].\\x1f"),
+        (("caf\u00e9\r\nX-Injected: 1",), "caf\\xe9\\r\\nX-Injected: 1"),
+    ],
+)
+def test_dropped_names_are_escaped_to_printable_ascii_in_the_header(
+    names: tuple[str, ...], header: str
+) -> None:
+    rendered = dropped_headers(names)
+
+    assert rendered == {"X-Cortex-Dropped-Params": header}
+    assert read_dropped(rendered) == tuple(header.split(", "))
