@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from cortex.http import admin, monitoring, openapi, routes
+from cortex.http import admin, anthropic_routes, monitoring, openapi, routes
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
 
@@ -154,6 +154,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         Answer.CHAT,
         body="CortexChatRequest",
         errors=CHAT_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages",
+        anthropic_routes.messages,
+        Access.CLIENT,
+        "Anthropic Messages API chat",
+        Answer.CHAT,
+        body="AnthropicMessagesRequest",
+        errors=(*CHAT_ERRORS, 529),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages/count_tokens",
+        anthropic_routes.count_tokens,
+        Access.CLIENT,
+        "Anthropic token count (estimated locally)",
+        body="AnthropicCountTokensRequest",
+        errors=(400, 401, 413),
     ),
     Endpoint("GET", "/v1/models", monitoring.list_models, Access.CLIENT, "models and pins"),
     Endpoint("GET", "/api/health", monitoring.api_health, Access.MONITORING, "health summary"),
