@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from cortex.chat import ChatRequest
 
@@ -45,22 +46,34 @@ TUNING_OPTIONS = frozenset(
 """OpenAI request fields (and ``top_k``) that Cortex validates and forwards where it can."""
 
 
+MAX_DROPPED_HEADER = 1024
+
+
 def dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:
     """The response header naming the dropped fields; none when nothing was dropped.
 
-    A dropped name can be any JSON key a client sent, and a header cannot carry control
-    characters (aiohttp refuses to send one), so names are escaped to printable ASCII.
+    Field names come from the client and may hold anything: each is percent-encoded
+    outside printable ASCII (and commas), and a header too long to be useful ends in a
+    count of the names left out.
     """
     if not dropped:
         return {}
-    names = (name.encode("unicode_escape").decode("ascii") for name in dropped)
-    return {DROPPED_HEADER: ", ".join(names)}
+    names = [quote(name, safe="[]._-:/") for name in dropped]
+    value = ", ".join(names)
+    if len(value) > MAX_DROPPED_HEADER:
+        kept: list[str] = []
+        for name in names:
+            if len(", ".join([*kept, name])) > MAX_DROPPED_HEADER - 20:
+                break
+            kept.append(name)
+        value = ", ".join([*kept, f"... {len(names) - len(kept)} more"])
+    return {DROPPED_HEADER: value}
 
 
 def read_dropped(headers: Mapping[str, str]) -> tuple[str, ...]:
     """The dropped fields a response header names."""
     value = headers.get(DROPPED_HEADER, "")
-    return tuple(name.strip() for name in value.split(",") if name.strip())
+    return tuple(unquote(name.strip()) for name in value.split(",") if name.strip())
 
 
 @dataclass(frozen=True, slots=True)

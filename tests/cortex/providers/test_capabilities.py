@@ -19,7 +19,15 @@ from cortex.chat import (
 )
 from cortex.dataplane.fitting import fitted, worker_fit
 from cortex.errors import BadRequest
-from cortex.providers.capabilities import Carries, Fit, dropped_headers, fit, read_dropped
+from cortex.providers.capabilities import (
+    DROPPED_HEADER,
+    MAX_DROPPED_HEADER,
+    Carries,
+    Fit,
+    dropped_headers,
+    fit,
+    read_dropped,
+)
 
 HI = (Message("user", "hi"),)
 TOOLS = (Tool("get_weather"), Tool("get_time"))
@@ -139,18 +147,14 @@ def test_strict_params_turn_a_drop_into_a_refusal() -> None:
         fitted(Plan((candidate("claude", "anthropic"),)), asked, strict=True)
 
 
-@pytest.mark.parametrize(
-    ("names", "header"),
-    [
-        (("seed", "user"), "seed, user"),
-        (("messages[].\x1f",), "messages[].\\x1f"),
-        (("caf\u00e9\r\nX-Injected: 1",), "caf\\xe9\\r\\nX-Injected: 1"),
-    ],
-)
-def test_dropped_names_are_escaped_to_printable_ascii_in_the_header(
-    names: tuple[str, ...], header: str
-) -> None:
-    rendered = dropped_headers(names)
+def test_the_dropped_header_is_safe_and_bounded_whatever_the_client_named() -> None:
+    odd = ("messages[].\x1f", "vendor knob", "a,b", "naïve")
+    header = dropped_headers(odd)[DROPPED_HEADER]
 
-    assert rendered == {"X-Cortex-Dropped-Params": header}
-    assert read_dropped(rendered) == tuple(header.split(", "))
+    assert header.isascii()
+    assert header.isprintable()
+    assert read_dropped({DROPPED_HEADER: header}) == odd
+    many = dropped_headers(tuple(f"field_{n}" for n in range(500)))[DROPPED_HEADER]
+    assert len(many) <= MAX_DROPPED_HEADER
+    assert many.endswith("more")
+    assert dropped_headers(()) == {}
