@@ -235,6 +235,11 @@ class ChatRequest:
         """Whether any message holds an image."""
         return any(message.parts for message in self.messages)
 
+    def native_for(self, wire: str) -> NativeBody | None:
+        """The client's own body when it is written in ``wire``'s format, else None."""
+        native = self.native
+        return native if native is not None and native.wire == wire else None
+
     @property
     def calls_tools(self) -> bool:
         """Whether the model is offered tools it may call (not turned off by ``none``)."""

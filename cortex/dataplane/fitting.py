@@ -42,6 +42,10 @@ def worker_fit(provider_type: str, request: ChatRequest, *, strict: bool = False
 
 
 def _carries_content(request: ChatRequest) -> bool:
+    """Whether the request holds content some wire may refuse: images, calls, results, or
+    what only the client's own wire carries (:attr:`~cortex.chat.NativeBody.untranslated`)."""
+    if request.native is not None and request.native.untranslated:
+        return True
     return any(m.parts or m.tool_calls or m.tool_call_id for m in request.messages)
 
 

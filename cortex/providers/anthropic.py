@@ -19,7 +19,7 @@ import structlog
 
 from actors.outcomes import ErrorKind, UpstreamFailure, kind_for_status
 from actors.wire import HttpCall
-from cortex.chat import ChatRequest, Finished, Message, NativeBody, StreamEvent, Usage
+from cortex.chat import ChatRequest, Finished, Message, StreamEvent, Usage
 from cortex.providers.anthropic_tools import (
     WHY_DROPPED,
     ContentBlocks,
@@ -178,12 +178,6 @@ WIRE = "anthropic"
 """The :class:`~cortex.chat.NativeBody` wire this adapter sends unchanged."""
 
 
-def native_body(request: ChatRequest) -> NativeBody | None:
-    """The client's own Messages body, when the request came in Anthropic's format."""
-    native = request.native
-    return native if native is not None and native.wire == WIRE else None
-
-
 class AnthropicAdapter:
     """The Messages wire format (type ``anthropic``).
 
@@ -210,7 +204,7 @@ class AnthropicAdapter:
         thinking and sampling drops are named as :func:`shaping` decides them. A body
         that came in Anthropic's format is sent as it came, so nothing is unmet or dropped.
         """
-        if native_body(request) is not None:
+        if request.native_for(WIRE) is not None:
             return Fit()
         fitted = fit(CARRIES, request, dropped=shaping(request).dropped)
         if refuses_images(request) and "image_url" not in fitted.unmet:
@@ -228,7 +222,7 @@ class AnthropicAdapter:
                 Anthropic cannot take.
         """
         url = f"{target.base_url.rstrip('/')}/v1/messages"
-        native = native_body(request)
+        native = request.native_for(WIRE)
         if native is not None:
             as_sent = {**native.body, "model": target.model, "stream": stream}
             return HttpCall("POST", url, self._headers(target.api_key), as_sent)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from actors.planning import Candidate, Plan
 from cortex.chat import (
     ChatRequest,
     ImagePart,
@@ -16,7 +17,7 @@ from cortex.chat import (
     ToolCall,
     ToolChoice,
 )
-from cortex.dataplane.fitting import worker_fit
+from cortex.dataplane.fitting import fitted, worker_fit
 from cortex.errors import BadRequest
 from cortex.http.anthropic_schema import estimate_input_tokens, parse_messages_body
 from cortex.providers.anthropic import AnthropicAdapter
@@ -290,3 +291,17 @@ def test_count_tokens_needs_no_max_tokens_and_estimates_by_characters_turns_and_
 
     assert request.max_tokens is None
     assert estimate_input_tokens(request) == 10 + 2 * 3 + 1600
+
+
+def test_a_plan_keeps_only_anthropic_workers_for_what_only_anthropic_serves() -> None:
+    request = parsed(messages=[{"role": "user", "content": [{"type": "document", "source": {}}]}])
+    workers = (
+        Candidate("openai", "openai", "http://127.0.0.1:1", "m", 5.0, needs_key=False),
+        Candidate("claude", "anthropic", "http://127.0.0.1:2", "m", 5.0, needs_key=False),
+    )
+
+    kept = fitted(Plan(workers), request)
+
+    assert [candidate.worker for candidate in kept.candidates] == ["claude"]
+    with pytest.raises(BadRequest, match="document blocks"):
+        fitted(Plan(workers[:1]), request)
