@@ -296,11 +296,9 @@ def test_a_deterministic_answer_is_cached_logged_and_counted_as_for_chat_complet
     assert 'endpoint="/v1/messages"' in metrics
 
 
-def test_an_anthropic_worker_receives_the_clients_body_unchanged(
+def test_an_anthropic_worker_receives_the_body_unchanged_and_others_a_translation(
     matrix: Matrix, client: anthropic.Anthropic
 ) -> None:
-    if matrix.case.type != "anthropic":
-        pytest.skip("only an Anthropic worker receives the body unchanged")
     params: dict[str, Any] = {
         "max_tokens": 300,
         "system": "You are terse.",
@@ -313,9 +311,60 @@ def test_an_anthropic_worker_receives_the_clients_body_unchanged(
     client.messages.create(model="auto", extra_body={"temperature": 0.5, "top_k": 7}, **params)
 
     body = sent(matrix)
-    assert body.pop("model") == matrix.case.model
-    assert body.pop("stream") is True
-    assert body == {**params, "temperature": 0.5, "top_k": 7}
+    if matrix.case.type == "anthropic":
+        assert body.pop("model") == matrix.case.model
+        assert body.pop("stream") is True
+        assert body == {**params, "temperature": 0.5, "top_k": 7}
+    elif matrix.case.type == "gemini":
+        config = body["generationConfig"]
+        assert (config["stopSequences"], config["temperature"], config["topK"]) == (["END"], 0.5, 7)
+        assert body["systemInstruction"]["parts"][0]["text"] == "You are terse."
+    else:
+        assert (body["stop"], body["temperature"], body["top_k"]) == (["END"], 0.5, 7)
+        assert (body["user"], body["parallel_tool_calls"]) == ("user-7", False)
+        assert body["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
+
+
+def test_thinking_reaches_every_upstream_and_streams_back_as_a_thinking_block(
+    matrix: Matrix, client: anthropic.Anthropic
+) -> None:
+    with client.messages.stream(
+        model="auto",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "Say hello"}],
+    ) as stream:
+        final = stream.get_final_message()
+
+    body = sent(matrix)
+    if matrix.case.type == "anthropic":
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+        assert [block.type for block in final.content] == ["thinking", "text"]
+        assert final.content[0].thinking  # type: ignore[union-attr]
+    elif matrix.case.type == "gemini":
+        assert body["generationConfig"]["thinkingConfig"]
+    else:
+        assert body["reasoning_effort"] == "low"
+    assert final.content[-1].type == "text"
+
+
+def test_a_document_goes_to_anthropic_workers_only_and_elsewhere_is_refused_by_name(
+    matrix: Matrix, client: anthropic.Anthropic
+) -> None:
+    document = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The sky is green."},
+    }
+    content: Any = [document, {"type": "text", "text": "What colour is the sky"}]
+    messages: list[MessageParam] = [{"role": "user", "content": content}]
+
+    if matrix.case.type == "anthropic":
+        client.messages.create(model="auto", max_tokens=100, messages=messages)
+        assert sent(matrix)["messages"][0]["content"][0] == document
+    else:
+        with pytest.raises(anthropic.BadRequestError, match="document blocks"):
+            client.messages.create(model="auto", max_tokens=100, messages=messages)
+        assert matrix.chats(matrix.primary) == []
 
 
 def test_errors_come_in_anthropics_envelope(matrix: Matrix, client: anthropic.Anthropic) -> None:
