@@ -163,7 +163,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Anthropic Messages API chat",
         Answer.CHAT,
         body="AnthropicMessagesRequest",
-        errors=(*CHAT_ERRORS, 529),
+        errors=(400, 401, 404, 413, 429, 502, 504, 529),  # 529, not 503, as Anthropic's
     ),
     Endpoint(
         "POST",
