@@ -491,3 +491,19 @@ def test_a_continuation_sends_the_next_anthropic_worker_the_translated_prefill(
     assert prefill["role"] == "assistant"
     assert final.content[0].type == "text"
     assert final.content[0].text.startswith(prefill["content"])
+
+
+def test_a_body_over_the_limit_is_an_anthropic_request_too_large(
+    cortex_daemon: Any, primary: SimulatedOpenAI
+) -> None:
+    daemon = cortex_daemon(
+        {"CORTEX_PROVIDERS": providers_json(primary), "CORTEX_MAX_BODY_BYTES": "4096"}
+    )
+    hello = {"model": "auto", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+
+    refused = daemon.post("/v1/messages", json={**hello, "system": "x" * 8192})
+
+    assert refused.status_code == 413
+    assert refused.json()["type"] == "error"
+    assert refused.json()["error"]["type"] == "request_too_large"
+    assert daemon.post("/v1/messages", json=hello).json()["type"] == "message"
