@@ -23,6 +23,7 @@ secret:
     ├── AllRateLimited              429  every candidate key is resting; carries Retry-After
     ├── TooManyConnections          429  this client address has too many requests in flight
     ├── AllUpstreamsFailed          502  every attempt failed; carries each attempt's reason
+    ├── UnreadableAnswer            502  an answer the client's format cannot express
     ├── NothingAvailable            503  no worker can take the request right now
     ├── WorkerNotStarted            503  a worker added at run time did not start
     ├── ReloadNotApplied            503  a reload failed midway and was rolled back
@@ -204,6 +205,17 @@ class AllUpstreamsFailed(_WithAttempts):
         super().__init__(f"every upstream failed ({names})", attempts, code="all_upstreams_failed")
 
 
+class UnreadableAnswer(GatewayError):
+    """An answer that cannot be put in the client's format (tool-call arguments that are
+    not the JSON object an Anthropic ``tool_use`` block needs)."""
+
+    status = 502
+    type = "upstream_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unreadable_answer")
+
+
 class NothingAvailable(GatewayError):
     """No worker can serve the request right now."""
 
@@ -247,7 +259,8 @@ class MissingGatewayKey(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__(
-            "send a gateway key as 'Authorization: Bearer <key>'", code="invalid_api_key"
+            "send a gateway key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+            code="invalid_api_key",
         )
 
     def headers(self) -> dict[str, str]:

@@ -161,6 +161,26 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class NativeBody:
+    """The client's own request body, for workers that speak the client's wire.
+
+    A request that came in Anthropic's format reaches Anthropic workers as the client
+    wrote it (only ``model`` and ``stream`` set by Cortex), so nothing is translated twice;
+    every other wire translates the parsed :class:`ChatRequest`.
+
+    Attributes:
+        wire: the wire format the body is written in (``anthropic``).
+        body: the body as the client sent it.
+        untranslated: what only that wire can carry (a ``document`` block, say): unmet
+            for every other wire, so the request never reaches one without it.
+    """
+
+    wire: str
+    body: JsonObject
+    untranslated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     """What the client asked for, independent of any provider's format.
 
@@ -188,6 +208,8 @@ class ChatRequest:
             workers unchanged.
         ignored: fields of the request no worker receives (unknown message fields), so
             every answer names them among the dropped ones.
+        native: the client's body in its own wire format, sent unchanged to workers of
+            that wire (see :class:`NativeBody`); None for an OpenAI-format request.
     """
 
     messages: tuple[Message, ...]
@@ -206,11 +228,17 @@ class ChatRequest:
     options: JsonObject = field(default_factory=dict)
     extra: JsonObject = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
+    native: NativeBody | None = None
 
     @property
     def has_images(self) -> bool:
         """Whether any message holds an image."""
         return any(message.parts for message in self.messages)
+
+    def native_for(self, wire: str) -> NativeBody | None:
+        """The client's own body when it is written in ``wire``'s format, else None."""
+        native = self.native
+        return native if native is not None and native.wire == wire else None
 
     @property
     def calls_tools(self) -> bool:

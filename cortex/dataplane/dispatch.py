@@ -338,8 +338,9 @@ class Dispatcher:
         wanted = walk.plan.continuation
         if not (self._settings.continuation if wanted is None else wanted) or not delivered:
             return None
+        # The prefill changes the conversation, so a client's native body no longer says it.
         prefill = dataclasses.replace(
-            request, messages=(*request.messages, Message("assistant", delivered))
+            request, messages=(*request.messages, Message("assistant", delivered)), native=None
         )
         try:
             return await walk.next_opened(prefill, prefill_only=True)

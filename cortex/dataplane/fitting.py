@@ -53,6 +53,10 @@ def _may_be_unmet(request: ChatRequest) -> bool:
 
 
 def _carries_content(request: ChatRequest) -> bool:
+    """Whether the request holds content some wire may refuse: images, calls, results, or
+    what only the client's own wire carries (:attr:`~cortex.chat.NativeBody.untranslated`)."""
+    if request.native is not None and request.native.untranslated:
+        return True
     return any(m.parts or m.tool_calls or m.tool_call_id for m in request.messages)
 
 

@@ -1,7 +1,8 @@
 """Client authentication: gateway keys on the chat endpoints, and the exposed-bind warning.
 
 When ``CORTEX_API_KEYS`` is set, ``/v1/*`` and ``/api/chat`` need
-``Authorization: Bearer <gateway key>`` and answer 401 otherwise. Keys are compared in
+``Authorization: Bearer <gateway key>`` (or ``x-api-key: <gateway key>``, as Anthropic's
+SDKs send it) and answer 401 otherwise. Keys are compared in
 constant time, and every configured key is compared on every request, so neither the
 position of the matching key nor an early mismatch shows in the timing. The monitoring
 endpoints (``/api/health``, ``/api/workers``, ``/api/stats``, ``/metrics``) stay readable
@@ -43,6 +44,18 @@ def needs_gateway_key(path: str, *, protect_monitoring: bool) -> bool:
     return protect_monitoring and path in MONITORING_PATHS
 
 
+def presented_keys(request: web.Request) -> list[str]:
+    """The gateway keys a request presents: ``Authorization: Bearer``, then ``x-api-key``.
+
+    Anthropic's SDKs send their key as ``x-api-key`` (older ones, or a custom header) or
+    as a bearer token (2.x), so either carries the gateway key, on every client endpoint.
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    keys = [token.strip()] if scheme.lower() == "bearer" and token.strip() else []
+    header = request.headers.get("x-api-key", "").strip()
+    return [*keys, header] if header else keys
+
+
 @web.middleware
 async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse chat (and, if so configured, monitoring) requests without a gateway key."""
@@ -50,11 +63,14 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if settings.api_keys and needs_gateway_key(
         request.path, protect_monitoring=settings.protect_monitoring
     ):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key_accepted(token.strip(), settings.api_keys):
+        token = next(
+            (key for key in presented_keys(request) if key_accepted(key, settings.api_keys)),
+            None,
+        )
+        if token is None:
             raise MissingGatewayKey
         # The response cache keeps each gateway key's answers apart (by id, never the key).
-        request[CLIENT_PARTITION] = key_id(token.strip())
+        request[CLIENT_PARTITION] = key_id(token)
     return await handler(request)
 
 

@@ -23,7 +23,15 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from cortex.http import admin, embeddings, monitoring, ollama_admin, openapi, routes
+from cortex.http import (
+    admin,
+    anthropic_routes,
+    embeddings,
+    monitoring,
+    ollama_admin,
+    openapi,
+    routes,
+)
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
 
@@ -163,6 +171,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "OpenAI-compatible embeddings",
         body="EmbeddingsRequest",
         errors=CHAT_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages",
+        anthropic_routes.messages,
+        Access.CLIENT,
+        "Anthropic Messages API chat",
+        Answer.CHAT,
+        body="AnthropicMessagesRequest",
+        errors=(400, 401, 404, 413, 429, 502, 504, 529),  # 529, not 503, as Anthropic's
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages/count_tokens",
+        anthropic_routes.count_tokens,
+        Access.CLIENT,
+        "Anthropic token count (estimated locally)",
+        body="AnthropicCountTokensRequest",
+        errors=(400, 401, 413),
     ),
     Endpoint("GET", "/v1/models", monitoring.list_models, Access.CLIENT, "models and pins"),
     Endpoint(

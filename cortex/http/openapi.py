@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from cortex.http.anthropic_render import speaks
+
 if TYPE_CHECKING:
     from cortex.http.endpoints import Endpoint
 
@@ -39,9 +41,9 @@ def _json(schema: Json) -> Json:
     return {"application/json": {"schema": schema}}
 
 
-def _errors(statuses: Sequence[int]) -> Json:
+def _errors(statuses: Sequence[int], schema: str = "Error") -> Json:
     return {
-        str(status): {"description": "an error", "content": _json(_ref("Error"))}
+        str(status): {"description": "an error", "content": _json(_ref(schema))}
         for status in statuses
     }
 
@@ -80,6 +82,63 @@ def _chat_schemas() -> Json:
         },
     }
     return {"Message": message, "ChatCompletionRequest": chat, "CortexChatRequest": cortex_chat}
+
+
+def _anthropic_schemas() -> Json:
+    """The Anthropic Messages bodies (``/v1/messages``) and Anthropic's error envelope."""
+    message = {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {}}]},
+        },
+    }
+    fields: Json = {
+        "model": {"type": "string", "description": "auto, a model, a route, or worker/model"},
+        "messages": {"type": "array", "items": _ref("AnthropicMessage"), "minItems": 1},
+        "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": {}}]},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"type": "object"},
+        "thinking": {"type": "object"},
+    }
+    create = {
+        "type": "object",
+        "required": ["model", "max_tokens", "messages"],
+        "properties": {
+            **fields,
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "stream": {"type": "boolean"},
+            "stop_sequences": {"type": "array", "items": {"type": "string"}},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_k": {"type": "integer", "minimum": 1},
+            "metadata": {"type": "object"},
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["type", "error"],
+        "properties": {
+            "type": {"type": "string", "enum": ["error"]},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "request_id": {"type": "string"},
+        },
+    }
+    return {
+        "AnthropicMessage": message,
+        "AnthropicMessagesRequest": create,
+        "AnthropicCountTokensRequest": {
+            "type": "object",
+            "required": ["model", "messages"],
+            "properties": fields,
+        },
+        "AnthropicError": error,
+    }
 
 
 def _schemas() -> Json:
@@ -128,6 +187,7 @@ def _schemas() -> Json:
     return {
         **_chat_schemas(),
         "EmbeddingsRequest": embeddings,
+        **_anthropic_schemas(),
         "Error": error,
         "WorkerEntry": worker,
         "Object": {"type": "object"},
@@ -155,7 +215,10 @@ def operation(endpoint: Endpoint) -> Json:
     """The OpenAPI operation object of one endpoint."""
     op: Json = {
         "summary": endpoint.summary,
-        "responses": {str(endpoint.status): _success(endpoint), **_errors(endpoint.errors)},
+        "responses": {
+            str(endpoint.status): _success(endpoint),
+            **_errors(endpoint.errors, "AnthropicError" if speaks(endpoint.path) else "Error"),
+        },
     }
     if endpoint.body is not None:
         op["requestBody"] = {"required": True, "content": _json(_ref(endpoint.body))}

@@ -86,20 +86,33 @@ def read_tools(value: object) -> tuple[Tool, ...]:
         function = item.get("function")
         if not isinstance(function, dict):
             raise invalid(f"{where}.function", "must be an object")
-        name, description = function.get("name"), function.get("description")
-        if not isinstance(name, str) or not _TOOL_NAME.match(name):
-            raise invalid(f"{where}.function.name", "must be 1-64 letters, digits, _ or -")
-        if description is not None and not isinstance(description, str):
-            raise invalid(f"{where}.function.description", "must be a string")
-        parameters, strict = function.get("parameters"), function.get("strict")
-        if parameters is not None and not isinstance(parameters, dict):
-            raise invalid(f"{where}.function.parameters", "must be a JSON Schema object")
-        if strict is not None and not isinstance(strict, bool):
-            raise invalid(f"{where}.function.strict", "must be a boolean")
-        tools.append(Tool(name, description, parameters, strict))
+        tools.append(read_tool(function, f"{where}.function", "parameters"))
     if len({tool.name for tool in tools}) < len(tools):
         raise invalid("tools", "must not name a function twice")
     return tuple(tools)
+
+
+def read_tool(fields: Mapping[str, Any], where: str, schema_key: str) -> Tool:
+    """One function tool: its name, description, schema (under ``schema_key``), strictness.
+
+    OpenAI's ``function`` object and Anthropic's tool share these fields but the schema's
+    name (``parameters``, ``input_schema``).
+
+    Raises:
+        BadRequest: naming the first field of the wrong type (or a name that is not 1-64
+            letters, digits, ``_`` or ``-``).
+    """
+    name, description = fields.get("name"), fields.get("description")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise invalid(f"{where}.name", "must be 1-64 letters, digits, _ or -")
+    if description is not None and not isinstance(description, str):
+        raise invalid(f"{where}.description", "must be a string")
+    parameters, strict = fields.get(schema_key), fields.get("strict")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise invalid(f"{where}.{schema_key}", "must be a JSON Schema object")
+    if strict is not None and not isinstance(strict, bool):
+        raise invalid(f"{where}.strict", "must be a boolean")
+    return Tool(name, description, parameters, strict)
 
 
 def read_tool_choice(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -34,7 +35,7 @@ from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
-from cortex.http import render
+from cortex.http import anthropic_render, render
 from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields
@@ -65,6 +66,7 @@ CUT_KEY = web.RequestKey("cortex.cut_by_shutdown", bool)
 STARTED_KEY = web.RequestKey("cortex.response_started", bool)
 REQUEST_ID_KEY = web.RequestKey("cortex.request_id", str)
 SHUTTING_DOWN = "the gateway is shutting down; retry on another instance or shortly"
+INTERNAL = "internal error; the request id is in X-Request-ID"
 
 
 def cut_by_shutdown(request: web.Request) -> bool:
@@ -99,11 +101,22 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
     return web.json_response(error.body(), status=error.status, headers=headers)
 
 
+def anthropic_error(error: GatewayError, request_id: str | None = None) -> web.Response:
+    """Render a gateway error in Anthropic's envelope and status, with a ``request-id``."""
+    headers = error.headers()
+    if request_id:
+        headers["X-Request-ID"] = headers["request-id"] = request_id
+    body = anthropic_render.error_body(error, request_id)
+    return web.json_response(body, status=anthropic_render.error_status(error), headers=headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every request an id and turn every failure into the one JSON error shape."""
+    """Give every request an id and turn every failure into its client's JSON error shape."""
     request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
     request[REQUEST_ID_KEY] = request_id
+    # Anthropic's clients (``/v1/messages``) get Anthropic's envelope, everyone else OpenAI's.
+    respond = anthropic_error if anthropic_render.speaks(request.path) else error_response
     started = time.monotonic()
     # The drain counts (and at the end of the grace period, cuts) the requests in here.
     in_flight = request.app[SERVICES].in_flight
@@ -117,15 +130,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # that streams must end its own stream when cut (see chat_completions).
         if request.get(STARTED_KEY) or not cut_by_shutdown(request):
             raise
-        response = error_response(NothingAvailable(SHUTTING_DOWN, code="shutting_down"), request_id)
+        response = respond(NothingAvailable(SHUTTING_DOWN, code="shutting_down"), request_id)
     except GatewayError as exc:
-        response = error_response(exc, request_id)
+        response = respond(exc, request_id)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICES].max_body_bytes
         too_large = PayloadTooLarge(
             f"request body is larger than {limit} bytes", code="body_too_large"
         )
-        response = error_response(too_large, request_id)
+        response = respond(too_large, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -134,13 +147,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.status,
             "invalid_request_error" if exc.status < 500 else "server_error",
         )
-        response = error_response(error, request_id)
+        response = respond(error, request_id)
     except Exception:
         log.exception("unhandled_error", request_id=request_id, path=request.path)
-        error = GatewayError(
-            "internal error; the request id is in X-Request-ID", code="internal_error"
-        )
-        response = error_response(error, request_id)
+        response = respond(GatewayError(INTERNAL, code="internal_error"), request_id)
     finally:
         if task is not None:
             in_flight.discard(task)
@@ -160,14 +170,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[ChatCall, CacheTerms]:
+ChatParser = Callable[[Mapping[str, Any], int | None], ChatCall]
+"""Reads one client format's body (and ``CORTEX_MAX_MESSAGES``) into a chat call."""
+
+
+def openai_parser(*, default_stream: bool) -> ChatParser:
+    """The parser of OpenAI-format bodies, streamed by default or not."""
+    return lambda body, limit: parse_chat(body, default_stream=default_stream, max_messages=limit)
+
+
+async def read_chat_call(request: web.Request, parse: ChatParser) -> tuple[ChatCall, CacheTerms]:
+    """Read a chat request's body with ``parse``, settle its pin, and key it for the cache."""
     services = request.app[SERVICES]
     # The limits, routes and default strategy in force (a reload swaps them).
     runtime = request.app.get(RUNTIME)
     settings = runtime.settings if runtime is not None else None
     body = parse_json_object(await request.read())
-    max_messages = settings.max_messages if settings is not None else None
-    call = parse_chat(body, default_stream=default_stream, max_messages=max_messages)
+    call = parse(body, settings.max_messages if settings is not None else None)
     routes = settings.routes if settings is not None else {}
     call = pin_provider(with_headers(call, request.headers), services.board, routes)
     call = reroute(request, call)
@@ -185,7 +204,7 @@ async def _chat_call(request: web.Request, *, default_stream: bool) -> tuple[Cha
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat/completions``: OpenAI-compatible, streamed or not."""
     services = request.app[SERVICES]
-    call, terms = await _chat_call(request, default_stream=False)
+    call, terms = await read_chat_call(request, openai_parser(default_stream=False))
     cid = render.completion_id()
     if not call.stream:
         done, cache_headers = await services.cache.complete(call, terms)
@@ -199,7 +218,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
-    response = await _start_sse(request, answer)
+    response = await start_sse(request, answer)
     told = AnswerFold(answer.worker, answer.model)
     try:
         async with contextlib.aclosing(answer.events) as events:
@@ -244,9 +263,9 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     worker that broke off.
     """
     services = request.app[SERVICES]
-    call, terms = await _chat_call(request, default_stream=True)
+    call, terms = await read_chat_call(request, openai_parser(default_stream=True))
     answer = await services.cache.open(call, terms)
-    response = await _start_sse(request, answer)
+    response = await start_sse(request, answer)
     told = AnswerFold(answer.worker, answer.model)
     workers = told.workers
     try:
@@ -289,7 +308,10 @@ async def api_chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _start_sse(request: web.Request, answer: LiveAnswer) -> web.StreamResponse:
+async def start_sse(
+    request: web.Request, answer: LiveAnswer, extra: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """Start an event stream carrying the answer's worker, request id and headers."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -297,6 +319,7 @@ async def _start_sse(request: web.Request, answer: LiveAnswer) -> web.StreamResp
             "X-Cortex-Worker": answer.worker,
             "X-Request-ID": request[REQUEST_ID_KEY],
             **answer.headers,
+            **(extra or {}),
         }
     )
     await response.prepare(request)

@@ -174,6 +174,8 @@ class _EventHandler:
 
 CARRIES = Carries(parallel_switch=True, options=frozenset({"user", "top_k"}))
 """What this wire translates of the chat surface."""
+WIRE = "anthropic"
+"""The :class:`~cortex.chat.NativeBody` wire this adapter sends unchanged."""
 
 
 class AnthropicAdapter:
@@ -199,8 +201,11 @@ class AnthropicAdapter:
         """What of ``request`` the Anthropic wire cannot honour or leaves out.
 
         Images of a type Anthropic refuses are unmet, so another worker may take them;
-        thinking and sampling drops are named as :func:`shaping` decides them.
+        thinking and sampling drops are named as :func:`shaping` decides them. A body
+        that came in Anthropic's format is sent as it came, so nothing is unmet or dropped.
         """
+        if request.native_for(WIRE) is not None:
+            return Fit()
         fitted = fit(CARRIES, request, dropped=shaping(request).dropped)
         if refuses_images(request) and "image_url" not in fitted.unmet:
             return Fit((*fitted.unmet, "image_url"), fitted.dropped)
@@ -209,10 +214,18 @@ class AnthropicAdapter:
     def chat_call(self, target: Target, request: ChatRequest, *, stream: bool) -> HttpCall:
         """Build ``POST {base}/v1/messages``.
 
+        A request that came in Anthropic's format is sent as the client wrote it, with
+        only ``model`` (the worker's) and ``stream`` set: no double translation.
+
         Raises:
             ValueError: tool-call arguments that are not a JSON object, or an image
                 Anthropic cannot take.
         """
+        url = f"{target.base_url.rstrip('/')}/v1/messages"
+        native = request.native_for(WIRE)
+        if native is not None:
+            as_sent = {**native.body, "model": target.model, "stream": stream}
+            return HttpCall("POST", url, self._headers(target.api_key), as_sent)
         shape = shaping(request)
         for field in shape.dropped:
             reason = WHY_DROPPED[field]
@@ -237,7 +250,6 @@ class AnthropicAdapter:
         user = request.options.get("user")
         if user is not None:
             body["metadata"] = {"user_id": user}
-        url = f"{target.base_url.rstrip('/')}/v1/messages"
         return HttpCall("POST", url, self._headers(target.api_key), body)
 
     def decoder(self) -> JsonStreamDecoder:

@@ -142,6 +142,8 @@ def fit(carries: Carries, request: ChatRequest, *, dropped: tuple[str, ...] = ()
         unmet.append("image_url (by URL)")
     if request.n > 1 and not carries.choices:
         unmet.append("n")
+    if request.native is not None:
+        unmet.extend(request.native.untranslated)
     left: list[str] = [*request.ignored, *dropped]
     if request.parallel_tool_calls is False and request.calls_tools and not carries.parallel_switch:
         left.append("parallel_tool_calls")

@@ -62,6 +62,42 @@ chat_bodies = st.fixed_dictionaries(
     },
 )
 
+blocks = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["text", "image", "tool_use", "tool_result", "thinking", "x"])},
+        optional={
+            "text": json_values,
+            "source": json_values,
+            "id": json_values,
+            "name": json_values,
+            "input": json_values,
+            "tool_use_id": json_values,
+            "content": json_values,
+            "is_error": json_values,
+        },
+    ),
+    max_size=3,
+)
+anthropic_bodies = st.fixed_dictionaries(
+    {"model": st.just("auto"), "max_tokens": st.just(20)},
+    optional={
+        "messages": st.lists(
+            st.fixed_dictionaries(
+                {"role": st.sampled_from(["user", "assistant"])},
+                optional={"content": st.text(max_size=10) | blocks},
+            ),
+            max_size=3,
+        ),
+        "system": json_values,
+        "tools": json_values,
+        "tool_choice": json_values,
+        "thinking": json_values,
+        "stream": st.booleans(),
+        "stop_sequences": json_values,
+        "temperature": json_values,
+    },
+)
+
 
 @pytest.fixture
 def fuzzed(cortex_daemon, primary, local):
@@ -110,7 +146,7 @@ def _fuzz_operation(operation, url: str, server_errors: list[str]) -> None:
     run()
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat", "/v1/messages"])
 def test_no_generated_chat_body_gets_a_5xx(fuzzed, path):
     statuses: list[int] = []
 
@@ -128,4 +164,21 @@ def test_no_generated_chat_body_gets_a_5xx(fuzzed, path):
     run()
 
     assert len(statuses) == EXAMPLES
+    assert fuzzed.get("/healthz").status_code == 200
+
+
+def test_no_generated_anthropic_body_gets_a_5xx(fuzzed):
+    @FUZZ_SETTINGS
+    @given(body=anthropic_bodies)
+    def run(body) -> None:
+        raw = json.dumps(body, allow_nan=True)
+        headers = {"Content-Type": "application/json"}
+        response = requests.post(fuzzed.url + "/v1/messages", data=raw, headers=headers, timeout=20)
+        response.content  # noqa: B018 - read the whole (possibly streamed) answer
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert response.json()["type"] == "error", response.text
+
+    run()
+
     assert fuzzed.get("/healthz").status_code == 200
