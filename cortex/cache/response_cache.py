@@ -61,8 +61,8 @@ def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
 
 async def _replayed(answer: WholeAnswer) -> AsyncGenerator[StreamEvent, None]:
     for choice, part in enumerate((answer, *answer.alternatives)):
-        if part.reasoning:
-            yield ReasoningDelta(part.reasoning, choice)
+        if part.reasoning or part.reasoning_signature:
+            yield ReasoningDelta(part.reasoning, choice, part.reasoning_signature or None)
         for piece in part.pieces:
             yield TextDelta(piece, choice)
         for index, call in enumerate(part.tool_calls):

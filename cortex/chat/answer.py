@@ -24,10 +24,15 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
-    """A piece of the model's reasoning (thinking) text, streamed before or between text."""
+    """A piece of the model's reasoning (thinking) text, streamed before or between text.
+
+    ``signature`` is the provider's seal on the reasoning so far (Anthropic's thinking
+    signature), which a client must send back with the reasoning in a tool loop.
+    """
 
     text: str
     choice: int = 0
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,7 @@ class WholeAnswer:
             streamed answer was continued on another worker); ``worker`` alone if not given.
         tool_calls: the tool calls the answer made, in order.
         reasoning: the reasoning text the provider returned, if any.
+        reasoning_signature: the provider's signature of that reasoning, if it sent one.
         dropped: request fields the answering worker could not honour and left out.
         substituted_for: the model the client asked for, when no worker had it and a
             similar one answered (``model``).
@@ -176,6 +182,7 @@ class WholeAnswer:
     reasoning: str = ""
     dropped: tuple[str, ...] = ()
     alternatives: tuple[WholeAnswer, ...] = ()
+    reasoning_signature: str = ""
     substituted_for: str | None = None
 
     def __post_init__(self) -> None:
@@ -218,6 +225,7 @@ class AnswerFold:
         self.failure: UpstreamFailure | None = None
         self.skipped = 0
         self.reasoning: list[str] = []
+        self.signature = ""
         self.calls: list[list[str]] = []  # [id, name, arguments so far] by call index
         self.others: dict[int, AnswerFold] = {}  # the alternative choices, n > 1
 
@@ -231,8 +239,9 @@ class AnswerFold:
                 self.pieces.append(text)
             case ToolCallDelta():
                 self._add_call(event)
-            case ReasoningDelta(text=text):
+            case ReasoningDelta(text=text, signature=signature):
                 self.reasoning.append(text)
+                self.signature = signature or self.signature
             case Finished(reason=reason):
                 self.finish_reason = reason
             case Usage():
@@ -286,6 +295,7 @@ class AnswerFold:
             self.tool_calls,
             "".join(self.reasoning),
             alternatives=tuple(alternatives),
+            reasoning_signature=self.signature,
         )
 
 

@@ -99,8 +99,14 @@ def message(answer: WholeAnswer, *, mid: str) -> dict[str, Any]:
             ``tool_use`` block's ``input`` must be.
     """
     content: list[dict[str, Any]] = []
-    if answer.reasoning:
-        content.append({"type": "thinking", "thinking": answer.reasoning})
+    if answer.reasoning or answer.reasoning_signature:
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": answer.reasoning,
+                "signature": answer.reasoning_signature,
+            }
+        )
     if answer.text:
         content.append({"type": "text", "text": answer.text})
     for call in answer.tool_calls:
@@ -210,13 +216,20 @@ class EventWriter:
         assert self._open is not None
         return opening + self._delta(self._open[1], {"type": "text_delta", "text": text})
 
-    def thinking(self, text: str) -> bytes:
-        """A piece of the model's reasoning."""
+    def thinking(self, text: str, signature: str | None = None) -> bytes:
+        """A piece of the model's reasoning, or its signature (which closes it, as upstream)."""
         opening = b""
         if self._open is None or self._open[0] != "thinking":
-            opening = self._switch("thinking", {"type": "thinking", "thinking": ""})
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            opening = self._switch("thinking", block)
         assert self._open is not None
-        return opening + self._delta(self._open[1], {"type": "thinking_delta", "thinking": text})
+        index = self._open[1]
+        frames = opening
+        if text:
+            frames += self._delta(index, {"type": "thinking_delta", "thinking": text})
+        if signature:
+            frames += self._delta(index, {"type": "signature_delta", "signature": signature})
+        return frames
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
         """A call's first fragment opens its ``tool_use`` block; arguments are JSON deltas."""

@@ -70,8 +70,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
                 match event:
                     case TextDelta(text=text, choice=0) if text:
                         await response.write(writer.text(text))
-                    case ReasoningDelta(text=text, choice=0) if text:
-                        await response.write(writer.thinking(text))
+                    case ReasoningDelta(text=text, choice=0, signature=signature) if (
+                        text or signature
+                    ):
+                        await response.write(writer.thinking(text, signature))
                     case ToolCallDelta(choice=0):
                         await response.write(writer.tool_call(event))
                     case Finished(reason=reason, choice=0):

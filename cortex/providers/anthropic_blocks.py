@@ -42,6 +42,9 @@ def _piece(kind: str | None, fields: Mapping[str, Any]) -> list[StreamEvent]:
     if found is None:
         return []
     text = string(fields, found[0])
+    signature = string(fields, "signature") if kind == "thinking" else None
+    if signature:  # a whole thinking block carries its signature
+        return [ReasoningDelta(text or "", signature=signature)]
     return [found[1](text)] if text else []
 
 
@@ -77,7 +80,9 @@ class ContentBlocks:
         """``content_block_delta``: text, thinking, or a fragment of a call's input."""
         kind = string(delta, "type")
         if kind != "input_json_delta":
-            return _piece(kind, delta)  # signature_delta and future kinds give nothing
+            if kind == "signature_delta":
+                return [ReasoningDelta("", signature=string(delta, "signature") or None)]
+            return _piece(kind, delta)  # future kinds give nothing
         partial = string(delta, "partial_json")
         if not partial:
             return []

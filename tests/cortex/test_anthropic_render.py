@@ -72,7 +72,7 @@ def test_a_whole_answer_is_a_message_with_thinking_text_and_tool_use_blocks() ->
         "role": "assistant",
         "model": "claude-x",
         "content": [
-            {"type": "thinking", "thinking": "Weather."},
+            {"type": "thinking", "thinking": "Weather.", "signature": ""},
             {"type": "text", "text": "Checking."},
             {
                 "type": "tool_use",
@@ -128,7 +128,7 @@ def test_a_stream_numbers_its_blocks_in_order_and_ends_with_the_stop_reason_and_
     parsed = events(frames)
     assert parsed[0][1]["message"]["content"] == []
     assert parsed[0][1]["message"]["stop_reason"] is None
-    assert parsed[2][1]["content_block"] == {"type": "thinking", "thinking": ""}
+    assert parsed[2][1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
     assert parsed[9][1]["content_block"] == {
         "type": "tool_use",
         "id": "toolu_a",
@@ -195,3 +195,14 @@ def test_a_mid_stream_failure_is_a_named_error_event(kind: ErrorKind, expected: 
 )
 def test_only_the_messages_paths_speak_anthropic(path: str, anthropic: bool) -> None:
     assert anthropic_render.speaks(path) is anthropic
+
+
+def test_a_thinking_signature_is_kept_in_the_message_and_the_stream() -> None:
+    answer = WholeAnswer("w", "m", ("Hi",), "stop", reasoning="hmm", reasoning_signature="sig==")
+    whole = anthropic_render.message(answer, mid="msg_1")
+    writer = anthropic_render.EventWriter(mid="msg_1", model="m")
+    streamed = writer.thinking("hmm") + writer.thinking("", "sig==")
+
+    assert whole["content"][0] == {"type": "thinking", "thinking": "hmm", "signature": "sig=="}
+    assert b'"type":"signature_delta","signature":"sig=="' in streamed
+    assert streamed.count(b"event: content_block_start") == 1

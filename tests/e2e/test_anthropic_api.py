@@ -507,3 +507,38 @@ def test_a_body_over_the_limit_is_an_anthropic_request_too_large(
     assert refused.json()["type"] == "error"
     assert refused.json()["error"]["type"] == "request_too_large"
     assert daemon.post("/v1/messages", json=hello).json()["type"] == "message"
+
+
+def test_a_thinking_tool_loop_carries_the_thinking_signature_back_to_an_anthropic_worker(
+    matrix: Matrix, client: anthropic.Anthropic
+) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    with client.messages.stream(
+        model="auto", max_tokens=2048, thinking=thinking, tools=[WEATHER], messages=ASK
+    ) as stream:
+        first = stream.get_final_message()
+    kinds = [block.type for block in first.content]
+    assert kinds[-1] == "tool_use"
+    call = first.content[-1]
+    assert call.type == "tool_use"
+    matrix.primary.reset()
+
+    history: list[MessageParam] = [
+        *ASK,
+        {"role": "assistant", "content": [block.model_dump() for block in first.content]},  # type: ignore[misc]
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18 C"}],
+        },
+    ]
+    second = client.messages.create(
+        model="auto", max_tokens=2048, thinking=thinking, tools=[WEATHER], messages=history
+    )
+
+    assert second.content[-1].type == "text"
+    if matrix.case.type == "anthropic":
+        signed = first.content[0]
+        assert signed.type == "thinking"
+        assert signed.signature  # from the upstream's signature_delta, passed through
+        echoed = sent(matrix)["messages"][1]["content"][0]
+        assert (echoed["type"], echoed["signature"]) == ("thinking", signed.signature)

@@ -483,6 +483,7 @@ def test_a_stream_of_thinking_text_and_calls_decodes_in_order(decode: Decode) ->
     assert decode(AnthropicAdapter().decoder(), THINKING_AND_CALLS) == [
         ReasoningDelta("User wants "),
         ReasoningDelta("weather."),
+        ReasoningDelta("", signature="EqQB"),  # the signature_delta, kept for the client
         TextDelta("Checking."),
         ToolCallDelta(0, "toolu_01A", "get_weather", ""),
         ToolCallDelta(0, arguments='{"city":'),
@@ -598,7 +599,7 @@ def message(content: list[Mapping[str, Any]], reason: str) -> bytes:
             ],
             "tool_use",
             [
-                ReasoningDelta("User wants weather."),
+                ReasoningDelta("User wants weather.", signature="EqQB"),
                 TextDelta("Checking."),
                 ToolCallDelta(0, "toolu_01A", "get_weather", '{"city":"Paris"}'),
                 ToolCallDelta(1, "toolu_01B", "now", "{}"),
