@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cortex.config.check import ReadKeys, unknown_keys
+from cortex.config.routing import read_target
 
 _FLAGS = ("has_code", "has_images", "has_tools", "structured_output")
 _COUNTS = ("min_prompt_tokens", "max_prompt_tokens")
@@ -107,21 +108,12 @@ def _rule(number: int, entry: object, problems: list[str]) -> ContentRule | None
         found.append(f"{where}: needs exactly one of 'route' or 'target'")
     elif route is not None and not (isinstance(route, str) and route):
         found.append(f"{where}: 'route' must name a route or a model")
-    pin = _target(target, where, found) if target is not None else None
+    pin = read_target(target, where, found) if target is not None else None
     conditions = _conditions(when, where, found)
     problems.extend(found)
     if found or conditions is None:
         return None
     return ContentRule(str(name), conditions, route if isinstance(route, str) else None, pin)
-
-
-def _target(raw: object, where: str, problems: list[str]) -> tuple[str, str] | None:
-    if isinstance(raw, str):
-        worker, slash, model = raw.partition("/")
-        if slash and worker and model:
-            return worker, model
-    problems.append(f"{where}: target {raw!r} must look like 'worker/model'")
-    return None
 
 
 def _conditions(raw: object, where: str, problems: list[str]) -> Conditions | None:

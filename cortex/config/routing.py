@@ -72,11 +72,11 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
     if not isinstance(targets_raw, list) or not targets_raw:
         problems.append(f"{where}: needs a non-empty list of 'worker/model' targets")
         return None
-    targets = [_target(t, where, problems) for t in targets_raw]
+    targets = [read_target(t, where, problems) for t in targets_raw]
     if not isinstance(fallbacks_raw, Mapping):
         problems.append(f"{where}: fallbacks must map an error code to a 'worker/model' target")
         fallbacks_raw = {}
-    fallbacks = {str(code): _target(t, where, problems) for code, t in fallbacks_raw.items()}
+    fallbacks = {str(code): read_target(t, where, problems) for code, t in fallbacks_raw.items()}
     if any(t is None for t in targets) or any(t is None for t in fallbacks.values()):
         return None
     return Route(
@@ -88,7 +88,8 @@ def _route(name: str, entry: object, problems: list[str]) -> Route | None:
     )
 
 
-def _target(raw: object, where: str, problems: list[str]) -> tuple[str, str] | None:
+def read_target(raw: object, where: str, problems: list[str]) -> tuple[str, str] | None:
+    """A ``worker/model`` target as ``(worker, model)``; None with a problem if malformed."""
     if isinstance(raw, str):
         worker, slash, model = raw.partition("/")
         if slash and worker and model:
