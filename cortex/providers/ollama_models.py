@@ -12,7 +12,9 @@ generate request with a model, ``keep_alive`` and no prompt only loads the model
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from actors.inventory import ModelEntry, ModelInventory
@@ -67,9 +69,22 @@ def _entries(payload: Mapping[str, Any], size_key: str) -> tuple[ModelEntry, ...
                 size=count(item, size_key) or count(item, "size") or 0,
                 family=string(details, "family"),
                 parameter_size=string(details, "parameter_size"),
+                expires_at=_epoch(string(item, "expires_at")),
             )
         )
     return tuple(entries)
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """An RFC 3339 time (``2024-06-04T14:38:31.83753-07:00``) as epoch seconds, if valid."""
+    if not stamp:
+        return None
+    # Go writes nanoseconds and a ``Z``; fromisoformat takes at most microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", stamp.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def parse_inventory(listing: bytes, loaded: bytes | None) -> ModelInventory:
