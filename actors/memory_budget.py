@@ -26,7 +26,7 @@ from typing import Any
 
 from actors.inventory import ModelEntry, ModelInventory, canonical
 from actors.planning import Candidate, PlanError
-from actors.workers import WorkerView
+from actors.workers import HealthStatus, WorkerView
 
 MIB = 1024 * 1024
 
@@ -111,6 +111,25 @@ def free_memory(view: WorkerView) -> int:
         return 0
     used = sum(e.size for e in view.inventory.loaded)
     return max(0, view.config.max_memory_mb * MIB - used)
+
+
+def pull_target(views: Sequence[WorkerView], model: str) -> WorkerView | None:
+    """The Ollama instance to pull ``model`` on: the one with the most free memory budget.
+
+    Only healthy instances that reported their models (and lack this one) qualify; ties
+    go to the lower priority, then the name. None when there is none.
+    """
+    able = [
+        v
+        for v in views
+        if v.config.type == "ollama"
+        and v.inventory is not None
+        and not v.inventory.has(model)
+        and v.status in (HealthStatus.AVAILABLE, HealthStatus.DEGRADED)
+    ]
+    if not able:
+        return None
+    return min(able, key=lambda v: (-free_memory(v), v.config.priority, v.name))
 
 
 def budgeted(

@@ -108,6 +108,7 @@ class Settings:
             prefill-capable target (routes may override it).
         strict_params: a request field the workers would drop is refused instead.
         ollama_max_memory_mb: the memory budget of an Ollama worker that sets none (MiB).
+        ollama_auto_pull: a model no Ollama instance has is pulled where there is room.
         cache: the response cache (see :mod:`cortex.cache.terms`).
     """
 
@@ -146,6 +147,7 @@ class Settings:
     continuation: bool = default("continuation")
     strict_params: bool = default("strict_params")
     ollama_max_memory_mb: int = default("ollama_max_memory_mb")
+    ollama_auto_pull: bool = default("ollama_auto_pull")
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:

@@ -176,6 +176,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ollama_max_memory_mb", "OLLAMA_MAX_MEMORY_MB", 8192, INTEGER,
        "MiB the loaded models of one Ollama instance may take; least recently used ones"
        " are unloaded to make room (a worker's max_memory_mb overrides it)"),
+    _s("ollama_auto_pull", "OLLAMA_AUTO_PULL", False, FLAG,
+       "1: a model no Ollama instance has is pulled on the one with the most free memory"
+       " budget; another worker answers meanwhile"),
     _s("health_check_interval", "HEALTH_CHECK_INTERVAL", 30.0, NUMBER,
        "seconds between health probes of each worker"),
     _s("health_check_timeout", "HEALTH_CHECK_TIMEOUT", 5.0, NUMBER,

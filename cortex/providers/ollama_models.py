@@ -32,9 +32,9 @@ def loaded_call(base_url: str, api_key: str | None) -> HttpCall:
     return HttpCall("GET", f"{_root(base_url)}/api/ps", bearer_headers(api_key))
 
 
-def pull_call(base_url: str, api_key: str | None, model: str) -> HttpCall:
-    """Build ``POST {base}/api/pull``, streamed."""
-    body = {"model": model, "stream": True}
+def pull_call(base_url: str, api_key: str | None, model: str, *, stream: bool = True) -> HttpCall:
+    """Build ``POST {base}/api/pull``, streamed (or one object at the end)."""
+    body = {"model": model, "stream": stream}
     return HttpCall("POST", f"{_root(base_url)}/api/pull", bearer_headers(api_key), body)
 
 

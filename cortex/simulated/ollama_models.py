@@ -64,6 +64,8 @@ class OllamaModels:
         registry: names a pull can fetch (None: any name).
         sizes: bytes per model name, where the size from the tag will not do.
         pull_delay: seconds between two progress objects of a pull.
+        pulls_paused: while true, a pull (streamed or not) waits before it downloads, so
+            tests can look at the gateway while a pull is under way.
         keep_alive: how long a loaded model stays listed as expiring in ``/api/ps``.
     """
 
@@ -76,6 +78,7 @@ class OllamaModels:
         self.registry: frozenset[str] | None = None
         self.sizes: dict[str, int] = {}
         self.pull_delay = 0.005
+        self.pulls_paused = False
         self.keep_alive = timedelta(minutes=5)
 
     @property
@@ -176,6 +179,8 @@ class OllamaModels:
         missing = self.registry is not None and canonical(model) not in {
             canonical(m) for m in self.registry
         }
+        while self.pulls_paused:
+            await asyncio.sleep(0.01)
         if body.get("stream", True) is False:
             if missing:
                 raise ReplyError(ErrorKind.BAD_REQUEST, "pull model manifest: file does not exist")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from actors.inventory import ModelEntry, ModelInventory
@@ -12,10 +14,11 @@ from actors.memory_budget import (
     budgeted,
     free_memory,
     least_recently_used,
+    pull_target,
     unloads_for,
 )
 from actors.planning import Candidate
-from actors.workers import WorkerConfig, WorkerView
+from actors.workers import HealthStatus, WorkerConfig, WorkerView
 
 GB = 1000 * MIB  # round numbers of MiB keep the tables readable
 
@@ -129,3 +132,39 @@ def test_a_model_too_large_for_every_instance_is_refused_with_its_size_and_budge
 )
 def test_free_memory_is_the_budget_less_what_is_loaded(view: WorkerView, free: int) -> None:
     assert free_memory(view) == free
+
+
+def named(view: WorkerView, name: str, priority: int = 50) -> WorkerView:
+    config = WorkerConfig(
+        name,
+        "ollama",
+        "http://o",
+        needs_key=False,
+        priority=priority,
+        max_memory_mb=view.config.max_memory_mb,
+    )
+    return WorkerView(config=config, inventory=view.inventory, status=view.status)
+
+
+@pytest.mark.parametrize(
+    ("views", "expected"),
+    [
+        ([named(ollama("", FULL), "full"), named(ollama("", EMPTY), "empty")], "empty"),
+        ([named(ollama("", EMPTY), "b"), named(ollama("", EMPTY), "a")], "a"),  # tie: name
+        ([named(ollama("", EMPTY), "a", 60), named(ollama("", EMPTY), "b", 10)], "b"),
+        ([named(ollama("", FULL), "full"), named(ollama("", None), "unknown")], "full"),
+        ([named(ollama("", inventory({**DISK, "new:1b": MIB}, {})), "has")], None),
+        ([], None),
+    ],
+)
+def test_a_pull_goes_to_the_instance_with_the_most_free_memory(
+    views: list[WorkerView], expected: str | None
+) -> None:
+    target = pull_target(views, "new:1b")
+    assert (target.name if target else None) == expected
+
+
+def test_an_unhealthy_instance_or_another_type_gets_no_pull() -> None:
+    down = dataclasses.replace(named(ollama("", EMPTY), "down"), status=HealthStatus.UNAVAILABLE)
+    cloud = WorkerView(config=WorkerConfig("cloud", "openai", "http://c", ("k",)))
+    assert pull_target([down, cloud, named(ollama("", FULL), "full")], "new:1b").name == "full"
