@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ollama_fleet import all_probed, chat, fleet_env, on_disk, wait_for, wait_until
+from ollama_fleet import (
+    all_probed,
+    chat,
+    fleet_env,
+    on_disk,
+    three_instances,
+    wait_for,
+    wait_until,
+)
 
 from cortex.simulated import SimulatedOllama
 
@@ -16,11 +24,7 @@ MIB = 1024 * 1024
 @pytest.fixture
 def fleet() -> Iterator[tuple[SimulatedOllama, SimulatedOllama, SimulatedOllama]]:
     """Three instances; the second has the most free memory (nothing loaded)."""
-    with (
-        SimulatedOllama("one", models=("llama3.1:8b",), chunk_delay=0.0) as one,
-        SimulatedOllama("two", models=("llama3.1:8b",), chunk_delay=0.0) as two,
-        SimulatedOllama("three", models=("llama3.1:8b",), chunk_delay=0.0) as three,
-    ):
+    with three_instances() as (one, two, three):
         one.store.set_models(["llama3.1:8b"], loaded=["llama3.1:8b"])
         three.store.set_models(["llama3.1:8b", "qwen2.5:7b"], loaded=["qwen2.5:7b"])
         yield one, two, three

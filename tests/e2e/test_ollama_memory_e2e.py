@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ollama_fleet import all_probed, chat, fleet_env, loaded, wait_for
+from ollama_fleet import all_probed, chat, fleet_env, loaded, three_instances, wait_for
 
 from cortex.simulated import SimulatedOllama
 
@@ -17,11 +17,7 @@ MODELS = ("mistral:7b", "qwen2.5:7b", "gemma2:9b")
 @pytest.fixture
 def fleet() -> Iterator[tuple[SimulatedOllama, SimulatedOllama, SimulatedOllama]]:
     """The first instance holds three 3000 MiB models, two loaded (6000 of 8192 MiB)."""
-    with (
-        SimulatedOllama("one", models=("llama3.1:8b",), chunk_delay=0.0) as one,
-        SimulatedOllama("two", models=("llama3.1:8b",), chunk_delay=0.0) as two,
-        SimulatedOllama("three", models=("llama3.1:8b",), chunk_delay=0.0) as three,
-    ):
+    with three_instances() as (one, two, three):
         for server in (one, two, three):
             server.store.sizes.update({m: 3000 * MIB for m in MODELS})
             server.store.sizes["huge:70b"] = 9000 * MIB
