@@ -29,12 +29,16 @@ class ModelEntry:
         size: bytes on disk (``/api/tags``) or in memory (``/api/ps``); 0 when not given.
         family: the model family the server reports (``llama``), if any.
         parameter_size: the parameter count the server reports (``8.0B``), if any.
+        expires_at: for a loaded model, when the server will unload it (seconds since
+            the epoch, from ``/api/ps``): every use pushes it back by the same
+            ``keep_alive``, so the soonest to expire is the least recently used.
     """
 
     name: str
     size: int = 0
     family: str | None = None
     parameter_size: str | None = None
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,11 @@ class ModelInventory:
         """Whether ``model`` is in the instance's memory now (no load time to pay)."""
         wanted = canonical(model)
         return any(canonical(e.name) == wanted for e in self.loaded)
+
+    def entry(self, model: str) -> ModelEntry | None:
+        """The instance's entry for ``model``, loaded first (its size is the memory it takes)."""
+        wanted = canonical(model)
+        return next((e for e in (*self.loaded, *self.on_disk) if canonical(e.name) == wanted), None)
 
     def names(self) -> tuple[str, ...]:
         """Every model the instance can serve, on disk first, each once."""

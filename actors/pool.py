@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from actors.board import Board
+from actors.inventory import canonical
+from actors.memory_budget import budgeted
 from actors.messages import DescribePool, PlanRoute, SetRouting
 from actors.planning import (
     Candidate,
@@ -69,6 +71,8 @@ class PoolActor(SupervisedActor):
         self._rng = rng or random.Random()
         self._turn = 0
         self._trials: dict[str, tuple[float, float]] = {}
+        # worker -> model -> when a plan last put it first: least recently used to unload.
+        self._used: dict[str, dict[str, float]] = {}
         self.recent: deque[tuple[str | None, tuple[str, ...]]] = deque(maxlen=RECENT_PLANS)
 
     def on_receive(self, message: object) -> object:
@@ -76,9 +80,13 @@ class PoolActor(SupervisedActor):
         match message:
             case PlanRoute(model=model, strategy=strategy, pin=pin, kind=kind):
                 candidates = self._plan(model, strategy or self._strategy, pin, kind)
-                self.recent.append((model, tuple(c.worker for c in candidates)))
                 # A pinned request names its worker itself: no route applies to it.
                 route = self._routes.get(model) if model and pin is None else None
+                candidates = budgeted(
+                    candidates, self._board.views(), routed=route is not None, recent=self._used
+                )
+                self._note_use(candidates)
+                self.recent.append((model, tuple(c.worker for c in candidates)))
                 fallbacks = route_fallbacks(self._board.views(), route)
                 return Plan(
                     candidates,
@@ -94,6 +102,12 @@ class PoolActor(SupervisedActor):
                 return PoolSummary(self._strategy, tuple(self.recent))
             case _:
                 return super().on_receive(message)
+
+    def _note_use(self, candidates: tuple[Candidate, ...]) -> None:
+        """Remember that the plan's first worker is about to use its model (memory budget)."""
+        if candidates:
+            first = candidates[0]
+            self._used.setdefault(first.worker, {})[canonical(first.model)] = self._clock()
 
     def _plan(
         self, model: str | None, strategy: RoutingStrategy, pin: str | None, kind: PlanKind

@@ -55,6 +55,9 @@ class WorkerConfig:
             the closest model it has (Ollama: :mod:`actors.similar`).
         warm: models its provider actor loads at start and loads again whenever a probe
             finds one of them on disk but no longer in memory (Ollama).
+        max_memory_mb: the memory its loaded models may take together, in MiB (Ollama:
+            ``OLLAMA_MAX_MEMORY_MB`` unless the worker sets its own; see
+            :mod:`actors.memory_budget`); None: no budget.
     """
 
     name: str
@@ -74,6 +77,7 @@ class WorkerConfig:
     needs_key: bool = True
     similar_models: bool = False
     warm: tuple[str, ...] = ()
+    max_memory_mb: int | None = None
 
     @property
     def time_to_first_token(self) -> float:

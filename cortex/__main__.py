@@ -42,7 +42,8 @@ environment (flags win over the environment, which wins over .env, then the conf
   CORTEX_PROVIDERS                JSON object: worker name -> {type, api_keys, models,
                                   embedding_models, priority, timeout, base_url,
                                   first_token_timeout, supports_prefill, max_concurrent,
-                                  price, max_tokens, similar_models, warm}:
+                                  price, max_tokens, similar_models, warm,
+                                  max_memory_mb}:
     timeout                       seconds of silence allowed between chunks (60)
     first_token_timeout           seconds allowed before the first token (30; local 45)
     supports_prefill              true: may continue a stream another worker dropped (false)
@@ -52,6 +53,7 @@ environment (flags win over the environment, which wins over .env, then the conf
     embedding_models              models it serves on POST /v1/embeddings (not anthropic)
     similar_models                Ollama, true: a model no instance has -> the closest (false)
     warm                          Ollama: models loaded at start and kept loaded ([])
+    max_memory_mb                 Ollama: MiB its loaded models may take (OLLAMA_MAX_MEMORY_MB)
                                   A worker also serves every model its upstream lists; key
                                   rests, breaker and supports_prefill are per worker.
 {providers}"""

@@ -44,7 +44,7 @@ from cortex.config.content_rules import (
 from cortex.config.reader import Reader
 from cortex.config.routing import check_route_workers, parse_routes
 from cortex.config.table import SETTINGS, default, file_tables
-from cortex.config.workers import read_workers
+from cortex.config.workers import read_workers, with_memory_budget
 
 OTHER_ENVIRONMENT = ("CORTEX_URL", "CORTEX_API_KEY")
 """``CORTEX_*`` variables read elsewhere (by the ``chat`` and ``status`` commands)."""
@@ -107,6 +107,8 @@ class Settings:
         continuation: whether a stream broken mid-answer is continued by the next
             prefill-capable target (routes may override it).
         strict_params: a request field the workers would drop is refused instead.
+        ollama_max_memory_mb: the memory budget of an Ollama worker that sets none (MiB).
+        ollama_auto_pull: a model no Ollama instance has is pulled where there is room.
         cache: the response cache (see :mod:`cortex.cache.terms`).
     """
 
@@ -144,6 +146,8 @@ class Settings:
     max_retry_wait: float = default("max_retry_wait")
     continuation: bool = default("continuation")
     strict_params: bool = default("strict_params")
+    ollama_max_memory_mb: int = default("ollama_max_memory_mb")
+    ollama_auto_pull: bool = default("ollama_auto_pull")
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
@@ -182,6 +186,7 @@ def load_settings(
     tables = {name: _table(file_values, name, problems) for name in ("server", "cache")}
     reader = Reader(problems, env, tables)
     values = reader.read_all(cli or {})
+    workers = with_memory_budget(workers, values["ollama_max_memory_mb"])
     routes = parse_routes(
         env.get("CORTEX_ROUTES"), _table(file_values, "routes", problems), problems
     )

@@ -173,6 +173,12 @@ SETTINGS: tuple[Setting, ...] = (
     _s("strict_params", "CORTEX_STRICT_PARAMS", False, FLAG,
        "refuse (400) a request field the chosen workers would drop, instead of naming it "
        "in X-Cortex-Dropped-Params"),
+    _s("ollama_max_memory_mb", "OLLAMA_MAX_MEMORY_MB", 8192, INTEGER,
+       "MiB the loaded models of one Ollama instance may take; least recently used ones"
+       " are unloaded to make room (a worker's max_memory_mb overrides it)"),
+    _s("ollama_auto_pull", "OLLAMA_AUTO_PULL", False, FLAG,
+       "1: a model no Ollama instance has is pulled on the one with the most free memory"
+       " budget; another worker answers meanwhile"),
     _s("health_check_interval", "HEALTH_CHECK_INTERVAL", 30.0, NUMBER,
        "seconds between health probes of each worker"),
     _s("health_check_timeout", "HEALTH_CHECK_TIMEOUT", 5.0, NUMBER,

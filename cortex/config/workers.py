@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -174,6 +174,15 @@ def parse_worker(name: str, entry: Mapping[str, Any], problems: list[str]) -> Wo
         needs_key=profile.needs_key or bool(keys),
         similar_models=limits.similar_models,
         warm=limits.warm,
+        max_memory_mb=limits.max_memory_mb,
+    )
+
+
+def with_memory_budget(workers: tuple[WorkerConfig, ...], mb: int) -> tuple[WorkerConfig, ...]:
+    """Give every Ollama worker without its own ``max_memory_mb`` the gateway-wide budget."""
+    return tuple(
+        replace(w, max_memory_mb=mb) if w.type == "ollama" and w.max_memory_mb is None else w
+        for w in workers
     )
 
 
@@ -209,6 +218,7 @@ class _WorkerLimits:
     max_tokens: int | None
     similar_models: bool
     warm: tuple[str, ...]
+    max_memory_mb: int | None
 
 
 def _worker_limits(
@@ -235,19 +245,28 @@ def _worker_limits(
         max_tokens=_at_least_one(entry.get("max_tokens"), f"{where}: max_tokens", problems),
         similar_models=similar,
         warm=warm,
+        max_memory_mb=_at_least_one(
+            entry.get("max_memory_mb"), f"{where}: max_memory_mb", problems
+        ),
     )
 
 
 def _model_management(
     entry: Mapping[str, Any], profile: ProviderProfile, where: str, problems: list[str]
 ) -> tuple[bool, tuple[str, ...]]:
-    """``similar_models`` and ``warm``: Ollama only, where the worker reports its models."""
+    """``similar_models`` and ``warm``: Ollama only, where the worker reports its models.
+
+    ``max_memory_mb`` (read with the limits) is refused here for other types as well.
+    """
     similar = entry.get("similar_models", False)
     if not isinstance(similar, bool):
         problems.append(f"{where}: similar_models must be true or false")
     warm = _string_list(entry.get("warm", []), f"{where}: warm", problems) or []
-    if (similar or warm) and profile.wire != "ollama":
-        problems.append(f"{where}: similar_models and warm apply to ollama workers only")
+    budget = entry.get("max_memory_mb") is not None
+    if (similar or warm or budget) and profile.wire != "ollama":
+        problems.append(
+            f"{where}: similar_models, warm and max_memory_mb apply to ollama workers only"
+        )
     return similar is True, tuple(dict.fromkeys(warm))
 
 

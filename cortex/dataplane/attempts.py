@@ -36,6 +36,8 @@ import aiohttp
 
 from actors.board import Tally
 from actors.keys import KeyLease
+from actors.memory_budget import LoadingCandidate
+from actors.messages import RefreshModels
 from actors.outcomes import ErrorKind, UpstreamFailure, is_redirect, redirect_failure
 from actors.planning import Candidate
 from actors.wire import HttpCall
@@ -50,6 +52,7 @@ from cortex.chat import (
     is_incomplete,
 )
 from cortex.dataplane.reports import AttemptReports, describe, encode_call
+from cortex.dataplane.unloading import unload_models
 from cortex.providers.base import StreamDecoder, Target
 from cortex.providers.catalog import adapter_for
 
@@ -92,7 +95,24 @@ class Attempts(AttemptReports):
     async def open(
         self, candidate: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
     ) -> OpenAttempt | UpstreamFailure:
-        """Try one candidate with one key until its first token, or classify its failure."""
+        """Try one candidate with one key until its first token, or classify its failure.
+
+        A candidate whose model is not loaded first makes room for it within its memory
+        budget (:mod:`cortex.dataplane.unloading`); its worker's actor is then asked to
+        read the instance's models again, so the next plan counts the model as loaded.
+        """
+        if not isinstance(candidate, LoadingCandidate):
+            return await self._open(candidate, lease, request, deadline)
+        if candidate.unload:
+            await unload_models(self._session, candidate, lease.secret if lease else None, deadline)
+        try:
+            return await self._open(candidate, lease, request, deadline)
+        finally:
+            self._tell(candidate.worker, RefreshModels())
+
+    async def _open(
+        self, candidate: Candidate, lease: KeyLease | None, request: ChatRequest, deadline: float
+    ) -> OpenAttempt | UpstreamFailure:
         adapter = adapter_for(candidate.type)
         target = Target(candidate.base_url, candidate.model, lease.secret if lease else None)
         if request.max_tokens is None and candidate.max_tokens is not None:

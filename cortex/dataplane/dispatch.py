@@ -64,18 +64,13 @@ from cortex.chat import (
 )
 from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.attempts import Attempts, Fetched, OpenAttempt
+from cortex.dataplane.auto_pull import AutoPuller
 from cortex.dataplane.contributions import Contribution, answer_usage
 from cortex.dataplane.fitting import embeddable, fitted, worker_fit
 from cortex.dataplane.slots import Slots
 from cortex.dataplane.substitution import substitution_headers
 from cortex.dataplane.walk import PlanWalk, RetryPolicy
-from cortex.errors import (
-    AllUpstreamsFailed,
-    BadRequest,
-    GatewayError,
-    NotFound,
-    NothingAvailable,
-)
+from cortex.errors import AllUpstreamsFailed, BadRequest, GatewayError, NotFound, NothingAvailable
 from cortex.observability.observe import (
     AnswerOutcome,
     DispatchObserver,
@@ -101,6 +96,7 @@ class DispatchSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     continuation: bool = True
     strict_params: bool = False
+    auto_pull: bool = False  # pull a model no Ollama instance has (cortex.dataplane.auto_pull)
 
 
 class Dispatcher:
@@ -126,6 +122,7 @@ class Dispatcher:
         self._observer = observer or NullObserver()
         self._rng = rng or random.Random()
         self._slots = Slots()
+        self._puller = AutoPuller(session, board, workers) if settings.auto_pull else None
         self._attempts = Attempts(
             session=session,
             workers=workers,
@@ -235,7 +232,12 @@ class Dispatcher:
     async def _walk(
         self, request: ChatRequest, strategy: RoutingStrategy | None, timeout: float | None
     ) -> PlanWalk:
-        return self._walk_plan(await self.plan(request, strategy), timeout)
+        if self._puller is None:
+            return self._walk_plan(await self.plan(request, strategy), timeout)
+        seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)
+        started = time.monotonic()
+        plan = await self._puller.plan(request, seconds, lambda r: self.plan(r, strategy))
+        return self._walk_plan(plan, max(0.001, seconds - (time.monotonic() - started)))
 
     def _walk_plan(self, plan: Plan, timeout: float | None) -> PlanWalk:
         seconds = min(timeout or self._settings.request_timeout, MAX_REQUEST_TIMEOUT)

@@ -203,6 +203,7 @@ class HttpFrontActor(SupervisedActor):
                 ),
                 continuation=settings.continuation,
                 strict_params=settings.strict_params,
+                auto_pull=settings.ollama_auto_pull,
             ),
         )
 

@@ -23,7 +23,7 @@ from actors.redaction import Redactor
 from actors.workers import WorkerView
 from cortex.chat import LiveAnswer, StreamEvent, StreamFailed, TextDelta
 from cortex.config.settings import ConfigError, Settings
-from cortex.config.workers import parse_worker
+from cortex.config.workers import parse_worker, with_memory_budget
 from cortex.crossing import on_loop
 from cortex.errors import (
     AllUpstreamsFailed,
@@ -332,6 +332,8 @@ class Gateway:
         if worker is None:
             raise ConfigError(problems)
         tree = self.tree
+        # Like a configured worker, an added Ollama worker gets the gateway-wide budget.
+        worker = with_memory_budget((worker,), tree.runtime.settings.ollama_max_memory_mb)[0]
         if tree.board.config(name) is not None:
             raise BadRequest(f"a worker named {name!r} exists", code="duplicate_worker")
         _all_or_nothing(lambda log: WorkerLifecycle(tree).add(log, worker, tree.runtime.settings))

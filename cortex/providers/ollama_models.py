@@ -12,7 +12,9 @@ generate request with a model, ``keep_alive`` and no prompt only loads the model
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from actors.inventory import ModelEntry, ModelInventory
@@ -30,9 +32,9 @@ def loaded_call(base_url: str, api_key: str | None) -> HttpCall:
     return HttpCall("GET", f"{_root(base_url)}/api/ps", bearer_headers(api_key))
 
 
-def pull_call(base_url: str, api_key: str | None, model: str) -> HttpCall:
-    """Build ``POST {base}/api/pull``, streamed."""
-    body = {"model": model, "stream": True}
+def pull_call(base_url: str, api_key: str | None, model: str, *, stream: bool = True) -> HttpCall:
+    """Build ``POST {base}/api/pull``, streamed (or one object at the end)."""
+    body = {"model": model, "stream": stream}
     return HttpCall("POST", f"{_root(base_url)}/api/pull", bearer_headers(api_key), body)
 
 
@@ -67,9 +69,22 @@ def _entries(payload: Mapping[str, Any], size_key: str) -> tuple[ModelEntry, ...
                 size=count(item, size_key) or count(item, "size") or 0,
                 family=string(details, "family"),
                 parameter_size=string(details, "parameter_size"),
+                expires_at=_epoch(string(item, "expires_at")),
             )
         )
     return tuple(entries)
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """An RFC 3339 time (``2024-06-04T14:38:31.83753-07:00``) as epoch seconds, if valid."""
+    if not stamp:
+        return None
+    # Go writes nanoseconds and a ``Z``; fromisoformat takes at most microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", stamp.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def parse_inventory(listing: bytes, loaded: bytes | None) -> ModelInventory:

@@ -7,7 +7,8 @@ object when ``"stream": false``), ``GET /api/tags``, ``GET /api/version`` and
 section 5. Point ``ollama.Client(host=server.base_url)`` at it. Its model store
 (:mod:`cortex.simulated.ollama_models`, :attr:`SimulatedOllama.store`) serves
 ``GET /api/ps``, ``POST /api/pull``, ``DELETE /api/delete`` and the load-only
-``POST /api/generate``; tests set each instance's models with ``store.set_models``.
+``POST /api/generate`` (``keep_alive: 0`` unloads); tests set each instance's models
+with ``store.set_models``.
 
 It reads tools, tool results (``role: tool`` messages after the last user message),
 ``format`` (``"json"`` or a schema), ``images`` and ``think`` as WIRE_FORMATS_TOOLS.md
@@ -233,15 +234,18 @@ class SimulatedOllama(SimulatedServer):
         return self.store.delete(self._json_body(request))
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        """``POST /api/generate`` without a prompt: load the model and say so (``load``)."""
+        """``POST /api/generate`` without a prompt: load the model (``load``), or unload it."""
         body = self._json_body(request)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ReplyError(ErrorKind.BAD_REQUEST, "model is required")
         if body.get("prompt"):
             raise ReplyError(ErrorKind.BAD_REQUEST, "this simulator only loads models")
-        self._check_model(model)
         done = {"model": model, "created_at": _now(), "response": "", "done": True}
+        if body.get("keep_alive") in (0, "0", "0s"):
+            self.store.unload(model)
+            return web.json_response({**done, "done_reason": "unload"})
+        self._check_model(model)
         return web.json_response({**done, "done_reason": "load"})
 
     async def _version(self, request: web.Request) -> web.StreamResponse:

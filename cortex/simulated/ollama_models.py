@@ -9,6 +9,12 @@ a name missing from :attr:`OllamaModels.registry` ends in an ``{"error": ...}`` 
 real server reports a manifest it cannot find. ``DELETE /api/delete`` removes a model (200
 with no body) or answers 404. Sizes come from the tag (``8b`` is about 4.9 GB), unless
 :attr:`OllamaModels.sizes` names one.
+
+Memory: each loaded model takes its size (:meth:`OllamaModels.memory`); every use pushes
+its ``expires_at`` in ``/api/ps`` back by :attr:`OllamaModels.keep_alive`, as the real
+server does, so the soonest to expire is the least recently used. A generate request with
+``keep_alive: 0`` unloads the model (:meth:`OllamaModels.unload`, logged in
+:attr:`OllamaModels.unloads`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +64,8 @@ class OllamaModels:
         registry: names a pull can fetch (None: any name).
         sizes: bytes per model name, where the size from the tag will not do.
         pull_delay: seconds between two progress objects of a pull.
+        pulls_paused: while true, a pull (streamed or not) waits before it downloads, so
+            tests can look at the gateway while a pull is under way.
         keep_alive: how long a loaded model stays listed as expiring in ``/api/ps``.
     """
 
@@ -64,9 +73,12 @@ class OllamaModels:
         self._lock = threading.Lock()
         self._on_disk: tuple[str, ...] = tuple(models)
         self._loaded: tuple[str, ...] = ()
+        self._used: dict[str, float] = {}  # loaded model -> when it was last used (epoch)
+        self.unloads: list[str] = []
         self.registry: frozenset[str] | None = None
         self.sizes: dict[str, int] = {}
         self.pull_delay = 0.005
+        self.pulls_paused = False
         self.keep_alive = timedelta(minutes=5)
 
     @property
@@ -83,20 +95,39 @@ class OllamaModels:
         """Replace the instance's models; loaded ones count as on disk too."""
         disk = tuple(dict.fromkeys(on_disk))
         memory = tuple(dict.fromkeys(loaded))
+        now = time.time()
         with self._lock:
             self._on_disk = disk + tuple(m for m in memory if m not in disk)
             self._loaded = memory
+            # Listed first, used longest ago: the first loaded model is the least recent.
+            self._used = {m: now - len(memory) + i for i, m in enumerate(memory)}
 
     def has(self, model: str) -> bool:
         """Whether ``model`` is on disk (with or without its ``:latest`` tag)."""
         return self._find(model) is not None
 
     def load(self, model: str) -> None:
-        """Put a model that is on disk in memory (a chat or generate request did)."""
+        """Put a model that is on disk in memory, or note its use (a request named it)."""
         with self._lock:
             found = self._find(model)
-            if found is not None and found not in self._loaded:
+            if found is None:
+                return
+            if found not in self._loaded:
                 self._loaded = (*self._loaded, found)
+            self._used[found] = max(time.time(), *self._used.values(), 0.0) + 1e-6
+
+    def unload(self, model: str) -> None:
+        """Take a model out of memory (``keep_alive: 0``); one not loaded is left as is."""
+        with self._lock:
+            found = self._find(model)
+            if found is not None and found in self._loaded:
+                self._loaded = tuple(m for m in self._loaded if m != found)
+                self._used.pop(found, None)
+                self.unloads.append(found)
+
+    def memory(self) -> int:
+        """Bytes the loaded models take together."""
+        return sum(self.size(m) for m in self._loaded)
 
     def size(self, model: str) -> int:
         """The model's size in bytes."""
@@ -128,10 +159,11 @@ class OllamaModels:
 
     def ps(self) -> dict[str, Any]:
         """The ``/api/ps`` body."""
-        expires = (datetime.now(UTC) + self.keep_alive).isoformat()
         disk = self._on_disk
         models = []
         for model in self._loaded:
+            used = datetime.fromtimestamp(self._used.get(model, time.time()), UTC)
+            expires = (used + self.keep_alive).isoformat()
             entry = self.entry(model, disk.index(model) + 1 if model in disk else 0)
             del entry["modified_at"]
             models.append(
@@ -147,6 +179,8 @@ class OllamaModels:
         missing = self.registry is not None and canonical(model) not in {
             canonical(m) for m in self.registry
         }
+        while self.pulls_paused:
+            await asyncio.sleep(0.01)
         if body.get("stream", True) is False:
             if missing:
                 raise ReplyError(ErrorKind.BAD_REQUEST, "pull model manifest: file does not exist")

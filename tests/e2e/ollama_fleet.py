@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from daemon_harness import CortexProcess
@@ -14,6 +15,17 @@ from cortex.simulated import SimulatedOllama
 _T = TypeVar("_T")
 ADMIN_TOKEN = "admin-token-for-ollama-tests-0001"
 WAIT = 10.0
+
+
+@contextlib.contextmanager
+def three_instances() -> Iterator[tuple[SimulatedOllama, SimulatedOllama, SimulatedOllama]]:
+    """Three simulated instances with ``llama3.1:8b`` on disk; tests set the rest."""
+    with (
+        SimulatedOllama("one", models=("llama3.1:8b",), chunk_delay=0.0) as one,
+        SimulatedOllama("two", models=("llama3.1:8b",), chunk_delay=0.0) as two,
+        SimulatedOllama("three", models=("llama3.1:8b",), chunk_delay=0.0) as three,
+    ):
+        yield one, two, three
 
 
 def fleet_env(servers: Iterable[SimulatedOllama], **extra: dict[str, Any]) -> dict[str, str]:
