@@ -25,6 +25,7 @@ from typing import Any
 from actors.board import Board
 from actors.keys import KeyLedger
 from actors.outcomes import UpstreamFailure
+from actors.workers import WorkerView
 from cortex.chat import Usage
 from cortex.errors import Attempt
 from cortex.observability.observe import AnswerOutcome
@@ -139,6 +140,7 @@ class DashboardHub:
                     "requests": view.requests,
                     "failures": view.failures,
                     "error_rate": round(view.failures / finished, 3) if finished else None,
+                    "models": _models(view),
                     "keys": [
                         {
                             "key": k.masked,
@@ -170,6 +172,16 @@ def _seconds_left(until: float | None, now: float) -> int | None:
 
 def _mean(total: float, count: int) -> float | None:
     return round(total / count, 1) if count else None
+
+
+def _models(view: WorkerView) -> list[Json]:
+    """The worker's models for the page; an Ollama instance's on disk, those loaded marked."""
+    inventory = view.inventory
+    if inventory is None:
+        return [{"name": model, "loaded": False} for model in view.models]
+    loaded = {entry.name for entry in inventory.loaded}
+    names = dict.fromkeys([*loaded, *(entry.name for entry in inventory.on_disk)])
+    return [{"name": name, "loaded": name in loaded} for name in names]
 
 
 __all__ = ["HISTORY_SECONDS", "DashboardHub"]

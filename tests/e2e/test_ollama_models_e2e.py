@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ollama_fleet import all_probed, chat, fleet_env, loaded, on_disk, wait_for, wait_until
+import requests
+import sseclient
+from ollama_fleet import (
+    ADMIN_TOKEN,
+    all_probed,
+    chat,
+    fleet_env,
+    loaded,
+    on_disk,
+    wait_for,
+    wait_until,
+)
 
 from cortex.simulated import SimulatedOllama
 
@@ -132,3 +144,25 @@ def test_warm_models_are_loaded_at_start_and_loaded_again_when_dropped(
     assert "not-pulled:1b" not in loads
     assert fleet[2].store.loaded == ("qwen2.5:7b",)
     assert daemon.events("model_warmed")
+
+
+def test_the_dashboard_shows_each_instances_models_and_which_are_loaded(
+    fleet: tuple[SimulatedOllama, ...], cortex_daemon: Any
+) -> None:
+    daemon = cortex_daemon(fleet_env(fleet))
+    wait_for(daemon, all_probed, "every instance probed")
+
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with requests.get(
+        f"{daemon.url}/dashboard/events", headers=auth, stream=True, timeout=(5, 10)
+    ) as answer:
+        events = sseclient.SSEClient(answer.iter_content(chunk_size=None)).events()
+        state = next(json.loads(e.data) for e in events if e.event == "state")
+    models = {w["name"]: w["models"] for w in state["workers"]}
+
+    assert {"name": "llama3.1:8b", "loaded": True} in models["ollama-3"]
+    assert [m["name"] for m in models["ollama-2"]] == ["llama3.1:8b", "phi3:mini"]
+    assert not any(m["loaded"] for m in models["ollama-1"])
+    page = daemon.get("/dashboard", headers=auth).text
+    assert "<th>models</th>" in page
+    assert "(loaded)" in page
