@@ -22,6 +22,7 @@ from cache_harness import (
     deterministic,
     messages,
     openai_client,
+    settled,
     start_daemon,
 )
 from daemon_harness import PRIMARY_KEYS, CortexProcess
@@ -145,7 +146,7 @@ def test_a_request_without_temperature_zero_bypasses_the_cache(sdk, primary, pro
 
 
 def test_stats_count_hits_misses_and_entries(sdk, daemon, prompt):
-    before = cache_stats(daemon)
+    before = settled(daemon)  # an earlier test's answer may still be on its way in
     for _ in range(3):
         create(sdk, prompt)
 
@@ -288,7 +289,8 @@ def answer_text(response: requests.Response, *, streamed: bool) -> str:
 def test_identical_requests_in_flight_share_one_upstream_request(
     slow_daemon, slow_primary, long_reply, prompt, streamed
 ):
-    before = cache_stats(slow_daemon)
+    # The daemon is shared: an earlier test's answer may still be on its way into the cache.
+    before = settled(slow_daemon)
     results: list[tuple[str, str, str]] = []
     lock = threading.Lock()
 
