@@ -64,6 +64,7 @@ class SimulatedAnthropic(SimulatedServer):
     """
 
     default_name: ClassVar[str] = "anthropic"
+    call_id_prefix: ClassVar[str] = "toolu_"
     default_keys: ClassVar[tuple[str, ...]] = ("sk-ant-sim-key-1", "sk-ant-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("claude-sonnet-4-6", "claude-haiku-4-5")
     error_message_path: ClassVar[tuple[str, ...]] = ("error", "message")

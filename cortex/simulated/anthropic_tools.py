@@ -21,7 +21,6 @@ from typing import Any
 from cortex.simulated.content import (
     ChatCall,
     Completion,
-    SimulatedToolCall,
     ToolOffer,
     count_words,
     read_messages,
@@ -30,7 +29,7 @@ from cortex.simulated.content import (
 from cortex.simulated.faults import ErrorKind
 from cortex.simulated.wire import ReplyError, typed_event
 
-__all__ = ["AnthropicCall", "block_frames", "read_call", "tool_use_id", "whole_blocks"]
+__all__ = ["AnthropicCall", "block_frames", "read_call", "whole_blocks"]
 
 MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _MODES = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
@@ -197,11 +196,6 @@ def _count_images(messages: list[dict[str, Any]]) -> int:
     )
 
 
-def tool_use_id(call: SimulatedToolCall) -> str:
-    """The call's id in Anthropic's style (``toolu_…``)."""
-    return "toolu_" + call.id.removeprefix("call_")
-
-
 def _reasoning(call: ChatCall) -> str:
     return f"The user wrote: {' '.join(call.prompt.split()[:6])}" if call.prompt else "Thinking."
 
@@ -216,7 +210,7 @@ def whole_blocks(call: ChatCall, completion: Completion) -> list[dict[str, Any]]
         blocks.append(
             {
                 "type": "tool_use",
-                "id": tool_use_id(made),
+                "id": made.id,
                 "name": made.name,
                 "input": made.arguments,
             }
@@ -263,7 +257,7 @@ def block_frames(
     pieces = []
     for offset, made in enumerate(completion.tool_calls):
         at = index + offset
-        block = {"type": "tool_use", "id": tool_use_id(made), "name": made.name, "input": {}}
+        block = {"type": "tool_use", "id": made.id, "name": made.name, "input": {}}
         pieces.append(_event("content_block_start", at, content_block=block))
         pieces.append(_delta(at, type="input_json_delta", partial_json=""))
         text = json.dumps(made.arguments, separators=(",", ":")) if made.arguments else ""

@@ -85,6 +85,7 @@ class SimulatedCohere(SimulatedServer):
     """
 
     default_name: ClassVar[str] = "cohere"
+    call_id_prefix: ClassVar[str] = ""  # Cohere ids are the function name and a suffix
     default_keys: ClassVar[tuple[str, ...]] = ("co-sim-key-1", "co-sim-key-2")
     default_models: ClassVar[tuple[str, ...]] = ("command-a-03-2025", "command-r7b-12-2024")
     default_embedding_models: ClassVar[tuple[str, ...]] = ("embed-v4.0",)
@@ -242,14 +243,9 @@ def _plan(completion: Completion) -> str:
     return "I will call " + ", ".join(made.name for made in completion.tool_calls) + "."
 
 
-def _call_id(made: SimulatedToolCall) -> str:
-    """Cohere's style of call id: the function's name and a suffix, no ``call_`` prefix."""
-    return made.id.removeprefix("call_")
-
-
 def _call_json(made: SimulatedToolCall) -> dict[str, Any]:
     function = {"name": made.name, "arguments": json.dumps(made.arguments)}
-    return {"id": _call_id(made), "type": "function", "function": function}
+    return {"id": made.id, "type": "function", "function": function}
 
 
 def _call_events(completion: Completion) -> list[bytes]:

@@ -56,6 +56,8 @@ class SimulatedServer(BackgroundServer):
     default_keys: ClassVar[tuple[str, ...]]
     default_models: ClassVar[tuple[str, ...]]
     default_embedding_models: ClassVar[tuple[str, ...]] = ()
+    call_id_prefix: ClassVar[str] = "call_"
+    """How the provider's tool-call ids begin (Anthropic ``toolu_``, Cohere none)."""
     error_message_path: ClassVar[tuple[str, ...]]
     """Where the human-readable message sits in the provider's error body."""
 
@@ -315,7 +317,7 @@ class SimulatedServer(BackgroundServer):
                 request, self._wait_closing, self.drip_interval, self.stream_content_type
             )
         reply = self.reply if self.reply is not None else default_reply(self.name, call.prompt)
-        completion = complete(call, reply)
+        completion = complete(call, reply, call_id=self.call_id_prefix)
         if call.stream:
             return await self._stream(request, call, completion, fault)
         return await self._whole(request, call, completion, fault)
