@@ -56,8 +56,7 @@ class SimulatedServer(BackgroundServer):
     default_keys: ClassVar[tuple[str, ...]]
     default_models: ClassVar[tuple[str, ...]]
     default_embedding_models: ClassVar[tuple[str, ...]] = ()
-    call_id_prefix: ClassVar[str] = "call_"
-    """How the provider's tool-call ids begin (Anthropic ``toolu_``, Cohere none)."""
+    call_id_prefix: ClassVar[str] = "call_"  # how its tool-call ids begin (Anthropic: toolu_)
     error_message_path: ClassVar[tuple[str, ...]]
     """Where the human-readable message sits in the provider's error body."""
 
