@@ -118,7 +118,6 @@ class Attempts(AttemptReports):
         if request.max_tokens is None and candidate.max_tokens is not None:
             request = dataclasses.replace(request, max_tokens=candidate.max_tokens)
         call = adapter.chat_call(target, request, stream=True)
-        headers, body = encode_call(call)
         remaining, timeout = self._timeouts(candidate, deadline)
         first_token_limit = min(candidate.first_token_timeout, remaining)
         tally = self._board.attempt_started(candidate.worker)
@@ -126,22 +125,10 @@ class Attempts(AttemptReports):
         response: aiohttp.ClientResponse | None = None
         try:
             async with asyncio.timeout(first_token_limit):
-                response = await self._session.request(
-                    call.method,
-                    call.url,
-                    headers=headers,
-                    data=body,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-                if is_redirect(response.status):
-                    location = response.headers.get("Location")
-                    failure = redirect_failure(response.status, location, call.url)
-                    return self._failed(candidate, lease, tally, failure, response)
-                if response.status >= 400:
-                    body = await response.content.read(MAX_ERROR_BODY)
-                    failure = adapter.classify(response.status, dict(response.headers), body)
-                    return self._failed(candidate, lease, tally, failure, response)
+                response = await self._send(call, timeout)
+                refused = await _refusal(response, call.url, adapter.classify)
+                if refused is not None:
+                    return self._failed(candidate, lease, tally, refused, response)
                 return await self._first_token(
                     candidate, lease, tally, response, decoder=adapter.decoder(), started=started
                 )
@@ -211,8 +198,17 @@ class Attempts(AttemptReports):
         classify: Callable[[int, dict[str, str], bytes], UpstreamFailure],
     ) -> bytes | UpstreamFailure:
         """One call's whole body, or why it failed; the response is closed either way."""
+        response = await self._send(call, timeout)
+        try:
+            refused = await _refusal(response, call.url, classify)
+            return refused if refused is not None else await response.read()
+        finally:
+            response.close()
+
+    async def _send(self, call: HttpCall, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Send one upstream call; redirects are never followed (they are refusals)."""
         headers, body = encode_call(call)
-        response = await self._session.request(
+        return await self._session.request(
             call.method,
             call.url,
             headers=headers,
@@ -220,16 +216,6 @@ class Attempts(AttemptReports):
             timeout=timeout,
             allow_redirects=False,
         )
-        try:
-            if is_redirect(response.status):
-                location = response.headers.get("Location")
-                return redirect_failure(response.status, location, call.url)
-            if response.status >= 400:
-                raw = await response.content.read(MAX_ERROR_BODY)
-                return classify(response.status, dict(response.headers), raw)
-            return await response.read()
-        finally:
-            response.close()
 
     async def _first_token(
         self,
@@ -319,6 +305,20 @@ class Attempts(AttemptReports):
                     opened.first_token_ms,
                     cancelled=not finished,
                 )
+
+
+async def _refusal(
+    response: aiohttp.ClientResponse,
+    url: str,
+    classify: Callable[[int, dict[str, str], bytes], UpstreamFailure],
+) -> UpstreamFailure | None:
+    """Why the upstream refused the call (a redirect, or an error status), or None."""
+    if is_redirect(response.status):
+        return redirect_failure(response.status, response.headers.get("Location"), url)
+    if response.status >= 400:
+        body = await response.content.read(MAX_ERROR_BODY)
+        return classify(response.status, dict(response.headers), body)
+    return None
 
 
 def _has_text(events: list[StreamEvent]) -> bool:
