@@ -93,6 +93,18 @@ class AttemptEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptsSucceeded:
+    """Tell a provider actor that attempts succeeded at these monotonic times, oldest first.
+
+    The data plane batches a steady worker's successes into one message, so the actor's
+    thread wakes for a batch rather than for every request; a success that changes the
+    worker's state is told at once as :class:`AttemptEnded`.
+    """
+
+    times: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeHealth:
     """Tell a provider actor (from its own timer) to probe its upstream now."""
 

@@ -39,7 +39,14 @@ import structlog
 from actors.board import Board
 from actors.breaker import BreakerSettings
 from actors.inventory import ModelInventory
-from actors.messages import AttemptEnded, ProbeFinished, ProbeHealth, RefreshModels, WarmFinished
+from actors.messages import (
+    AttemptEnded,
+    AttemptsSucceeded,
+    ProbeFinished,
+    ProbeHealth,
+    RefreshModels,
+    WarmFinished,
+)
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.probe import ProbeReply, ProbeResult, start_probes
 from actors.redaction import Redactor, mask_key, scrub
@@ -126,6 +133,8 @@ class ProviderActor(SupervisedActor):
         match message:
             case AttemptEnded(failure=failure):
                 self._attempt_ended(failure)
+            case AttemptsSucceeded(times=times):
+                self._attempts_succeeded(times)
             case ProbeHealth():
                 self._start_probe()
             case RefreshModels():
@@ -145,6 +154,13 @@ class ProviderActor(SupervisedActor):
             case _:
                 return super().on_receive(message)
         return None
+
+    def _attempts_succeeded(self, times: tuple[float, ...]) -> None:
+        """Record a batch of successes, each at the time it happened, as one update."""
+        breaker = self._health.breaker
+        for at in times:
+            breaker = breaker.succeeded(at, self._probe.breaker)
+        self._update(status=self._status_after_success(), breaker=breaker)
 
     def _attempt_ended(self, failure: UpstreamFailure | None) -> None:
         if failure is None:

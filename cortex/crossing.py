@@ -3,13 +3,19 @@
 Request tasks run on the front's event loop; the actors run on their own threads. Every
 way across goes through this module, so the rules hold in one place:
 
-* **ask** (:meth:`Bridge.ask`): a reply is awaited on a dedicated, bounded thread pool,
-  always with a timeout, never by awaiting a Pykka future on the loop (its ``get()``
-  blocks the thread and would freeze every stream);
+* **ask** (:meth:`Bridge.ask`): the message goes straight into the actor's mailbox with a
+  reply slot that resolves an asyncio future through ``loop.call_soon_threadsafe``, so a
+  reply wakes the loop once and no thread waits for it; always with a timeout, never by
+  awaiting a Pykka future on the loop (its ``get()`` blocks the thread and would freeze
+  every stream). An actor caught restarting is asked from the thread pool instead, where
+  waiting for its successor may block;
 * **blocking calls** (:meth:`Bridge.run`): admin operations that ask several actors in
-  turn run on the same kind of pool;
+  turn run on a dedicated, bounded thread pool;
 * **tell** (:func:`tell`): fire and forget, by name, so a restarted actor's new
   incarnation gets the message; a message lost to a restart is acceptable;
+* **counting** (:data:`CROSSINGS`): every ask, tell and blocking call made through here is
+  counted by kind, so a change that adds thread hand-offs to a request shows up in the
+  metrics and fails a test;
 * **back onto the loop** (:func:`on_loop`): threads (the front actor, the library API)
   hand coroutines to the loop and wait for them with a timeout;
 * **reading** an actor's state without a message: the shared tables (board, key ledger,
@@ -22,13 +28,20 @@ imports Pykka, or if ``actors/`` or ``supervisors/`` imports ``cortex/``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import queue
+import sys
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any, TypeVar
 
 import pykka
+
+# Pykka's envelope is how an ask carries its reply slot; it is internal to Pykka, whose
+# version pyproject.toml pins to one minor release, and this module is its only user.
+from pykka._envelope import Envelope
 
 from supervisors import Directory, Handle, NotRunning
 
@@ -45,6 +58,57 @@ ActorGone = pykka.ActorDeadError
 
 AskTimeout = pykka.Timeout
 """Raised by an ask whose reply did not come in time."""
+
+CROSSINGS: collections.Counter[str] = collections.Counter()
+"""Asks, tells and blocking calls made through this module since start, by kind.
+
+Incremented without a lock: ``Counter`` updates of one key are effectively atomic under
+the GIL for this use, and a rare lost increment would only blur a metric.
+"""
+
+_ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+class _LoopReply(pykka.Future[Any]):
+    """A reply slot the actor fills from its thread, resolving an asyncio future on its loop.
+
+    Pykka's actor loop calls :meth:`set` or :meth:`set_exception` exactly once per asked
+    envelope (also when the actor stops before handling it); either hands the outcome to
+    the loop with one ``call_soon_threadsafe``. A reply after the asker gave up, or after
+    its loop closed, is dropped.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self.waiter: asyncio.Future[Any] = loop.create_future()
+
+    def set(self, value: Any | None = None) -> None:  # noqa: ANN401 - replies are untyped
+        self._hand_over(value, None)
+
+    def set_exception(self, exc_info: _ExcInfo | None = None) -> None:
+        self._hand_over(None, (exc_info or sys.exc_info())[1])
+
+    def _hand_over(self, value: object, error: BaseException | None) -> None:
+        try:
+            self._loop.call_soon_threadsafe(_resolve, self.waiter, value, error)
+        except RuntimeError:
+            # The asker's loop closed (shutdown) before the reply came: nobody waits for it,
+            # and raising here would crash the actor that answered.
+            return
+
+    def get(self, *, timeout: float | None = None) -> Any:  # noqa: ANN401 - replies are untyped
+        """Never used: the asker awaits :attr:`waiter` on the loop instead."""
+        raise NotImplementedError("await the reply's waiter on its event loop")
+
+
+def _resolve(waiter: asyncio.Future[Any], value: object, error: BaseException | None) -> None:
+    if waiter.done():
+        return
+    if error is None:
+        waiter.set_result(value)
+    else:
+        waiter.set_exception(error)
 
 
 class Bridge:
@@ -63,16 +127,35 @@ class Bridge:
     async def ask(self, handle: Handle, message: object, *, timeout: float) -> Any:  # noqa: ANN401 - replies are untyped, as in Pykka
         """Send ``message`` to the actor behind ``handle`` and await its reply.
 
+        The same contract as :meth:`Handle.ask`: a message the actor never processed
+        (it died first) is sent once more to its successor; a timeout is never retried.
+        Only that retry, and an actor caught between incarnations, go through the pool.
+
         Raises:
             Whatever the actor raised while handling the ask, ``pykka.Timeout`` if no
             reply came within ``timeout``, or the handle's error if the actor is not running.
         """
-        return await self.run(functools.partial(handle.ask, message, timeout=timeout))
+        CROSSINGS["ask"] += 1
+        ref = handle.registered()
+        if ref is None or not ref.is_alive():
+            return await self._in_pool(functools.partial(handle.ask, message, timeout=timeout))
+        reply = _LoopReply(asyncio.get_running_loop())
+        ref.actor_inbox.put(Envelope(message, reply_to=reply))
+        try:
+            async with asyncio.timeout(timeout):
+                return await reply.waiter
+        except TimeoutError:
+            raise pykka.Timeout(f"{timeout} seconds") from None
+        except pykka.ActorDeadError:
+            return await self._in_pool(functools.partial(handle.ask, message, timeout=timeout))
 
     async def run(self, call: Callable[[], _T]) -> _T:
         """Run a blocking call (one that asks actors, each with a timeout) and await it."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, call)
+        CROSSINGS["run"] += 1
+        return await self._in_pool(call)
+
+    async def _in_pool(self, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def close(self) -> None:
         """Release the threads; asks already waiting finish first."""
@@ -85,6 +168,7 @@ def tell(names: Directory, name: str, message: object) -> None:
     A message to an actor that is restarting or gone is dropped: tells carry reports,
     and a report lost to a restart is acceptable.
     """
+    CROSSINGS["tell"] += 1
     try:
         ref = names.lookup(name)
         if ref is not None:

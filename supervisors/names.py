@@ -147,6 +147,10 @@ class Handle:
             raise NotRunning(f"{self.name!r} is not running")
         return ref
 
+    def registered(self) -> pykka.ActorRef[Any] | None:
+        """The ref registered under the name right now, alive or not; never waits."""
+        return self._directory.lookup(self.name)
+
     def proxy(self) -> pykka.ActorProxy[Any]:
         """A proxy for the current incarnation; use it for one call, then drop it.
 

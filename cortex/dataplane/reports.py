@@ -5,8 +5,9 @@ holds what every attempt needs (the shared session, the board, the key ledger, t
 workers' directory, the observer) and the one way an outcome is counted. Exactly one
 outcome per attempt is counted on the board and in the key ledger, both under their own
 locks with no mailbox hop; only the outcomes that say something about the worker are told
-to its provider actor. Every failure is scrubbed (:func:`~actors.redaction.scrub`) before
-it goes anywhere.
+to its provider actor, successes in batches while the worker is steady
+(:mod:`cortex.dataplane.success_reports`). Every failure is scrubbed
+(:func:`~actors.redaction.scrub`) before it goes anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import structlog
 
 from actors.board import Board, Tally
 from actors.keys import KeyLease, KeyLedger
-from actors.messages import AttemptEnded
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.planning import Candidate
 from actors.redaction import scrub
@@ -28,6 +28,7 @@ from actors.wire import HttpCall
 from actors.workers import AttemptOutcome
 from cortex.chat import Malformed, StreamEvent, StreamFailed
 from cortex.crossing import tell
+from cortex.dataplane.success_reports import SuccessReports
 from cortex.observability.observe import DispatchObserver
 from supervisors import Directory
 
@@ -54,6 +55,7 @@ class AttemptReports:
         self._ledger = ledger
         self._observer = observer
         self._connect_timeout = connect_timeout
+        self._successes = SuccessReports(board, self._tell)
 
     def _timeouts(
         self, candidate: Candidate, deadline: float
@@ -134,8 +136,10 @@ class AttemptReports:
         outcome = AttemptOutcome.of(failure, cancelled=cancelled)
         if tally is not None:
             self._board.attempt_ended(tally, outcome, first_token_ms)
-        if outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED):
-            self._tell(candidate.worker, AttemptEnded(failure))
+        if outcome is AttemptOutcome.SUCCEEDED:
+            self._successes.succeeded(candidate.worker)
+        elif outcome is AttemptOutcome.FAILED and failure is not None:
+            self._successes.failed(candidate.worker, failure)
         if cancelled:
             log.info("attempt_cancelled", worker=candidate.worker)
         self._observer.attempt_ended(candidate.worker, lease.masked if lease else None, failure)

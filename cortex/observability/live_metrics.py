@@ -3,7 +3,8 @@
 :class:`LiveCollector` reads the board (health, breaker, in-flight), the key ledger
 (blocked keys, masked) and the tree's incarnation records (restarts per actor, labelled
 with the actor's supervisor).
-:class:`CacheCollector` reads the response cache's counters. Both build every family from
+:class:`CacheCollector` reads the response cache's counters, :class:`CrossingCollector`
+the loop's crossings to the actors (:data:`cortex.crossing.CROSSINGS`). All build every family from
 immutable snapshots taken when ``GET /metrics`` is served, and every label value comes from
 the configuration or an enum, never from a client.
 """
@@ -21,6 +22,7 @@ from actors.breaker import BreakerState
 from actors.keys import KeyLedger
 from actors.response_store import CacheStats
 from actors.workers import HealthStatus
+from cortex.crossing import CROSSINGS
 from cortex.observability.incarnations import Incarnations
 from supervisors import Directory
 
@@ -124,4 +126,24 @@ class CacheCollector(Collector):
         )
 
 
-__all__ = ["CacheCollector", "LiveCollector"]
+class CrossingCollector(Collector):
+    """Reads how many asks, tells and blocking calls crossed from the loop to the actors.
+
+    A request in steady state costs one ask (the pool's plan); successes reach the
+    provider actors in batches. The counts let an operator, and a test, see a change that
+    adds thread hand-offs per request.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the crossings by kind (``ask``, ``tell``, ``run``)."""
+        family = CounterMetricFamily(
+            "cortex_actor_crossings",
+            "Messages and blocking calls from the event loop to the actors, by kind",
+            labels=["kind"],
+        )
+        for kind in ("ask", "tell", "run"):
+            family.add_metric([kind], CROSSINGS[kind])
+        yield family
+
+
+__all__ = ["CacheCollector", "CrossingCollector", "LiveCollector"]

@@ -31,7 +31,7 @@ from actors.outcomes import UpstreamFailure
 from actors.response_store import CacheStats
 from cortex.chat import Usage
 from cortex.errors import Attempt
-from cortex.observability.live_metrics import CacheCollector, LiveCollector
+from cortex.observability.live_metrics import CacheCollector, CrossingCollector, LiveCollector
 from cortex.observability.observe import AnswerOutcome
 from supervisors import Directory
 
@@ -102,6 +102,7 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._event_series(self.registry)
         self.registry.register(LiveCollector(board, ledger, directory))
+        self.registry.register(CrossingCollector())
         if cache_stats is not None:
             self.registry.register(CacheCollector(cache_stats))
 

@@ -17,7 +17,7 @@ import pytest
 
 from actors.board import Board
 from actors.breaker import BreakerSettings, BreakerState
-from actors.messages import AttemptEnded, ProbeHealth
+from actors.messages import AttemptEnded, AttemptsSucceeded, ProbeHealth
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.provider import ProbeSettings, ProviderActor
 from actors.workers import HealthStatus, WorkerConfig, WorkerView
@@ -316,6 +316,18 @@ def test_a_success_closes_the_breaker_and_resets_its_count(available: Provider) 
     view = available.tell(ended())
     assert view.breaker.consecutive_failures == 0
     assert view.breaker.state(time.monotonic()) is BreakerState.CLOSED
+
+
+def test_a_batch_of_successes_is_remembered_at_the_times_each_happened(
+    available: Provider,
+) -> None:
+    available.tell(ended(TIMEOUT))
+    now = time.monotonic()
+    view = available.tell(AttemptsSucceeded((now - 0.3, now - 0.2, now - 0.1)))
+    assert view.status is HealthStatus.AVAILABLE
+    assert view.breaker.consecutive_failures == 0
+    assert [at for at, ok in view.breaker.outcomes if ok] == [now - 0.3, now - 0.2, now - 0.1]
+    assert [ok for _, ok in view.breaker.outcomes] == [False, True, True, True]
 
 
 def test_a_rate_limit_with_no_usable_key_left_marks_the_worker_rate_limited(
