@@ -78,6 +78,14 @@ class Breaker:
         """Record a success: it closes an open or half-open breaker."""
         return Breaker(outcomes=self._remember(now, ok=True, settings=settings))
 
+    def succeeded_at(self, times: tuple[float, ...], settings: BreakerSettings) -> Breaker:
+        """Record several successes at once (``times`` oldest first), in one pass."""
+        if not times:
+            return self
+        kept = [o for o in self.outcomes if o[0] >= times[-1] - settings.window]
+        kept.extend((at, True) for at in times if at >= times[-1] - settings.window)
+        return Breaker(outcomes=tuple(kept[-WINDOW_LIMIT:]))
+
     def failed(self, now: float, settings: BreakerSettings) -> Breaker:
         """Record a worker-side failure; open (or re-open) the breaker when warranted."""
         outcomes = self._remember(now, ok=False, settings=settings)

@@ -157,9 +157,7 @@ class ProviderActor(SupervisedActor):
 
     def _attempts_succeeded(self, times: tuple[float, ...]) -> None:
         """Record a batch of successes, each at the time it happened, as one update."""
-        breaker = self._health.breaker
-        for at in times:
-            breaker = breaker.succeeded(at, self._probe.breaker)
+        breaker = self._health.breaker.succeeded_at(times, self._probe.breaker)
         self._update(status=self._status_after_success(), breaker=breaker)
 
     def _attempt_ended(self, failure: UpstreamFailure | None) -> None:
