@@ -68,42 +68,82 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:,.1f}x"
 
 
-def _targets_section(r: dict[str, Any]) -> list[str]:
-    direct_p50 = _get(r, "direct", "latency", "ns", "p50_ms")
-    direct_p99 = _get(r, "direct", "latency", "ns", "p99_ms")
-    p50 = _get(r, "cortex", "latency", "ns", "p50_ms")
-    p99 = _get(r, "cortex", "latency", "ns", "p99_ms")
-    added50 = None if p50 is None or direct_p50 is None else p50 - direct_p50
-    added99 = None if p99 is None or direct_p99 is None else p99 - direct_p99
-    cpu = _get(r, "cortex", "throughput", "ns@16", "cpu_ms_per_request")
-    lines = ["## Issue #8 targets, as measured in this run", ""]
-    rows = [
-        ["added latency p50 ≤ 0.5 ms (c=1)", _f(added50, 3) + " ms", _met(added50, 0.5)],
-        ["added latency p99 ≤ 3 ms (c=1)", _f(added99, 3) + " ms", _met(added99, 3.0)],
-        ["gateway CPU per non-streaming request ≤ 0.5 ms", _f(cpu, 3) + " ms", _met(cpu, 0.5)],
-    ]
+def _added(r: dict[str, Any], target: str, figure: str) -> float | None:
+    """The target's non-streaming latency at concurrency 1 minus the direct call's."""
+    value = _get(r, target, "latency", "ns", figure)
+    direct = _get(r, "direct", "latency", "ns", figure)
+    return None if value is None or direct is None else value - direct
+
+
+def _goal_rows(r: dict[str, Any]) -> list[list[str]]:
+    """One row per goal of the performance issue: what was asked, Cortex, Portkey, verdict."""
+    rows = []
+    for key, label in (("ns@64", "non-streaming request"), ("s20@64", "20-token stream")):
+        ours = _get(r, "cortex", "throughput", key, "cpu_ms_per_request")
+        theirs = _get(r, "portkey", "throughput", key, "cpu_ms_per_request")
+        rows.append([f"gateway CPU per {label} ≤ 0.5x Portkey's (c=64)",
+                     _f(ours, 3) + " ms", _f(theirs, 3) + " ms",
+                     _ratio(ours, theirs), _met_ratio_at_most(ours, theirs, 0.5)])  # fmt: skip
     for key, label in (("ns@64", "non-streaming"), ("s20@64", "streaming")):
-        cortex = _get(r, "cortex", "throughput", key, "rps")
-        portkey = _get(r, "portkey", "throughput", key, "rps")
-        litellm = _best_litellm(r, "throughput", key, "rps")
-        rows.append([f"throughput ≥ 2x Portkey, {label} (c=64)", _ratio(cortex, portkey),
-                     _met_ratio(cortex, portkey, 2.0)])  # fmt: skip
-        rows.append([f"throughput ≥ 30x LiteLLM best, {label} (c=64)", _ratio(cortex, litellm),
-                     _met_ratio(cortex, litellm, 30.0)])  # fmt: skip
-    s5k = r["targets"].get("cortex", {}).get("streams", {}).get("5000", {})
-    completion = s5k.get("completion_rate")
-    rows.append(["5,000 streams complete with no errors",
-                 _f(None if completion is None else completion * 100, 1) + " %",
-                 "met" if completion == 1.0 else "not met"])  # fmt: skip
-    ttft = s5k.get("ttft_p99_ms")
-    rows.append(["5,000 streams: TTFT p99 ≤ 150 ms", _f(ttft, 1) + " ms", _met(ttft, 150.0)])
-    per = s5k.get("rss_kb_per_stream")
-    rows.append(["5,000 streams: < 50 KB RSS per stream", _f(per, 1) + " KB", _met(per, 50.0)])
+        ours = _get(r, "cortex", "throughput", key, "rps")
+        theirs = _get(r, "portkey", "throughput", key, "rps")
+        rows.append([f"throughput ≥ 2x Portkey's, {label} (c=64)", _f(ours, 0) + "/s",
+                     _f(theirs, 0) + "/s", _ratio(ours, theirs),
+                     _met_ratio(ours, theirs, 2.0)])  # fmt: skip
+    ours, theirs = _added(r, "cortex", "p50_ms"), _added(r, "portkey", "p50_ms")
+    rows.append(["added latency p50 below Portkey's (c=1)", _f(ours, 3) + " ms",
+                 _f(theirs, 3) + " ms", _ratio(ours, theirs),
+                 _met_ratio_at_most(ours, theirs, 1.0)])  # fmt: skip
+    p99 = _added(r, "cortex", "p99_ms")
+    rows.append(["added latency p99 ≤ 3 ms (c=1)", _f(p99, 3) + " ms",
+                 _f(_added(r, "portkey", "p99_ms"), 3) + " ms", "", _met(p99, 3.0)])  # fmt: skip
+    level = _largest_level(r)
+    ours_s = r["targets"].get("cortex", {}).get("streams", {}).get(level, {})
+    theirs_s = r["targets"].get("portkey", {}).get("streams", {}).get(level, {})
+    direct_s = r["targets"].get("direct", {}).get("streams", {}).get(level, {})
+    done, done_p = ours_s.get("completion_rate"), theirs_s.get("completion_rate")
+    verdict = "not measured" if done is None else "met" if done == 1.0 else "not met"
+    rows.append([f"{level} slow streams all complete", _pct(done), _pct(done_p), "", verdict])
+    ttft, direct_ttft = ours_s.get("ttft_p99_ms"), direct_s.get("ttft_p99_ms")
+    rows.append([f"{level} streams: TTFT p99 ≤ 5x the direct upstream's",
+                 _f(ttft, 1) + " ms", _f(theirs_s.get("ttft_p99_ms"), 1) + " ms",
+                 _ratio(ttft, direct_ttft) + " direct",
+                 _met_ratio_at_most(ttft, direct_ttft, 5.0)])  # fmt: skip
+    per, per_p = ours_s.get("rss_kb_per_stream"), theirs_s.get("rss_kb_per_stream")
+    rows.append([f"{level} streams: RSS per stream < 20 KB", _f(per, 1) + " KB",
+                 _f(per_p, 1) + " KB", "", _met(per, 20.0)])  # fmt: skip
     fo = r.get("cortex_failover", {})
     for key, label in (("added_429_ms", "429"), ("added_refused_ms", "refused connection")):
         value = fo.get(key)
-        rows.append([f"failover after {label} adds < 5 ms", _f(value, 2) + " ms", _met(value, 5.0)])
-    return lines + _table(["target", "Cortex", "verdict"], rows)
+        rows.append([f"failover after {label} adds < 5 ms", _f(value, 2) + " ms", "n/a", "",
+                     _met(value, 5.0)])  # fmt: skip
+    return rows
+
+
+def _largest_level(r: dict[str, Any]) -> str:
+    levels = r["targets"].get("cortex", {}).get("streams", {})
+    return max(levels, key=int) if levels else "5000"
+
+
+def _pct(value: float | None) -> str:
+    return _f(None if value is None else value * 100, 1) + " %"
+
+
+def _targets_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Goals, as measured in this run",
+        "",
+        "The performance issue's goals, each as a ratio to Portkey (or to the direct "
+        "upstream) measured in this same run.",
+        "",
+    ]
+    return lines + _table(["goal", "Cortex", "Portkey", "ratio", "verdict"], _goal_rows(r))
+
+
+def _met_ratio_at_most(a: float | None, b: float | None, factor: float) -> str:
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return "not measured"
+    return "met" if a <= factor * b else "not met"
 
 
 def _met(value: float | None, limit: float) -> str:
@@ -258,10 +298,79 @@ def chart(r: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+README_START = "<!-- bench table: generated by bench/report.py from the last full run -->"
+README_END = "<!-- end of bench table -->"
+
+
+def readme_table(r: dict[str, Any]) -> str:
+    """The README's performance table: the headline figures of one run, side by side."""
+    level = _largest_level(r)
+
+    def added(t: str, *path: str) -> float | None:
+        value, direct = _get(r, t, "latency", *path), _get(r, "direct", "latency", *path)
+        return None if value is None or direct is None else value - direct
+
+    def per_target(t: str) -> list[str]:
+        names = ("litellm-1w", "litellm-2w") if t == "litellm" else (t,)
+        cpu = [_best(r, names, "throughput", k, "cpu_ms_per_request") for k in ("ns@64", "s20@64")]
+        rps = [_best(r, names, "throughput", k, "rps") for k in ("ns@64", "s20@64")]
+        lat = [min((v for n in names if (v := added(n, *p)) is not None), default=None)
+               for p in (("ns", "p50_ms"), ("s20", "ttft_p50_ms"))]  # fmt: skip
+        streams = [r["targets"].get(n, {}).get("streams", {}).get(level) for n in names]
+        run = next((s for s in streams if s), None)
+        return [
+            _unit(lat[0], 2, " ms"),
+            _unit(lat[1], 2, " ms"),
+            f"{_f(cpu[0], 2)} / {_f(cpu[1], 2)} ms",
+            f"{_f(rps[0], 0)} / {_f(rps[1], 0)}",
+            "not run" if run is None
+            else f"{_pct(run['completion_rate'])}, {_f(run['ttft_p99_ms'], 0)} ms",
+            "not run" if run is None else _unit(run["rss_kb_per_stream"], 1, " KB"),
+        ]  # fmt: skip
+
+    labels = [
+        "added latency, p50 at concurrency 1",
+        "added time to first token, p50 at concurrency 1",
+        "CPU per request at concurrency 64, non-streaming / 20-token stream",
+        "requests/s at concurrency 64, non-streaming / 20-token streams",
+        f"{level} simultaneous slow streams: completed, first-token p99",
+        f"memory per stream at {level} streams",
+    ]
+    columns = [per_target(t) for t in ("cortex", "litellm", "portkey")]
+    rows = [[label, *(c[i] for c in columns)] for i, label in enumerate(labels)]
+    header = ["", "Cortex", "LiteLLM (best of 1 and 2 workers)", "Portkey"]
+    return "\n".join(_table(header, rows)).rstrip()
+
+
+def _unit(value: float | None, digits: int, unit: str) -> str:
+    text = _f(value, digits)
+    return text if text == "n/a" else text + unit
+
+
+def _best(r: dict[str, Any], names: tuple[str, ...], *path: str) -> float | None:
+    """The better of several configurations: higher throughput, lower CPU."""
+    values = [v for t in names if (v := _get(r, t, *path)) is not None]
+    if not values:
+        return None
+    return min(values) if path[-1].startswith("cpu") else max(values)
+
+
+def update_readme(results: dict[str, Any], readme: Path) -> None:
+    """Replace the README's performance table with this run's (full runs only)."""
+    text = readme.read_text()
+    if results.get("mode") != "full" or README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    table = readme_table(results)
+    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
+
+
 def write_report(results: dict[str, Any], folder: Path) -> None:
-    """Write RESULTS.md and latency.png into ``folder``."""
+    """Write RESULTS.md and latency.png into ``folder``, and the README's table."""
     (folder / "RESULTS.md").write_text(render(results) + "\n")
     chart(results, folder / "latency.png")
+    update_readme(results, folder.parent / "README.md")
 
 
 if __name__ == "__main__":
