@@ -61,6 +61,8 @@ class Reader:
         raw, name = self._raw(row)
         if row.kind is Kind.PORT:
             return self._port(row, raw, name, given)
+        if given is not None and row.kind is Kind.INTEGER:
+            return self._integer(row, given, row.flag or row.env)
         value = self._parsed(row, raw, name)
         return str(given) if given else value
 

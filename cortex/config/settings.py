@@ -79,6 +79,11 @@ class Settings:
         connect_timeout: deadline for opening a connection to an upstream.
         max_body_bytes: largest request body accepted.
         shutdown_grace: seconds in-flight streams get to finish on shutdown.
+        processes: server processes sharing the port (``--workers``); 1 is one process
+            with no parent (:mod:`cortex.ops.processes`).
+        process_restarts: crashed server processes the parent restarts within
+            ``process_period`` before it gives up (OTP's intensity).
+        process_period: seconds of that restart window (OTP's period).
         log_level: minimum log level.
         log_format: ``json``, ``console`` or ``auto`` (console on a terminal).
         admin_token: bearer token of the ``/admin`` API; empty turns the admin API off.
@@ -124,6 +129,9 @@ class Settings:
     connect_timeout: float = default("connect_timeout")
     max_body_bytes: int = default("max_body_bytes")
     shutdown_grace: float = default("shutdown_grace")
+    processes: int = default("processes")
+    process_restarts: int = default("process_restarts")
+    process_period: float = default("process_period")
     log_level: str = default("log_level")
     log_format: str = default("log_format")
     admin_token: str = field(default=default("admin_token"), repr=False)
