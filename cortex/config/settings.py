@@ -43,6 +43,7 @@ from cortex.config.content_rules import (
 )
 from cortex.config.reader import Reader
 from cortex.config.routing import check_route_workers, parse_routes
+from cortex.config.store_url import store_url_problem
 from cortex.config.table import SETTINGS, default, file_tables
 from cortex.config.workers import read_workers, with_memory_budget
 
@@ -114,6 +115,10 @@ class Settings:
         strict_params: a request field the workers would drop is refused instead.
         ollama_max_memory_mb: the memory budget of an Ollama worker that sets none (MiB).
         ollama_auto_pull: a model no Ollama instance has is pulled where there is room.
+        redis_url: the Redis a fleet shares its state through (``redis://`` or
+            ``rediss://``); empty keeps every piece of state in this process.
+        redis_prefix: the prefix of every Redis key and channel of this deployment.
+        redis_budget: the longest a request waits on Redis, in seconds.
         cache: the response cache (see :mod:`cortex.cache.terms`).
     """
 
@@ -156,6 +161,9 @@ class Settings:
     strict_params: bool = default("strict_params")
     ollama_max_memory_mb: int = default("ollama_max_memory_mb")
     ollama_auto_pull: bool = default("ollama_auto_pull")
+    redis_url: str = field(default=default("redis_url"), repr=False)
+    redis_prefix: str = default("redis_prefix")
+    redis_budget: float = default("redis_budget")
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
@@ -205,6 +213,9 @@ def load_settings(
     check_rule_destinations(rules, {w.name for w in workers}, problems)
     settings = _assemble(values, workers=workers, routes=routes, content_rules=rules)
     _check_rests(settings, problems)
+    store_problem = store_url_problem(settings.redis_url)
+    if store_problem is not None:
+        problems.append(store_problem)
     problems.extend(_out_of_choice(settings))
     # Last, once every setting has been read: what nobody read is unknown.
     problems.extend(reader.unknown_keys())

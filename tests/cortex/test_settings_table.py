@@ -44,6 +44,8 @@ def sample(row: Setting) -> tuple[str, Any]:
         assert row.choices is not None
         member = list(row.choices)[-1]
         return member.value, member
+    if row.env == "CORTEX_REDIS_URL":  # a secret that must be a Redis URL
+        return "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"
     raw, expected = SAMPLE[row.kind]
     if row.kind is Kind.NUMBER and row.whole:
         return "3", 3
