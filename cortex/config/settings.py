@@ -213,6 +213,7 @@ def load_settings(
     check_rule_destinations(rules, {w.name for w in workers}, problems)
     settings = _assemble(values, workers=workers, routes=routes, content_rules=rules)
     _check_rests(settings, problems)
+    _check_processes(settings, problems)
     store_problem = store_url_problem(settings.redis_url)
     if store_problem is not None:
         problems.append(store_problem)
@@ -265,6 +266,21 @@ def _check_rests(settings: Settings, problems: list[str]) -> None:
                 f"{name} ({seconds / 60:g} min) is longer than CORTEX_MAX_KEY_REST"
                 f" ({settings.max_key_rest:g} s), the longest a key may rest"
             )
+
+
+def _check_processes(settings: Settings, problems: list[str]) -> None:
+    """Several server processes each keep their own state unless Redis is shared.
+
+    Without it each process would rest, count and cache on its own: a 429 seen by one
+    would be hit again by the others, so ``--workers`` > 1 is refused rather than run
+    as islands.
+    """
+    if settings.processes > 1 and not settings.redis_url:
+        problems.append(
+            f"CORTEX_WORKERS (--workers) is {settings.processes}: more than one server process"
+            " needs the shared store; set CORTEX_REDIS_URL (redis://host:6379/0), or run"
+            " one process"
+        )
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:

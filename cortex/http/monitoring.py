@@ -8,7 +8,6 @@ secret: keys appear masked, by id.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 from aiohttp import web
@@ -27,12 +26,8 @@ CORTEX_OWNER = "cortex"
 
 
 async def api_health(request: web.Request) -> web.Response:
-    """``GET /api/health``: the original project's health summary, and the serving pid.
-
-    The pid tells apart the server processes of ``--workers N``, which share one port.
-    """
-    summary = health_summary(request.app[SERVICES].board.views())
-    return web.json_response({**summary, "pid": os.getpid()})
+    """``GET /api/health``: the original project's health summary."""
+    return web.json_response(health_summary(request.app[SERVICES].board.views()))
 
 
 async def api_workers(request: web.Request) -> web.Response:

@@ -55,7 +55,12 @@ def sample(row: Setting) -> tuple[str, Any]:
 
 
 def with_rests_allowed(row: Setting, environ: dict[str, str]) -> dict[str, str]:
-    """Key rests must stay within CORTEX_MAX_KEY_REST: keep the other side out of the way."""
+    """Key rests must stay within CORTEX_MAX_KEY_REST: keep the other side out of the way.
+
+    Likewise several server processes need the shared store: name one for CORTEX_WORKERS.
+    """
+    if row.env == "CORTEX_WORKERS":
+        return {"CORTEX_REDIS_URL": "redis://127.0.0.1:6379/0", **environ}
     if row.env == "CORTEX_MAX_KEY_REST":
         return {"RATE_LIMIT_BLOCK_MINUTES": "0.001", "QUOTA_BLOCK_MINUTES": "0.001", **environ}
     return {"CORTEX_MAX_KEY_REST": "1000000", **environ} if row.scale != 1 else environ
