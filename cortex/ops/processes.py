@@ -68,6 +68,7 @@ class ServerProcess:
     channel: socket.socket
     report: bytearray = field(default_factory=bytearray)
     ready: bool = False
+    reload_pending: bool = False
 
     @property
     def pid(self) -> int:
@@ -169,7 +170,7 @@ class ProcessParent:
         for slot in range(self._settings.processes):
             self._start(slot)
         if not self._await_ready():
-            return 1
+            return 0 if self._stops else 1
         self._announce()
         while not self._stops:
             self._forward_reload()
@@ -205,8 +206,11 @@ class ProcessParent:
         """Wait until every process is ready; False (the others stopped) if one is not."""
         deadline = time.monotonic() + START_TIMEOUT
         while not all(child.ready for child in self._children.values()):
-            if self._stops or time.monotonic() > deadline:
-                log.error("start_error", reason="stopped" if self._stops else "start timeout")
+            if self._stops:
+                log.info("start_interrupted", reason="stop signal")
+                return False
+            if time.monotonic() > deadline:
+                log.error("start_error", reason="start timeout", timeout=START_TIMEOUT)
                 return False
             self._read_channels(TICK)
             for child in self._children.values():
@@ -250,6 +254,8 @@ class ProcessParent:
             elif not data and child.report:
                 child.ready = True
                 log.info("process_ready", slot=child.slot, pid=child.pid)
+                if child.reload_pending:
+                    self._send(child, signal.SIGHUP)
             # A channel that ends without a report belongs to a process that died before
             # it served: its exit is handled with the other exits.
 
@@ -275,16 +281,29 @@ class ProcessParent:
         return True
 
     def _forward_reload(self) -> None:
+        """SIGHUP each ready process; one still starting gets it once ready.
+
+        A process that has not yet installed its handlers would die of a SIGHUP (the
+        default action), and it may have read the configuration before the change.
+        """
         if self._reload.is_set():
             self._reload.clear()
             log.info("reload_forwarded", signal="SIGHUP", processes=len(self._children))
-            self._signal_all(signal.SIGHUP)
+            for child in self._children.values():
+                if child.ready:
+                    self._send(child, signal.SIGHUP)
+                else:
+                    child.reload_pending = True
 
     def _signal_all(self, signum: int) -> None:
         for child in self._children.values():
-            if child.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.popen.send_signal(signum)
+            self._send(child, signum)
+
+    @staticmethod
+    def _send(child: ServerProcess, signum: int) -> None:
+        if child.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.popen.send_signal(signum)
 
     def _stop_all(self) -> None:
         """Stop every process: SIGTERM (each drains), once more per further stop signal,
