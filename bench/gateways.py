@@ -7,7 +7,9 @@ Every target serves the same three scenarios, all backed by the one fast upstrea
 - ``s20``: streaming, 20 tokens, no delay;
 - ``s20d50``: streaming, 20 tokens, 50 ms between tokens.
 
-``direct`` is the upstream itself (the physical limit). Cortex pins one worker per
+``direct`` is the upstream itself (the physical limit). ``cortex-2w`` is Cortex with
+``--workers 2`` (two server processes on one port, sharing state through a
+``redis-server`` the run starts on a free loopback port). Cortex pins one worker per
 scenario (``model: "<worker>/bench"``); LiteLLM maps one model name per scenario; Portkey
 takes the upstream URL in its ``x-portkey-custom-host`` header.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from bench.procs import Service, free_port, start_service
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-000000000000"
+REDIS_SERVER = "/usr/bin/redis-server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +127,30 @@ def cortex_workers(upstream_port: int) -> dict[str, dict[str, object]]:
     }
 
 
+def start_redis(log_dir: Path) -> Service:
+    """Debian's ``redis-server`` on a free loopback port, persisting nothing."""
+    port = free_port()
+    argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no"]  # fmt: skip
+    return start_service("redis", argv, port=port, env=_env(), log_dir=log_dir)
+
+
 def start_cortex(
-    log_dir: Path, workers: dict[str, dict[str, object]], *, name: str = "cortex"
+    log_dir: Path,
+    workers: dict[str, dict[str, object]],
+    *,
+    name: str = "cortex",
+    processes: int = 1,
+    redis_url: str = "",
 ) -> Service:
-    """``python -m cortex`` with the given workers, warnings-only logging."""
+    """``python -m cortex`` with the given workers, warnings-only logging.
+
+    With ``processes`` > 1 it runs ``--workers N`` on ``redis_url`` and is ready once the
+    banner says every server process is (the port answers as soon as the first one is).
+    """
     port = free_port()
     env = _env(
+        CORTEX_REDIS_URL=redis_url,
         CORTEX_PROVIDERS=json.dumps(workers),
         CORTEX_LOG_LEVEL="warning",
         CORTEX_LOG_FORMAT="json",
@@ -137,8 +159,22 @@ def start_cortex(
         # only 25.6 % of 1,000 streams complete in the first run (744 = 1,000 - 256).
         CORTEX_MAX_CONNECTIONS_PER_CLIENT="1000000",
     )
-    argv = [sys.executable, "-m", "cortex", "--port", str(port), "--env-file", os.devnull]
-    return start_service(name, argv, port=port, env=env, log_dir=log_dir, cwd=REPO)
+    argv = [sys.executable, "-m", "cortex", "--port", str(port), "--env-file", os.devnull,
+            "--workers", str(processes)]  # fmt: skip
+    service = start_service(name, argv, port=port, env=env, log_dir=log_dir, cwd=REPO)
+    if processes > 1:
+        _await_log_line(service, "Server processes:")
+    return service
+
+
+def _await_log_line(service: Service, text: str, timeout: float = 60.0) -> None:
+    """Wait until ``text`` appears in the service's log (its stdout and stderr)."""
+    deadline = time.monotonic() + timeout
+    while text not in service.log_path.read_text(errors="replace"):
+        if service.proc.poll() is not None or time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"{service.name} did not log {text!r} within {timeout}s")
+        time.sleep(0.1)
 
 
 def start_litellm(log_dir: Path, install: Install, upstream_port: int, workers: int) -> Service:

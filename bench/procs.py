@@ -93,6 +93,8 @@ class Service:
     port: int
     log_path: Path
     _log: object = field(repr=False, default=None)
+    companions: list[Service] = field(default_factory=list)
+    """Services this one needs (a Redis), stopped after it and never charged to it."""
 
     @property
     def pid(self) -> int:
@@ -114,6 +116,8 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, 9)
                 self.proc.wait(5)
+        for companion in self.companions:
+            companion.stop(timeout)
 
 
 def _preexec() -> None:

@@ -25,6 +25,7 @@ PEERS = ("litellm-1w", "litellm-2w", "portkey")
 LABELS = {
     "direct": "direct (upstream)",
     "cortex": "Cortex",
+    "cortex-2w": "Cortex, --workers 2",
     "litellm-1w": "LiteLLM, 1 worker",
     "litellm-2w": "LiteLLM, 2 workers",
     "portkey": "Portkey (Node)",
@@ -158,6 +159,38 @@ def _met_ratio(a: float | None, b: float | None, factor: float) -> str:
     return "met" if a >= factor * b else "not met"
 
 
+def _processes_section(r: dict[str, Any], keys: list[str]) -> list[str]:
+    """One Cortex process against ``--workers 2`` on the same machine, figure by figure."""
+    if "error" in r["targets"].get("cortex-2w", {"error": ""}):
+        return []
+    figures: list[tuple[str, tuple[str, ...]]] = [
+        (k.replace("ns@", "requests/s, non-streaming c=").replace("s20@", "requests/s, stream c="),
+         ("throughput", k, "rps"))
+        for k in keys
+    ]  # fmt: skip
+    figures += [
+        ("latency p50 ms, non-streaming c=1", ("latency", "ns", "p50_ms")),
+        ("CPU ms per request, non-streaming c=16", ("throughput", "ns@16", "cpu_ms_per_request")),
+        ("idle RSS MB", ("idle", "rss_mb")),
+    ]
+    rows = [
+        [label, _f(one := _get(r, "cortex", *path)), _f(two := _get(r, "cortex-2w", *path)),
+         _ratio(two, one)]
+        for label, path in figures
+    ]  # fmt: skip
+    return [
+        "## 2b. One process vs `--workers 2` (Cortex)",
+        "",
+        "The same Cortex, once as one process and once as two server processes on one port "
+        "(`SO_REUSEPORT`) under the `--workers` parent, with the redis-server they need "
+        "(started for the run; its CPU is not charged to Cortex). The load generator and "
+        "the upstream share the same 2 cores, so a second process can win at most what they "
+        "leave free.",
+        "",
+        *_table(["figure", "one process", "--workers 2", "2w / 1"], rows),
+    ]
+
+
 def render(r: dict[str, Any]) -> str:
     """The whole RESULTS.md text."""
     m, targets = r["machine"], _measured(r)
@@ -235,6 +268,7 @@ def render(r: dict[str, Any]) -> str:
     vs_litellm = ", ".join(f"{k}: {_ratio(ours[k], lit[k])}" for k in keys)
     vs_portkey = ", ".join(f"{k}: {_ratio(ours[k], portkey[k])}" for k in keys)
     out += [f"Ratios, Cortex / best LiteLLM: {vs_litellm}; Cortex / Portkey: {vs_portkey}.", ""]
+    out += _processes_section(r, keys)
     out += ["## 3. Concurrent streams (20 tokens, 50 ms apart)", "",
             "All connections are opened first, then every request is sent at once; a stream "
             "counts as complete when all 20 tokens and the end marker arrived within "

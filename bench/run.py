@@ -1,7 +1,8 @@
 """One command for the whole suite: ``python -m bench.run [--quick] [--targets ...]``.
 
-Starts the fast upstream, then each target in turn (direct, Cortex, LiteLLM with 1 and 2
-workers, Portkey), measures it, stops it, and writes ``bench/results.json``; then
+Starts the fast upstream, then each target in turn (direct, Cortex with one process and
+with ``--workers 2`` on a redis-server started for it, LiteLLM with 1 and 2 workers,
+Portkey), measures it, stops it, and writes ``bench/results.json``; then
 :mod:`bench.report` turns that into ``bench/RESULTS.md`` and ``bench/latency.png``.
 ``--quick`` is the bounded smoke path (a few hundred requests, seconds) the tests run.
 """
@@ -30,6 +31,7 @@ from bench.gateways import (
     start_cortex,
     start_litellm,
     start_portkey,
+    start_redis,
     start_upstream,
 )
 from bench.peers import Install, install_litellm, install_portkey
@@ -37,7 +39,7 @@ from bench.procs import Service, raise_nofile
 from bench.report import write_report
 
 HERE = Path(__file__).resolve().parent
-ALL_TARGETS = ("direct", "cortex", "litellm-1w", "litellm-2w", "portkey")
+ALL_TARGETS = ("direct", "cortex", "cortex-2w", "litellm-1w", "litellm-2w", "portkey")
 
 # Sized so the whole run (five targets, LiteLLM's slow start included) stays under 15
 # minutes on 2 cores, while keeping the issue's minimum of 3 repetitions per figure.
@@ -96,9 +98,29 @@ async def _measure(gateway: Gateway, plan: scenarios.Plan) -> dict[str, Any]:
 def _start(name: str, log_dir: Path, upstream: Service, installs: dict[str, Install]) -> Service:
     if name == "cortex":
         return start_cortex(log_dir, cortex_workers(upstream.port))
+    if name == "cortex-2w":
+        return _start_cortex_fleet(log_dir, upstream)
     if name.startswith("litellm"):
         return start_litellm(log_dir, installs["litellm"], upstream.port, int(name[8]))
     return start_portkey(log_dir, installs["portkey"])
+
+
+def _start_cortex_fleet(log_dir: Path, upstream: Service) -> Service:
+    """Cortex with ``--workers 2`` and the redis-server it needs; stopping it stops both."""
+    redis = start_redis(log_dir)
+    try:
+        cortex = start_cortex(
+            log_dir,
+            cortex_workers(upstream.port),
+            name="cortex-2w",
+            processes=2,
+            redis_url=f"redis://127.0.0.1:{redis.port}/0",
+        )
+    except RuntimeError:
+        redis.stop()
+        raise
+    cortex.companions.append(redis)
+    return cortex
 
 
 async def run(plan: scenarios.Plan, targets: tuple[str, ...], peers_dir: Path) -> dict[str, Any]:

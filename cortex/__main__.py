@@ -33,6 +33,7 @@ from cortex.ops.cli import COMMANDS, run_command, startup_summary
 from cortex.ops.demo import start_demo_upstreams
 from cortex.ops.gateway import Gateway
 from cortex.ops.open_files import lift_open_files_limit
+from cortex.ops.processes import CHANNEL_FLAG, ProcessParent, report_ready
 from cortex.providers.profiles import PROFILES
 from supervisors import Error, StartError
 
@@ -122,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start simulated providers on loopback and use them (no API keys needed)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (CORTEX_WORKERS; more than 1 needs"
+        " CORTEX_REDIS_URL)",
+    )
+    parser.add_argument(
+        CHANNEL_FLAG,
+        type=int,
+        metavar="FD",
+        help="internal: set by the parent of --workers N on each server process it starts",
+    )
     return parser
 
 
@@ -134,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     source: Callable[[], Settings] = functools.partial(
         load_settings,
         environ=os.environ,
-        cli={"host": args.host, "port": args.port},
+        cli={"host": args.host, "port": args.port, "processes": args.workers},
         env_file=args.env_file,
         config_file=args.config,
     )
@@ -148,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     redactor = Redactor()
     configure_logging(settings.log_level, settings.log_format, redact=redactor.redact)
     lift_open_files_limit()
+    if settings.processes > 1 and args.process_channel is None:
+        return ProcessParent(argv, settings).run()
     with ExitStack() as stack:
         if args.demo:
             demo_workers = start_demo_upstreams(stack)
@@ -157,10 +172,16 @@ def main(argv: list[str] | None = None) -> int:
             def source() -> Settings:
                 return plain_source().with_workers(demo_workers)
 
-        return _serve(settings, source, redactor)
+        return _serve(settings, source, redactor, args.process_channel)
 
 
-def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redactor) -> int:
+def _serve(
+    settings: Settings,
+    source: Callable[[], Settings],
+    redactor: Redactor,
+    channel: int | None = None,
+) -> int:
+    """Serve until stopped; under a ``--workers`` parent, report readiness on ``channel``."""
     log = structlog.get_logger("cortex")
     stop_requested = threading.Event()
     reload_requested = threading.Event()
@@ -191,8 +212,16 @@ def _serve(settings: Settings, source: Callable[[], Settings], redactor: Redacto
         print(f"cortex: {_start_failure(exc, settings)}", file=sys.stderr, flush=True)
         return 1
     url = f"http://{settings.host}:{gateway.port}"
-    print(_banner(url), flush=True)
-    print(startup_summary(url, gateway.list_workers()), flush=True)
+    report = f"{_banner(url)}\n{startup_summary(url, gateway.list_workers())}"
+    if channel is None:
+        print(report, flush=True)
+    else:
+
+        def parent_gone() -> None:
+            log.warning("parent_gone", hint="its server processes stop with it")
+            stop_requested.set()
+
+        report_ready(channel, report, parent_gone)
     try:
         while not stop_requested.wait(0.2):
             if gateway.root_exit() is not None:

@@ -6,7 +6,7 @@ admin API (the gateway attaches it once the whole tree is up), and whether a shu
 grace period was cut short (a second stop signal). :class:`Runtime` holds them so request
 handlers on the event loop read the current values without a mailbox round trip, and a
 restarted front picks up the newest ones. Whenever settings come into force, their
-gateway keys and admin token are told to the gateway's
+gateway keys, admin token and Redis URL are told to the gateway's
 :class:`~actors.redaction.Redactor` first, so they are redacted from upstream texts too.
 """
 
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from actors.redaction import Redactor
 from cortex.config.settings import Settings
+from cortex.config.store_url import store_url_secrets
 
 if TYPE_CHECKING:
     from cortex.http.admin import Operator
@@ -78,8 +79,8 @@ GATEWAY_SECRETS = "gateway"
 
 
 def _credentials(settings: Settings) -> tuple[str, ...]:
-    """The gateway's own secrets: its client keys and its admin token."""
-    return (*settings.api_keys, settings.admin_token)
+    """The gateway's own secrets: its client keys, its admin token and its Redis URL."""
+    return (*settings.api_keys, settings.admin_token, *store_url_secrets(settings.redis_url))
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -43,6 +43,7 @@ from cortex.config.content_rules import (
 )
 from cortex.config.reader import Reader
 from cortex.config.routing import check_route_workers, parse_routes
+from cortex.config.store_url import store_url_problem
 from cortex.config.table import SETTINGS, default, file_tables
 from cortex.config.workers import read_workers, with_memory_budget
 
@@ -79,6 +80,11 @@ class Settings:
         connect_timeout: deadline for opening a connection to an upstream.
         max_body_bytes: largest request body accepted.
         shutdown_grace: seconds in-flight streams get to finish on shutdown.
+        processes: server processes sharing the port (``--workers``); 1 is one process
+            with no parent (:mod:`cortex.ops.processes`).
+        process_restarts: crashed server processes the parent restarts within
+            ``process_period`` before it gives up (OTP's intensity).
+        process_period: seconds of that restart window (OTP's period).
         log_level: minimum log level.
         log_format: ``json``, ``console`` or ``auto`` (console on a terminal).
         admin_token: bearer token of the ``/admin`` API; empty turns the admin API off.
@@ -109,6 +115,10 @@ class Settings:
         strict_params: a request field the workers would drop is refused instead.
         ollama_max_memory_mb: the memory budget of an Ollama worker that sets none (MiB).
         ollama_auto_pull: a model no Ollama instance has is pulled where there is room.
+        redis_url: the Redis a fleet shares its state through (``redis://`` or
+            ``rediss://``); empty keeps every piece of state in this process.
+        redis_prefix: the prefix of every Redis key and channel of this deployment.
+        redis_budget: the longest a request waits on Redis, in seconds.
         cache: the response cache (see :mod:`cortex.cache.terms`).
     """
 
@@ -124,6 +134,9 @@ class Settings:
     connect_timeout: float = default("connect_timeout")
     max_body_bytes: int = default("max_body_bytes")
     shutdown_grace: float = default("shutdown_grace")
+    processes: int = default("processes")
+    process_restarts: int = default("process_restarts")
+    process_period: float = default("process_period")
     log_level: str = default("log_level")
     log_format: str = default("log_format")
     admin_token: str = field(default=default("admin_token"), repr=False)
@@ -148,6 +161,9 @@ class Settings:
     strict_params: bool = default("strict_params")
     ollama_max_memory_mb: int = default("ollama_max_memory_mb")
     ollama_auto_pull: bool = default("ollama_auto_pull")
+    redis_url: str = field(default=default("redis_url"), repr=False)
+    redis_prefix: str = default("redis_prefix")
+    redis_budget: float = default("redis_budget")
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def with_workers(self, workers: tuple[WorkerConfig, ...]) -> Settings:
@@ -197,6 +213,10 @@ def load_settings(
     check_rule_destinations(rules, {w.name for w in workers}, problems)
     settings = _assemble(values, workers=workers, routes=routes, content_rules=rules)
     _check_rests(settings, problems)
+    _check_processes(settings, problems)
+    store_problem = store_url_problem(settings.redis_url)
+    if store_problem is not None:
+        problems.append(store_problem)
     problems.extend(_out_of_choice(settings))
     # Last, once every setting has been read: what nobody read is unknown.
     problems.extend(reader.unknown_keys())
@@ -246,6 +266,21 @@ def _check_rests(settings: Settings, problems: list[str]) -> None:
                 f"{name} ({seconds / 60:g} min) is longer than CORTEX_MAX_KEY_REST"
                 f" ({settings.max_key_rest:g} s), the longest a key may rest"
             )
+
+
+def _check_processes(settings: Settings, problems: list[str]) -> None:
+    """Several server processes each keep their own state unless Redis is shared.
+
+    Without it each process would rest, count and cache on its own: a 429 seen by one
+    would be hit again by the others, so ``--workers`` > 1 is refused rather than run
+    as islands.
+    """
+    if settings.processes > 1 and not settings.redis_url:
+        problems.append(
+            f"CORTEX_WORKERS (--workers) is {settings.processes}: more than one server process"
+            " needs the shared store; set CORTEX_REDIS_URL (redis://host:6379/0), or run"
+            " one process"
+        )
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:

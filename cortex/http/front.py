@@ -256,7 +256,14 @@ class HttpFrontActor(SupervisedActor):
             max_line_size=line_parser_limit(settings.max_header_bytes),
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+        # Several server processes (--workers) share the port; one alone keeps it exclusive.
+        site = web.TCPSite(
+            self._runner,
+            settings.host,
+            settings.port,
+            reuse_address=True,
+            reuse_port=settings.processes > 1,
+        )
         await site.start()
         return _bound_port(self._runner)
 

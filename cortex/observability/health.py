@@ -8,6 +8,7 @@ is configured). The shape is the original project's ``health_status``.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -34,7 +35,11 @@ def system_health(by_status: Counter[str], total: int) -> str:
 
 
 def health_summary(views: Iterable[WorkerView]) -> dict[str, Any]:
-    """Worker counts by status and by provider type, the overall health, the last check."""
+    """Worker counts by status and by provider type, the overall health, the last check.
+
+    ``pid`` is the answering process's: it tells apart the server processes of
+    ``--workers N``, which share one port.
+    """
     views = tuple(views)
     by_status = Counter(v.status.value for v in views)
     checks = [v.last_check for v in views if v.last_check is not None]
@@ -45,4 +50,5 @@ def health_summary(views: Iterable[WorkerView]) -> dict[str, Any]:
         "workers_by_provider": dict(Counter(str(v.config.type) for v in views)),
         "system_health": system_health(by_status, len(views)),
         "last_health_check": iso_time(max(checks)) if checks else None,
+        "pid": os.getpid(),
     }

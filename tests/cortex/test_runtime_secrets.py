@@ -27,3 +27,14 @@ def test_reloaded_settings_add_their_secrets_and_the_old_ones_stay_redacted() ->
 
     text = runtime.redactor.redact(f"{GATEWAY_KEY} {ADMIN_TOKEN} {NEW_GATEWAY_KEY}")
     assert all(secret not in text for secret in (GATEWAY_KEY, ADMIN_TOKEN, NEW_GATEWAY_KEY))
+
+
+def test_the_redis_url_and_its_password_are_redacted() -> None:
+    password = "redis_pass_0123456789"
+    url = f"redis://:{password}@10.0.0.5:6379/0"
+    runtime = Runtime(Settings(redis_url=url))
+
+    text = runtime.redactor.redact(f"connect {url} failed; AUTH {password} refused")
+
+    assert password not in text
+    assert url not in text

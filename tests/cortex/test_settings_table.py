@@ -44,6 +44,8 @@ def sample(row: Setting) -> tuple[str, Any]:
         assert row.choices is not None
         member = list(row.choices)[-1]
         return member.value, member
+    if row.env == "CORTEX_REDIS_URL":  # a secret that must be a Redis URL
+        return "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"
     raw, expected = SAMPLE[row.kind]
     if row.kind is Kind.NUMBER and row.whole:
         return "3", 3
@@ -53,7 +55,12 @@ def sample(row: Setting) -> tuple[str, Any]:
 
 
 def with_rests_allowed(row: Setting, environ: dict[str, str]) -> dict[str, str]:
-    """Key rests must stay within CORTEX_MAX_KEY_REST: keep the other side out of the way."""
+    """Key rests must stay within CORTEX_MAX_KEY_REST: keep the other side out of the way.
+
+    Likewise several server processes need the shared store: name one for CORTEX_WORKERS.
+    """
+    if row.env == "CORTEX_WORKERS":
+        return {"CORTEX_REDIS_URL": "redis://127.0.0.1:6379/0", **environ}
     if row.env == "CORTEX_MAX_KEY_REST":
         return {"RATE_LIMIT_BLOCK_MINUTES": "0.001", "QUOTA_BLOCK_MINUTES": "0.001", **environ}
     return {"CORTEX_MAX_KEY_REST": "1000000", **environ} if row.scale != 1 else environ

@@ -12,7 +12,7 @@ import os
 import subprocess
 
 from admin_harness import ADMIN, ADMIN_TOKEN, chat
-from daemon_harness import PRIMARY_KEYS, run_cortex
+from daemon_harness import PRIMARY_KEYS, providers_json, run_cortex
 
 BAD_FILE = """\
 [serverr]
@@ -79,6 +79,18 @@ def test_the_daemon_refuses_to_boot_with_the_same_problems(tmp_path, primary):
     assert result.returncode == 2
     for problem in EXPECTED:
         assert problem in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_daemon_refuses_a_shared_store_url_that_is_not_redis_without_showing_it(primary):
+    url = "http://:store-password-0123@127.0.0.1:6379/0"
+    env = {"CORTEX_REDIS_URL": url, "CORTEX_PROVIDERS": providers_json(primary)}
+
+    result = _run("--port", "0", env=env)
+
+    assert result.returncode == 2
+    assert "CORTEX_REDIS_URL must start with redis:// or rediss:// (TLS)" in result.stderr
+    assert "store-password-0123" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
