@@ -27,6 +27,7 @@ from cortex.chat import (
     Finished,
     LiveAnswer,
     ReasoningDelta,
+    StreamEvent,
     StreamFailed,
     TextDelta,
     ToolCallDelta,
@@ -36,6 +37,7 @@ from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import anthropic_render, render
+from cortex.http.coalesce import ready_batches
 from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields
@@ -220,39 +222,59 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
     response = await start_sse(request, answer)
     told = AnswerFold(answer.worker, answer.model)
+    frames = [writer.role()]
     try:
-        async with contextlib.aclosing(answer.events) as events:
-            await response.write(writer.role())
-            async for event in events:
-                told.add(event)
-                match event:
-                    case TextDelta(text=text, choice=choice) if text:
-                        await response.write(writer.text(text, choice))
-                    case ToolCallDelta():
-                        await response.write(writer.tool_call(event))
-                    case ReasoningDelta(text=text, choice=choice) if text:
-                        await response.write(writer.reasoning(text, choice))
-                    case Continued(model=model):
-                        # Each chunk names the model that wrote it.
-                        writer = writer.for_model(model)
-                    case Finished(reason=reason, choice=choice):
-                        await response.write(writer.finish(reason, choice))
-                    case StreamFailed(failure=failure):
-                        await response.write(
-                            writer.error(failure.message, "upstream_error", failure.kind.value)
-                        )
-                        break
+        async with (
+            contextlib.aclosing(answer.events) as events,
+            contextlib.aclosing(ready_batches(events)) as batches,
+        ):
+            async for batch in batches:
+                writer, failed = _render_chunks(batch, writer, told, frames)
+                await response.write(b"".join(frames))
+                frames.clear()
+                if failed:
+                    break
             else:
-                await response.write(writer.usage(told.usage))
+                frames.append(writer.usage(told.usage))
     except asyncio.CancelledError:
         if not cut_by_shutdown(request):
             raise
         cut = writer.error(SHUTTING_DOWN, "server_error", "shutting_down")
         await end_cut_stream(response, cut, writer.done())
         return response
-    await response.write(writer.done())
+    frames.append(writer.done())
+    await response.write(b"".join(frames))
     await response.write_eof()
     return response
+
+
+def _render_chunks(
+    batch: list[StreamEvent], writer: render.ChunkWriter, told: AnswerFold, frames: list[bytes]
+) -> tuple[render.ChunkWriter, bool]:
+    """Append the chunks of ``batch`` to ``frames``; stop after a failure's error chunk.
+
+    Returns:
+        The writer of the chunks that follow (a continuation names its own model), and
+        whether the answer failed.
+    """
+    for event in batch:
+        told.add(event)
+        match event:
+            case TextDelta(text=text, choice=choice) if text:
+                frames.append(writer.text(text, choice))
+            case ToolCallDelta():
+                frames.append(writer.tool_call(event))
+            case ReasoningDelta(text=text, choice=choice) if text:
+                frames.append(writer.reasoning(text, choice))
+            case Continued(model=model):
+                # Each chunk names the model that wrote it.
+                writer = writer.for_model(model)
+            case Finished(reason=reason, choice=choice):
+                frames.append(writer.finish(reason, choice))
+            case StreamFailed(failure=failure):
+                frames.append(writer.error(failure.message, "upstream_error", failure.kind.value))
+                return writer, True
+    return writer, False
 
 
 async def api_chat(request: web.Request) -> web.StreamResponse:
