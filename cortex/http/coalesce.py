@@ -69,12 +69,14 @@ class _Resume:
 
 async def ready_batches(
     events: AsyncIterator[T], *, limit: int = MAX_BATCH
-) -> AsyncGenerator[list[T], None]:
+) -> AsyncGenerator[tuple[list[T], bool], None]:
     """Yield ``events`` in batches: each holds every event that was ready without waiting.
 
     A batch is yielded before each wait for the next event, when it reaches ``limit``
-    events, and at the end; batches are never empty. Close the generator (``aclosing``)
-    before closing ``events``: closing it closes a step it left suspended.
+    events, and at the end; batches are never empty. Each comes with whether ``events``
+    has ended after it, so the reader can write the last batch with its stream's end.
+    Close the generator (``aclosing``) before closing ``events``: closing it closes a step
+    it left suspended.
     """
     batch: list[T] = []
     while True:
@@ -84,16 +86,16 @@ async def ready_batches(
         except StopIteration as stop:
             batch.append(stop.value)
             if len(batch) >= limit:
-                yield batch
+                yield batch, False
                 batch = []
             continue
         except StopAsyncIteration:
             if batch:
-                yield batch
+                yield batch, True
             return
         if batch:
             try:
-                yield batch
+                yield batch, False
             except BaseException:
                 # The reader stopped with the step suspended: close the step as aclose
                 # would close the generator, so its cleanup runs, then let the error go on.

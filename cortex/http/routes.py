@@ -228,12 +228,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             contextlib.aclosing(answer.events) as events,
             contextlib.aclosing(ready_batches(events)) as batches,
         ):
-            async for batch in batches:
+            async for batch, ended in batches:
                 writer, failed = _render_chunks(batch, writer, told, frames)
-                await response.write(b"".join(frames))
-                frames.clear()
                 if failed:
                     break
+                if not ended:  # the last batch goes out with the stream's end
+                    await response.write(b"".join(frames))
+                    frames.clear()
             else:
                 frames.append(writer.usage(told.usage))
     except asyncio.CancelledError:
@@ -243,8 +244,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await end_cut_stream(response, cut, writer.done())
         return response
     frames.append(writer.done())
-    await response.write(b"".join(frames))
-    await response.write_eof()
+    await response.write_eof(b"".join(frames))
     return response
 
 

@@ -38,7 +38,7 @@ async def _source(
             log.append("closed")
 
 
-async def _collect(groups: list[list[int]], limit: int = 256) -> list[list[int]]:
+async def _collect(groups: list[list[int]], limit: int = 256) -> list[tuple[list[int], bool]]:
     out = []
     async with contextlib.aclosing(ready_batches(_source(groups), limit=limit)) as batches:
         async for batch in batches:
@@ -49,15 +49,17 @@ async def _collect(groups: list[list[int]], limit: int = 256) -> list[list[int]]
 @pytest.mark.parametrize(
     ("groups", "limit", "expected"),
     [
-        ([[1, 2, 3]], 256, [[1, 2, 3]]),
-        ([[1, 2], [3], [4, 5, 6]], 256, [[1, 2], [3], [4, 5, 6]]),
-        ([[1, 2, 3, 4, 5]], 2, [[1, 2], [3, 4], [5]]),
-        ([[], [1]], 256, [[1]]),
+        ([[1, 2, 3]], 256, [([1, 2, 3], True)]),
+        ([[1, 2], [3], [4, 5, 6]], 256, [([1, 2], False), ([3], False), ([4, 5, 6], True)]),
+        ([[1, 2, 3, 4, 5]], 2, [([1, 2], False), ([3, 4], False), ([5], True)]),
+        ([[1, 2]], 2, [([1, 2], False)]),
+        ([[1], []], 256, [([1], False)]),
+        ([[], [1]], 256, [([1], True)]),
         ([], 256, []),
     ],
 )
-def test_events_ready_together_come_as_one_batch(
-    groups: list[list[int]], limit: int, expected: list[list[int]]
+def test_events_ready_together_come_as_one_batch_marked_when_it_is_the_last(
+    groups: list[list[int]], limit: int, expected: list[tuple[list[int], bool]]
 ) -> None:
     async def scenario() -> None:
         assert await _collect(groups, limit) == expected
@@ -70,12 +72,12 @@ def test_a_batch_is_handed_over_before_the_source_waits() -> None:
         gate = asyncio.Event()
         batches = ready_batches(_source([[1, 2], [3]], gate))
         async with contextlib.aclosing(batches):
-            assert await asyncio.wait_for(anext(batches), 5) == [1, 2]
+            assert await asyncio.wait_for(anext(batches), 5) == ([1, 2], False)
             following = asyncio.ensure_future(anext(batches))
             await asyncio.sleep(0.01)
             assert not following.done()
             gate.set()
-            assert await asyncio.wait_for(following, 5) == [3]
+            assert await asyncio.wait_for(following, 5) == ([3], True)
 
     _run(scenario())
 
@@ -88,7 +90,7 @@ def test_closing_while_the_source_waits_runs_its_cleanup() -> None:
             contextlib.aclosing(source),
             contextlib.aclosing(ready_batches(source)) as batches,
         ):
-            assert await anext(batches) == [1]
+            assert await anext(batches) == ([1], False)
         assert log == ["closed"]
 
     _run(scenario())
@@ -123,7 +125,7 @@ def test_an_error_of_the_source_reaches_the_reader() -> None:
 
         batches = ready_batches(failing())
         async with contextlib.aclosing(batches):
-            assert await anext(batches) == [1]
+            assert await anext(batches) == ([1], False)
             with pytest.raises(ValueError, match="broken"):
                 await anext(batches)
 
