@@ -23,14 +23,9 @@ from cortex.cache.response_cache import ResponseCache
 from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
 from cortex.chat import (
     AnswerFold,
-    Continued,
-    Finished,
     LiveAnswer,
-    ReasoningDelta,
-    StreamEvent,
     StreamFailed,
     TextDelta,
-    ToolCallDelta,
 )
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
@@ -219,62 +214,31 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         }
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
-    writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    chunks = render.CompletionChunks(
+        render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    )
     response = await start_sse(request, answer)
-    told = AnswerFold(answer.worker, answer.model)
-    frames = [writer.role()]
     try:
         async with (
             contextlib.aclosing(answer.events) as events,
             contextlib.aclosing(ready_batches(events)) as batches,
         ):
             async for batch, ended in batches:
-                writer, failed = _render_chunks(batch, writer, told, frames)
-                if failed:
-                    break
+                if chunks.add(batch):
+                    break  # the answer failed: its error chunk ends it
                 if not ended:  # the last batch goes out with the stream's end
-                    await response.write(b"".join(frames))
-                    frames.clear()
+                    await response.write(chunks.take())
             else:
-                frames.append(writer.usage(told.usage))
+                chunks.add_usage()
     except asyncio.CancelledError:
         if not cut_by_shutdown(request):
             raise
+        writer = chunks.writer
         cut = writer.error(SHUTTING_DOWN, "server_error", "shutting_down")
         await end_cut_stream(response, cut, writer.done())
         return response
-    frames.append(writer.done())
-    await response.write_eof(b"".join(frames))
+    await response.write_eof(chunks.take() + chunks.writer.done())
     return response
-
-
-def _render_chunks(
-    batch: list[StreamEvent], writer: render.ChunkWriter, told: AnswerFold, frames: list[bytes]
-) -> tuple[render.ChunkWriter, bool]:
-    """Append the chunks of ``batch`` to ``frames``; stop after a failure's error chunk.
-
-    Returns:
-        The writer of the chunks that follow (a continuation names its own model), and
-        whether the answer failed.
-    """
-    for event in batch:
-        told.add(event)
-        match event:
-            case TextDelta(text=text, choice=choice) if text:
-                frames.append(writer.text(text, choice))
-            case ToolCallDelta():
-                frames.append(writer.tool_call(event))
-            case ReasoningDelta(text=text, choice=choice) if text:
-                frames.append(writer.reasoning(text, choice))
-            case Continued(model=model):
-                # Each chunk names the model that wrote it.
-                writer = writer.for_model(model)
-            case Finished(reason=reason, choice=choice):
-                frames.append(writer.finish(reason, choice))
-            case StreamFailed(failure=failure):
-                frames.append(writer.error(failure.message, "upstream_error", failure.kind.value))
-                return writer, True
-    return writer, False
 
 
 async def api_chat(request: web.Request) -> web.StreamResponse:
