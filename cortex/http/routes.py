@@ -32,7 +32,7 @@ from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import anthropic_render, render
-from cortex.http.coalesce import ready_batches
+from cortex.http.batches import ready_batches
 from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields

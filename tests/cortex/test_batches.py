@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from cortex.http.coalesce import ready_batches
+from cortex.http.batches import ready_batches
 
 T = TypeVar("T")
 WAIT = 5.0

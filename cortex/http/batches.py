@@ -1,12 +1,12 @@
-"""Coalescing: everything an answer has ready, read without waiting, as one batch.
+"""Write batches: everything an answer has ready, read without waiting, as one batch.
 
 An upstream read often completes many events at once (a fast upstream sends a whole
 answer in one TCP segment; a slow one, one token). Writing each event's frame on its own
-costs a transport write, a system call and a TCP segment per token, which is most of a
-stream's per-token CPU. :func:`ready_batches` hands over the events that are ready
-*without* suspending as one list, so the handler renders them and writes them once, and
-still hands over what it has before every wait: no token is held back while the upstream
-is silent.
+costs a transport write, a system call and a TCP segment per token: before batching, the
+largest share of a short stream's CPU after the request's own set-up.
+:func:`ready_batches` hands over the events that are ready *without* suspending as one
+list, so the handler renders them and writes them once, and still hands over what it has
+before every wait: no token is held back while the upstream is silent.
 
 Whether the next event is ready is learned by starting the generator's step by hand: a
 step that completes at once was ready; a step that yields to the event loop would wait.
