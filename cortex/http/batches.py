@@ -15,6 +15,12 @@ every wait (and any cancellation) through to the task, exactly as ``await anext(
 would. When the reader stops while a step is suspended (the client went away, a write
 failed), the step is closed the way ``aclose`` would close the generator, so its cleanup
 runs (the upstream is released and the attempt reported) before the error goes on.
+
+The reader writes while the step it left waits, so a deadline armed inside that step (a
+cache follower's idle timeout, a continuation's time to first token) that expires during
+the write cancels the write instead of the wait. A write only waits while the client's
+socket buffer is full, so this takes a client that stopped reading for that long; its
+stream is then cut like a client that went away.
 """
 
 from __future__ import annotations
