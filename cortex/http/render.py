@@ -14,7 +14,18 @@ from typing import Any
 
 import orjson
 
-from cortex.chat import ToolCall, ToolCallDelta, Usage, WholeAnswer
+from cortex.chat import (
+    Continued,
+    Finished,
+    ReasoningDelta,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    WholeAnswer,
+)
 
 
 def fresh_id() -> str:
@@ -205,3 +216,55 @@ class ChunkWriter:
     def done() -> bytes:
         """The stream terminator."""
         return b"data: [DONE]\n\n"
+
+
+class CompletionChunks:
+    """The frames of one streamed chat completion, rendered batch by batch to be written.
+
+    Frames accumulate until :meth:`take`, so the chunks of every event one upstream read
+    made ready leave in one write. Usage is held back for the stream's last chunk.
+    """
+
+    __slots__ = ("_frames", "usage", "writer")
+
+    def __init__(self, writer: ChunkWriter) -> None:
+        self.writer = writer
+        self.usage: Usage | None = None
+        self._frames = [writer.role()]
+
+    def add(self, events: list[StreamEvent]) -> bool:
+        """Render ``events``; stop at a failure (after its error chunk) and say so."""
+        frames, writer = self._frames, self.writer
+        try:
+            for event in events:
+                match event:
+                    case TextDelta(text=text, choice=choice) if text:
+                        frames.append(writer.text(text, choice))
+                    case ToolCallDelta():
+                        frames.append(writer.tool_call(event))
+                    case ReasoningDelta(text=text, choice=choice) if text:
+                        frames.append(writer.reasoning(text, choice))
+                    case Continued(model=model):
+                        # Each chunk names the model that wrote it.
+                        writer = writer.for_model(model)
+                    case Finished(reason=reason, choice=choice):
+                        frames.append(writer.finish(reason, choice))
+                    case Usage():
+                        self.usage = event
+                    case StreamFailed(failure=failure):
+                        message, code = failure.message, failure.kind.value
+                        frames.append(writer.error(message, "upstream_error", code))
+                        return True
+            return False
+        finally:
+            self.writer = writer
+
+    def add_usage(self) -> None:
+        """The trailing usage chunk, when the client asked for it."""
+        self._frames.append(self.writer.usage(self.usage))
+
+    def take(self) -> bytes:
+        """Every frame rendered since the last call, as one write."""
+        data = b"".join(self._frames)
+        self._frames.clear()
+        return data

@@ -23,19 +23,16 @@ from cortex.cache.response_cache import ResponseCache
 from cortex.cache.terms import CLIENT_PARTITION, CacheTerms, read_terms
 from cortex.chat import (
     AnswerFold,
-    Continued,
-    Finished,
     LiveAnswer,
-    ReasoningDelta,
     StreamFailed,
     TextDelta,
-    ToolCallDelta,
 )
 from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
 from cortex.http import anthropic_render, render
+from cortex.http.batches import ready_batches
 from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.observe import access_fields
@@ -217,41 +214,30 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         }
         return web.json_response(body, headers=headers, dumps=render.dumps)
     answer = await services.cache.open(call, terms)
-    writer = render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    chunks = render.CompletionChunks(
+        render.ChunkWriter(cid=cid, model=answer.model, include_usage=call.include_usage)
+    )
     response = await start_sse(request, answer)
-    told = AnswerFold(answer.worker, answer.model)
     try:
-        async with contextlib.aclosing(answer.events) as events:
-            await response.write(writer.role())
-            async for event in events:
-                told.add(event)
-                match event:
-                    case TextDelta(text=text, choice=choice) if text:
-                        await response.write(writer.text(text, choice))
-                    case ToolCallDelta():
-                        await response.write(writer.tool_call(event))
-                    case ReasoningDelta(text=text, choice=choice) if text:
-                        await response.write(writer.reasoning(text, choice))
-                    case Continued(model=model):
-                        # Each chunk names the model that wrote it.
-                        writer = writer.for_model(model)
-                    case Finished(reason=reason, choice=choice):
-                        await response.write(writer.finish(reason, choice))
-                    case StreamFailed(failure=failure):
-                        await response.write(
-                            writer.error(failure.message, "upstream_error", failure.kind.value)
-                        )
-                        break
+        async with (
+            contextlib.aclosing(answer.events) as events,
+            contextlib.aclosing(ready_batches(events)) as batches,
+        ):
+            async for batch, ended in batches:
+                if chunks.add(batch):
+                    break  # the answer failed: its error chunk ends it
+                if not ended:  # the last batch goes out with the stream's end
+                    await response.write(chunks.take())
             else:
-                await response.write(writer.usage(told.usage))
+                chunks.add_usage()
     except asyncio.CancelledError:
         if not cut_by_shutdown(request):
             raise
+        writer = chunks.writer
         cut = writer.error(SHUTTING_DOWN, "server_error", "shutting_down")
         await end_cut_stream(response, cut, writer.done())
         return response
-    await response.write(writer.done())
-    await response.write_eof()
+    await response.write_eof(chunks.take() + chunks.writer.done())
     return response
 
 

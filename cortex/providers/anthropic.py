@@ -42,7 +42,7 @@ from cortex.providers.payload import (
     parse_object,
     string,
 )
-from cortex.providers.sse import SseParser
+from cortex.providers.sse import RawSseFrames
 from cortex.providers.stream import JsonStreamDecoder
 
 log = structlog.get_logger("cortex.providers")
@@ -254,7 +254,7 @@ class AnthropicAdapter:
 
     def decoder(self) -> JsonStreamDecoder:
         """A decoder for one stream of named SSE events."""
-        return JsonStreamDecoder(SseParser(), _EventHandler())
+        return JsonStreamDecoder(RawSseFrames(), _EventHandler())
 
     def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``message`` object: thinking, text and calls in order, finish, usage.

@@ -46,7 +46,7 @@ from cortex.providers.payload import (
     string,
     usage_from,
 )
-from cortex.providers.sse import SseParser
+from cortex.providers.sse import RawSseFrames
 from cortex.providers.stream import JsonStreamDecoder, whole_body
 
 _FINISH = {
@@ -218,7 +218,7 @@ class CohereAdapter:
 
     def decoder(self) -> JsonStreamDecoder:
         """A decoder for one v2 SSE stream."""
-        return JsonStreamDecoder(SseParser(), _EventHandler())
+        return JsonStreamDecoder(RawSseFrames(), _EventHandler())
 
     def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a v2 chat response.

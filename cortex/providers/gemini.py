@@ -62,7 +62,7 @@ from cortex.providers.payload import (
     seq,
     string,
 )
-from cortex.providers.sse import SseParser
+from cortex.providers.sse import RawSseFrames
 from cortex.providers.stream import JsonStreamDecoder, whole_body
 
 log = structlog.get_logger("cortex.providers")
@@ -305,7 +305,7 @@ class GeminiAdapter:
 
     def decoder(self) -> JsonStreamDecoder:
         """A decoder for one ``alt=sse`` stream."""
-        return JsonStreamDecoder(SseParser(), _ChunkHandler())
+        return JsonStreamDecoder(RawSseFrames(), _ChunkHandler())
 
     def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``GenerateContentResponse``.

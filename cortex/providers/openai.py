@@ -52,7 +52,7 @@ from cortex.providers.payload import (
     string,
     usage_from,
 )
-from cortex.providers.sse import SseParser
+from cortex.providers.sse import RawSseFrames
 from cortex.providers.stream import JsonStreamDecoder
 
 # In-stream errors carry no HTTP status; their code or type says what happened.
@@ -186,25 +186,26 @@ def choice_events(choice: Mapping[str, Any], delta: Mapping[str, Any]) -> list[S
     """The events of one choice's ``delta`` (or whole ``message``): reasoning, text, calls.
 
     Every event names the choice's ``index`` (0 but when the client asked for ``n`` > 1).
+    Runs once per streamed chunk, so the payload helpers are written out inline here.
     """
     number = choice.get("index")
     index = number if isinstance(number, int) and not isinstance(number, bool) else 0
     events: list[StreamEvent] = []
     for name in _REASONING_FIELDS:
-        reasoning = string(delta, name)
-        if reasoning:
+        reasoning = delta.get(name)
+        if reasoning and isinstance(reasoning, str):
             events.append(ReasoningDelta(reasoning, index))
             break
-    text = string(delta, "content")
-    if text:
+    text = delta.get("content")
+    if text and isinstance(text, str):
         events.append(TextDelta(text, index))
     calls = delta.get("tool_calls")
     if isinstance(calls, list):
         for position, call in enumerate(calls):
             if isinstance(call, dict):
                 events.append(_call_delta(call, position, index))
-    reason = string(choice, "finish_reason")
-    if reason:
+    reason = choice.get("finish_reason")
+    if reason and isinstance(reason, str):
         events.append(Finished(reason, index))
     return events
 
@@ -247,9 +248,12 @@ class _ChunkHandler:
     def on_payload(self, _event: str, payload: JsonObject) -> list[StreamEvent]:
         if payload.get("error") is not None:
             return [_stream_error(payload["error"])]
-        usage = _usage(obj(payload, "usage")) or _usage(obj(obj(payload, "x_groq"), "usage"))
-        self._usage = usage or self._usage
-        choices = seq(payload, "choices")
+        if "usage" in payload or "x_groq" in payload:
+            usage = _usage(obj(payload, "usage")) or _usage(obj(obj(payload, "x_groq"), "usage"))
+            self._usage = usage or self._usage
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return []
         if len(choices) > 1:  # n > 1: each chunk may carry several choices' deltas
             return [
                 event
@@ -257,8 +261,11 @@ class _ChunkHandler:
                 if isinstance(choice, dict)
                 for event in choice_events(choice, obj(choice, "delta"))
             ]
-        choice = first(payload, "choices")
-        return choice_events(choice, obj(choice, "delta"))
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            return []
+        delta = choice.get("delta")
+        return choice_events(choice, delta if isinstance(delta, dict) else {})
 
     def on_end(self) -> list[StreamEvent]:
         usage, self._usage = self._usage, None
@@ -324,7 +331,7 @@ class OpenAIAdapter:
 
     def decoder(self) -> JsonStreamDecoder:
         """A decoder for one SSE stream of chunks."""
-        return JsonStreamDecoder(SseParser(), _ChunkHandler())
+        return JsonStreamDecoder(RawSseFrames(), _ChunkHandler())
 
     def parse_completion(self, body: bytes) -> list[StreamEvent]:
         """Parse a ``chat.completion`` object.

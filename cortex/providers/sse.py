@@ -20,7 +20,7 @@ import re
 from typing import NamedTuple
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-_BOM = "\ufeff"
+_BOM = "\ufeff".encode()
 DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
@@ -34,6 +34,11 @@ class SseEvent(NamedTuple):
 class SseParser:
     """Feed raw bytes, get back complete events; holds only the unfinished line.
 
+    Lines are parsed as bytes and an event's data is decoded once, when it is dispatched
+    (or never: :meth:`feed_raw` hands it over as bytes, for a JSON parser that reads UTF-8
+    itself). Field names and line ends are ASCII, so parsing before decoding finds the
+    same fields, and decoding the joined data gives the same text as decoding each line.
+
     Args:
         max_line_bytes: the longest line accepted. A stream that sends more without a
             line end is not SSE; the bound keeps a misbehaving upstream from growing the
@@ -46,10 +51,22 @@ class SseParser:
         self._skip_lf = False  # the last chunk ended in "\r"; a leading "\n" belongs to it
         self._at_start = True
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume the next bytes; return the events they complete, in order.
+
+        Raises:
+            ValueError: a line grew beyond ``max_line_bytes``.
+        """
+        return [SseEvent(event, _text(raw)) for event, raw in self.feed_raw(data)]
+
+    def close(self) -> list[SseEvent]:
+        """Signal the end of the stream; return the event still pending, if any."""
+        return [SseEvent(event, _text(raw)) for event, raw in self.close_raw()]
+
+    def feed_raw(self, data: bytes) -> list[tuple[str, bytes]]:
+        """As :meth:`feed`, each event's data left as the bytes the stream sent.
 
         Raises:
             ValueError: a line grew beyond ``max_line_bytes``.
@@ -58,7 +75,7 @@ class SseParser:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        events: list[SseEvent] = []
+        events: list[tuple[str, bytes]] = []
         if b"\r" in data:
             self._feed_any(data, events)
         else:
@@ -68,64 +85,82 @@ class SseParser:
             raise ValueError(f"SSE line longer than {self._max_line_bytes} bytes")
         return events
 
-    def _feed_lf(self, data: bytes, events: list[SseEvent]) -> None:
-        """The common case, ``\n`` line ends only: split and decode the whole lines at once.
+    def close_raw(self) -> list[tuple[str, bytes]]:
+        """As :meth:`close`, the data left as bytes."""
+        events: list[tuple[str, bytes]] = []
+        if self._buffer:
+            self._line(bytes(self._buffer), events)
+            self._buffer.clear()
+        self._line(b"", events)
+        return events
 
-        Decoding several lines in one call gives the same text as decoding each: ``\n``
-        never occurs inside a UTF-8 sequence, so no replacement can straddle it.
-        """
+    def _feed_lf(self, data: bytes, events: list[tuple[str, bytes]]) -> None:
+        """The common case, ``\n`` line ends only: split the whole lines at once."""
         end = data.rfind(b"\n")
         if end < 0:
             self._buffer += data
             return
         block = bytes(self._buffer) + data[:end] if self._buffer else data[:end]
         self._buffer[:] = data[end + 1 :]
-        for line in block.decode("utf-8", errors="replace").split("\n"):
+        for line in block.split(b"\n"):
             self._line(line, events)
 
-    def _feed_any(self, data: bytes, events: list[SseEvent]) -> None:
+    def _feed_any(self, data: bytes, events: list[tuple[str, bytes]]) -> None:
         """Any mix of ``\r\n``, ``\r`` and ``\n`` line ends, one line at a time."""
         # The unfinished remainder holds no line end, so scanning starts at the new bytes.
         scan_from = len(self._buffer)
         self._buffer += data
         start = 0
         for match in _LINE_END.finditer(self._buffer, scan_from):
-            raw = bytes(self._buffer[start : match.start()])
-            self._line(raw.decode("utf-8", errors="replace"), events)
+            self._line(bytes(self._buffer[start : match.start()]), events)
             start = match.end()
             self._skip_lf = match.group() == b"\r" and start == len(self._buffer)
         del self._buffer[:start]
 
-    def close(self) -> list[SseEvent]:
-        """Signal the end of the stream; return the event still pending, if any."""
-        events: list[SseEvent] = []
-        if self._buffer:
-            self._line(bytes(self._buffer).decode("utf-8", errors="replace"), events)
-            self._buffer.clear()
-        self._line("", events)
-        return events
-
-    def _line(self, line: str, events: list[SseEvent]) -> None:
-        """Apply one decoded line; append the event it completes, if any, to ``events``."""
+    def _line(self, line: bytes, events: list[tuple[str, bytes]]) -> None:
+        """Apply one line; append the event it completes, if any, to ``events``."""
         if self._at_start:
             self._at_start = False
             line = line.removeprefix(_BOM)
         if not line:
             self._dispatch(events)
             return
-        if line[0] == ":":
+        if line[:1] == b":":
             return
-        name, colon, value = line.partition(":")
-        if colon and value[:1] == " ":
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
             value = value[1:]
-        if name == "data":
+        if name == b"data":
             self._data.append(value)
-        elif name == "event":
-            self._event = value
+        elif name == b"event":
+            self._event = _text(value)
         # "id" and "retry" only matter to a reconnecting browser; other fields are ignored.
 
-    def _dispatch(self, events: list[SseEvent]) -> None:
+    def _dispatch(self, events: list[tuple[str, bytes]]) -> None:
         event, data = self._event or "message", self._data
         self._event, self._data = "", []
         if data:
-            events.append(SseEvent(event, data[0] if len(data) == 1 else "\n".join(data)))
+            events.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
+
+
+class RawSseFrames:
+    """An :class:`SseParser` as ``(event name, data bytes)`` frames, for a JSON stream decoder."""
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._parser = SseParser(max_line_bytes=max_line_bytes)
+
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        """Consume bytes; return the frames they complete.
+
+        Raises:
+            ValueError: a line grew beyond the parser's bound.
+        """
+        return self._parser.feed_raw(data)
+
+    def close(self) -> list[tuple[str, bytes]]:
+        """End of input; return the frame still pending, if any."""
+        return self._parser.close_raw()
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import orjson
+
 from actors.outcomes import ErrorKind
 from cortex.chat import (
     INCOMPLETE,
@@ -35,6 +37,7 @@ from cortex.chat import (
 from cortex.providers.payload import JsonObject, failed, parse_object
 
 DONE = "[DONE]"
+_DONE_BYTES = DONE.encode()
 
 
 def whole_body(events: list[StreamEvent]) -> list[StreamEvent]:
@@ -53,13 +56,18 @@ def whole_body(events: list[StreamEvent]) -> list[StreamEvent]:
 
 
 class Framer(Protocol):
-    """Splits a byte stream into ``(event name, data text)`` frames."""
+    """Splits a byte stream into ``(event name, data)`` frames.
 
-    def feed(self, data: bytes) -> Sequence[tuple[str, str]]:
+    The data is text, or the raw bytes when the framing leaves decoding to the JSON parser
+    (:class:`~cortex.providers.sse.RawSseFrames`): orjson reads UTF-8 itself, so a frame
+    is then never decoded into a string only to be encoded again.
+    """
+
+    def feed(self, data: bytes) -> Sequence[tuple[str, str | bytes]]:
         """Consume bytes; return the frames they complete."""
         ...
 
-    def close(self) -> Sequence[tuple[str, str]]:
+    def close(self) -> Sequence[tuple[str, str | bytes]]:
         """End of input; return any frame still pending."""
         ...
 
@@ -145,24 +153,52 @@ class JsonStreamDecoder:
             events.extend(self._end())
         return events
 
-    def _frames(self, frames: Sequence[tuple[str, str]]) -> list[StreamEvent]:
+    def _frames(self, frames: Sequence[tuple[str, str | bytes]]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         for event, data in frames:
             if self._over:
                 break
-            stripped = data.strip()
+            if data.__class__ is bytes:
+                # The common case, read straight from the stream's bytes by orjson; anything
+                # that is not a JSON object takes the text path below, which decides exactly
+                # as it always has (the sentinel, blank data, the lenient fallback parse).
+                if data == _DONE_BYTES:
+                    events.extend(self._end())
+                    continue
+                try:
+                    payload = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    payload = None
+                if payload.__class__ is dict:
+                    self._payload(event, payload, data, events)
+                    continue
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+            stripped = text.strip()
             if not stripped:
                 continue
             if stripped == DONE:
                 events.extend(self._end())
                 continue
             try:
-                produced = self._handler.on_payload(event, parse_object(data))
-            except (ValueError, TypeError, LookupError, AttributeError) as exc:
-                produced = [Malformed(f"{exc}: {data[:200]}")]
-            events.extend(produced)
-            self._note(produced)
+                parsed = parse_object(text)
+            except ValueError as exc:
+                events.append(Malformed(f"{exc}: {text[:200]}"))
+                continue
+            self._payload(event, parsed, text, events)
         return events
+
+    def _payload(
+        self, event: str, payload: JsonObject, data: str | bytes, events: list[StreamEvent]
+    ) -> None:
+        """Hand one object to the handler; what it cannot read becomes ``Malformed``."""
+        try:
+            produced = self._handler.on_payload(event, payload)
+        except (ValueError, TypeError, LookupError, AttributeError) as exc:
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+            events.append(Malformed(f"{exc}: {text[:200]}"))
+            return
+        events.extend(produced)
+        self._note(produced)
 
     def _note(self, produced: list[StreamEvent]) -> None:
         for item in produced:  # a plain loop: this runs once per streamed token

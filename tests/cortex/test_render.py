@@ -5,8 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cortex.chat import Usage, WholeAnswer
-from cortex.http.render import ChunkWriter, completion, completion_id, sse, usage_json
+from actors.outcomes import ErrorKind, UpstreamFailure
+from cortex.chat import (
+    Continued,
+    Finished,
+    ReasoningDelta,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    WholeAnswer,
+)
+from cortex.http.render import (
+    ChunkWriter,
+    CompletionChunks,
+    completion,
+    completion_id,
+    sse,
+    usage_json,
+)
 
 CHUNK_KEYS = {"id", "object", "created", "model", "choices"}
 
@@ -139,3 +157,45 @@ def test_alternative_answers_are_choices_in_order() -> None:
 def test_completion_without_usage_reports_zero_tokens() -> None:
     body = completion(WholeAnswer("w", "m", (), "stop"), cid="c1")
     assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def _writer(include_usage: bool = True) -> ChunkWriter:
+    return ChunkWriter(cid="chatcmpl-1", model="m", include_usage=include_usage, created=1)
+
+
+BATCHES: list[list[StreamEvent]] = [
+    [TextDelta("Hel"), ReasoningDelta("hmm", 1)],
+    [ToolCallDelta(0, "call_1", "f", "{"), ToolCallDelta(0, None, None, "}"), Usage(3, 4)],
+    [Continued("backup", "other-model"), TextDelta("lo"), TextDelta(""), Finished("stop")],
+]
+
+
+def test_completion_chunks_render_each_batch_as_its_events_chunks_in_one_piece() -> None:
+    chunks, reference = CompletionChunks(_writer()), _writer()
+    calls = [ToolCallDelta(0, "call_1", "f", "{"), ToolCallDelta(0, None, None, "}")]
+    taken = []
+    for batch in BATCHES:
+        assert not chunks.add(batch)
+        taken.append(chunks.take())
+    chunks.add_usage()
+    taken.append(chunks.take())
+
+    expected = [
+        reference.role() + reference.text("Hel") + reference.reasoning("hmm", 1),
+        reference.tool_call(calls[0]) + reference.tool_call(calls[1]),
+    ]
+    later = reference.for_model("other-model")
+    expected += [later.text("lo") + later.finish("stop"), later.usage(Usage(3, 4))]
+    assert taken == expected
+
+
+def test_completion_chunks_stop_at_a_failure_after_its_error_chunk() -> None:
+    failure = UpstreamFailure(ErrorKind.OVERLOADED, "busy")
+    chunks, reference = CompletionChunks(_writer(False)), _writer(False)
+
+    assert chunks.add([TextDelta("a"), StreamFailed(failure), TextDelta("never")])
+    assert chunks.take() == (
+        reference.role()
+        + reference.text("a")
+        + reference.error("busy", "upstream_error", "overloaded")
+    )
