@@ -35,6 +35,7 @@ from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
+from cortex.fleet.fleet import Fleet
 from cortex.http import anthropic_render, render
 from cortex.http.content_routes import reroute
 from cortex.http.schemas import ChatCall, parse_chat, parse_json_object, pin_provider, with_headers
@@ -53,6 +54,7 @@ class Services:
     ledger: KeyLedger
     max_body_bytes: int
     cache: ResponseCache
+    fleet: Fleet
     started: float = field(default_factory=time.time)
     draining: bool = False
     cutting: bool = False
