@@ -126,6 +126,22 @@ class Fleet:
         records.sort(key=lambda r: str(r.get("started")))
         return [own, *records]
 
+    async def dashboard_view(self) -> list[dict[str, object]]:
+        """Every live instance as the dashboard lists it (only fields that change slowly)."""
+        return [
+            {
+                "id": record.get("id"),
+                "this": record.get("id") == self.identity.id,
+                "host": record.get("host"),
+                "listen": record.get("listen"),
+                "version": record.get("version"),
+                "config_version": record.get("config_version"),
+                "started": record.get("started"),
+                "load": record.get("load"),
+            }
+            for record in await self.instances()
+        ]
+
     def status(self) -> dict[str, object]:
         """How this instance shares state: ``embedded``, or the store's health."""
         store = self.store

@@ -240,6 +240,7 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         while not services.draining and time.monotonic() < deadline:
             tree = await telemetry.tree(request.app) if show_tree else None
             state = telemetry.dashboard.snapshot(tree)
+            state["fleet"] = await services.fleet.dashboard_view()
             payload = json.dumps(state, separators=(",", ":"))
             if payload != last:
                 await response.write(f"event: state\ndata: {payload}\n\n".encode())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import requests
+import sseclient
 from daemon_harness import providers_json
 
 from cortex.simulated import SimulatedOpenAI
@@ -39,6 +42,15 @@ def eventually(read: Callable[[], T], good: Callable[[T], bool], timeout: float 
         time.sleep(0.05)
         value = read()
     return value
+
+
+def dashboard_state(daemon: Any) -> dict[str, Any]:
+    """The first ``state`` event of the daemon's dashboard stream (bounded by the timeout)."""
+    with requests.get(f"{daemon.url}/dashboard/events", stream=True, timeout=(5, 10)) as answer:
+        for event in sseclient.SSEClient(answer.iter_content(chunk_size=None)).events():
+            if event.event == "state":
+                return dict(json.loads(event.data))
+    raise AssertionError("the stream ended without a state event")
 
 
 def fleet_ids(daemon: Any) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from daemon_harness import providers_json
-from fleet_harness import eventually, fleet_env, fleet_ids
+from fleet_harness import dashboard_state, eventually, fleet_env, fleet_ids
 
 
 def test_every_instance_lists_all_three_instances_with_their_load_and_version(
@@ -29,6 +29,20 @@ def test_every_instance_lists_all_three_instances_with_their_load_and_version(
         assert entry["uptime_seconds"] >= 0
         assert entry["listen"].startswith("127.0.0.1:")
     assert len({entry["config_version"] for entry in answer["instances"]}) == 1
+
+
+def test_the_dashboard_of_any_instance_shows_every_instance(
+    cortex_daemon, primary, redis_server, redis_prefix
+):
+    env = fleet_env(redis_server.url, redis_prefix, primary)
+    first, second = cortex_daemon(env), cortex_daemon(env)
+    ids = {first.get("/api/fleet").json()["this"], second.get("/api/fleet").json()["this"]}
+    eventually(lambda: fleet_ids(second), lambda found: found == ids)
+
+    fleet = dashboard_state(second)["fleet"]
+
+    assert {entry["id"] for entry in fleet} == ids
+    assert [entry["this"] for entry in fleet] == [True, False]
 
 
 def test_a_stopped_instance_leaves_the_fleet(cortex_daemon, primary, redis_server, redis_prefix):
