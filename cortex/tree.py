@@ -51,6 +51,7 @@ from cortex.chat import CachedAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.crossing import ActorRef
+from cortex.fleet.instances import Identity
 from cortex.http.front import EngineSlot, HttpFrontActor
 from cortex.observability.incarnations import Incarnations
 from cortex.ops.drills import StartDrills
@@ -189,6 +190,7 @@ class _Shared:
     runtime: Runtime
     cache_store: ResponseStore[CachedAnswer]
     started_at: float
+    identity: Identity
 
 
 def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
@@ -204,6 +206,7 @@ def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
     for config in settings.workers:
         seed(board, ledger, config)
     directory = Incarnations()
+    started_at = time.time()
     return _Shared(
         board=board,
         ledger=ledger,
@@ -213,7 +216,8 @@ def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
         drills=StartDrills(),
         runtime=Runtime(settings, redactor),
         cache_store=ResponseStore[CachedAnswer](settings.cache.limits),
-        started_at=time.time(),
+        started_at=started_at,
+        identity=Identity.create(started_at),
     )
 
 
@@ -240,6 +244,7 @@ def _children(settings: Settings, parts: _Shared, *, serve_http: bool) -> list[C
             serve_http=serve_http,
             cache_store=parts.cache_store,
             runtime=runtime,
+            identity=parts.identity,
         )
 
     return [

@@ -204,6 +204,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/health", monitoring.api_health, Access.MONITORING, "health summary"),
     Endpoint("GET", "/api/workers", monitoring.api_workers, Access.MONITORING, "every worker"),
     Endpoint("GET", "/api/stats", monitoring.api_stats, Access.MONITORING, "counts per key"),
+    Endpoint("GET", "/api/fleet", monitoring.api_fleet, Access.MONITORING, "every live instance"),
     Endpoint(
         "GET",
         "/metrics",

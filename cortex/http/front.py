@@ -34,6 +34,8 @@ from cortex.config.settings import Settings
 from cortex.crossing import Bridge, on_loop
 from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
+from cortex.fleet.fleet import Fleet, open_fleet
+from cortex.fleet.instances import Identity, Load, config_version
 from cortex.http.access import install_client_auth
 from cortex.http.admin import install_admin_guard
 from cortex.http.content_routes import install_route_naming
@@ -107,9 +109,11 @@ class HttpFrontActor(SupervisedActor):
         serve_http: bool,
         cache_store: ResponseStore[CachedAnswer],
         runtime: Runtime,
+        identity: Identity,
     ) -> None:
         super().__init__(link)
         self._runtime = runtime
+        self._identity = identity
         self._cache_store = cache_store
         self._settings = settings
         self._board = board
@@ -128,6 +132,8 @@ class HttpFrontActor(SupervisedActor):
         self._session: aiohttp.ClientSession | None = None
         self._bridge = Bridge()
         self._services: Services | None = None
+        self._fleet: Fleet | None = None
+        self._telemetry: Telemetry | None = None
 
     def on_start(self) -> None:
         """Start the loop and, on it, the connection pool and the HTTP server."""
@@ -169,6 +175,12 @@ class HttpFrontActor(SupervisedActor):
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
         )
+        self._fleet = open_fleet(
+            settings,
+            self._identity,
+            load=self._load,
+            version=lambda: config_version(self._runtime.settings),
+        )
         telemetry = Telemetry.create(
             self._board,
             self._ledger,
@@ -176,10 +188,21 @@ class HttpFrontActor(SupervisedActor):
             admin_token=settings.admin_token,
             cache_stats=self._cache_store.stats,
             endpoints=metric_labels(),
+            store_health=self._fleet.health(),
         )
+        self._telemetry = telemetry
         dispatcher = self._dispatcher(self._session, telemetry)
+        await self._fleet.start()
         port = await self._serve(dispatcher, telemetry) if self._serve_http else None
+        self._fleet.announce(f"{settings.host}:{port}" if port is not None else "")
         return Engine(loop=self._loop, dispatcher=dispatcher, port=port)
+
+    def _load(self) -> Load:
+        """This instance's load for its heartbeat: requests in flight and served."""
+        services, telemetry = self._services, self._telemetry
+        in_flight = len(services.in_flight) if services is not None else 0
+        served = telemetry.metrics.requests_served() if telemetry is not None else 0
+        return Load(in_flight=in_flight, served=served)
 
     def _dispatcher(self, session: aiohttp.ClientSession, telemetry: Telemetry) -> Dispatcher:
         settings = self._settings
@@ -222,8 +245,9 @@ class HttpFrontActor(SupervisedActor):
             settings=settings.cache,
             request_timeout=settings.request_timeout,
         )
+        assert self._fleet is not None  # opened before the app is built
         self._services = Services(
-            dispatcher, self._board, self._ledger, settings.max_body_bytes, cache
+            dispatcher, self._board, self._ledger, settings.max_body_bytes, cache, self._fleet
         )
         app[SERVICES] = self._services
         app[RUNTIME] = self._runtime
@@ -276,6 +300,8 @@ class HttpFrontActor(SupervisedActor):
                 task.cancel()
         if self._session is not None:
             await self._session.close()
+        if self._fleet is not None:
+            await self._fleet.close()
 
     async def _drain(self, runner: web.AppRunner) -> None:
         """Stop taking requests, wait for those in flight within the grace, cut the rest."""

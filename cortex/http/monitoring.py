@@ -1,4 +1,4 @@
-"""The monitoring endpoints: health, workers, statistics, models, liveness and readiness.
+"""The monitoring endpoints: health, workers, statistics, fleet, models, liveness, readiness.
 
 Each reads the shared tables (the board and the key ledger) directly, so monitoring never
 waits on an actor's mailbox and keeps answering while actors restart. Nothing here shows a
@@ -94,6 +94,22 @@ async def api_stats(request: web.Request) -> web.Response:
             "cache": services.cache.stats_json(),
             # Every stream is a task on this loop: a count that keeps growing at rest is a leak.
             "loop_tasks": len(asyncio.all_tasks()),
+        }
+    )
+
+
+async def api_fleet(request: web.Request) -> web.Response:
+    """``GET /api/fleet``: every live instance of the fleet, this one first.
+
+    Without ``CORTEX_REDIS_URL`` (or while Redis is unreachable) the list holds this
+    instance alone; ``shared_state`` says which.
+    """
+    fleet = request.app[SERVICES].fleet
+    return web.json_response(
+        {
+            "this": fleet.identity.id,
+            "instances": await fleet.instances(),
+            "shared_state": fleet.status(),
         }
     )
 

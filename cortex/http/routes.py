@@ -31,6 +31,7 @@ from cortex.config.runtime import RUNTIME
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import GatewayError, NothingAvailable, PayloadTooLarge
+from cortex.fleet.fleet import Fleet
 from cortex.http import anthropic_render, render
 from cortex.http.batches import ready_batches
 from cortex.http.content_routes import reroute
@@ -50,6 +51,7 @@ class Services:
     ledger: KeyLedger
     max_body_bytes: int
     cache: ResponseCache
+    fleet: Fleet
     started: float = field(default_factory=time.time)
     draining: bool = False
     cutting: bool = False

@@ -4,9 +4,11 @@
 (blocked keys, masked) and the tree's incarnation records (restarts per actor, labelled
 with the actor's supervisor).
 :class:`CacheCollector` reads the response cache's counters, :class:`CrossingCollector`
-the loop's crossings to the actors (:data:`cortex.crossing.CROSSINGS`). All build every family from
-immutable snapshots taken when ``GET /metrics`` is served, and every label value comes from
-the configuration or an enum, never from a client.
+the loop's crossings to the actors (:data:`cortex.crossing.CROSSINGS`),
+:class:`SharedStateCollector` the shared store's health (with ``CORTEX_REDIS_URL``
+only). All build every family from immutable snapshots taken when ``GET /metrics`` is
+served, and every label value comes from the configuration or an enum, never from a
+client.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from actors.keys import KeyLedger
 from actors.response_store import CacheStats
 from actors.workers import HealthStatus
 from cortex.crossing import CROSSINGS
+from cortex.fleet.health import StoreHealth
 from cortex.observability.incarnations import Incarnations
 from supervisors import Directory
 
@@ -146,4 +149,42 @@ class CrossingCollector(Collector):
         yield family
 
 
-__all__ = ["CacheCollector", "CrossingCollector", "LiveCollector"]
+class SharedStateCollector(Collector):
+    """Exports the shared store's health: whether Redis answers, and what failures cost.
+
+    Args:
+        health: the store's counters, written by its event loop.
+    """
+
+    def __init__(self, health: StoreHealth) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the availability gauge and the error and lost-write counters."""
+        health = self._health
+        yield GaugeMetricFamily(
+            "cortex_shared_state_available",
+            "1 while Redis answers; 0 while this instance serves from local state only",
+            value=1 if health.available else 0,
+        )
+        yield CounterMetricFamily(
+            "cortex_shared_state_errors",
+            "Redis commands that failed or ran out of CORTEX_REDIS_BUDGET_MS",
+            value=health.errors,
+        )
+        lost = CounterMetricFamily(
+            "cortex_shared_state_writes_lost",
+            "Writes to Redis not sent: buffer full (overflow) or Redis unavailable",
+            labels=["reason"],
+        )
+        lost.add_metric(["overflow"], health.overflowed)
+        lost.add_metric(["unavailable"], health.dropped)
+        yield lost
+        yield CounterMetricFamily(
+            "cortex_shared_state_outages",
+            "Times Redis became unavailable",
+            value=health.outages,
+        )
+
+
+__all__ = ["CacheCollector", "CrossingCollector", "LiveCollector", "SharedStateCollector"]

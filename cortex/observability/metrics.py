@@ -31,7 +31,13 @@ from actors.outcomes import UpstreamFailure
 from actors.response_store import CacheStats
 from cortex.chat import Usage
 from cortex.errors import Attempt
-from cortex.observability.live_metrics import CacheCollector, CrossingCollector, LiveCollector
+from cortex.fleet.health import StoreHealth
+from cortex.observability.live_metrics import (
+    CacheCollector,
+    CrossingCollector,
+    LiveCollector,
+    SharedStateCollector,
+)
 from cortex.observability.observe import AnswerOutcome
 from supervisors import Directory
 
@@ -87,6 +93,7 @@ class GatewayMetrics:
         directory: the tree's directory; restart counts need it to be ``Incarnations``.
         endpoints: the routes that may appear as an ``endpoint`` label.
         cache_stats: the response cache's counters, when the gateway has a cache.
+        store_health: the shared store's counters, when the gateway shares state.
     """
 
     def __init__(
@@ -96,6 +103,8 @@ class GatewayMetrics:
         directory: Directory,
         endpoints: Sequence[str],
         cache_stats: Callable[[], CacheStats] | None = None,
+        *,
+        store_health: StoreHealth | None = None,
     ) -> None:
         self._board = board
         self._endpoints = frozenset(endpoints)
@@ -105,6 +114,8 @@ class GatewayMetrics:
         self.registry.register(CrossingCollector())
         if cache_stats is not None:
             self.registry.register(CacheCollector(cache_stats))
+        if store_health is not None:
+            self.registry.register(SharedStateCollector(store_health))
 
     def _event_series(self, reg: CollectorRegistry) -> None:
         """Declare the series counted on the data plane as events happen."""
@@ -188,6 +199,17 @@ class GatewayMetrics:
         self.requests.labels(endpoint, label, outcome.value).inc()
         if endpoint in CHAT_ENDPOINTS:
             self.request_seconds.labels(label).observe(seconds)
+
+    def requests_served(self) -> int:
+        """HTTP requests finished since the front started, whatever their outcome."""
+        return int(
+            sum(
+                sample.value
+                for metric in self.requests.collect()
+                for sample in metric.samples
+                if sample.name.endswith("_total")
+            )
+        )
 
     def exposition(self) -> bytes:
         """Every series in the Prometheus text format."""

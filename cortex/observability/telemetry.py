@@ -35,6 +35,7 @@ from actors.keys import KeyLedger
 from actors.response_store import CacheStats
 from cortex.config.runtime import RUNTIME
 from cortex.errors import BadAdminToken, MissingGatewayKey, NothingAvailable
+from cortex.fleet.health import StoreHealth
 from cortex.http.credentials import bearer_token, key_accepted, token_matches
 from cortex.http.routes import SERVICES, Handler
 from cortex.observability.dashboard import DashboardHub
@@ -95,6 +96,7 @@ class Telemetry:
         admin_token: str = "",
         cache_stats: Callable[[], CacheStats] | None = None,
         endpoints: Sequence[str] = (),
+        store_health: StoreHealth | None = None,
     ) -> Telemetry:
         """Build the metrics registry and dashboard hub of one gateway.
 
@@ -106,9 +108,12 @@ class Telemetry:
             cache_stats: the response cache's counters, exported when given.
             endpoints: the paths that are ``endpoint`` labels of their own (the endpoint
                 table's :func:`~cortex.http.endpoints.metric_labels`).
+            store_health: the shared store's counters, exported when the gateway has one.
         """
         return cls(
-            GatewayMetrics(board, ledger, directory, endpoints, cache_stats),
+            GatewayMetrics(
+                board, ledger, directory, endpoints, cache_stats, store_health=store_health
+            ),
             DashboardHub(board, ledger),
             admin_token,
         )
@@ -235,6 +240,7 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         while not services.draining and time.monotonic() < deadline:
             tree = await telemetry.tree(request.app) if show_tree else None
             state = telemetry.dashboard.snapshot(tree)
+            state["fleet"] = await services.fleet.dashboard_view()
             payload = json.dumps(state, separators=(",", ":"))
             if payload != last:
                 await response.write(f"event: state\ndata: {payload}\n\n".encode())

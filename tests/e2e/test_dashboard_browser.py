@@ -125,6 +125,15 @@ def test_the_page_lists_every_worker_with_status_breaker_and_masked_keys(browser
     assert all(key not in browser.page_source for key in (*PRIMARY_KEYS, *BACKUP_KEYS))
 
 
+def test_the_page_lists_this_instance_as_the_fleet_of_one(browser, daemon):
+    this = daemon.get("/api/fleet").json()["this"]
+
+    rows = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#instances tbody tr"))
+
+    assert [row.get_attribute("data-instance") for row in rows] == [this]
+    assert "(this one)" in rows[0].text
+
+
 def test_traffic_updates_the_request_chart_and_the_worker_row(browser, daemon):
     drawn, served = chart_total(browser), worker_requests(browser, "primary")
 
