@@ -34,6 +34,7 @@ from cortex.config.settings import Settings
 from cortex.crossing import Bridge, on_loop
 from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
+from cortex.fleet.admin import AdminRelay
 from cortex.fleet.breakers import FleetBreakers
 from cortex.fleet.fleet import Fleet, open_fleet
 from cortex.fleet.instances import Identity, Load, config_version
@@ -195,8 +196,16 @@ class HttpFrontActor(SupervisedActor):
         )
         self._telemetry = telemetry
         dispatcher = self._dispatcher(self._session, telemetry)
-        if self._breakers is not None and self._fleet.store is not None:
-            self._breakers.bind(self._fleet.store)
+        store = self._fleet.store
+        if store is not None:
+            self._fleet.relay = AdminRelay(
+                store,
+                self._identity.id,
+                version=lambda: config_version(self._runtime.settings),
+                operator=lambda: self._runtime.operator,
+            )
+            if self._breakers is not None:
+                self._breakers.bind(store)
         await self._fleet.start()
         port = await self._serve(dispatcher, telemetry) if self._serve_http else None
         self._fleet.announce(f"{settings.host}:{port}" if port is not None else "")
