@@ -12,6 +12,10 @@ Only failures that say something about the worker count (connect errors, timeout
 overload, empty or broken streams). A client's bad request or a resting key does not.
 Half-open is not stored: a breaker is half-open when it is open and its cool-down has
 passed, so no timer is needed to move it there.
+
+In a fleet the breaker is shared (:mod:`actors.fleet_breakers`): an open breaker is
+*gated*, and stays open past its cool-down until this instance is granted the fleet's one
+trial; one opened by another instance is applied here with that instance's id.
 """
 
 from __future__ import annotations
@@ -59,18 +63,22 @@ class Breaker:
         next_trial_at: when a trial request may go through, while open.
         consecutive_failures: failures since the last success.
         outcomes: recent ``(time, succeeded)`` pairs, oldest first.
+        gated: the trial waits for the fleet's grant, even after the cool-down.
+        opened_by: the instance of the fleet that opened it, when not this one.
     """
 
     opened_at: float | None = None
     next_trial_at: float | None = None
     consecutive_failures: int = 0
     outcomes: tuple[tuple[float, bool], ...] = ()
+    gated: bool = False
+    opened_by: str | None = None
 
     def state(self, now: float) -> BreakerState:
         """The state at ``now``: open, half-open once the cool-down passed, or closed."""
         if self.opened_at is None:
             return BreakerState.CLOSED
-        if self.next_trial_at is not None and now >= self.next_trial_at:
+        if self.next_trial_at is not None and now >= self.next_trial_at and not self.gated:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
@@ -99,6 +107,26 @@ class Breaker:
         if self.opened_at is None:
             return self
         return replace(self, next_trial_at=min(self.next_trial_at or now, now))
+
+    def gate(self) -> Breaker:
+        """Hold the trial until :meth:`granted`: the fleet chooses the instance that tries."""
+        return replace(self, gated=True)
+
+    def granted(self, now: float) -> Breaker:
+        """This instance holds the fleet's trial: let the next request through as it."""
+        if self.opened_at is None:
+            return self
+        return replace(self, gated=False, next_trial_at=min(self.next_trial_at or now, now))
+
+    def opened_elsewhere(self, now: float, cooldown_left: float, by: str) -> Breaker:
+        """Open as another instance of the fleet did, until its cool-down passes (gated)."""
+        return replace(
+            self, opened_at=now, next_trial_at=now + cooldown_left, gated=True, opened_by=by
+        )
+
+    def closed_elsewhere(self) -> Breaker:
+        """Close as another instance's trial did; this instance's outcomes are kept."""
+        return Breaker(outcomes=self.outcomes)
 
     def error_rate(self, now: float, settings: BreakerSettings) -> float | None:
         """Failure ratio over the window, or None with too few outcomes to judge."""

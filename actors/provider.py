@@ -23,6 +23,10 @@ Status rules:
 
 After a crash the next incarnation starts from the last published health, so the breaker
 and the status survive; the counters never depended on the actor.
+
+In a fleet (``peers`` given) the breaker is shared, see :mod:`actors.fleet_breakers`: what
+opens or closes here is told to the peers, what they send is applied without being told
+back, and an open breaker waits for the fleet's grant before its trial.
 """
 
 from __future__ import annotations
@@ -37,7 +41,13 @@ import pykka
 import structlog
 
 from actors.board import Board
-from actors.breaker import BreakerSettings
+from actors.breaker import Breaker, BreakerSettings
+from actors.fleet_breakers import (
+    BreakerClosedElsewhere,
+    BreakerOpenedElsewhere,
+    BreakerPeers,
+    TrialGranted,
+)
 from actors.inventory import ModelInventory
 from actors.messages import (
     AttemptEnded,
@@ -94,8 +104,10 @@ class ProviderActor(SupervisedActor):
         probe_key: Callable[[], str | None],
         next_unblock_in: Callable[[], float | None] = lambda: None,
         redactor: Redactor | None = None,
+        peers: BreakerPeers | None = None,
     ) -> None:
         super().__init__(link)
+        self._peers = peers
         # The gateway's redactor: a probe's error text is stored on the board, shown on
         # unauthenticated endpoints and logged, so it is scrubbed of every secret first.
         self._redactor = redactor if redactor is not None else Redactor()
@@ -119,14 +131,25 @@ class ProviderActor(SupervisedActor):
         """Publish the starting health and begin probing at once."""
         self._board.publish_health(self._config.name, self._health)
         self._ticker.start()
+        if self._peers is not None:
+            self._peers.attach(self._config.name, self._deliver)
 
     def on_stop(self) -> None:
         """Stop probing; a probe under way ends by its own deadline and is ignored."""
         self._ticker.stop()
+        if self._peers is not None:
+            self._peers.detach(self._config.name, self._deliver)
 
     def on_failure(self, *_: object) -> None:
         """Stop probing when crashing; the next incarnation starts its own timer."""
-        self._ticker.stop()
+        self.on_stop()
+
+    def _deliver(self, message: object) -> None:
+        """Hand the fleet's news to this actor; a stopped actor needs none."""
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            return
 
     def on_receive(self, message: object) -> object:
         """Update health from attempt outcomes and probes."""
@@ -151,6 +174,15 @@ class ProviderActor(SupervisedActor):
                 return None
             case WarmFinished(model=model, result=result):
                 self._warm_finished(model, result)
+            case BreakerOpenedElsewhere(cooldown_left=left, by=by):
+                now = self._clock()
+                self._update(breaker=self._health.breaker.opened_elsewhere(now, left, by))
+            case BreakerClosedElsewhere() if self._health.breaker.opened_at is not None:
+                self._update(breaker=self._health.breaker.closed_elsewhere())
+            case TrialGranted():
+                self._update(breaker=self._health.breaker.granted(self._clock()))
+            case BreakerClosedElsewhere():
+                return None
             case _:
                 return super().on_receive(message)
         return None
@@ -164,7 +196,9 @@ class ProviderActor(SupervisedActor):
         if failure is None:
             self._update(
                 status=self._status_after_success(),
-                breaker=self._health.breaker.succeeded(self._clock(), self._probe.breaker),
+                breaker=self._shared(
+                    self._health.breaker.succeeded(self._clock(), self._probe.breaker)
+                ),
             )
             return
         if failure.is_client_error:
@@ -175,8 +209,24 @@ class ProviderActor(SupervisedActor):
         self._update(
             last_error=f"{failure.kind.value}: {failure.message}"[:300],
             status=self._status_after_failure(failure),
-            breaker=breaker,
+            breaker=self._shared(breaker),
         )
+
+    def _shared(self, breaker: Breaker) -> Breaker:
+        """Tell the fleet that this instance's breaker opened or closed; gate a shared one.
+
+        Only outcomes seen here come through this: a change the fleet sent is applied
+        directly, so nothing received is ever published again.
+        """
+        peers, before = self._peers, self._health.breaker
+        if peers is None or breaker.opened_at == before.opened_at:
+            return breaker
+        if breaker.opened_at is None:
+            peers.closed(self._config.name)
+            return breaker
+        if peers.opened(self._config.name, self._probe.breaker.cooldown):
+            return breaker.gate()
+        return breaker
 
     def _status_after_success(self) -> HealthStatus:
         if self._config.needs_key and self._usable_keys() == 0:

@@ -51,6 +51,7 @@ from cortex.chat import CachedAnswer
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.crossing import ActorRef
+from cortex.fleet.breakers import FleetBreakers
 from cortex.fleet.instances import Identity
 from cortex.http.front import EngineSlot, HttpFrontActor
 from cortex.observability.incarnations import Incarnations
@@ -75,6 +76,7 @@ class Tree:
             nested in ``directory``, with their history.
         drills: start drills armed through the admin API.
         core_names: the ids of the root's children.
+        breakers: the fleet's shared breakers; None without a shared store.
     """
 
     board: Board
@@ -90,6 +92,7 @@ class Tree:
     drills: StartDrills
     core_names: frozenset[str]
     started_at: float
+    breakers: FleetBreakers | None = None
 
     def lookup(self, name: str) -> ActorRef[Any] | None:
         """The actor an operator means by ``name``, or None.
@@ -107,7 +110,9 @@ class Tree:
 
     def worker_spec(self, config: WorkerConfig, settings: Settings) -> ChildSpec:
         """The tracked child spec of one worker, for the providers supervisor."""
-        spec = provider_spec(config, settings, self.board, self.ledger, self.drills)
+        spec = provider_spec(
+            config, settings, self.board, self.ledger, self.drills, peers=self.breakers
+        )
         return self.workers.track(spec)
 
 
@@ -117,6 +122,8 @@ def provider_spec(
     board: Board,
     ledger: KeyLedger,
     drills: StartDrills,
+    *,
+    peers: FleetBreakers | None = None,
 ) -> ChildSpec:
     """The child spec of one worker's provider actor (armed start drills fire in it)."""
     probe = ProbeSettings(
@@ -135,6 +142,7 @@ def provider_spec(
             probe_key=lambda: ledger.probe_key(config.name),
             next_unblock_in=lambda: ledger.next_unblock_in(config.name),
             redactor=ledger.redactor,
+            peers=peers,
         )
 
     # A probe runs off the actor's thread, so the stop never waits for one.
@@ -174,6 +182,7 @@ def start_tree(settings: Settings, *, serve_http: bool, redactor: Redactor | Non
         drills=parts.drills,
         core_names=frozenset(child.id for child in children),
         started_at=parts.started_at,
+        breakers=parts.breakers,
     )
 
 
@@ -191,6 +200,7 @@ class _Shared:
     cache_store: ResponseStore[CachedAnswer]
     started_at: float
     identity: Identity
+    breakers: FleetBreakers | None
 
 
 def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
@@ -207,6 +217,7 @@ def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
         seed(board, ledger, config)
     directory = Incarnations()
     started_at = time.time()
+    identity = Identity.create(started_at)
     return _Shared(
         board=board,
         ledger=ledger,
@@ -217,7 +228,8 @@ def _shared_state(settings: Settings, redactor: Redactor) -> _Shared:
         runtime=Runtime(settings, redactor),
         cache_store=ResponseStore[CachedAnswer](settings.cache.limits),
         started_at=started_at,
-        identity=Identity.create(started_at),
+        identity=identity,
+        breakers=FleetBreakers(identity.id) if settings.redis_url else None,
     )
 
 
@@ -227,7 +239,9 @@ def _children(settings: Settings, parts: _Shared, *, serve_http: bool) -> list[C
 
     def start_providers(link: Link) -> ActorRef[Any]:
         specs = [
-            parts.workers.track(provider_spec(c, settings, board, ledger, parts.drills))
+            parts.workers.track(
+                provider_spec(c, settings, board, ledger, parts.drills, peers=parts.breakers)
+            )
             for c in board.configs()
         ]
         return start_supervisor(WORKERS, PROVIDER_FLAGS, specs, link, parts.workers)
@@ -245,6 +259,7 @@ def _children(settings: Settings, parts: _Shared, *, serve_http: bool) -> list[C
             cache_store=parts.cache_store,
             runtime=runtime,
             identity=parts.identity,
+            breakers=parts.breakers,
         )
 
     return [

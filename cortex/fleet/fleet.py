@@ -20,6 +20,7 @@ import structlog
 
 from cortex.config.settings import Settings
 from cortex.config.store_url import shown_store_url
+from cortex.fleet.admin import AdminChange
 from cortex.fleet.health import StoreHealth
 from cortex.fleet.instances import (
     HEARTBEAT_INTERVAL,
@@ -35,6 +36,7 @@ from cortex.fleet.instances import (
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from cortex.fleet.admin import AdminRelay
     from cortex.fleet.store import SharedStore
 
 log = structlog.get_logger("cortex.fleet")
@@ -67,11 +69,17 @@ class Fleet:
         self._load = load
         self._version = version
         self._heartbeat: asyncio.Task[None] | None = None
+        self.relay: AdminRelay | None = None
 
     @property
     def shared(self) -> bool:
         """Whether this instance shares state through Redis."""
         return self.store is not None
+
+    def share(self, change: AdminChange) -> None:
+        """Send an admin change that succeeded here to every other instance (if shared)."""
+        if self.relay is not None:
+            self.relay.publish(change)
 
     def health(self) -> StoreHealth | None:
         """The shared store's counters; None for the embedded fleet."""

@@ -19,6 +19,9 @@ bounded thread pool, because it blocks on actor asks and supervisor calls.
     POST   /admin/cache/clear                    drop every cached answer (counters stay)
     POST   /admin/ollama/{worker}/pull           pull a model (see cortex.http.ollama_admin)
     DELETE /admin/ollama/{worker}/models/{model} delete a model from an Ollama worker
+
+In a fleet, a reload and a worker added or removed are then sent to every other instance
+(:mod:`cortex.fleet.admin`), which applies them without sending them on.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from cortex.errors import (
     NotFound,
     NothingAvailable,
 )
+from cortex.fleet.admin import AdminChange
 from cortex.http.content_routes import RULE_KEY, reroute
 from cortex.http.credentials import bearer_token, token_matches
 from cortex.http.render import dumps
@@ -158,6 +162,7 @@ async def add_worker(request: web.Request) -> web.Response:
     name, entry = _worker_entry(body)
     operator = _operator(request)
     described = await operator.run(lambda: operator.add_worker(name, entry))
+    request.app[SERVICES].fleet.share(AdminChange("add_worker", name, entry))
     return web.json_response(described, status=201)
 
 
@@ -186,13 +191,16 @@ async def remove_worker(request: web.Request) -> web.Response:
     draining = await operator.run(lambda: operator.remove_worker(name))
     if draining is None:
         raise NotFound(f"no worker named {name!r}", code="unknown_worker")
+    request.app[SERVICES].fleet.share(AdminChange("remove_worker", name))
     return web.json_response({"removed": name, "draining": draining})
 
 
 async def reload_config(request: web.Request) -> web.Response:
     """``POST /admin/reload``: re-read the configuration and apply what changed."""
     operator = _operator(request)
-    return web.json_response(await operator.run(operator.reload))
+    report = await operator.run(operator.reload)
+    request.app[SERVICES].fleet.share(AdminChange("reload"))
+    return web.json_response(report)
 
 
 async def unblock_key(request: web.Request) -> web.Response:

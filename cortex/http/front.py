@@ -34,6 +34,8 @@ from cortex.config.settings import Settings
 from cortex.crossing import Bridge, on_loop
 from cortex.dataplane.dispatch import Dispatcher, DispatchSettings
 from cortex.dataplane.walk import RetryPolicy
+from cortex.fleet.admin import AdminRelay
+from cortex.fleet.breakers import FleetBreakers
 from cortex.fleet.fleet import Fleet, open_fleet
 from cortex.fleet.instances import Identity, Load, config_version
 from cortex.http.access import install_client_auth
@@ -110,8 +112,10 @@ class HttpFrontActor(SupervisedActor):
         cache_store: ResponseStore[CachedAnswer],
         runtime: Runtime,
         identity: Identity,
+        breakers: FleetBreakers | None = None,
     ) -> None:
         super().__init__(link)
+        self._breakers = breakers
         self._runtime = runtime
         self._identity = identity
         self._cache_store = cache_store
@@ -192,6 +196,16 @@ class HttpFrontActor(SupervisedActor):
         )
         self._telemetry = telemetry
         dispatcher = self._dispatcher(self._session, telemetry)
+        store = self._fleet.store
+        if store is not None:
+            self._fleet.relay = AdminRelay(
+                store,
+                self._identity.id,
+                version=lambda: config_version(self._runtime.settings),
+                operator=lambda: self._runtime.operator,
+            )
+            if self._breakers is not None:
+                self._breakers.bind(store)
         await self._fleet.start()
         port = await self._serve(dispatcher, telemetry) if self._serve_http else None
         self._fleet.announce(f"{settings.host}:{port}" if port is not None else "")
@@ -300,6 +314,8 @@ class HttpFrontActor(SupervisedActor):
                 task.cancel()
         if self._session is not None:
             await self._session.close()
+        if self._breakers is not None:
+            self._breakers.unbind()
         if self._fleet is not None:
             await self._fleet.close()
 

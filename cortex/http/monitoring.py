@@ -63,6 +63,7 @@ async def api_stats(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     keys = services.ledger.snapshot()
     workers = {}
+    now = time.monotonic()
     for view in services.board.views():
         workers[view.name] = {
             "requests": view.requests,
@@ -72,6 +73,7 @@ async def api_stats(request: web.Request) -> web.Response:
             "cancelled": view.cancelled,
             "in_flight": view.in_flight,
             "status": view.status.value,
+            **_breaker_fields(view.breaker, now),
             "keys": [
                 {
                     "key_id": k.key_id,
@@ -177,12 +179,21 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _breaker_fields(breaker: Breaker, now: float) -> dict[str, object]:
-    """A worker's breaker as status fields: its state and seconds until the next trial."""
+    """A worker's breaker as status fields: its state, seconds until the next trial, and
+    the fleet instance that opened it (None: this one, or no fleet).
+
+    A shared breaker whose cool-down passed stays open, at 0 seconds, until the fleet's
+    one trial is taken and its outcome known.
+    """
     state = breaker.state(now)
     next_trial = None
     if state is BreakerState.OPEN and breaker.next_trial_at is not None:
-        next_trial = round(breaker.next_trial_at - now, 3)
-    return {"breaker": state.value, "next_trial_in": next_trial}
+        next_trial = round(max(0.0, breaker.next_trial_at - now), 3)
+    return {
+        "breaker": state.value,
+        "next_trial_in": next_trial,
+        "breaker_opened_by": breaker.opened_by,
+    }
 
 
 def _inventory_json(inventory: ModelInventory | None) -> dict[str, object] | None:
