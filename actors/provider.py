@@ -61,6 +61,7 @@ from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.probe import ProbeReply, ProbeResult, start_probes
 from actors.redaction import Redactor, mask_key, scrub
 from actors.ticker import Ticker
+from actors.warming import Warmer
 from actors.wire import InventoryWire, ProbeWire
 from actors.workers import HealthStatus, WorkerConfig, WorkerHealth
 from supervisors import Link, SupervisedActor
@@ -124,7 +125,7 @@ class ProviderActor(SupervisedActor):
         self._probing: int | None = None
         self._probe_masked: str | None = None  # the masked key the probe under way presents
         self._probe_again = False  # the models changed while a probe was under way
-        self._warming: set[str] = set()  # warm models being loaded now
+        self._warmer = Warmer(config, adapter, probe_key, self.actor_ref)
         self._ticker = Ticker(self.actor_ref, probe.interval, ProbeHealth, first_delay=0.0)
 
     def on_start(self) -> None:
@@ -173,24 +174,31 @@ class ProviderActor(SupervisedActor):
             case ProbeFinished():
                 return None
             case WarmFinished(model=model, result=result):
-                self._warm_finished(model, result)
-            case BreakerOpenedElsewhere(cooldown_left=left, by=by):
-                now = self._clock()
-                self._update(breaker=self._health.breaker.opened_elsewhere(now, left, by))
-            case BreakerClosedElsewhere() if self._health.breaker.opened_at is not None:
-                self._update(breaker=self._health.breaker.closed_elsewhere())
-            case TrialGranted():
-                self._update(breaker=self._health.breaker.granted(self._clock()))
-            case BreakerClosedElsewhere():
-                return None
+                if self._warmer.finished(model, result):
+                    self._refresh()
+            case BreakerOpenedElsewhere() | BreakerClosedElsewhere() | TrialGranted():
+                self._fleet_news(message)
             case _:
                 return super().on_receive(message)
         return None
 
+    def _fleet_news(
+        self, news: BreakerOpenedElsewhere | BreakerClosedElsewhere | TrialGranted
+    ) -> None:
+        """Apply what the fleet decided about this worker's breaker; never told back."""
+        breaker = self._health.breaker
+        match news:
+            case BreakerOpenedElsewhere(cooldown_left=left, by=by):
+                self._update(breaker=breaker.opened_elsewhere(self._clock(), left, by))
+            case BreakerClosedElsewhere() if breaker.opened_at is not None:
+                self._update(breaker=breaker.closed_elsewhere())
+            case TrialGranted():
+                self._update(breaker=breaker.granted(self._clock()))
+
     def _attempts_succeeded(self, times: tuple[float, ...]) -> None:
         """Record a batch of successes, each at the time it happened, as one update."""
         breaker = self._health.breaker.succeeded_at(times, self._probe.breaker)
-        self._update(status=self._status_after_success(), breaker=breaker)
+        self._update(status=self._status_after_success(), breaker=self._shared(breaker))
 
     def _attempt_ended(self, failure: UpstreamFailure | None) -> None:
         if failure is None:
@@ -314,7 +322,7 @@ class ProviderActor(SupervisedActor):
             return
         self._ticker.set_interval(self._probe.interval)
         if inventory is not None:
-            self._warm(inventory)
+            self._warmer.warm(inventory)
         self._update(
             status=HealthStatus.AVAILABLE,
             discovered_models=models,
@@ -322,45 +330,6 @@ class ProviderActor(SupervisedActor):
             last_check=time.time(),
             breaker=self._health.breaker.allow_trial_now(self._clock()),
         )
-
-    def _warm(self, inventory: ModelInventory) -> None:
-        """Load each ``warm`` model that is on disk but not in memory, off the actor.
-
-        At start the first probe finds them unloaded; later, a model the server dropped
-        (a restart, memory pressure) is loaded again at the next probe. A model not on
-        disk is left alone: loading it would only fail.
-        """
-        if not isinstance(self._adapter, InventoryWire):
-            return
-        config, ref = self._config, self.actor_ref
-        for model in config.warm:
-            if model in self._warming or inventory.is_loaded(model) or not inventory.has(model):
-                continue
-            self._warming.add(model)
-
-            def report(results: tuple[ProbeResult, ...], model: str = model) -> None:
-                try:
-                    ref.tell(WarmFinished(model, results[0]))
-                except pykka.ActorDeadError:
-                    return
-
-            key = self._probe_key() if config.needs_key else None
-            start_probes(
-                [self._adapter.warm_call(config.base_url, key, model)],
-                timeout=config.time_to_first_token,
-                done=report,
-                name=f"warm-{config.name}",
-            )
-
-    def _warm_finished(self, model: str, result: ProbeResult) -> None:
-        """Note a finished warm-up; a loaded model shows at once in a fresh probe."""
-        self._warming.discard(model)
-        if isinstance(result, ProbeReply) and result.status < 400:
-            log.info("model_warmed", worker=self._config.name, model=model)
-            self._refresh()
-            return
-        reason = result.kind.value if isinstance(result, UpstreamFailure) else result.status
-        log.warning("model_warm_failed", worker=self._config.name, model=model, reason=reason)
 
     def _refresh(self) -> None:
         """Probe now, or right after the probe under way (which may have read old models)."""
