@@ -188,7 +188,7 @@ def tracking(record: RequestRecord) -> Iterator[RequestRecord]:
 
 
 RECORD_KEY: web.RequestKey[RequestRecord] = web.RequestKey("cortex.record")
-"""Where the telemetry middleware keeps the request's record on the aiohttp request."""
+"""Where the request's door (:mod:`cortex.http.door`) keeps its record on the aiohttp request."""
 
 
 def access_fields(request: web.Request, response: web.StreamResponse) -> dict[str, object]:
