@@ -10,24 +10,24 @@ unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
 ``/openapi.json`` are always open, for orchestrators. ``/admin`` has its own token
 (:mod:`cortex.http.admin`); the dashboard checks its own credential, since a browser's
 event stream sends it in the query string (:mod:`cortex.observability.telemetry`). The
-keys are read from the current settings on each request, so a reload rotates them at once.
+request's door (:mod:`cortex.http.door`) decides once per route whether it needs a key
+(:func:`needs_gateway_key`) and reads the keys from the current settings on each request,
+so a reload rotates them at once; without keys configured no request is checked.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
 
 from actors.keys import key_id
-from cortex.cache.terms import CLIENT_PARTITION
-from cortex.config.runtime import RUNTIME
 from cortex.config.settings import Settings
 from cortex.errors import MissingGatewayKey
 from cortex.http.credentials import key_accepted
 from cortex.http.endpoints import client_paths, monitoring_paths
-from cortex.http.routes import Handler
 
 log = structlog.get_logger("cortex.access")
 
@@ -56,27 +56,18 @@ def presented_keys(request: web.Request) -> list[str]:
     return [*keys, header] if header else keys
 
 
-@web.middleware
-async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse chat (and, if so configured, monitoring) requests without a gateway key."""
-    settings = request.app[RUNTIME].settings
-    if settings.api_keys and needs_gateway_key(
-        request.path, protect_monitoring=settings.protect_monitoring
-    ):
-        token = next(
-            (key for key in presented_keys(request) if key_accepted(key, settings.api_keys)),
-            None,
-        )
-        if token is None:
-            raise MissingGatewayKey
-        # The response cache keeps each gateway key's answers apart (by id, never the key).
-        request[CLIENT_PARTITION] = key_id(token)
-    return await handler(request)
+def client_partition(request: web.Request, keys: Sequence[str]) -> str:
+    """The response cache's partition of a request that presents one of ``keys``.
 
+    The response cache keeps each gateway key's answers apart, by the key's id, never the key.
 
-def install_client_auth(app: web.Application) -> None:
-    """Append the client authentication middleware to ``app``."""
-    app.middlewares.append(client_auth)
+    Raises:
+        MissingGatewayKey: the request presents none of ``keys``.
+    """
+    token = next((key for key in presented_keys(request) if key_accepted(key, keys)), None)
+    if token is None:
+        raise MissingGatewayKey
+    return key_id(token)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,7 +1,8 @@
 """The admin API under ``/admin``: see and drive the supervision tree of a running gateway.
 
 Every request needs ``Authorization: Bearer $CORTEX_ADMIN_TOKEN``, compared in constant
-time. Without a configured token the API is off and every ``/admin`` path answers 404
+time (:func:`check_admin_token`, called by the request's door, :mod:`cortex.http.door`).
+Without a configured token the API is off and every ``/admin`` path answers 404
 ``admin_disabled``; it is never open. Handlers only parse and render: the work is done by
 the :class:`Operator` the gateway attaches once its tree is up, on the operator's own
 bounded thread pool, because it blocks on actor asks and supervisor calls.
@@ -44,7 +45,7 @@ from cortex.fleet.admin import AdminChange
 from cortex.http.content_routes import RULE_KEY, reroute
 from cortex.http.credentials import bearer_token, token_matches
 from cortex.http.render import dumps
-from cortex.http.routes import SERVICES, Handler
+from cortex.http.routes import SERVICES
 from cortex.http.schemas import parse_chat, parse_json_object, pin_provider, with_headers
 from cortex.observability.actor_tree import find_node
 
@@ -88,18 +89,23 @@ class Operator(Protocol):
         """Have a worker's actor read its upstream's models again (after a pull or delete)."""
 
 
-@web.middleware
-async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let ``/admin`` requests through only with the configured admin token."""
-    if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
-        return await handler(request)
-    expected = request.app[RUNTIME].settings.admin_token
+def under(path: str) -> bool:
+    """Whether ``path`` belongs to the admin API (``/admin`` and everything below it)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def check_admin_token(request: web.Request, expected: str) -> None:
+    """Let an ``/admin`` request through only with the configured admin token.
+
+    Raises:
+        AdminDisabled: no admin token is configured, so the API is off.
+        BadAdminToken: the request does not carry ``expected``.
+    """
     if not expected:
         raise AdminDisabled
     presented = bearer_token(request)
     if presented is None or not token_matches(presented, expected):
         raise BadAdminToken
-    return await handler(request)
 
 
 def _operator(request: web.Request) -> Operator:
@@ -239,8 +245,3 @@ async def explain_route(request: web.Request) -> web.Response:
         },
     }
     return web.json_response(explained, dumps=dumps)
-
-
-def install_admin_guard(app: web.Application) -> None:
-    """Add the admin guard middleware; the routes come from the endpoint table."""
-    app.middlewares.append(admin_guard)

@@ -4,7 +4,7 @@ The body is parsed by :mod:`cortex.http.anthropic_schema` into the same chat cal
 OpenAI body becomes and goes through the same cache and dispatcher, so routing, routes,
 strategies, failover, continuation, key rotation, metrics and the access log are those of
 ``/v1/chat/completions``; only the rendering differs (:mod:`cortex.http.anthropic_render`).
-Errors leave through the error middleware in Anthropic's envelope.
+Errors leave through the request's door (:mod:`cortex.http.door`) in Anthropic's envelope.
 """
 
 from __future__ import annotations

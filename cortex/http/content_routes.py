@@ -2,7 +2,8 @@
 
 The rules in force (a reload swaps them) are applied to each chat call once its pin is
 settled (:func:`reroute`); the rule that decided is named in the ``X-Cortex-Route``
-response header (:func:`name_route`, on every response of the request, streamed or not)
+response header (:func:`name_route`, on every response of the request, streamed or not,
+called by the request's door as the response is prepared)
 and the access log. ``POST /admin/route/explain`` (:func:`cortex.http.admin.explain_route`)
 takes a chat body and answers the rule that matches and the plan it would walk.
 """
@@ -48,13 +49,8 @@ def reroute(request: web.Request, call: ChatCall) -> ChatCall:
     return dataclasses.replace(call, request=routed(call.request, rule))
 
 
-async def name_route(request: web.Request, response: web.StreamResponse) -> None:
-    """Name the deciding rule in ``X-Cortex-Route`` (an ``on_response_prepare`` hook)."""
+def name_route(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the deciding rule in ``X-Cortex-Route`` (as the response is prepared)."""
     rule = request.get(RULE_KEY)
     if rule is not None:
         response.headers[ROUTE_HEADER] = route_header(rule)
-
-
-def install_route_naming(app: web.Application) -> None:
-    """Have every response name the content rule that routed its request."""
-    app.on_response_prepare.append(name_route)

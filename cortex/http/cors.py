@@ -18,8 +18,9 @@ The allowed origin is the page's own, or ``*`` when ``*`` is configured. Cortex 
 not in a cookie, so no browser credentials are ever needed. The dashboard is same-origin
 and the admin API is for operators, so ``/admin`` gets no CORS headers at all. Origins are
 read from the current settings on each request, so a reload changes them at once (a
-browser may keep a preflight's answer for :data:`MAX_AGE` seconds). Without origins
-nothing here changes a request.
+browser may keep a preflight's answer for :data:`MAX_AGE` seconds). The request's door
+(:mod:`cortex.http.door`) calls these functions; without origins it does no CORS work
+beyond refusing an unlisted cross-site ``Origin`` on a state-changing request.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cortex.config.reader import ANY_ORIGIN
-from cortex.config.runtime import RUNTIME
 from cortex.errors import OriginNotAllowed
-from cortex.http.admin import PREFIX as ADMIN_PREFIX
-from cortex.http.routes import Handler
+from cortex.http import admin
 
 ALLOWED_HEADERS = frozenset(
     {
@@ -106,7 +105,7 @@ def exposed_headers(response: web.StreamResponse) -> list[str]:
 
 def covered(path: str) -> bool:
     """Whether CORS applies to ``path``: everything but the admin API."""
-    return not (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"))
+    return not admin.under(path)
 
 
 def _add_vary(response: web.StreamResponse) -> None:
@@ -125,29 +124,37 @@ def cross_site(origin: str, host: str) -> bool:
     return urlsplit(origin).netloc.lower() != host.lower()
 
 
-@web.middleware
-async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer a browser's preflight (204, or 403 for an origin not listed).
+def refuse_cross_site(request: web.Request, origin: str, origins: tuple[str, ...]) -> None:
+    """Refuse a state-changing request from another site whose ``origin`` is not listed.
 
     A browser sends a "simple" cross-site POST (``text/plain``, a form) without asking
     first, and CORS only stops the page from reading the answer, not the request from
-    spending provider tokens. So a state-changing request whose ``Origin`` is another
-    site, not listed, is refused before it reaches a handler; clients that are not
-    browsers send no ``Origin`` and are not concerned.
+    spending provider tokens. So such a request is refused before it reaches a handler,
+    CORS configured or not; clients that are not browsers send no ``Origin`` and are not
+    concerned.
+
+    Raises:
+        OriginNotAllowed: the request changes state and comes from an unlisted other site.
     """
-    method = request.headers.get("Access-Control-Request-Method", "").strip()
-    origins = request.app[RUNTIME].settings.cors_origins
-    origin = request.headers.get("Origin")
     if (
-        origin is not None
-        and request.method in UNSAFE_METHODS
+        request.method in UNSAFE_METHODS
         and cross_site(origin, request.host)
         and allowed_origin(origin, origins) is None
     ):
         raise OriginNotAllowed(origin)
-    if request.method != "OPTIONS" or not method or not origins or not covered(request.path):
-        return await handler(request)
-    origin = origin or ""
+
+
+def preflight(request: web.Request, origin: str, origins: tuple[str, ...]) -> web.Response | None:
+    """Answer an ``OPTIONS`` request that is a browser's preflight (204); None if it is not.
+
+    Call it only for a covered path with origins configured.
+
+    Raises:
+        OriginNotAllowed: a preflight from an origin not listed (a 403 without CORS headers).
+    """
+    method = request.headers.get("Access-Control-Request-Method", "").strip()
+    if not method:
+        return None
     allow = allowed_origin(origin, origins)
     if allow is None:
         raise OriginNotAllowed(origin)
@@ -172,10 +179,11 @@ async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Name the allowed origin and the readable headers on every covered response."""
-    origins = request.app[RUNTIME].settings.cors_origins
-    if not origins or not covered(request.path):
+def add_headers(
+    request: web.Request, response: web.StreamResponse, origins: tuple[str, ...]
+) -> None:
+    """Name the allowed origin and the readable headers on a response being prepared."""
+    if not covered(request.path):
         return
     _add_vary(response)
     allow = allowed_origin(request.headers.get("Origin", ""), origins)
@@ -183,13 +191,3 @@ async def _cors_headers(request: web.Request, response: web.StreamResponse) -> N
         return
     response.headers["Access-Control-Allow-Origin"] = allow
     response.headers["Access-Control-Expose-Headers"] = ", ".join(exposed_headers(response))
-
-
-def install_cors(app: web.Application) -> None:
-    """Append the preflight middleware and add the response headers on prepare.
-
-    Call it right after the error middleware is in place: a preflight must be answered
-    before client authentication, and a refused one is still a JSON error with a request id.
-    """
-    app.middlewares.append(cors_preflight)
-    app.on_response_prepare.append(_cors_headers)

@@ -38,15 +38,10 @@ from cortex.fleet.admin import AdminRelay
 from cortex.fleet.breakers import FleetBreakers
 from cortex.fleet.fleet import Fleet, open_fleet
 from cortex.fleet.instances import Identity, Load, config_version
-from cortex.http.access import install_client_auth
-from cortex.http.admin import install_admin_guard
-from cortex.http.content_routes import install_route_naming
-from cortex.http.cors import install_cors
+from cortex.http.door import install_door
 from cortex.http.endpoints import add_endpoints, metric_labels
-from cortex.http.limits import install_connection_limit
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
-from cortex.http.routes import SERVICES, Services, error_middleware, track_response_start
-from cortex.http.unsupported import install_unsupported_endpoints
+from cortex.http.routes import SERVICES, Services
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
 
@@ -245,11 +240,8 @@ class HttpFrontActor(SupervisedActor):
         )
 
     def _app(self, dispatcher: Dispatcher, telemetry: Telemetry) -> web.Application:
-        """The aiohttp application: services, middlewares, and the endpoint table."""
+        """The aiohttp application: services, the endpoint table, and the request's door."""
         settings = self._settings
-        app = web.Application(
-            client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
-        )
         cache = ResponseCache(
             dispatcher=dispatcher,
             store=self._cache_store,
@@ -263,22 +255,9 @@ class HttpFrontActor(SupervisedActor):
         self._services = Services(
             dispatcher, self._board, self._ledger, settings.max_body_bytes, cache, self._fleet
         )
-        app[SERVICES] = self._services
-        app[RUNTIME] = self._runtime
-        install_telemetry(app, telemetry)
-        # Middleware order after error_middleware: CORS preflights (browsers send them
-        # without credentials), per-client limit, client auth, the admin token (so
-        # unauthenticated bodies are never parsed), then the answer to unrouted paths
-        # (so an unknown /v1/ path needs a key like any client path).
-        install_cors(app)
-        install_connection_limit(app, settings.max_header_bytes)
-        install_client_auth(app)
-        install_admin_guard(app)
-        install_unsupported_endpoints(app)
-        track_response_start(app)
-        install_route_naming(app)
-        add_endpoints(app)
-        return app
+        return build_app(
+            settings, runtime=self._runtime, services=self._services, telemetry=telemetry
+        )
 
     async def _serve(self, dispatcher: Dispatcher, telemetry: Telemetry) -> int:
         """Start the HTTP server; returns the port it bound."""
@@ -363,6 +342,27 @@ class HttpFrontActor(SupervisedActor):
         if not self._thread.is_alive() and not self._loop.is_closed():
             self._loop.close()
         self._bridge.close()
+
+
+def build_app(
+    settings: Settings, *, runtime: Runtime, services: Services, telemetry: Telemetry
+) -> web.Application:
+    """The aiohttp application: its services, the endpoint table, and the request's door."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SERVICES] = services
+    app[RUNTIME] = runtime
+    install_telemetry(app, telemetry)
+    add_endpoints(app)
+    # One middleware for every cross-cutting concern, in the order cortex.http.door
+    # documents; it decides per route once, so it comes after the routes.
+    install_door(
+        app,
+        runtime=runtime,
+        services=services,
+        telemetry=telemetry,
+        max_header_bytes=settings.max_header_bytes,
+    )
+    return app
 
 
 def _bound_port(runner: web.AppRunner) -> int:

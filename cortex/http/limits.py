@@ -6,22 +6,20 @@
 * request line and header field size: ``CORTEX_MAX_HEADER_BYTES``: a header field over it
   is 431, the request line 414, both in the JSON error shape; the HTTP parser refuses them
   and closes the connection before any handler runs (:mod:`cortex.http.protocol`), and
-  :func:`request_line_limit` holds the request line to the exact limit;
+  :func:`check_request_line` holds the request line to the exact limit;
 * requests in flight per client address: ``CORTEX_MAX_CONNECTIONS_PER_CLIENT`` (429 with
   ``Retry-After``). A stream counts until its last byte is written.
 
-Limits are read from the current settings on every request, so a reload changes them.
+Limits are read from the current settings on every request, so a reload changes them;
+the request's door (:mod:`cortex.http.door`) applies them.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from cortex.config.runtime import RUNTIME
 from cortex.errors import RequestLineTooLong, TooManyConnections
 from cortex.http.protocol import request_line_bytes
-from cortex.http.routes import Handler
 
 
 class InFlight:
@@ -55,42 +53,25 @@ class InFlight:
         return self._counts.get(address, 0)
 
 
-IN_FLIGHT = web.AppKey("in_flight", InFlight)
+def admit(clients: InFlight, address: str, limit: int) -> None:
+    """Count one more request in flight for ``address``.
 
-
-@web.middleware
-async def connection_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer 429 when the client's address already has its quota of requests in flight."""
-    in_flight = request.app[IN_FLIGHT]
-    address = request.remote or "unknown"
-    limit = request.app[RUNTIME].settings.max_connections_per_client
-    if not in_flight.enter(address, limit):
+    Raises:
+        TooManyConnections: the address already has ``limit`` requests in flight (no count).
+    """
+    if not clients.enter(address, limit):
         raise TooManyConnections(limit)
-    try:
-        return await handler(request)
-    finally:
-        in_flight.leave(address)
 
 
-def request_line_limit(limit: int) -> Middleware:
-    """A middleware answering 414 to a request line over ``limit`` bytes.
+def check_request_line(request: web.BaseRequest, limit: int) -> None:
+    """Hold the request line to ``limit`` bytes.
 
     The parser lets a request line one byte over the limit through (that is how its
     errors tell the request line from a header field, :mod:`cortex.http.protocol`), and the C
     parser only measures the target, so the exact limit is kept here.
+
+    Raises:
+        RequestLineTooLong: the request line is longer than ``limit`` bytes.
     """
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request_line_bytes(request) > limit:
-            raise RequestLineTooLong(limit)
-        return await handler(request)
-
-    return check
-
-
-def install_connection_limit(app: web.Application, max_header_bytes: int) -> None:
-    """Give ``app`` its in-flight table and append the request-line and per-client limits."""
-    app[IN_FLIGHT] = InFlight()
-    app.middlewares.append(request_line_limit(max_header_bytes))
-    app.middlewares.append(connection_limit)
+    if request_line_bytes(request) > limit:
+        raise RequestLineTooLong(limit)

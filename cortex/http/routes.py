@@ -1,14 +1,15 @@
 """HTTP handlers: parse, hand to the dispatcher or read a snapshot, render.
 
 Handlers hold no state and make no decisions: routing belongs to the pool, keys to the key
-manager, health to the provider actors. Every error leaves through
-:func:`error_middleware` as one JSON shape.
+manager, health to the provider actors. Every error leaves through the request's door
+(:mod:`cortex.http.door`) as one JSON shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,52 +110,49 @@ def anthropic_error(error: GatewayError, request_id: str | None = None) -> web.R
     return web.json_response(body, status=anthropic_render.error_status(error), headers=headers)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every request an id and turn every failure into its client's JSON error shape."""
-    request_id = request.headers.get("X-Request-ID", "")[:128] or render.fresh_id()
-    request[REQUEST_ID_KEY] = request_id
-    # Anthropic's clients (``/v1/messages``) get Anthropic's envelope, everyone else OpenAI's.
-    respond = anthropic_error if anthropic_render.speaks(request.path) else error_response
-    started = time.monotonic()
-    # The drain counts (and at the end of the grace period, cuts) the requests in here.
-    in_flight = request.app[SERVICES].in_flight
-    task = asyncio.current_task()
-    if task is not None:
-        in_flight.add(task)
-    try:
-        response = await handler(request)
-    except asyncio.CancelledError:
-        # A response already under way can no longer become an error response: a handler
-        # that streams must end its own stream when cut (see chat_completions).
-        if request.get(STARTED_KEY) or not cut_by_shutdown(request):
-            raise
-        response = respond(NothingAvailable(SHUTTING_DOWN, code="shutting_down"), request_id)
-    except GatewayError as exc:
-        response = respond(exc, request_id)
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SERVICES].max_body_bytes
-        too_large = PayloadTooLarge(
-            f"request body is larger than {limit} bytes", code="body_too_large"
+def error_of(
+    exc: Exception, request: web.Request, request_id: str, max_body_bytes: int
+) -> GatewayError | None:
+    """The gateway error a request's failure is answered with; None if it is not a failure.
+
+    An aiohttp HTTP error becomes its status in the JSON shape (413 names the body limit);
+    one below 400 (a redirect) is no failure and leaves as aiohttp's own response. Anything
+    unexpected is logged with the request id and answered 500 without details.
+    """
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge(
+            f"request body is larger than {max_body_bytes} bytes", code="body_too_large"
         )
-        response = respond(too_large, request_id)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            return None
         error = GatewayError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
         error.status, error.type = (
             exc.status,
             "invalid_request_error" if exc.status < 500 else "server_error",
         )
-        response = respond(error, request_id)
-    except Exception:
-        log.exception("unhandled_error", request_id=request_id, path=request.path)
-        response = respond(GatewayError(INTERNAL, code="internal_error"), request_id)
-    finally:
-        if task is not None:
-            in_flight.discard(task)
-    if not response.prepared:
-        response.headers["X-Request-ID"] = request_id
+        return error
+    log.exception("unhandled_error", request_id=request_id, path=request.path)
+    return GatewayError(INTERNAL, code="internal_error")
+
+
+def shutting_down() -> GatewayError:
+    """The error of a request cut by the end of the shutdown grace period."""
+    return NothingAvailable(SHUTTING_DOWN, code="shutting_down")
+
+
+def log_access(
+    request: web.Request, response: web.StreamResponse, request_id: str, seconds: float
+) -> None:
+    """Write the request's access line: method, path, status, duration and its record.
+
+    Below the info level nothing is built: the line's fields cost more than the call.
+    """
+    enabled = getattr(log, "is_enabled_for", None)  # a filtering logger's; others log all
+    if enabled is not None and not enabled(logging.INFO):
+        return
     cut = {"cut": "shutdown"} if request.get(CUT_KEY) else {}
     log.info(
         "request",
@@ -162,11 +160,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         method=request.method,
         path=request.path,
         status=response.status,
-        duration_ms=round((time.monotonic() - started) * 1000.0, 1),
+        duration_ms=round(seconds * 1000.0, 1),
         **cut,
         **access_fields(request, response),
     )
-    return response
 
 
 ChatParser = Callable[[Mapping[str, Any], int | None], ChatCall]
@@ -314,10 +311,6 @@ async def start_sse(
     return response
 
 
-async def _note_started(request: web.Request, _: web.StreamResponse) -> None:
+def note_started(request: web.Request) -> None:
+    """Note on the request that its response started, so a shutdown cut can tell."""
     request[STARTED_KEY] = True
-
-
-def track_response_start(app: web.Application) -> None:
-    """Note on each request when its response started, so a shutdown cut can tell."""
-    app.on_response_prepare.append(_note_started)

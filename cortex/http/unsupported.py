@@ -8,17 +8,17 @@ client endpoints that are, generated from the endpoint table so the list stays t
 are added. A served path asked with another method is a 405 naming the methods it takes,
 with ``Allow``.
 
-The middleware sits after client authentication, so an unknown ``/v1/`` path still needs a
-gateway key when keys are configured (it is a client path, routed or not).
+The request's door (:mod:`cortex.http.door`) asks for :func:`refusal` after client
+authentication, so an unknown ``/v1/`` path still needs a gateway key when keys are
+configured (it is a client path, routed or not).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from cortex.errors import MethodNotAllowed, UnsupportedEndpoint
+from cortex.errors import GatewayError, MethodNotAllowed, UnsupportedEndpoint
 from cortex.http.endpoints import ENDPOINTS, Access
-from cortex.http.routes import Handler
 
 CLIENT_PREFIX = "/v1/"
 
@@ -44,17 +44,11 @@ def unsupported(method: str, path: str) -> UnsupportedEndpoint:
     )
 
 
-@web.middleware
-async def unsupported_endpoints(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn the router's bare 404 and 405 into JSON errors that say what is served."""
+def refusal(request: web.Request) -> GatewayError | None:
+    """The JSON error for the router's bare 404 or 405, saying what is served; else None."""
     refused = request.match_info.http_exception
     if isinstance(refused, web.HTTPMethodNotAllowed):
-        raise MethodNotAllowed(request.method, request.path, refused.allowed_methods)
+        return MethodNotAllowed(request.method, request.path, refused.allowed_methods)
     if isinstance(refused, web.HTTPNotFound):
-        raise unsupported(request.method, request.path)
-    return await handler(request)
-
-
-def install_unsupported_endpoints(app: web.Application) -> None:
-    """Append the middleware that answers unrouted paths and methods."""
-    app.middlewares.append(unsupported_endpoints)
+        return unsupported(request.method, request.path)
+    return None

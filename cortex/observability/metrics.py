@@ -108,6 +108,8 @@ class GatewayMetrics:
     ) -> None:
         self._board = board
         self._endpoints = frozenset(endpoints)
+        self._request_counts: dict[tuple[str, str, RequestOutcome], Counter] = {}
+        self._request_durations: dict[str, Histogram] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self._event_series(self.registry)
         self.registry.register(LiveCollector(board, ledger, directory))
@@ -194,11 +196,30 @@ class GatewayMetrics:
         self, route: str | None, worker: str | None, outcome: RequestOutcome, seconds: float
     ) -> None:
         """Count one finished HTTP request; chat requests also feed the duration histogram."""
-        endpoint = self.endpoint_label(route)
+        self.count_request(self.endpoint_label(route), worker, outcome, seconds)
+
+    def count_request(
+        self, endpoint: str, worker: str | None, outcome: RequestOutcome, seconds: float
+    ) -> None:
+        """Count one finished HTTP request by its ``endpoint`` label (see :meth:`endpoint_label`).
+
+        Each label set's series is looked up once and kept: prometheus_client's
+        ``labels()`` validates and locks on every call, which is most of a count's cost.
+        The labels are bounded (endpoints, configured workers, outcomes), so is the cache.
+        """
         label = self.worker_label(worker)
-        self.requests.labels(endpoint, label, outcome.value).inc()
+        key = (endpoint, label, outcome)
+        counter = self._request_counts.get(key)
+        if counter is None:
+            counter = self._request_counts[key] = self.requests.labels(
+                endpoint, label, outcome.value
+            )
+        counter.inc()
         if endpoint in CHAT_ENDPOINTS:
-            self.request_seconds.labels(label).observe(seconds)
+            duration = self._request_durations.get(label)
+            if duration is None:
+                duration = self._request_durations[label] = self.request_seconds.labels(label)
+            duration.observe(seconds)
 
     def requests_served(self) -> int:
         """HTTP requests finished since the front started, whatever their outcome."""

@@ -17,7 +17,8 @@ records never mix, and library calls (no middleware) simply have none.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -177,18 +178,29 @@ class RequestRecord:
 _CURRENT: ContextVar[RequestRecord | None] = ContextVar("cortex_request_record", default=None)
 
 
-@contextlib.contextmanager
-def tracking(record: RequestRecord) -> Iterator[RequestRecord]:
+class _Tracking:
+    """The context of :func:`tracking` (a class: cheaper per request than a generator)."""
+
+    __slots__ = ("_record", "_token")
+
+    def __init__(self, record: RequestRecord) -> None:
+        self._record = record
+
+    def __enter__(self) -> RequestRecord:
+        self._token = _CURRENT.set(self._record)
+        return self._record
+
+    def __exit__(self, *_: object) -> None:
+        _CURRENT.reset(self._token)
+
+
+def tracking(record: RequestRecord) -> AbstractContextManager[RequestRecord]:
     """Make ``record`` the current task's request record for the duration of the block."""
-    token = _CURRENT.set(record)
-    try:
-        yield record
-    finally:
-        _CURRENT.reset(token)
+    return _Tracking(record)
 
 
 RECORD_KEY: web.RequestKey[RequestRecord] = web.RequestKey("cortex.record")
-"""Where the telemetry middleware keeps the request's record on the aiohttp request."""
+"""Where the request's door (:mod:`cortex.http.door`) keeps its record on the aiohttp request."""
 
 
 def access_fields(request: web.Request, response: web.StreamResponse) -> dict[str, object]:

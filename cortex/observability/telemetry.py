@@ -1,10 +1,9 @@
 """Observability wiring of the HTTP front: ``/metrics``, ``/dashboard`` and the request record.
 
 :class:`Telemetry` bundles one gateway's metrics and dashboard hub, and builds the
-observer the dispatcher reports to. :func:`telemetry_middleware` opens each request's
-:class:`~cortex.observability.observe.RequestRecord` (read by the access line of
-``error_middleware``) and counts the request when it ends. :func:`install_telemetry` adds
-the routes.
+observer the dispatcher reports to, and counts each finished HTTP request
+(:meth:`Telemetry.request_finished`, called by the request's door, :mod:`cortex.http.door`,
+which also opens the request's :class:`~cortex.observability.observe.RequestRecord`).
 
 Who may read the dashboard: when ``CORTEX_ADMIN_TOKEN`` is set, ``/dashboard`` and its
 event stream need that token, and they show the supervision tree, as the admin API does.
@@ -37,22 +36,14 @@ from cortex.config.runtime import RUNTIME
 from cortex.errors import BadAdminToken, MissingGatewayKey, NothingAvailable
 from cortex.fleet.health import StoreHealth
 from cortex.http.credentials import bearer_token, key_accepted, token_matches
-from cortex.http.routes import SERVICES, Handler
+from cortex.http.routes import SERVICES
 from cortex.observability.dashboard import DashboardHub
 from cortex.observability.metrics import (
     GatewayMetrics,
     MetricsObserver,
     RequestOutcome,
-    request_outcome,
 )
-from cortex.observability.observe import (
-    RECORD_KEY,
-    DispatchObserver,
-    FanOut,
-    RequestRecord,
-    RequestTracker,
-    tracking,
-)
+from cortex.observability.observe import DispatchObserver, FanOut, RequestTracker
 from supervisors import Directory
 
 log = structlog.get_logger("cortex.dashboard")
@@ -118,6 +109,20 @@ class Telemetry:
             admin_token,
         )
 
+    def request_finished(
+        self,
+        endpoint: str,
+        worker: str | None,
+        outcome: RequestOutcome,
+        seconds: float,
+        *,
+        chat: bool,
+    ) -> None:
+        """Count a finished request by its ``endpoint`` label; a chat one on the dashboard too."""
+        self.metrics.count_request(endpoint, worker, outcome, seconds)
+        if chat:
+            self.dashboard.request_finished(seconds, ok=outcome is RequestOutcome.OK)
+
     def observer(self) -> DispatchObserver:
         """What the dispatcher reports to: the request record, metrics and dashboard."""
         return FanOut((RequestTracker(), MetricsObserver(self.metrics), self.dashboard))
@@ -147,38 +152,6 @@ class Telemetry:
 
 
 TELEMETRY = web.AppKey("telemetry", Telemetry)
-
-
-@web.middleware
-async def telemetry_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Open the request's record, then count the request by endpoint, worker and outcome.
-
-    Sits outside ``error_middleware``, so every failure has become a response by now.
-    """
-    telemetry = request.app[TELEMETRY]
-    record = RequestRecord()
-    request[RECORD_KEY] = record
-    started = time.monotonic()
-    outcome: RequestOutcome | None = None
-    worker: str | None = None
-    try:
-        with tracking(record):
-            response = await handler(request)
-    except asyncio.CancelledError:
-        worker, outcome = record.worker, RequestOutcome.CANCELLED
-        raise
-    else:
-        worker = record.worker or response.headers.get("X-Cortex-Worker")
-        outcome = request_outcome(response.status, record.outcome)
-        return response
-    finally:
-        if outcome is not None:
-            seconds = time.monotonic() - started
-            route = request.match_info.route.resource
-            path = route.canonical if route is not None else None
-            telemetry.metrics.request_finished(path, worker, outcome, seconds)
-            if path in {"/v1/chat/completions", "/api/chat"}:
-                telemetry.dashboard.request_finished(seconds, ok=outcome is RequestOutcome.OK)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -255,9 +228,8 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
 
 
 def install_telemetry(app: web.Application, telemetry: Telemetry) -> None:
-    """Add the telemetry middleware (outermost); the routes come from the endpoint table."""
+    """Give ``app`` its telemetry; the routes come from the endpoint table."""
     app[TELEMETRY] = telemetry
-    app.middlewares.insert(0, telemetry_middleware)
 
 
 __all__ = ["TELEMETRY", "Telemetry", "install_telemetry"]
