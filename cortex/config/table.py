@@ -213,6 +213,8 @@ SETTINGS: tuple[Setting, ...] = (
        "longest request line or header field"),
     _s("max_connections_per_client", "CORTEX_MAX_CONNECTIONS_PER_CLIENT", 4096, INTEGER,
        "requests one client address may have in flight", live=True),
+    _s("db", "CORTEX_DB", "./cortex.db", TEXT,
+       "SQLite file of the gateway key records and the spend ledger"),
     _c("enabled", FLAG, "0: turn the response cache off"),
     _c("ttl", NUMBER, "seconds a cached answer stays valid"),
     _c("max_entries", INTEGER, "most answers kept; least recently used go first"),

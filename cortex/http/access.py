@@ -28,6 +28,7 @@ from cortex.errors import MissingGatewayKey
 from cortex.http.credentials import key_accepted
 from cortex.http.endpoints import client_paths, monitoring_paths
 from cortex.http.routes import Handler
+from cortex.tenants.gate import TENANCY
 
 log = structlog.get_logger("cortex.access")
 
@@ -60,15 +61,21 @@ def presented_keys(request: web.Request) -> list[str]:
 async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse chat (and, if so configured, monitoring) requests without a gateway key."""
     settings = request.app[RUNTIME].settings
-    if settings.api_keys and needs_gateway_key(
-        request.path, protect_monitoring=settings.protect_monitoring
-    ):
+    # Gateway key records (cortex.tenants): any record turns authentication on.
+    tenancy = request.app.get(TENANCY)
+    guarded = bool(settings.api_keys) or (tenancy is not None and tenancy.guards())
+    if guarded and needs_gateway_key(request.path, protect_monitoring=settings.protect_monitoring):
         token = next(
             (key for key in presented_keys(request) if key_accepted(key, settings.api_keys)),
             None,
         )
         if token is None:
-            raise MissingGatewayKey
+            # A record's key: its allow-list, limits and budgets apply, then its spend counts.
+            record = tenancy.identify(presented_keys(request)) if tenancy is not None else None
+            if record is None:
+                raise MissingGatewayKey
+            request[CLIENT_PARTITION] = record.id
+            return await tenancy.serve(request, record, handler)  # type: ignore[union-attr]
         # The response cache keeps each gateway key's answers apart (by id, never the key).
         request[CLIENT_PARTITION] = key_id(token)
     return await handler(request)

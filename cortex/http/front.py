@@ -42,6 +42,7 @@ from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.limits import install_connection_limit
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
 from cortex.http.routes import SERVICES, Services, error_middleware, track_response_start
+from cortex.http.tenant_admin import install_tenants
 from cortex.http.unsupported import install_unsupported_endpoints
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
@@ -235,6 +236,7 @@ class HttpFrontActor(SupervisedActor):
         install_cors(app)
         install_connection_limit(app, settings.max_header_bytes)
         install_client_auth(app)
+        install_tenants(app)
         install_admin_guard(app)
         install_unsupported_endpoints(app)
         track_response_start(app)
