@@ -128,15 +128,14 @@ class Tenancy:
             self.counters.settle(ticket, 0, 0.0)
             return
         usage = record.usage or Usage(0, 0)
-        price = self._price(worker) or 0.0
-        cost = usage.total_tokens * price / 1_000_000
+        spent = cost(usage, self._price(worker))
         # A served answer whose usage never came keeps its reservation: the tokens were spent.
-        self.counters.settle(ticket, usage.total_tokens if record.usage else ticket.reserved, cost)
+        self.counters.settle(ticket, usage.total_tokens if record.usage else ticket.reserved, spent)
         tally = self.tallies.setdefault(key.id, KeyTally())
         tally.requests += 1
         tally.tokens_in += usage.prompt_tokens
         tally.tokens_out += usage.completion_tokens
-        tally.cost += cost
+        tally.cost += spent
         outcome = record.outcome.value if record.outcome is not None else "cancelled"
         self.ledger.append(
             SpendRow(
@@ -147,7 +146,7 @@ class Tenancy:
                 model=record.model or "",
                 tokens_in=usage.prompt_tokens,
                 tokens_out=usage.completion_tokens,
-                cost=cost,
+                cost=spent,
                 outcome=outcome,
             )
         )
@@ -184,6 +183,14 @@ def _expectation(body: bytes) -> tuple[_Asked | None, int]:
     cap = parsed.get("max_completion_tokens") or parsed.get("max_tokens")
     completion = cap if isinstance(cap, int) and cap > 0 else COMPLETION_ESTIMATE
     return asked, prompt + completion
+
+
+def cost(usage: Usage, price: float | None) -> float:
+    """What an answer cost: prompt plus completion tokens at ``price`` per million.
+
+    A worker without a price (None) costs nothing: it is local, or its price is unknown.
+    """
+    return usage.total_tokens * (price or 0.0) / 1_000_000
 
 
 def limit_headers(key: GatewayKey, standing: Standing) -> dict[str, str]:
