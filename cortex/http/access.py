@@ -11,6 +11,8 @@ unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
 (:mod:`cortex.http.admin`); the dashboard checks its own credential, since a browser's
 event stream sends it in the query string (:mod:`cortex.observability.telemetry`). The
 keys are read from the current settings on each request, so a reload rotates them at once.
+Gateway key records (:mod:`cortex.tenants`) are keys too, once any exists; the tenant gate
+enforces their allow-lists, limits and budgets.
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         if token is None:
             # A record's key: its allow-list, limits and budgets apply, then its spend counts.
             record = tenancy.identify(presented_keys(request)) if tenancy is not None else None
-            if record is None:
+            if tenancy is None or record is None:
                 raise MissingGatewayKey
             request[CLIENT_PARTITION] = record.id
-            return await tenancy.serve(request, record, handler)  # type: ignore[union-attr]
+            return await tenancy.serve(request, record, handler)
         # The response cache keeps each gateway key's answers apart (by id, never the key).
         request[CLIENT_PARTITION] = key_id(token)
     return await handler(request)

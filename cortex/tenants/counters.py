@@ -120,6 +120,7 @@ class _KeyCounts:
     day_spend: float = 0.0
     month: str = ""
     month_spend: float = 0.0
+    day_ends: float = -math.inf
 
     def expire(self, now: float) -> None:
         """Drop what left the minute's window; a dropped entry no longer counts."""
@@ -132,6 +133,9 @@ class _KeyCounts:
 
     def roll(self, now: float) -> None:
         """Start a new day's or month's spend when the calendar moved on."""
+        if self.day_ends > now:  # the calendar is read once a day, not on every request
+            return
+        self.day_ends = now + seconds_to_next(now, month=False)
         day = day_of(now)
         if day != self.day:
             self.day, self.day_spend = day, 0.0
