@@ -23,6 +23,7 @@ def priced_env(primary: SimulatedOpenAI, db: str | None = None) -> dict[str, str
         "base_url": primary.base_url,
         "api_keys": list(PRIMARY_KEYS),
         "models": ["gpt-4o-mini"],
+        "embedding_models": ["text-embedding-3-small"],
         "price": PRICE,
         "timeout": 10,
     }

@@ -115,3 +115,15 @@ def test_the_cli_creates_lists_updates_rotates_and_revokes(tmp_path):
     assert listed["data"][0]["status"] == "revoked"
     assert created["key"] not in str(listed)
     assert rotated["key"] not in str(listed)
+
+
+def test_the_cache_keeps_each_record_keys_answers_apart(cortex_daemon, primary):
+    cortex = cortex_daemon(priced_env(primary))
+    alice, bob = create_key(cortex)["key"], create_key(cortex)["key"]
+
+    seen = [
+        chat(cortex, key, words="Who wrote Hamlet?", temperature=0).headers["X-Cortex-Cache"]
+        for key in (alice, bob, alice, bob)
+    ]
+
+    assert seen == ["miss", "miss", "hit", "hit"]

@@ -8,21 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from admin_harness import wait_until
 from daemon_harness import CortexProcess
 from tenant_harness import ADMIN, chat, chats_served, create_key, priced_env
 
 from cortex.simulated import SimulatedOpenAI
-
-
-def wait_for(condition, timeout: float = 5.0, step: float = 0.02):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def test_the_sixth_request_in_a_minute_is_refused_with_retry_after(cortex_daemon, primary):
@@ -80,7 +70,7 @@ def test_a_budget_stops_a_key_and_the_next_days_window_restores_it(
 
     first = chat(cortex, key)
     second = chat(cortex, key)
-    wait_for(lambda: cortex.get("/api/spend").json()["ledger"]["written"] >= 1)
+    wait_until(lambda: cortex.get("/api/spend").json()["ledger"]["written"] >= 1)
     cortex.stop()
     shift_ledger_back_a_day(db)
     restarted = cortex_daemon(priced_env(primary, str(db)))
@@ -98,7 +88,7 @@ def test_the_spent_budget_survives_a_restart(cortex_daemon, primary, tmp_path):
     cortex = cortex_daemon(priced_env(primary, db))
     created = create_key(cortex, budget_monthly=0.00001)
     assert chat(cortex, created["key"]).status_code == 200
-    wait_for(lambda: cortex.get("/api/spend").json()["ledger"]["written"] >= 1)
+    wait_until(lambda: cortex.get("/api/spend").json()["ledger"]["written"] >= 1)
     cortex.stop()
 
     restarted = cortex_daemon(priced_env(primary, db))
@@ -124,12 +114,12 @@ def test_a_revoked_key_is_refused_at_once_here_and_within_a_second_by_another_da
     here = cortex_daemon(priced_env(primary, db))
     there = cortex_daemon(priced_env(primary, db))
     created = create_key(here)
-    wait_for(lambda: chat(there, created["key"]).status_code == 200)
+    wait_until(lambda: chat(there, created["key"]).status_code == 200)
 
     revoke(here, created["id"])
     revoked_at = time.monotonic()
     at_once = chat(here, created["key"])
-    wait_for(lambda: chat(there, created["key"]).status_code == 401, timeout=5.0)
+    wait_until(lambda: chat(there, created["key"]).status_code == 401, timeout=5.0)
     elsewhere = time.monotonic() - revoked_at
 
     assert at_once.status_code == 401

@@ -10,21 +10,11 @@ import time
 import uuid
 
 import requests
+from admin_harness import wait_until
 from daemon_harness import run_cortex
 from tenant_harness import PRICE, chat, chats_served, create_key, priced_env
 
 from cortex.simulated import SimulatedOpenAI
-
-
-def wait_for(condition, timeout: float = 5.0, step: float = 0.05):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def sse_usage(response: requests.Response) -> tuple[int, int]:
@@ -61,7 +51,7 @@ def test_the_spend_report_matches_the_usage_the_upstream_reported_to_the_token(
     usage = cortex.post("/v1/messages", json=anthropic, headers=auth).json()["usage"]
     reported.append((usage["input_tokens"], usage["output_tokens"]))
 
-    spend = wait_for(
+    spend = wait_until(
         lambda: (
             (s := cortex.get("/api/spend").json())["by_key"].get(created["id"], {}).get("requests")
             == len(reported)
@@ -85,7 +75,7 @@ def test_the_cli_and_the_metrics_report_the_same_spend(cortex_daemon, primary, t
     cortex = cortex_daemon(priced_env(primary, db))
     created = create_key(cortex, rpm=100)
     usage = chat(cortex, created["key"]).json()["usage"]
-    wait_for(lambda: cortex.get("/api/spend").json()["ledger"]["written"] == 1)
+    wait_until(lambda: cortex.get("/api/spend").json()["ledger"]["written"] == 1)
 
     done = run_cortex("spend", "--db", db)
     metrics = cortex.get("/metrics").text
@@ -103,7 +93,7 @@ def test_a_request_the_upstream_never_served_costs_nothing(cortex_daemon, primar
 
     forbidden = chat(cortex, key, model="other")
     served = [chat(cortex, key, words=f"q {n}", model="gpt-4o-mini") for n in range(3)]
-    wait_for(lambda: cortex.get("/api/spend").json()["ledger"]["written"] == 2)
+    wait_until(lambda: cortex.get("/api/spend").json()["ledger"]["written"] == 2)
     spend = cortex.get("/api/spend").json()
 
     assert forbidden.status_code == 403
@@ -144,7 +134,7 @@ def test_kill_9_mid_load_loses_no_answer_older_than_a_second_and_invents_none(
     for thread in threads:
         thread.start()
     # Under load for two seconds, so answers a second older than the kill exist.
-    wait_for(lambda: answered and min(answered.values()) <= time.monotonic() - 2.0, timeout=30)
+    wait_until(lambda: answered and min(answered.values()) <= time.monotonic() - 2.0, timeout=30)
     cortex.proc.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     cortex.proc.wait(10)
@@ -161,3 +151,19 @@ def test_kill_9_mid_load_loses_no_answer_older_than_a_second_and_invents_none(
     assert old_enough <= recorded
     assert recorded <= sent
     assert len(recorded) <= chats_served(primary)
+
+
+def test_embeddings_are_limited_and_counted_like_chats(cortex_daemon, primary):
+    cortex = cortex_daemon(priced_env(primary))
+    created = create_key(cortex, rpm=1, models=["text-embedding-*"])
+    auth = {"Authorization": f"Bearer {created['key']}"}
+    body = {"model": "text-embedding-3-small", "input": ["one two three", "four five"]}
+
+    first = cortex.post("/v1/embeddings", json=body, headers=auth)
+    second = cortex.post("/v1/embeddings", json=body, headers=auth)
+    spend = wait_until(lambda: cortex.get("/api/spend").json()["by_key"].get(created["id"]))
+
+    assert first.status_code == 200, first.text
+    assert second.status_code == 429
+    assert spend["tokens_in"] == first.json()["usage"]["prompt_tokens"]
+    assert spend["by_model"].keys() == {"text-embedding-3-small"}
