@@ -127,3 +127,20 @@ def test_the_cache_keeps_each_record_keys_answers_apart(cortex_daemon, primary):
     ]
 
     assert seen == ["miss", "miss", "hit", "hit"]
+
+
+def test_protected_monitoring_takes_a_record_key_and_the_spend_report_checks_its_days(
+    cortex_daemon, primary
+):
+    cortex = cortex_daemon({**priced_env(primary), "CORTEX_PROTECT_MONITORING": "1"})
+    auth = {"Authorization": f"Bearer {create_key(cortex)['key']}"}
+
+    bare = cortex.get("/api/spend")
+    keyed = cortex.get("/api/spend", headers=auth)
+    bad_day = cortex.get("/api/spend?since=yesterday", headers=auth)
+
+    assert bare.status_code == 401
+    assert keyed.status_code == 200
+    assert keyed.json()["by_key"] == {}
+    assert bad_day.status_code == 400
+    assert bad_day.json()["error"]["code"] == "invalid_day"
