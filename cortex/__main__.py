@@ -77,6 +77,10 @@ commands (each has --help):
   python -m cortex check-config [--config F]  validate the configuration, start nothing
   python -m cortex ollama pull|delete WORKER MODEL [--url URL] [--admin-token T]
                                   pull (with progress) or delete a model on an Ollama worker
+  python -m cortex keys create|list|update|revoke|rotate [--db F]
+                                  manage gateway keys with limits (records in CORTEX_DB)
+  python -m cortex spend [--since DAY] [--until DAY] [--key ID] [--db F]
+                                  spend by gateway key, model, worker and day
 """
 )
 

@@ -12,6 +12,7 @@ secret:
     │   ├── MissingGatewayKey       401  no or a wrong gateway key
     │   └── BadAdminToken           401  no or a wrong admin token
     ├── DrillsDisabled              403  fault drills are off in this process
+    ├── ModelNotAllowed             403  the gateway key may not use the model it asked for
     ├── OriginNotAllowed            403  a CORS preflight from an origin not configured
     ├── NotFound                    404  no such route or worker
     │   ├── UnsupportedEndpoint     404  a path Cortex does not serve; lists those it does
@@ -22,6 +23,7 @@ secret:
     ├── HeaderTooLarge              431  a header field over the configured limit
     ├── AllRateLimited              429  every candidate key is resting; carries Retry-After
     ├── TooManyConnections          429  this client address has too many requests in flight
+    ├── KeyOverLimit                429  the gateway key's rate limit or budget is spent
     ├── AllUpstreamsFailed          502  every attempt failed; carries each attempt's reason
     ├── UnreadableAnswer            502  an answer the client's format cannot express
     ├── NothingAvailable            503  no worker can take the request right now
@@ -61,8 +63,7 @@ class Attempt:
 class GatewayError(Exception):
     """Base of every error returned to a client."""
 
-    status = 500
-    type = "gateway_error"
+    status, type = 500, "gateway_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -81,8 +82,7 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     """The request is malformed or asks for something that cannot exist."""
 
-    status = 400
-    type = "invalid_request_error"
+    status, type = 400, "invalid_request_error"
 
 
 class UpstreamRejected(BadRequest):
@@ -96,15 +96,13 @@ class UpstreamRejected(BadRequest):
 class Unauthorized(GatewayError):
     """The client did not present a valid gateway key."""
 
-    status = 401
-    type = "authentication_error"
+    status, type = 401, "authentication_error"
 
 
 class NotFound(GatewayError):
     """No such endpoint or resource."""
 
-    status = 404
-    type = "not_found_error"
+    status, type = 404, "not_found_error"
 
 
 class UnsupportedEndpoint(NotFound):
@@ -119,8 +117,7 @@ class UnsupportedEndpoint(NotFound):
 class MethodNotAllowed(GatewayError):
     """A path Cortex serves, asked with a method it does not take there."""
 
-    status = 405
-    type = "invalid_request_error"
+    status, type = 405, "invalid_request_error"
 
     def __init__(self, method: str, path: str, allowed: Iterable[str]) -> None:
         self.allowed = tuple(sorted(allowed))
@@ -137,15 +134,13 @@ class MethodNotAllowed(GatewayError):
 class PayloadTooLarge(GatewayError):
     """The request body is over the configured limit."""
 
-    status = 413
-    type = "invalid_request_error"
+    status, type = 413, "invalid_request_error"
 
 
 class RequestLineTooLong(GatewayError):
     """The request line (method, target and version) is over ``CORTEX_MAX_HEADER_BYTES``."""
 
-    status = 414
-    type = "invalid_request_error"
+    status, type = 414, "invalid_request_error"
 
     def __init__(self, limit: int) -> None:
         super().__init__(
@@ -156,8 +151,7 @@ class RequestLineTooLong(GatewayError):
 class HeaderTooLarge(GatewayError):
     """A header field (name and value) is over ``CORTEX_MAX_HEADER_BYTES``."""
 
-    status = 431
-    type = "invalid_request_error"
+    status, type = 431, "invalid_request_error"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"a header field is longer than {limit} bytes", code="header_too_large")
@@ -179,8 +173,7 @@ class _WithAttempts(GatewayError):
 class AllRateLimited(_WithAttempts):
     """Every candidate was rate limited; the client should come back after ``retry_after``."""
 
-    status = 429
-    type = "rate_limit_error"
+    status, type = 429, "rate_limit_error"
 
     def __init__(self, attempts: Sequence[Attempt], retry_after: float | None) -> None:
         super().__init__("every upstream key is rate limited", attempts, code="rate_limited")
@@ -197,8 +190,7 @@ class AllRateLimited(_WithAttempts):
 class AllUpstreamsFailed(_WithAttempts):
     """Every attempt of the plan failed."""
 
-    status = 502
-    type = "upstream_error"
+    status, type = 502, "upstream_error"
 
     def __init__(self, attempts: Sequence[Attempt]) -> None:
         names = ", ".join(f"{a.worker}: {a.reason}" for a in attempts) or "no attempt made"
@@ -209,8 +201,7 @@ class UnreadableAnswer(GatewayError):
     """An answer that cannot be put in the client's format (tool-call arguments that are
     not the JSON object an Anthropic ``tool_use`` block needs)."""
 
-    status = 502
-    type = "upstream_error"
+    status, type = 502, "upstream_error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="unreadable_answer")
@@ -219,8 +210,7 @@ class UnreadableAnswer(GatewayError):
 class NothingAvailable(GatewayError):
     """No worker can serve the request right now."""
 
-    status = 503
-    type = "service_unavailable"
+    status, type = 503, "service_unavailable"
 
     def __init__(
         self, message: str, *, code: str | None = None, retry_after: float | None = None
@@ -239,8 +229,7 @@ class NothingAvailable(GatewayError):
 class DeadlineExceeded(_WithAttempts):
     """The request's deadline passed before an answer started."""
 
-    status = 504
-    type = "timeout_error"
+    status, type = 504, "timeout_error"
 
     def __init__(
         self,
@@ -268,11 +257,30 @@ class MissingGatewayKey(Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="cortex"'}
 
 
+class ModelNotAllowed(GatewayError):
+    """The gateway key's allow-list does not name the model (or route) it asked for."""
+
+    status, type = 403, "permission_error"
+
+
+class KeyOverLimit(GatewayError):
+    """A gateway key's rate limit (``rate_limited``) or budget (``budget_exceeded``) is spent."""
+
+    status, type = 429, "rate_limit_error"
+
+    def __init__(self, message: str, *, code: str, headers: dict[str, str]) -> None:
+        super().__init__(message, code=code)
+        self.limit_headers = headers
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` and the key's ``x-ratelimit-*`` headers."""
+        return dict(self.limit_headers)
+
+
 class TooManyConnections(GatewayError):
     """This client address already has as many requests in flight as it may."""
 
-    status = 429
-    type = "rate_limit_error"
+    status, type = 429, "rate_limit_error"
 
     def __init__(self, limit: int) -> None:
         super().__init__(
@@ -332,8 +340,7 @@ class BadAdminToken(Unauthorized):
 class DrillsDisabled(GatewayError):
     """Fault drills were not enabled for this process."""
 
-    status = 403
-    type = "permission_error"
+    status, type = 403, "permission_error"
 
     def __init__(self) -> None:
         super().__init__(
@@ -344,8 +351,7 @@ class DrillsDisabled(GatewayError):
 class OriginNotAllowed(GatewayError):
     """A browser's preflight, or a cross-site request, came from an origin not listed."""
 
-    status = 403
-    type = "permission_error"
+    status, type = 403, "permission_error"
 
     def __init__(self, origin: str) -> None:
         super().__init__(
@@ -358,8 +364,7 @@ class OriginNotAllowed(GatewayError):
 class WorkerNotStarted(GatewayError):
     """A worker added through the admin API did not start; it was not added."""
 
-    status = 503
-    type = "service_unavailable"
+    status, type = 503, "service_unavailable"
 
     def __init__(self, reason: object) -> None:
         super().__init__(
@@ -376,8 +381,7 @@ class ReloadNotApplied(ListsProblems):
     may succeed (once the worker that would not start can).
     """
 
-    status = 503
-    type = "service_unavailable"
+    status, type = 503, "service_unavailable"
 
     def __init__(self, failure: Exception, undo_errors: Sequence[str]) -> None:
         super().__init__(

@@ -98,6 +98,7 @@ class Settings:
         max_messages: most messages one chat request may carry.
         max_header_bytes: longest request line or header field accepted.
         max_connections_per_client: most requests one client address may have in flight.
+        db: the SQLite file of gateway key records and the spend ledger (``CORTEX_DB``).
         routes: model routes by public model name.
         content_rules: rules that route a request by what it holds, tried in order.
         breaker: when a worker's circuit breaker opens and for how long.
@@ -147,6 +148,7 @@ class Settings:
     max_messages: int = default("max_messages")
     max_header_bytes: int = default("max_header_bytes")
     max_connections_per_client: int = default("max_connections_per_client")
+    db: str = default("db")
     routes: Mapping[str, Route] = field(default_factory=dict)
     content_rules: tuple[ContentRule, ...] = ()
     breaker: BreakerSettings = field(default_factory=BreakerSettings)

@@ -229,6 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redis_budget", "CORTEX_REDIS_BUDGET_MS", "server", "redis_budget_ms", 0.05,
             NUMBER, "milliseconds a request may wait on Redis before going on without it",
             scale=0.001, at_most=5000.0),
+    _s("db", "CORTEX_DB", "./cortex.db", TEXT,
+       "SQLite file of the gateway key records and the spend ledger"),
     _c("enabled", FLAG, "0: turn the response cache off"),
     _c("ttl", NUMBER, "seconds a cached answer stays valid"),
     _c("max_entries", INTEGER, "most answers kept; least recently used go first"),

@@ -11,6 +11,7 @@ a live peer.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -64,13 +65,24 @@ class Load:
     served: int
 
 
+INSTANCE_LOCAL = frozenset({"host", "port", "db"})
+"""Settings that differ between instances configured alike: where each listens, and its
+own database file."""
+
+
 def config_version(settings: Settings) -> str:
     """A short fingerprint of the settings in force: equal on instances configured alike.
 
     Computed from the settings' text, which shows no secret (secret fields are left out
-    of it), so two instances that differ only in a secret have the same version.
+    of it), so two instances that differ only in a secret have the same version; the
+    instance-local settings (:data:`INSTANCE_LOCAL`) are left out too.
     """
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:12]
+    shown = [
+        (f.name, getattr(settings, f.name))
+        for f in dataclasses.fields(settings)
+        if f.repr and f.name not in INSTANCE_LOCAL
+    ]
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:12]
 
 
 def instance_record(

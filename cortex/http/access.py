@@ -12,7 +12,9 @@ unless ``CORTEX_PROTECT_MONITORING`` is on; ``/healthz``, ``/readyz`` and
 event stream sends it in the query string (:mod:`cortex.observability.telemetry`). The
 request's door (:mod:`cortex.http.door`) decides once per route whether it needs a key
 (:func:`needs_gateway_key`) and reads the keys from the current settings on each request,
-so a reload rotates them at once; without keys configured no request is checked.
+so a reload rotates them at once; without keys configured no request is checked. Gateway
+key records (:mod:`cortex.tenants`) are keys too, once any exists; the tenant gate
+enforces their allow-lists, limits and budgets.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ import structlog
 from aiohttp import web
 
 from actors.keys import key_id
+from cortex.cache.terms import CLIENT_PARTITION
 from cortex.config.settings import Settings
 from cortex.errors import MissingGatewayKey
 from cortex.http.credentials import key_accepted
 from cortex.http.endpoints import client_paths, monitoring_paths
+from cortex.tenants.gate import Tenancy
+from cortex.tenants.records import GatewayKey
 
 log = structlog.get_logger("cortex.access")
 
@@ -56,18 +61,32 @@ def presented_keys(request: web.Request) -> list[str]:
     return [*keys, header] if header else keys
 
 
-def client_partition(request: web.Request, keys: Sequence[str]) -> str:
-    """The response cache's partition of a request that presents one of ``keys``.
+def guarded(keys: Sequence[str], tenancy: Tenancy | None) -> bool:
+    """Whether client requests need a key: static keys are set, or a key record exists."""
+    return bool(keys) or (tenancy is not None and tenancy.guards())
 
-    The response cache keeps each gateway key's answers apart, by the key's id, never the key.
+
+def admit_client(
+    request: web.Request, keys: Sequence[str], tenancy: Tenancy | None
+) -> GatewayKey | None:
+    """Check a request's gateway key; the record it presents, if not a static key.
+
+    Sets the request's response-cache partition: each gateway key's answers are kept
+    apart, by the key's id (a record's id), never the key.
 
     Raises:
-        MissingGatewayKey: the request presents none of ``keys``.
+        MissingGatewayKey: the request presents no static key and no usable record's key.
     """
-    token = next((key for key in presented_keys(request) if key_accepted(key, keys)), None)
-    if token is None:
+    presented = presented_keys(request)
+    token = next((key for key in presented if key_accepted(key, keys)), None)
+    if token is not None:
+        request[CLIENT_PARTITION] = key_id(token)
+        return None
+    record = tenancy.identify(presented) if tenancy is not None else None
+    if record is None:
         raise MissingGatewayKey
-    return key_id(token)
+    request[CLIENT_PARTITION] = record.id
+    return record
 
 
 def is_loopback(host: str) -> bool:

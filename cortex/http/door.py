@@ -38,7 +38,6 @@ from typing import cast
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractResource
 
-from cortex.cache.terms import CLIENT_PARTITION
 from cortex.config.runtime import Runtime
 from cortex.config.settings import Settings
 from cortex.errors import GatewayError
@@ -61,6 +60,8 @@ from cortex.http.routes import (
 from cortex.observability.metrics import CHAT_ENDPOINTS, OTHER, RequestOutcome, request_outcome
 from cortex.observability.observe import RECORD_KEY, RequestRecord, tracking
 from cortex.observability.telemetry import Telemetry
+from cortex.tenants.gate import TENANCY, Tenancy, add_limit_headers
+from cortex.tenants.records import GatewayKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,12 @@ class Door:
                         address = request.remote or "unknown"
                         admit(self._clients, address, settings.max_connections_per_client)
                         try:
-                            _credentials(request, passage, settings)
-                            response = await handler(request)
+                            tenancy = request.app.get(TENANCY)
+                            key = _credentials(request, passage, settings, tenancy)
+                            if key is None or tenancy is None:
+                                response = await handler(request)
+                            else:
+                                response = await tenancy.serve(request, key, handler)
                         finally:
                             self._clients.leave(address)
                 except asyncio.CancelledError:
@@ -196,12 +201,14 @@ class Door:
         return response
 
     async def prepared(self, request: web.Request, response: web.StreamResponse) -> None:
-        """As a response's headers are about to leave: CORS, the start mark, the route."""
+        """As a response's headers are about to leave: CORS, the start mark, the route, and
+        a limited gateway key's ``x-ratelimit-*`` headers."""
         origins = self._runtime.settings.cors_origins
         if origins:
             cors.add_headers(request, response, origins)
         note_started(request)
         name_route(request, response)
+        add_limit_headers(request, response)
 
     def _count(
         self, passage: Passage, worker: str | None, outcome: RequestOutcome, seconds: float
@@ -255,12 +262,20 @@ def _arrival(
     return None
 
 
-def _credentials(request: web.Request, passage: Passage, settings: Settings) -> None:
-    """The gateway key, the admin token, and the refusal of an unrouted path, in that order."""
-    keys = settings.api_keys
-    if keys and (passage.key or (passage.key_if_protected and settings.protect_monitoring)):
-        request[CLIENT_PARTITION] = access.client_partition(request, keys)
+def _credentials(
+    request: web.Request, passage: Passage, settings: Settings, tenancy: Tenancy | None
+) -> GatewayKey | None:
+    """The gateway key, the admin token, and the refusal of an unrouted path, in that order.
+
+    Returns the key record the request presented, whose limits then apply (None for a
+    static key or a path that needs none).
+    """
+    record = None
+    wanted = passage.key or (passage.key_if_protected and settings.protect_monitoring)
+    if wanted and access.guarded(settings.api_keys, tenancy):
+        record = access.admit_client(request, settings.api_keys, tenancy)
     if passage.admin:
         admin.check_admin_token(request, settings.admin_token)
     if not passage.routed and (refused := unsupported.refusal(request)) is not None:
         raise refused
+    return record

@@ -31,6 +31,7 @@ from cortex.http import (
     ollama_admin,
     openapi,
     routes,
+    tenant_admin,
 )
 from cortex.http.routes import Handler
 from cortex.observability import telemetry
@@ -207,6 +208,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/fleet", monitoring.api_fleet, Access.MONITORING, "every live instance"),
     Endpoint(
         "GET",
+        "/api/spend",
+        tenant_admin.api_spend,
+        Access.MONITORING,
+        "spend of each gateway key by model, worker and day",
+        errors=(400,),
+        query=tuple(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in (
+                ("since", "first UTC day counted, YYYY-MM-DD"),
+                ("until", "last UTC day counted, YYYY-MM-DD"),
+                ("key", "only this gateway key's id"),
+            )
+        ),
+    ),
+    Endpoint(
+        "GET",
         "/metrics",
         telemetry.metrics_endpoint,
         Access.MONITORING,
@@ -265,6 +288,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "the content rule a chat body matches and the plan it would walk (no upstream call)",
         body="ChatCompletionRequest",
     ),
+    _admin("POST", "/gateway-keys", tenant_admin.create_key, "create a gateway key", status=201),
+    _admin("GET", "/gateway-keys", tenant_admin.list_keys, "every gateway key, masked"),
+    _admin("GET", "/gateway-keys/{id}", tenant_admin.show_key, "one gateway key, masked"),
+    _admin("PATCH", "/gateway-keys/{id}", tenant_admin.update_key, "change a gateway key"),
+    _admin("DELETE", "/gateway-keys/{id}", tenant_admin.revoke_key, "revoke a gateway key"),
+    _admin("POST", "/gateway-keys/{id}/rotate", tenant_admin.rotate_key, "give a key a new secret"),
     _admin(
         "POST",
         "/ollama/{worker}/pull",

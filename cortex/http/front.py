@@ -42,6 +42,7 @@ from cortex.http.door import install_door
 from cortex.http.endpoints import add_endpoints, metric_labels
 from cortex.http.protocol import JsonErrorRunner, line_parser_limit
 from cortex.http.routes import SERVICES, Services
+from cortex.http.tenant_admin import install_tenants
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
 
@@ -352,6 +353,7 @@ def build_app(
     app[SERVICES] = services
     app[RUNTIME] = runtime
     install_telemetry(app, telemetry)
+    install_tenants(app)
     add_endpoints(app)
     # One middleware for every cross-cutting concern, in the order cortex.http.door
     # documents; it decides per route once, so it comes after the routes.

@@ -1,4 +1,5 @@
-"""Operator commands of ``python -m cortex``: ``chat``, ``status``, ``check-config``, ``ollama``.
+"""Operator commands of ``python -m cortex``: ``chat``, ``status``, ``check-config``, ``ollama``,
+``keys`` and ``spend`` (:mod:`cortex.ops.keys_cli`).
 
 ``chat`` and ``status`` talk to a running Cortex over HTTP (``--url``, default
 ``$CORTEX_URL`` or ``http://127.0.0.1:4000``); ``check-config`` reads the configuration
@@ -25,9 +26,9 @@ import sseclient
 from actors.redaction import mask_key
 from actors.workers import WorkerView
 from cortex.config.settings import ConfigError, Settings, load_settings
-from cortex.ops import ollama_cli
+from cortex.ops import keys_cli, ollama_cli
 
-COMMANDS = ("chat", "status", "check-config", "ollama")
+COMMANDS = ("chat", "status", "check-config", "ollama", "keys", "spend")
 DEFAULT_URL = "http://127.0.0.1:4000"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
@@ -57,6 +58,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     check.add_argument("--host", help="address the daemon would listen on")
     check.add_argument("--port", type=int, help="port the daemon would listen on")
     ollama_cli.add_parser(commands, url, environ.get("CORTEX_ADMIN_TOKEN"))
+    keys_cli.add_parsers(commands, environ)
     return parser
 
 
@@ -71,8 +73,8 @@ def run_command(
     env = os.environ if environ is None else environ
     stdout, stderr = out or sys.stdout, err or sys.stderr
     args = build_parser(env).parse_args(list(argv))
-    if args.command == "check-config":
-        return check_config(args, env, stdout, stderr)
+    if args.command in {"check-config", "keys", "spend"}:
+        return _offline(args, env, stdout, stderr)
     if args.command == "ollama":
         return _ollama(args, stdout, stderr)
     session = requests.Session()
@@ -90,6 +92,13 @@ def run_command(
         return 1
     finally:
         session.close()
+
+
+def _offline(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    """The commands that work without a running gateway."""
+    if args.command == "check-config":
+        return check_config(args, env, out, err)
+    return keys_cli.run(args, out, err)
 
 
 def _ollama(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -39,6 +39,8 @@ class CortexProcess:
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(REPO),
             "CORTEX_LOG_FORMAT": "json",
+            # Each daemon its own key records and ledger, unless a test shares one on purpose.
+            "CORTEX_DB": str(log_path.with_suffix(".db")),
             **env,
         }
         self._log = log_path.open("wb")
