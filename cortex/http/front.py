@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
@@ -27,6 +28,7 @@ from aiohttp import web
 from actors.board import Board
 from actors.keys import KeyLedger
 from actors.response_store import ResponseStore
+from cortex.cache.answers import Answers, LocalAnswers
 from cortex.cache.response_cache import ResponseCache
 from cortex.chat import CachedAnswer
 from cortex.config.runtime import RUNTIME, Runtime
@@ -47,6 +49,9 @@ from cortex.http.routes import SERVICES, Services, error_middleware, track_respo
 from cortex.http.unsupported import install_unsupported_endpoints
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
+
+if TYPE_CHECKING:
+    from cortex.cache.shared import SharedAnswers
 
 log = structlog.get_logger("cortex.front")
 
@@ -133,6 +138,8 @@ class HttpFrontActor(SupervisedActor):
         self._bridge = Bridge()
         self._services: Services | None = None
         self._fleet: Fleet | None = None
+        self._answers: Answers | None = None
+        self._shared: SharedAnswers | None = None
         self._telemetry: Telemetry | None = None
 
     def on_start(self) -> None:
@@ -181,12 +188,13 @@ class HttpFrontActor(SupervisedActor):
             load=self._load,
             version=lambda: config_version(self._runtime.settings),
         )
+        self._answers = self._open_answers(self._fleet)
         telemetry = Telemetry.create(
             self._board,
             self._ledger,
             self._directory,
             admin_token=settings.admin_token,
-            cache_stats=self._cache_store.stats,
+            cache_stats=self._answers.stats,
             endpoints=metric_labels(),
             store_health=self._fleet.health(),
         )
@@ -196,6 +204,23 @@ class HttpFrontActor(SupervisedActor):
         port = await self._serve(dispatcher, telemetry) if self._serve_http else None
         self._fleet.announce(f"{settings.host}:{port}" if port is not None else "")
         return Engine(loop=self._loop, dispatcher=dispatcher, port=port)
+
+    def _open_answers(self, fleet: Fleet) -> Answers:
+        """Where the response cache keeps answers: the fleet's with a shared store."""
+        local = LocalAnswers(
+            self._cache_store,
+            # No restart wait: a tell from the loop must never block it.
+            Handle(self._directory, "cache", restart_wait=0.0),
+            self._bridge,
+        )
+        if fleet.store is None:
+            return local
+        # Imported here so an instance without Redis never imports the shared cache.
+        from cortex.cache.shared import SharedAnswers  # noqa: PLC0415 - see above
+
+        self._shared = SharedAnswers(fleet.store, local, self._settings.cache.limits)
+        self._shared.start()
+        return self._shared
 
     def _load(self) -> Load:
         """This instance's load for its heartbeat: requests in flight and served."""
@@ -236,12 +261,10 @@ class HttpFrontActor(SupervisedActor):
         app = web.Application(
             client_max_size=settings.max_body_bytes, middlewares=[error_middleware]
         )
+        assert self._answers is not None  # opened before the app is built
         cache = ResponseCache(
             dispatcher=dispatcher,
-            store=self._cache_store,
-            # No restart wait: a tell from the loop must never block it.
-            actor=Handle(self._directory, "cache", restart_wait=0.0),
-            bridge=self._bridge,
+            answers=self._answers,
             settings=settings.cache,
             request_timeout=settings.request_timeout,
         )
@@ -293,6 +316,8 @@ class HttpFrontActor(SupervisedActor):
                 task.cancel()
         if self._session is not None:
             await self._session.close()
+        if self._shared is not None:
+            await self._shared.close()
         if self._fleet is not None:
             await self._fleet.close()
 
