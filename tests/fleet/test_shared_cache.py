@@ -47,6 +47,15 @@ async def instance(url: str, prefix: str, limits: CacheLimits) -> AsyncIterator[
         bridge.close()
 
 
+@asynccontextmanager
+async def two_instances(
+    url: str, prefix: str, limits: CacheLimits
+) -> AsyncIterator[tuple[SharedAnswers, SharedAnswers]]:
+    """Two instances of one fleet."""
+    async with instance(url, prefix, limits) as first, instance(url, prefix, limits) as second:
+        yield first, second
+
+
 async def until(condition: Callable[[], Awaitable[bool]]) -> None:
     deadline = time.monotonic() + WAIT
     while not await condition():
@@ -69,10 +78,7 @@ def test_an_answer_stored_by_one_instance_is_read_by_another(redis_server, redis
     limits = CacheLimits()
 
     async def test() -> None:
-        async with (
-            instance(redis_server.url, redis_prefix, limits) as first,
-            instance(redis_server.url, redis_prefix, limits) as second,
-        ):
+        async with two_instances(redis_server.url, redis_prefix, limits) as (first, second):
             await first.keep("k", answer("Paris"))
             assert await second.get("k") == answer("Paris")
             assert await second.get("other") is None
@@ -167,10 +173,7 @@ def test_bounds_hold_while_two_instances_store_at_once(redis_server, redis_prefi
     limits = CacheLimits(max_entries=10, max_bytes=7 * one)
 
     async def test() -> None:
-        async with (
-            instance(redis_server.url, redis_prefix, limits) as first,
-            instance(redis_server.url, redis_prefix, limits) as second,
-        ):
+        async with two_instances(redis_server.url, redis_prefix, limits) as (first, second):
             await asyncio.gather(
                 *(first.keep(f"k-a-{n:02}", answer("y" * 50)) for n in range(40)),
                 *(second.keep(f"k-b-{n:02}", answer("y" * 50)) for n in range(40)),
@@ -187,10 +190,7 @@ def test_lookups_counted_by_each_instance_add_up_for_the_fleet(redis_server, red
     limits = CacheLimits()
 
     async def test() -> None:
-        async with (
-            instance(redis_server.url, redis_prefix, limits) as first,
-            instance(redis_server.url, redis_prefix, limits) as second,
-        ):
+        async with two_instances(redis_server.url, redis_prefix, limits) as (first, second):
             first.record_lookup("k", hit=True)
             second.record_lookup("k", hit=True)
             second.record_lookup("k", hit=False)
@@ -210,10 +210,7 @@ def test_a_clear_deletes_every_answer_and_keeps_the_counters(redis_server, redis
     limits = CacheLimits()
 
     async def test() -> None:
-        async with (
-            instance(redis_server.url, redis_prefix, limits) as first,
-            instance(redis_server.url, redis_prefix, limits) as second,
-        ):
+        async with two_instances(redis_server.url, redis_prefix, limits) as (first, second):
             for n in range(3):
                 await first.keep(f"k{n}", answer("Paris"))
             first.record_lookup("k0", hit=False)
