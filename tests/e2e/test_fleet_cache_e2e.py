@@ -6,12 +6,13 @@ what reached it, so "no upstream request" is observed, not assumed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import redis
 from cache_harness import chat_requests, messages, openai_client
-from daemon_harness import CortexProcess
+from daemon_harness import CortexProcess, providers_json
 from fleet_harness import eventually, fleet_env
 
 ADMIN = "fleet-cache-admin-token"
@@ -185,3 +186,23 @@ def test_with_redis_killed_requests_are_still_served_and_the_fleet_cache_returns
     assert status(first, again) == "miss"
     assert status(second, again) == "hit"
     assert status(second, prompt) == "miss"  # the stand-in was dropped; Redis came back empty
+
+
+def test_embeddings_cached_through_one_instance_are_a_hit_on_another(
+    cortex_daemon, primary, redis_server, redis_prefix, prompt
+):
+    providers = json.loads(providers_json(primary))
+    providers["primary"]["embedding_models"] = ["text-embedding-3-small"]
+    env = fleet_env(redis_server.url, redis_prefix, primary, CORTEX_PROVIDERS=json.dumps(providers))
+    first, second = cortex_daemon(env), cortex_daemon(env)
+    body = {"model": "text-embedding-3-small", "input": [prompt, "a second text"]}
+
+    miss, hit = (daemon.post("/v1/embeddings", json=body) for daemon in (first, second))
+
+    assert (miss.status_code, hit.status_code) == (200, 200)
+    assert (miss.headers["X-Cortex-Cache"], hit.headers["X-Cortex-Cache"]) == ("miss", "hit")
+    assert [e["embedding"] for e in hit.json()["data"]] == [
+        e["embedding"] for e in miss.json()["data"]
+    ]
+    embedded = [r for r in primary.requests if r.path.endswith("/embeddings")]
+    assert len(embedded) == 1
