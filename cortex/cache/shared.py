@@ -20,7 +20,8 @@ pipelined ``HINCRBY`` that never waits; a stored answer is one script call.
 Redis unreachable or slower than the budget: a lookup is a miss, and this process's
 embedded store stands in (answers stored meanwhile are this instance's alone). When Redis
 answers again the stand-in is dropped, so nothing it holds outlives a clear made
-elsewhere during the outage. A clear deletes the fleet's entries and is published, so
+elsewhere during the outage, and the lookups it counted are added to the fleet's counts
+(once: what was added is remembered). A clear deletes the fleet's entries and is published, so
 every instance drops its stand-in too.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ from cortex.chat import CachedAnswer
 from cortex.errors import NothingAvailable
 
 if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
     from redis.commands.core import AsyncScript
 
     from cortex.fleet.store import SharedStore
@@ -153,6 +156,8 @@ class SharedAnswers:
         self._report = store.script(REPORT)
         self._clear = store.script(CLEAR)
         self._snapshot = CacheStats()
+        # What of the stand-in's lookup counts the fleet's counters already include.
+        self._merged = local.stats()
         self._refresher: asyncio.Task[None] | None = None
         store.on_connected(self._connected)
         store.subscribe(CLEARED, self._cleared_elsewhere)
@@ -260,14 +265,23 @@ class SharedAnswers:
 
     def _count(self, field: str, locally: Callable[[], None]) -> None:
         if self._store.available:
-            name = self._keys[2]
-            self._store.submit(lambda pipe: pipe.hincrby(name, field, 1))
+            self._store.submit(functools.partial(_add, self._keys[2], field, 1))
         else:
             locally()
 
     async def _connected(self) -> None:
-        """On (re)connection drop the stand-in: Redis is the cache again."""
+        """On (re)connection drop the stand-in, and add its lookups to the fleet's counts."""
         self._local.forget()
+        counted, merged = self._local.stats(), self._merged
+        self._merged = counted
+        name = self._keys[2]
+        for field, more in (
+            ("hits", counted.hits - merged.hits),
+            ("misses", counted.misses - merged.misses),
+            ("coalesced", counted.coalesced - merged.coalesced),
+        ):
+            if more > 0:
+                self._store.submit(functools.partial(_add, name, field, more))
         await self.refresh()
 
     def _cleared_elsewhere(self, _: bytes) -> None:
@@ -277,3 +291,8 @@ class SharedAnswers:
         while True:
             await self.refresh()
             await asyncio.sleep(STATS_INTERVAL)
+
+
+def _add(name: str, field: str, amount: int, pipe: Pipeline) -> None:
+    """Queue one counter increment on the writer's pipeline."""
+    pipe.hincrby(name, field, amount)
