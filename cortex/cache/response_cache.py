@@ -4,10 +4,10 @@ For a cacheable request the order is: look the key up where answers are kept (th
 process's store, a read with no mailbox round trip; or the fleet's, one budgeted Redis
 ``GET``: see :mod:`cortex.cache.answers`) and replay a hit; else join an identical
 request's answer if one is in flight; else go upstream in a new flight, whose answer is
-stored if it finishes successfully (with its provider's end signal, written by one worker: see
-:attr:`~cortex.cache.flights.Flight.succeeded`). Coalescing is per instance: identical
-requests on two instances of a fleet each go upstream once, and the later answer replaces
-the earlier. Whatever the path, the handler gets a
+stored if it finishes successfully (with its provider's end signal, written by one
+worker: see :attr:`~cortex.cache.flights.Flight.succeeded`). Coalescing is per instance:
+identical requests on two instances of a fleet each go upstream once, and the later
+answer replaces the earlier. Whatever the path, the handler gets a
 :class:`~cortex.chat.LiveAnswer` carrying the cache's header, so a hit renders exactly
 like a live answer. Lookups are counted before the answer is served (in process, a
 response that says ``hit`` is already counted; in a fleet the count is pipelined); a
