@@ -1,15 +1,18 @@
 """The response cache on the data plane: serve a chat call from the cache, a flight or upstream.
 
-For a cacheable request the order is: look the key up in the store (a read, no mailbox
-round trip) and replay a hit; else join an identical request's answer if one is in
-flight; else go upstream in a new flight, whose answer the cache actor stores if it
-finishes successfully (with its provider's end signal, written by one worker: see
-:attr:`~cortex.cache.flights.Flight.succeeded`). Whatever the path, the handler gets a
+For a cacheable request the order is: look the key up where answers are kept (this
+process's store, a read with no mailbox round trip; or the fleet's, one budgeted Redis
+``GET``: see :mod:`cortex.cache.answers`) and replay a hit; else join an identical
+request's answer if one is in flight; else go upstream in a new flight, whose answer is
+stored if it finishes successfully (with its provider's end signal, written by one
+worker: see :attr:`~cortex.cache.flights.Flight.succeeded`). Coalescing is per instance:
+identical requests on two instances of a fleet each go upstream once, and the later
+answer replaces the earlier. Whatever the path, the handler gets a
 :class:`~cortex.chat.LiveAnswer` carrying the cache's header, so a hit renders exactly
-like a live answer. Lookups are counted in the store before the answer is served, so a
-response that says ``hit`` is already counted; a finished answer is handed over with an
-ask, and its flight stays joinable until the actor has stored it, so no identical request
-slips between the two and goes upstream again.
+like a live answer. Lookups are counted before the answer is served (in process, a
+response that says ``hit`` is already counted; in a fleet the count is pipelined); a
+finished answer is stored before its flight ends, so no identical request of this
+instance slips between the two and goes upstream again.
 """
 
 from __future__ import annotations
@@ -17,14 +20,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncGenerator
 
-import structlog
-
-from actors.cache import StoreAnswer
-from actors.response_store import ResponseStore
+from cortex.cache.answers import Answers
 from cortex.cache.flights import Flight, Flights, Opener
 from cortex.cache.terms import HEADER, CacheControls, CacheSettings, CacheStatus, CacheTerms
 from cortex.chat import (
-    CachedAnswer,
     Embeddings,
     Finished,
     LiveAnswer,
@@ -35,18 +34,12 @@ from cortex.chat import (
     WholeAnswer,
     gather,
 )
-from cortex.crossing import UNREACHABLE, Bridge
 from cortex.dataplane.dispatch import Dispatcher
 from cortex.dataplane.substitution import substitution_headers
 from cortex.errors import AllUpstreamsFailed, Attempt
 from cortex.http.embedding_schema import EmbeddingCall
 from cortex.http.schemas import ChatCall
 from cortex.providers.capabilities import dropped_headers
-from supervisors import Handle
-
-log = structlog.get_logger("cortex.cache")
-
-STORE_TIMEOUT = 5.0
 
 
 def replay(answer: WholeAnswer, headers: dict[str, str]) -> LiveAnswer:
@@ -82,9 +75,7 @@ class ResponseCache:
 
     Args:
         dispatcher: goes upstream on a miss.
-        store: the cache's table, read directly.
-        actor: the cache actor, asked to store answers.
-        bridge: the crossing used to ask the actor.
+        answers: where answers are kept (this process, or the fleet).
         settings: the cache's configuration.
         request_timeout: the longest a request waits for a shared answer.
     """
@@ -93,25 +84,22 @@ class ResponseCache:
         self,
         *,
         dispatcher: Dispatcher,
-        store: ResponseStore[CachedAnswer],
-        actor: Handle,
-        bridge: Bridge,
+        answers: Answers,
         settings: CacheSettings,
         request_timeout: float,
     ) -> None:
         self._dispatcher = dispatcher
-        self._store = store
-        self._actor = actor
-        self._bridge = bridge
+        self.answers = answers
         self.settings = settings
         self._timeout = request_timeout
         self._flights = Flights(idle_timeout=request_timeout)
 
     def stats_json(self) -> dict[str, object]:
-        """The cache's counters for ``/api/stats``."""
-        stats = self._store.stats()
+        """The cache's counters for ``/api/stats``: the fleet's when it shares one."""
+        stats = self.answers.stats()
         return {
             "enabled": self.settings.enabled,
+            "scope": self.answers.scope,
             "hits": stats.hits,
             "misses": stats.misses,
             "coalesced": stats.coalesced,
@@ -184,13 +172,13 @@ class ResponseCache:
         if not self.settings.enabled or terms.controls.bypass:
             return await self._embed(call), status_headers(self._uncached)
         if terms.controls.lookup:
-            cached = self._store.get(terms.key)
-            self._store.record_lookup(terms.key, hit=isinstance(cached, Embeddings))
+            cached = await self.answers.get(terms.key)
+            self.answers.record_lookup(terms.key, hit=isinstance(cached, Embeddings))
             if isinstance(cached, Embeddings):
                 return cached, status_headers(CacheStatus.HIT)
         answer = await self._embed(call)
         if terms.controls.store:
-            await self._keep(terms.key, answer)
+            await self.answers.keep(terms.key, answer)
         return answer, status_headers(CacheStatus.MISS)
 
     async def _embed(self, call: EmbeddingCall) -> Embeddings:
@@ -208,9 +196,9 @@ class ResponseCache:
 
     async def _cached(self, key: str, call: ChatCall) -> LiveAnswer | None:
         """A cached answer, or one shared with an identical request; counts the lookup."""
-        cached = self._store.get(key)
+        cached = await self.answers.get(key)
         if isinstance(cached, WholeAnswer):
-            self._store.record_lookup(key, hit=True)
+            self.answers.record_lookup(key, hit=True)
             return replay(cached, status_headers(CacheStatus.HIT))
         flight = self._flights.joinable(key)
         # Without coalescing only a finished answer is shared: the client that asked for
@@ -219,13 +207,13 @@ class ResponseCache:
         if flight is not None and not (self.settings.coalesce or flight.succeeded):
             flight = None
         if flight is None:
-            self._store.record_lookup(key, hit=False)
+            self.answers.record_lookup(key, hit=False)
             return None
         if flight.succeeded:
             # It finished a moment ago and the cache actor is storing it: a hit.
-            self._store.record_lookup(key, hit=True)
+            self.answers.record_lookup(key, hit=True)
             return await self._follow(flight, CacheStatus.HIT, call)
-        self._store.record_coalesced()
+        self.answers.record_coalesced()
         return await self._follow(flight, CacheStatus.COALESCED, call)
 
     def _launch(self, key: str, controls: CacheControls, opener: Opener) -> Flight:
@@ -235,7 +223,7 @@ class ResponseCache:
             key,
             opener,
             share=controls.lookup,
-            keep=self._keep if controls.store else None,
+            keep=self.answers.keep if controls.store else None,
         )
 
     async def _open(self, call: ChatCall) -> LiveAnswer:
@@ -259,10 +247,3 @@ class ResponseCache:
         except BaseException:
             flight.detach()
             raise
-
-    async def _keep(self, key: str, answer: CachedAnswer) -> None:
-        """Have the cache actor store a finished answer, and wait until it has."""
-        try:
-            await self._bridge.ask(self._actor, StoreAnswer(key, answer), timeout=STORE_TIMEOUT)
-        except UNREACHABLE:
-            log.warning("cache_store_lost", worker=answer.worker)

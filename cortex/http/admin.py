@@ -218,9 +218,15 @@ async def unblock_key(request: web.Request) -> web.Response:
 
 
 async def clear_cache(request: web.Request) -> web.Response:
-    """``POST /admin/cache/clear``: drop every cached answer; the counters are kept."""
+    """``POST /admin/cache/clear``: drop every cached answer; the counters are kept.
+
+    In a fleet the fleet's answers are deleted from Redis and every instance drops its
+    own copy; ``cleared`` counts both.
+    """
     operator = _operator(request)
-    return web.json_response({"cleared": await operator.run(operator.clear_cache)})
+    cleared = await operator.run(operator.clear_cache)
+    shared = await request.app[SERVICES].cache.answers.clear()
+    return web.json_response({"cleared": cleared + (shared or 0)})
 
 
 async def explain_route(request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
@@ -27,6 +28,7 @@ from aiohttp import web
 from actors.board import Board
 from actors.keys import KeyLedger
 from actors.response_store import ResponseStore
+from cortex.cache.answers import Answers, LocalAnswers, open_answers
 from cortex.cache.response_cache import ResponseCache
 from cortex.chat import CachedAnswer
 from cortex.config.runtime import RUNTIME, Runtime
@@ -45,6 +47,9 @@ from cortex.http.routes import SERVICES, Services
 from cortex.http.tenant_admin import install_tenants
 from cortex.observability.telemetry import Telemetry, install_telemetry
 from supervisors import Directory, Handle, Link, SupervisedActor
+
+if TYPE_CHECKING:
+    from cortex.cache.shared import SharedAnswers
 
 log = structlog.get_logger("cortex.front")
 
@@ -133,6 +138,8 @@ class HttpFrontActor(SupervisedActor):
         self._bridge = Bridge()
         self._services: Services | None = None
         self._fleet: Fleet | None = None
+        self._answers: Answers | None = None
+        self._shared: SharedAnswers | None = None
         self._telemetry: Telemetry | None = None
 
     def on_start(self) -> None:
@@ -181,12 +188,20 @@ class HttpFrontActor(SupervisedActor):
             load=self._load,
             version=lambda: config_version(self._runtime.settings),
         )
+        local = LocalAnswers(
+            self._cache_store,
+            # No restart wait: a tell from the loop must never block it.
+            Handle(self._directory, "cache", restart_wait=0.0),
+            self._bridge,
+        )
+        limits = settings.cache.limits
+        self._answers, self._shared = open_answers(local, self._fleet.store, limits)
         telemetry = Telemetry.create(
             self._board,
             self._ledger,
             self._directory,
             admin_token=settings.admin_token,
-            cache_stats=self._cache_store.stats,
+            cache_stats=self._answers.stats,
             endpoints=metric_labels(),
             store_health=self._fleet.health(),
         )
@@ -243,12 +258,10 @@ class HttpFrontActor(SupervisedActor):
     def _app(self, dispatcher: Dispatcher, telemetry: Telemetry) -> web.Application:
         """The aiohttp application: services, the endpoint table, and the request's door."""
         settings = self._settings
+        assert self._answers is not None  # opened before the app is built
         cache = ResponseCache(
             dispatcher=dispatcher,
-            store=self._cache_store,
-            # No restart wait: a tell from the loop must never block it.
-            actor=Handle(self._directory, "cache", restart_wait=0.0),
-            bridge=self._bridge,
+            answers=self._answers,
             settings=settings.cache,
             request_timeout=settings.request_timeout,
         )
@@ -296,6 +309,8 @@ class HttpFrontActor(SupervisedActor):
             await self._session.close()
         if self._breakers is not None:
             self._breakers.unbind()
+        if self._shared is not None:
+            await self._shared.close()
         if self._fleet is not None:
             await self._fleet.close()
 

@@ -61,6 +61,7 @@ async def api_workers(request: web.Request) -> web.Response:
 async def api_stats(request: web.Request) -> web.Response:
     """``GET /api/stats``: counts per worker and per masked key, with any block, and the cache's."""
     services = request.app[SERVICES]
+    await services.cache.answers.refresh()
     keys = services.ledger.snapshot()
     workers = {}
     now = time.monotonic()

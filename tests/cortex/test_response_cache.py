@@ -15,6 +15,7 @@ import pytest
 
 from actors.cache import CacheActor
 from actors.response_store import CacheLimits, ResponseStore
+from cortex.cache.answers import LocalAnswers
 from cortex.cache.response_cache import ResponseCache
 from cortex.cache.terms import HEADER, CacheSettings, CacheStatus, CacheTerms
 from cortex.chat import (
@@ -106,9 +107,7 @@ def make_cache(supervised, store, upstream, bridge, settings: CacheSettings) -> 
     directory, _, _ = supervised
     return ResponseCache(
         dispatcher=upstream,
-        store=store,
-        actor=Handle(directory, "cache", restart_wait=0.0),
-        bridge=bridge,
+        answers=LocalAnswers(store, Handle(directory, "cache", restart_wait=0.0), bridge),
         settings=settings,
         request_timeout=WAIT,
     )

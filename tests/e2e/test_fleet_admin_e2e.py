@@ -62,7 +62,8 @@ def test_a_reload_through_one_instance_reaches_every_instance(
     for other in (b, c):
         eventually(lambda d=other: config_version(d), lambda v: v == after)
         assert workers(other) == {"primary", "second"}
-        assert "fleet_change_applied" in other.logs()
+        # The change is logged just after it is applied: wait for the line too.
+        eventually(other.logs, lambda text: "fleet_change_applied" in text)
 
 
 def test_a_worker_added_through_one_instance_answers_through_another(
