@@ -32,6 +32,7 @@ import orjson
 import structlog
 
 from cortex.errors import GatewayError
+from cortex.fleet.wire import read_object
 
 if TYPE_CHECKING:
     from cortex.fleet.store import SharedStore
@@ -73,11 +74,8 @@ def encode_change(change: AdminChange, sender: str, version: str) -> bytes:
 
 def decode_change(raw: bytes) -> tuple[str, str, AdminChange] | None:
     """``(sender, version, change)`` of a published change; None if it is not one."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict):
+    body = read_object(raw)
+    if body is None:
         return None
     sender, version, action = body.get("from"), body.get("config_version"), body.get("action")
     worker, entry = body.get("worker"), body.get("entry")

@@ -36,6 +36,7 @@ from actors.fleet_breakers import (
     Deliver,
     TrialGranted,
 )
+from cortex.fleet.wire import read_object
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -66,11 +67,8 @@ def encode_event(event: str, sender: str, worker: str, cooldown: float = 0.0) ->
 
 def decode_event(raw: bytes) -> tuple[str, str, str, float] | None:
     """``(event, sender, worker, cooldown)`` of a published event; None if it is not one."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict):
+    body = read_object(raw)
+    if body is None:
         return None
     event, sender, worker = body.get("event"), body.get("from"), body.get("worker")
     cooldown = body.get("cooldown_ms", 0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from cortex.config.settings import Settings
+from cortex.fleet.wire import read_object
 from cortex.observability.health import iso_time
 
 RECORD_TTL = 5
@@ -110,10 +111,5 @@ def encode(record: dict[str, object]) -> bytes:
 
 def decode(raw: object) -> dict[str, object] | None:
     """A stored record, or None for a missing or unreadable one."""
-    if not isinstance(raw, bytes | str):
-        return None
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and "id" in record else None
+    record = read_object(raw)
+    return record if record is not None and "id" in record else None
