@@ -13,6 +13,13 @@ other output names a key by its :func:`key_id` and shows it through :func:`mask_
 ledger tells its :class:`~actors.redaction.Redactor` every key it is given before the key
 can be leased, so an upstream that echoes a key never gets it past the redactor.
 Memory is bounded by the configured keys: counters are integers, no history is kept.
+
+A fleet shares this table through a :class:`KeyObserver` (the ``actors`` layer knows
+nothing of Redis): the ledger tells it every rest it takes and every unblock an operator
+makes, and counts what it has not yet handed over (:meth:`KeyLedger.take_unsent`); what
+the fleet learns comes back through :meth:`KeyLedger.apply_remote_rest`,
+:meth:`KeyLedger.apply_remote_unblock` and :meth:`KeyLedger.merge_fleet_counts`, which
+never call the observer, so nothing echoes around the fleet.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.redaction import Redactor, mask_key
@@ -44,6 +52,47 @@ def key_id(secret: str) -> str:
     The same secret always gets the same id, across restarts and processes.
     """
     return "k" + hashlib.sha256(secret.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRest:
+    """A key taken out of rotation: by whom it is known, why, and until when.
+
+    Attributes:
+        worker: the worker the key belongs to.
+        key_id: the key's stable id.
+        reason: the failure kind that rested it.
+        until: wall-clock end of the rest; ``math.inf`` for an invalid key (until the
+            configuration is reloaded).
+    """
+
+    worker: str
+    key_id: str
+    reason: ErrorKind
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCounts:
+    """A key's counters: leases handed out, successes and failures reported."""
+
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+
+
+class KeyObserver(Protocol):
+    """Told of the ledger's own changes that the rest of a fleet must learn.
+
+    Called without the ledger's lock held, on whatever thread made the change (the event
+    loop for a rest, the key manager for an unblock); an implementation must not block.
+    """
+
+    def rested(self, rest: KeyRest) -> None:
+        """A key was rested, or its rest lengthened, by an outcome seen here."""
+
+    def unblocked(self, worker: str, key_id: str) -> None:
+        """An operator lifted a key's rest here (an unblock, or a reload for an invalid key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +145,10 @@ class _KeyState:
     blocked_until: float | None = None
     blocked_until_wall: float | None = None
     block_reason: ErrorKind | None = None
+    # Counts not yet handed to the fleet (see KeyLedger.take_unsent).
+    unsent_requests: int = 0
+    unsent_successes: int = 0
+    unsent_failures: int = 0
 
     def is_blocked(self, now: float) -> bool:
         return self.blocked_until is not None and self.blocked_until > now
@@ -166,6 +219,7 @@ class KeyLedger:
         self._rng = rng if rng is not None else random.Random()
         self._workers: dict[str, _WorkerKeys] = {}
         self._lock = threading.Lock()
+        self._observer: KeyObserver | None = None
         self.redactor = redactor if redactor is not None else Redactor()
 
     def __repr__(self) -> str:
@@ -175,6 +229,11 @@ class KeyLedger:
     def strategy(self) -> RotationStrategy:
         """The rotation strategy in force."""
         return self._strategy
+
+    def observe(self, observer: KeyObserver | None) -> None:
+        """Tell ``observer`` of every rest and unblock made here from now on (None: nobody)."""
+        with self._lock:
+            self._observer = observer
 
     def set_strategy(self, strategy: RotationStrategy) -> None:
         """Switch rotation strategy; counters, blocks and positions are kept."""
@@ -192,6 +251,7 @@ class KeyLedger:
         stripped, since it is never part of a real key.
         """
         self.redactor.use(_owner(worker), secrets)
+        fixed: list[str] = []
         with self._lock:
             old = self._workers.get(worker, _WorkerKeys())
             keys: dict[str, _KeyState] = {}
@@ -207,7 +267,12 @@ class KeyLedger:
                     if keys[kid].block_reason is ErrorKind.INVALID_KEY:
                         # A reload is the operator saying the key was fixed upstream.
                         keys[kid].clear_block()
+                        fixed.append(kid)
             self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
+            observer = self._observer
+        if observer is not None:
+            for kid in fixed:
+                observer.unblocked(worker, kid)
 
     def remove_worker(self, worker: str) -> None:
         """Forget a worker and all its keys; unknown workers are ignored.
@@ -247,6 +312,7 @@ class KeyLedger:
                 return None
             chosen = self._pick(entry, usable)
             chosen.requests += 1
+            chosen.unsent_requests += 1
             chosen.last_used = self._wall_clock()
             entry.last_leased = chosen.key_id
             return KeyLease(worker, chosen.key_id, chosen.masked, chosen.secret)
@@ -269,6 +335,7 @@ class KeyLedger:
             state = self._find(worker, key_id)
             if state is not None:
                 state.successes += 1
+                state.unsent_successes += 1
 
     def report_failure(self, worker: str, key_id: str, failure: UpstreamFailure) -> None:
         """Count a failed attempt and block the key if the failure is the key's fault.
@@ -286,14 +353,20 @@ class KeyLedger:
             if state is None:
                 return
             state.failures += 1
+            state.unsent_failures += 1
             if not failure.blocks_key:
                 return
             seconds = self._block_seconds(failure)
             until = self._clock() + seconds
-            if state.blocked_until is None or until >= state.blocked_until:
-                state.blocked_until = until
-                state.blocked_until_wall = self._wall_clock() + seconds
-                state.block_reason = failure.kind
+            if state.blocked_until is not None and until < state.blocked_until:
+                return
+            state.blocked_until = until
+            state.blocked_until_wall = self._wall_clock() + seconds
+            state.block_reason = failure.kind
+            observer = self._observer
+            rest = KeyRest(worker, key_id, failure.kind, state.blocked_until_wall)
+        if observer is not None:
+            observer.rested(rest)
 
     def _block_seconds(self, failure: UpstreamFailure) -> float:
         if failure.kind is ErrorKind.INVALID_KEY:
@@ -315,7 +388,95 @@ class KeyLedger:
             if state is None or not state.is_blocked(self._clock()):
                 return False
             state.clear_block()
+            observer = self._observer
+        if observer is not None:
+            observer.unblocked(worker, key_id)
+        return True
+
+    # -- the fleet's side: what other instances saw, merged here without echo ----------
+
+    def apply_remote_rest(self, rest: KeyRest) -> bool:
+        """Rest a key as another instance did; never shortens a rest, never tells the observer.
+
+        An invalid key's rest lasts until a reload, whatever ``rest.until`` says.
+
+        Returns:
+            Whether the key's rest began or lengthened here (False for unknown keys and
+            for rests already over).
+        """
+        with self._lock:
+            state = self._find(rest.worker, rest.key_id)
+            if state is None:
+                return False
+            now, wall = self._clock(), self._wall_clock()
+            if rest.reason is ErrorKind.INVALID_KEY:
+                until, until_wall = math.inf, math.inf
+            else:
+                until, until_wall = now + (rest.until - wall), rest.until
+            if until <= now or (state.blocked_until is not None and until <= state.blocked_until):
+                return False
+            state.blocked_until = until
+            state.blocked_until_wall = until_wall
+            state.block_reason = rest.reason
             return True
+
+    def apply_remote_unblock(self, worker: str, key_id: str) -> bool:
+        """Lift a key's rest as an operator did through another instance (no observer call).
+
+        Returns:
+            Whether the key was resting here.
+        """
+        with self._lock:
+            state = self._find(worker, key_id)
+            if state is None or not state.is_blocked(self._clock()):
+                return False
+            state.clear_block()
+            return True
+
+    def rests(self) -> list[KeyRest]:
+        """Every current rest, for a fleet resynchronising after an outage."""
+        with self._lock:
+            now = self._clock()
+            return [
+                KeyRest(worker, s.key_id, s.block_reason, s.blocked_until_wall)
+                for worker, entry in self._workers.items()
+                for s in entry.keys.values()
+                if s.is_blocked(now)
+                and s.block_reason is not None
+                and s.blocked_until_wall is not None
+            ]
+
+    def take_unsent(self) -> dict[tuple[str, str], KeyCounts]:
+        """The counts made here since the last call, per ``(worker, key_id)``; zeroed after.
+
+        Keys with nothing new are left out.
+        """
+        taken: dict[tuple[str, str], KeyCounts] = {}
+        with self._lock:
+            for worker, entry in self._workers.items():
+                for s in entry.keys.values():
+                    if s.unsent_requests or s.unsent_successes or s.unsent_failures:
+                        taken[worker, s.key_id] = KeyCounts(
+                            s.unsent_requests, s.unsent_successes, s.unsent_failures
+                        )
+                        s.unsent_requests = s.unsent_successes = s.unsent_failures = 0
+        return taken
+
+    def merge_fleet_counts(self, totals: dict[tuple[str, str], KeyCounts]) -> None:
+        """Show the fleet's counts: each key's total plus what it counted since it was taken.
+
+        See :func:`merged_count` for the rule. Keys the fleet has no total for keep theirs.
+        """
+        with self._lock:
+            for (worker, kid), total in totals.items():
+                state = self._find(worker, kid)
+                if state is None:
+                    continue
+                state.requests = merged_count(state.requests, total.requests, state.unsent_requests)
+                state.successes = merged_count(
+                    state.successes, total.successes, state.unsent_successes
+                )
+                state.failures = merged_count(state.failures, total.failures, state.unsent_failures)
 
     def unblock_expired(self) -> list[tuple[str, str]]:
         """Clear every block whose time has passed (the periodic sweep).
@@ -388,6 +549,16 @@ class KeyLedger:
     def _find(self, worker: str, kid: str) -> _KeyState | None:
         entry = self._workers.get(worker)
         return None if entry is None else entry.keys.get(kid)
+
+
+def merged_count(local: int, fleet: int, unsent: int) -> int:
+    """A key's count once the fleet's total is known: the total plus what is not in it yet.
+
+    ``fleet`` includes everything this instance handed over; ``unsent`` is what it counted
+    since. Counts only grow, so a fleet total that went backwards (a Redis that restarted
+    empty) never lowers the local count; the resync puts the known totals back.
+    """
+    return max(local, fleet + unsent)
 
 
 def _owner(worker: str) -> str:

@@ -180,6 +180,7 @@ class HttpFrontActor(SupervisedActor):
             self._identity,
             load=self._load,
             version=lambda: config_version(self._runtime.settings),
+            ledger=self._ledger,
         )
         telemetry = Telemetry.create(
             self._board,

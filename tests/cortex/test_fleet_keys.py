@@ -1,0 +1,157 @@
+"""The fleet's key state: field names, stored values, and the two scripts on a real Redis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from actors.keys import KeyCounts, KeyRest
+from actors.outcomes import ErrorKind
+from cortex.fleet.keys import (
+    COUNTS_SCRIPT,
+    INVALID_KEEP,
+    REST_SCRIPT,
+    count_fields,
+    parse_counts,
+    parse_rest,
+    rest_field,
+    rest_message,
+    stored_until,
+    totals_by_key,
+)
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize("worker", ["groq", "ollama:gpu-1", "a/b:c"])
+def test_a_rest_read_back_names_the_same_key_whatever_the_worker_name(worker):
+    rest = KeyRest(worker, "k0123456789", ErrorKind.QUOTA_EXHAUSTED, NOW + 5)
+
+    value = f"{stored_until(rest, NOW)!r}|{rest.reason.value}"
+
+    assert parse_rest(rest_field(worker, "k0123456789"), value.encode()) == rest
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("k1:groq", b"soon|rate_limited"), ("k1:groq", b"12.0|no_such_reason"), ("k1", b"")],
+)
+def test_an_unreadable_rest_is_ignored(field, value):
+    assert parse_rest(field, value) is None
+
+
+def test_an_invalid_mark_is_kept_a_day_in_redis():
+    rest = KeyRest("groq", "k1", ErrorKind.INVALID_KEY, math.inf)
+
+    assert stored_until(rest, NOW) == NOW + INVALID_KEEP
+
+
+def test_a_rest_message_carries_what_a_peer_needs():
+    rest = KeyRest("groq", "k1", ErrorKind.RATE_LIMITED, NOW + 9)
+
+    assert orjson.loads(rest_message(rest, NOW + 9, "me")) == {
+        "op": "rest",
+        "from": "me",
+        "worker": "groq",
+        "key": "k1",
+        "reason": "rate_limited",
+        "until": NOW + 9,
+    }
+
+
+def test_counts_round_trip_through_fields_per_worker_and_key():
+    batch = {("groq", "k1"): KeyCounts(3, 2, 1), ("ollama:1", "k2"): KeyCounts(1, 0, 0)}
+    args = count_fields(batch)
+    flat = [str(a).encode() for a in args]
+
+    assert args == ["k1:r:groq", 3, "k1:s:groq", 2, "k1:f:groq", 1, "k2:r:ollama:1", 1]
+    assert totals_by_key(parse_counts(flat)) == {
+        ("groq", "k1"): KeyCounts(3, 2, 1),
+        ("ollama:1", "k2"): KeyCounts(1, 0, 0),
+    }
+
+
+def test_unknown_fields_and_values_in_the_counts_hash_are_ignored():
+    fields = parse_counts([b"k1:r:groq", b"4", b"k1:x:groq", b"9", b"k1:s:groq", b"many"])
+
+    assert totals_by_key(fields) == {("groq", "k1"): KeyCounts(requests=4)}
+
+
+# -- the scripts, on a real redis-server ---------------------------------------------------
+
+
+@pytest.fixture
+def client(redis_server: Any, redis_prefix: str) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(redis_server.url) as connection:
+        yield connection
+        for name in connection.scan_iter(f"{redis_prefix}*"):
+            connection.delete(name)
+
+
+def rest(client: redis.Redis, key: str, field: str, until: float, now: float = NOW) -> int:
+    return int(
+        client.eval(REST_SCRIPT, 1, key, field, repr(until), "rate_limited", repr(now), "ch", "m")
+    )
+
+
+def add(client: redis.Redis, prefix: str, number: int, *args: str | int) -> dict[str, int]:
+    flat = client.eval(COUNTS_SCRIPT, 2, f"{prefix}:c", f"{prefix}:b", 60, number, *args)
+    return parse_counts(flat)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kept"),
+    [(NOW + 10, NOW + 20, NOW + 20), (NOW + 20, NOW + 10, NOW + 20)],
+)
+def test_the_rest_script_never_shortens_a_rest(client, redis_prefix, first, second, kept):
+    key = f"{redis_prefix}:rests"
+    rest(client, key, "k1:groq", first)
+    rest(client, key, "k1:groq", second)
+
+    assert float(client.hget(key, "k1:groq").split(b"|")[0]) == kept
+
+
+def test_the_rest_script_drops_rests_that_are_over(client, redis_prefix):
+    key = f"{redis_prefix}:rests"
+    rest(client, key, "k1:groq", NOW + 5)
+    rest(client, key, "k2:groq", NOW + 50, now=NOW + 10)
+
+    assert set(client.hkeys(key)) == {b"k2:groq"}
+
+
+def test_a_batch_is_added_once_even_when_sent_again(client, redis_prefix):
+    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)
+    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)  # its answer was lost: sent again
+
+    assert add(client, redis_prefix, 2, 0, "k1:r:groq", 1) == {"k1:r:groq": 6}
+
+
+def test_two_instances_batches_add_up(client, redis_prefix):
+    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)
+    other = f"{redis_prefix}x"
+    flat = client.eval(
+        COUNTS_SCRIPT, 2, f"{redis_prefix}:c", f"{other}:b", 60, 1, 0, "k1:r:groq", 2
+    )
+
+    assert parse_counts(flat) == {"k1:r:groq": 7}
+
+
+@pytest.mark.parametrize(("stored", "restored", "total"), [(None, 9, 9), (12, 9, 12), (4, 9, 9)])
+def test_a_restore_raises_a_total_to_the_highest_seen_never_lowers_it(
+    client, redis_prefix, stored, restored, total
+):
+    if stored is not None:
+        client.hset(f"{redis_prefix}:c", "k1:r:groq", stored)
+
+    assert add(client, redis_prefix, 0, 1, "k1:r:groq", restored) == {"k1:r:groq": total}
+
+
+def test_a_restore_comes_before_the_batch_it_is_sent_with(client, redis_prefix):
+    answer = add(client, redis_prefix, 1, 1, "k1:r:groq", 10, "k1:r:groq", 3)
+
+    assert answer == {"k1:r:groq": 13}
