@@ -21,9 +21,13 @@ with a shared store. Requests never wait on it: a checkout reads the local ledge
 
 On every (re)connection the store runs :meth:`FleetKeys.resync`: unblocks made while Redis
 was unreachable are sent, this instance's current rests are written (and published when
-they are news), the fleet's rests are applied here, and the next count batch first puts
-back, field by field, the highest totals this instance last saw (so a Redis that
-restarted empty gets its counts back, and one that kept them is left alone).
+they are news), and the fleet's rests are applied here. Counts survive a Redis that
+restarted empty through its *life* (``<prefix>:keys:life``, an id set when the counts
+begin): after any failure, a batch carries the totals this instance last saw and the life
+it saw them in; in a new life they raise ``<prefix>:keys:base`` (the totals from before
+it began) to their maximum, and the fleet's totals are the base plus the new life's
+counts. Nothing is counted twice, and what is lost is only what no instance had seen in a
+reply before Redis went (see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import secrets
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -78,25 +83,41 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 
-# Add one instance's count batch and answer the fleet's totals. KEYS: the counts hash, the
-# instance's batch number. ARGV: batch number ttl, batch number, n, then n (field, total)
-# pairs to restore (raised to at least that total), then (field, delta) pairs to add.
-# A batch whose number is not above the last one added was added already: it is skipped.
+# Add one instance's count batch and answer the fleet's totals.
+# KEYS: the counts added during this Redis's life, the totals from before it began (its
+# base), the instance's last batch number, the life's id.
+# ARGV: batch number ttl, batch number, an id for a new life, the life this instance's
+# totals were seen in ('' if none), n, then n (field, total) pairs this instance saw, then
+# (field, delta) pairs to add.
+# A Redis without a life id lost its data (or is new): it starts a life. Totals seen in an
+# earlier life raise the base to at least them (a maximum: each instance's are a snapshot
+# of the same counters, so they must not be added up); totals seen in this life are
+# already in it. A batch whose number is not above the last one added is skipped.
 COUNTS_SCRIPT = """
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  local have = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
-  if have < tonumber(ARGV[i + 1]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  i = i + 2
+local life = redis.call('GET', KEYS[4])
+if not life then
+  life = ARGV[3]
+  redis.call('SET', KEYS[4], life)
 end
-if i <= #ARGV and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[2]) then
+local n = tonumber(ARGV[5])
+local i = 6
+if ARGV[4] ~= '' and ARGV[4] ~= life then
+  for _ = 1, n do
+    local have = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+    if have < tonumber(ARGV[i + 1]) then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  end
+else
+  i = i + 2 * n
+end
+if i <= #ARGV and tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[2]) then
   while i <= #ARGV do
     redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
     i = i + 2
   end
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+  redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[1])
 end
-return redis.call('HGETALL', KEYS[1])
+return {life, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
 
@@ -165,6 +186,11 @@ def parse_counts(flat: Sequence[bytes | str]) -> dict[str, int]:
     return fields
 
 
+def fleet_totals(counts: dict[str, int], base: dict[str, int]) -> dict[str, int]:
+    """The fleet's totals per field: this Redis life's counts plus the base from before it."""
+    return {name: counts.get(name, 0) + base.get(name, 0) for name in counts.keys() | base}
+
+
 def totals_by_key(fields: dict[str, int]) -> dict[tuple[str, str], KeyCounts]:
     """The counts hash's fields gathered per ``(worker, key_id)``; unknown letters ignored."""
     names = dict(COUNTERS)
@@ -195,6 +221,9 @@ class FleetKeys:
         self._instance = instance
         self._rests = store.key("keys", "rests")
         self._counts = store.key("keys", "counts")
+        self._base = store.key("keys", "base")
+        self._life_key = store.key("keys", "life")
+        self._life = ""
         self._batch_key = store.key("keys", "batch", instance)
         self._channel = store.key(CHANNEL)
         self._counts_script = store.script(COUNTS_SCRIPT)
@@ -266,6 +295,9 @@ class FleetKeys:
 
     async def resync(self) -> None:
         """Merge with Redis after a (re)connection: unblocks, then rests both ways, then counts."""
+        # Set before the first await: no count batch may reach a Redis that restarted
+        # empty before the totals are put back, or the batch would be taken for them.
+        self._restore = True
         offline, self._unblocked_offline = self._unblocked_offline, set()
         for worker, key_id in offline:
             self.unblocked(worker, key_id)
@@ -277,7 +309,6 @@ class FleetKeys:
             found = parse_rest(field, value)
             if found is not None and found.until > now:
                 self._ledger.apply_remote_rest(found)
-        self._restore = True
 
     # -- counts --------------------------------------------------------------------------
 
@@ -302,14 +333,25 @@ class FleetKeys:
         if self._restore:
             for name, value in self._seen.items():
                 restore += [name, value]
-        args = [BATCH_KEEP, number, len(restore) // 2, *restore, *count_fields(batch)]
-        keys = [self._counts, self._batch_key]
+        head: list[str | int] = [
+            BATCH_KEEP,
+            number,
+            secrets.token_hex(8),
+            self._life,
+            len(restore) // 2,
+        ]
+        args = [*head, *restore, *count_fields(batch)]
+        keys = [self._counts, self._base, self._batch_key, self._life_key]
         answer = await self._store.run(lambda _: self._counts_script(keys=keys, args=args))
         if answer is None:
+            # Redis may come back empty: the next batch that reaches it puts totals back.
+            self._restore = True
             return
         self._batch = None
         self._restore = False
-        self._seen = parse_counts(answer)
+        life, counts, base = answer
+        self._life = life.decode() if isinstance(life, bytes) else str(life)
+        self._seen = fleet_totals(parse_counts(counts), parse_counts(base))
         self._ledger.merge_fleet_counts(totals_by_key(self._seen))
 
 

@@ -17,6 +17,7 @@ from cortex.fleet.keys import (
     INVALID_KEEP,
     REST_SCRIPT,
     count_fields,
+    fleet_totals,
     parse_counts,
     parse_rest,
     rest_field,
@@ -99,9 +100,83 @@ def rest(client: redis.Redis, key: str, field: str, until: float, now: float = N
     )
 
 
-def add(client: redis.Redis, prefix: str, number: int, *args: str | int) -> dict[str, int]:
-    flat = client.eval(COUNTS_SCRIPT, 2, f"{prefix}:c", f"{prefix}:b", 60, number, *args)
-    return parse_counts(flat)
+class Instance:
+    """One instance's side of the counts script: its batch numbers and the life it knows."""
+
+    def __init__(self, client: redis.Redis, prefix: str, name: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.name = name
+        self.life = ""
+
+    def add(
+        self, number: int, *deltas: str | int, seen: dict[str, int] | None = None
+    ) -> dict[str, int]:
+        """Send a batch (and the totals seen, as after a failure); the fleet's totals."""
+        restore = [part for name, total in (seen or {}).items() for part in (name, total)]
+        keys = [
+            f"{self.prefix}:c",
+            f"{self.prefix}:base",
+            f"{self.prefix}:b:{self.name}",
+            f"{self.prefix}:life",
+        ]
+        args = [
+            60,
+            number,
+            f"life-{self.name}-{number}",
+            self.life,
+            len(restore) // 2,
+            *restore,
+            *deltas,
+        ]
+        life, counts, base = self.client.eval(COUNTS_SCRIPT, len(keys), *keys, *args)
+        self.life = life.decode()
+        return fleet_totals(parse_counts(counts), parse_counts(base))
+
+
+@pytest.fixture
+def one(client, redis_prefix) -> Instance:
+    return Instance(client, redis_prefix, "one")
+
+
+@pytest.fixture
+def two(client, redis_prefix) -> Instance:
+    return Instance(client, redis_prefix, "two")
+
+
+def test_a_batch_is_added_once_even_when_sent_again(one):
+    one.add(1, "k1:r:groq", 5)
+    one.add(1, "k1:r:groq", 5)  # its answer was lost: sent again
+
+    assert one.add(2, "k1:r:groq", 1) == {"k1:r:groq": 6}
+
+
+def test_two_instances_batches_add_up(one, two):
+    one.add(1, "k1:r:groq", 5)
+
+    assert two.add(1, "k1:r:groq", 2) == {"k1:r:groq": 7}
+
+
+def test_totals_seen_in_the_same_life_are_not_added_again(one, two):
+    one.add(1, "k1:r:groq", 5)
+    seen = two.add(1, "k1:r:groq", 2)
+
+    assert one.add(2, "k1:r:groq", 1, seen=seen) == {"k1:r:groq": 8}
+
+
+def test_after_redis_lost_its_data_the_highest_totals_seen_come_back_once(
+    client, redis_prefix, one, two
+):
+    one.add(1, "k1:r:groq", 5)
+    seen_by_one = one.add(2)  # 5
+    seen_by_two = two.add(1, "k1:r:groq", 2)  # 7: the latest
+    for name in client.scan_iter(f"{redis_prefix}*"):  # Redis restarts empty
+        client.delete(name)
+
+    one.add(3, "k1:r:groq", 10, seen=seen_by_one)  # the stale snapshot arrives first
+    after = two.add(2, "k1:r:groq", 1, seen=seen_by_two)
+
+    assert after == {"k1:r:groq": 7 + 10 + 1}
 
 
 @pytest.mark.parametrize(
@@ -122,36 +197,3 @@ def test_the_rest_script_drops_rests_that_are_over(client, redis_prefix):
     rest(client, key, "k2:groq", NOW + 50, now=NOW + 10)
 
     assert set(client.hkeys(key)) == {b"k2:groq"}
-
-
-def test_a_batch_is_added_once_even_when_sent_again(client, redis_prefix):
-    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)
-    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)  # its answer was lost: sent again
-
-    assert add(client, redis_prefix, 2, 0, "k1:r:groq", 1) == {"k1:r:groq": 6}
-
-
-def test_two_instances_batches_add_up(client, redis_prefix):
-    add(client, redis_prefix, 1, 0, "k1:r:groq", 5)
-    other = f"{redis_prefix}x"
-    flat = client.eval(
-        COUNTS_SCRIPT, 2, f"{redis_prefix}:c", f"{other}:b", 60, 1, 0, "k1:r:groq", 2
-    )
-
-    assert parse_counts(flat) == {"k1:r:groq": 7}
-
-
-@pytest.mark.parametrize(("stored", "restored", "total"), [(None, 9, 9), (12, 9, 12), (4, 9, 9)])
-def test_a_restore_raises_a_total_to_the_highest_seen_never_lowers_it(
-    client, redis_prefix, stored, restored, total
-):
-    if stored is not None:
-        client.hset(f"{redis_prefix}:c", "k1:r:groq", stored)
-
-    assert add(client, redis_prefix, 0, 1, "k1:r:groq", restored) == {"k1:r:groq": total}
-
-
-def test_a_restore_comes_before_the_batch_it_is_sent_with(client, redis_prefix):
-    answer = add(client, redis_prefix, 1, 1, "k1:r:groq", 10, "k1:r:groq", 3)
-
-    assert answer == {"k1:r:groq": 13}
