@@ -26,8 +26,8 @@ restarted empty through its *life* (``<prefix>:keys:life``, an id set when the c
 begin): after any failure, a batch carries the totals this instance last saw and the life
 it saw them in; in a new life they raise ``<prefix>:keys:base`` (the totals from before
 it began) to their maximum, and the fleet's totals are the base plus the new life's
-counts. Nothing is counted twice, and what is lost is only what no instance had seen in a
-reply before Redis went (see docs/scaling.md).
+counts. Every batch is counted once, but for the two rare cases of at most one batch each
+that docs/scaling.md spells out.
 """
 
 from __future__ import annotations
