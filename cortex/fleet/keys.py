@@ -224,7 +224,9 @@ class FleetKeys:
         self._base = store.key("keys", "base")
         self._life_key = store.key("keys", "life")
         self._life = ""
-        self._batch_key = store.key("keys", "batch", instance)
+        # Numbered per object, not per instance: a restarted front (same instance id) starts
+        # again from 1, and Redis must not take its batches for ones it already added.
+        self._batch_key = store.key("keys", "batch", instance, secrets.token_hex(4))
         self._channel = store.key(CHANNEL)
         self._counts_script = store.script(COUNTS_SCRIPT)
         self._batch: tuple[int, dict[tuple[str, str], KeyCounts]] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -10,12 +11,13 @@ import orjson
 import pytest
 import redis
 
-from actors.keys import KeyCounts, KeyRest
+from actors.keys import KeyCounts, KeyLedger, KeyRest, key_id
 from actors.outcomes import ErrorKind
 from cortex.fleet.keys import (
     COUNTS_SCRIPT,
     INVALID_KEEP,
     REST_SCRIPT,
+    FleetKeys,
     count_fields,
     fleet_totals,
     parse_counts,
@@ -25,6 +27,7 @@ from cortex.fleet.keys import (
     stored_until,
     totals_by_key,
 )
+from cortex.fleet.store import SharedStore
 
 NOW = 1_700_000_000.0
 
@@ -197,3 +200,32 @@ def test_the_rest_script_drops_rests_that_are_over(client, redis_prefix):
     rest(client, key, "k2:groq", NOW + 50, now=NOW + 10)
 
     assert set(client.hkeys(key)) == {b"k2:groq"}
+
+
+# -- FleetKeys itself, on a real redis-server -------------------------------------------
+
+
+def test_a_restarted_front_of_the_same_instance_gets_its_batches_counted(
+    redis_server, redis_prefix
+):
+    """A new FleetKeys under the same instance id numbers its batches from 1 again."""
+    ledger = KeyLedger()
+    ledger.configure("groq", ["sk-alpha-0123456789"])
+
+    async def one_front() -> None:
+        store = SharedStore(redis_server.url, prefix=redis_prefix, budget=1.0, shown_url="redis")
+        keys = FleetKeys(store, ledger, "same-instance")
+        keys.attach()
+        await store.start()
+        for _ in range(3):
+            ledger.checkout("groq")
+            await keys.sync_counts()
+        await keys.close()
+        await store.close()
+
+    asyncio.run(one_front())
+    asyncio.run(one_front())
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        stored = client.hgetall(f"{redis_prefix}:keys:counts")
+    assert stored == {f"{key_id('sk-alpha-0123456789')}:r:groq".encode(): b"6"}
