@@ -14,26 +14,23 @@ ledger tells its :class:`~actors.redaction.Redactor` every key it is given befor
 can be leased, so an upstream that echoes a key never gets it past the redactor.
 Memory is bounded by the configured keys: counters are integers, no history is kept.
 
-A fleet shares this table through a :class:`KeyObserver` (the ``actors`` layer knows
-nothing of Redis): the ledger tells it every rest it takes and every unblock an operator
-makes, and counts what it has not yet handed over (:meth:`KeyLedger.take_unsent`); what
-the fleet learns comes back through :meth:`KeyLedger.apply_remote_rest`,
-:meth:`KeyLedger.apply_remote_unblock` and :meth:`KeyLedger.merge_fleet_counts`, which
-never call the observer, so nothing echoes around the fleet.
+A fleet shares this table (:mod:`actors.key_sharing`): the ledger tells its
+:class:`KeyObserver` every rest it takes and every unblock an operator makes, and counts
+what it has not yet handed over; what the fleet learns comes back through the methods of
+:class:`~actors.key_sharing.LedgerSharing`, which never call the observer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
+from actors.key_records import KeyLease, KeyState, KeyView, WorkerKeys, key_id
+from actors.key_sharing import KeyCounts, KeyObserver, KeyRest, LedgerSharing, merged_count
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.redaction import Redactor, mask_key
 
@@ -46,141 +43,7 @@ class RotationStrategy(StrEnum):
     RANDOM = "random"
 
 
-def key_id(secret: str) -> str:
-    """Return a stable, non-secret identifier for a key, safe in URLs and logs.
-
-    The same secret always gets the same id, across restarts and processes.
-    """
-    return "k" + hashlib.sha256(secret.encode()).hexdigest()[:10]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRest:
-    """A key taken out of rotation: by whom it is known, why, and until when.
-
-    Attributes:
-        worker: the worker the key belongs to.
-        key_id: the key's stable id.
-        reason: the failure kind that rested it.
-        until: wall-clock end of the rest; ``math.inf`` for an invalid key (until the
-            configuration is reloaded).
-    """
-
-    worker: str
-    key_id: str
-    reason: ErrorKind
-    until: float
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCounts:
-    """A key's counters: leases handed out, successes and failures reported."""
-
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-
-
-class KeyObserver(Protocol):
-    """Told of the ledger's own changes that the rest of a fleet must learn.
-
-    Called without the ledger's lock held, on whatever thread made the change (the event
-    loop for a rest, the key manager for an unblock); an implementation must not block.
-    """
-
-    def rested(self, rest: KeyRest) -> None:
-        """A key was rested, or its rest lengthened, by an outcome seen here."""
-
-    def unblocked(self, worker: str, key_id: str) -> None:
-        """An operator lifted a key's rest here (an unblock, or a reload for an invalid key)."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLease:
-    """A key handed out for one upstream attempt. ``secret`` never appears in its repr."""
-
-    worker: str
-    key_id: str
-    masked: str
-    secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyView:
-    """A key's published state, safe to show: no secret, only its masked form.
-
-    Attributes:
-        key_id: the key's stable id (see :func:`key_id`).
-        masked: the key as :func:`mask_key` shows it.
-        requests: leases handed out.
-        successes: attempts reported successful.
-        failures: attempts reported failed, whatever the kind.
-        last_used: wall-clock time of the last lease, if any.
-        blocked_until: wall-clock time the current block ends, if blocked.
-        block_reason: the failure kind that caused the current block, if blocked.
-    """
-
-    key_id: str
-    masked: str
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    last_used: float | None = None
-    blocked_until: float | None = None
-    block_reason: ErrorKind | None = None
-
-
-@dataclass(slots=True)
-class _KeyState:
-    """One key's mutable record; only touched with the ledger's lock held."""
-
-    secret: str = field(repr=False)
-    key_id: str
-    masked: str
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    last_used: float | None = None
-    # Monotonic deadline drives expiry; the wall-clock twin is only for display.
-    blocked_until: float | None = None
-    blocked_until_wall: float | None = None
-    block_reason: ErrorKind | None = None
-    # Counts not yet handed to the fleet (see KeyLedger.take_unsent).
-    unsent_requests: int = 0
-    unsent_successes: int = 0
-    unsent_failures: int = 0
-
-    def is_blocked(self, now: float) -> bool:
-        return self.blocked_until is not None and self.blocked_until > now
-
-    def clear_block(self) -> None:
-        self.blocked_until = None
-        self.blocked_until_wall = None
-        self.block_reason = None
-
-    def view(self, now: float) -> KeyView:
-        blocked = self.is_blocked(now)
-        return KeyView(
-            key_id=self.key_id,
-            masked=self.masked,
-            requests=self.requests,
-            successes=self.successes,
-            failures=self.failures,
-            last_used=self.last_used,
-            blocked_until=self.blocked_until_wall if blocked else None,
-            block_reason=self.block_reason if blocked else None,
-        )
-
-
-@dataclass(slots=True)
-class _WorkerKeys:
-    """A worker's keys in configured order, plus the round-robin position."""
-
-    keys: dict[str, _KeyState] = field(default_factory=dict)
-    last_leased: str | None = None
-
-
-class KeyLedger:
+class KeyLedger(LedgerSharing):
     """Thread-safe key table: one writer (the KeyManager actor), any number of readers.
 
     Args:
@@ -217,7 +80,7 @@ class KeyLedger:
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
-        self._workers: dict[str, _WorkerKeys] = {}
+        self._workers: dict[str, WorkerKeys] = {}
         self._lock = threading.Lock()
         self._observer: KeyObserver | None = None
         self.redactor = redactor if redactor is not None else Redactor()
@@ -253,22 +116,22 @@ class KeyLedger:
         self.redactor.use(_owner(worker), secrets)
         fixed: list[str] = []
         with self._lock:
-            old = self._workers.get(worker, _WorkerKeys())
-            keys: dict[str, _KeyState] = {}
+            old = self._workers.get(worker, WorkerKeys())
+            keys: dict[str, KeyState] = {}
             for raw in secrets:
                 secret = raw.strip()
                 if not secret:
                     continue
                 kid = key_id(secret)
                 if kid not in keys:
-                    keys[kid] = old.keys.get(kid) or _KeyState(
+                    keys[kid] = old.keys.get(kid) or KeyState(
                         secret=secret, key_id=kid, masked=mask_key(secret)
                     )
                     if keys[kid].block_reason is ErrorKind.INVALID_KEY:
                         # A reload is the operator saying the key was fixed upstream.
                         keys[kid].clear_block()
                         fixed.append(kid)
-            self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
+            self._workers[worker] = WorkerKeys(keys=keys, last_leased=old.last_leased)
             observer = self._observer
         if observer is not None:
             for kid in fixed:
@@ -302,7 +165,7 @@ class KeyLedger:
             if entry is None:
                 return None
             now = self._clock()
-            usable: list[_KeyState] = []
+            usable: list[KeyState] = []
             for state in entry.keys.values():
                 if state.blocked_until is not None and not state.is_blocked(now):
                     state.clear_block()
@@ -317,7 +180,7 @@ class KeyLedger:
             entry.last_leased = chosen.key_id
             return KeyLease(worker, chosen.key_id, chosen.masked, chosen.secret)
 
-    def _pick(self, entry: _WorkerKeys, usable: list[_KeyState]) -> _KeyState:
+    def _pick(self, entry: WorkerKeys, usable: list[KeyState]) -> KeyState:
         """Choose among usable keys (non-empty, in configured order) by strategy."""
         if self._strategy is RotationStrategy.RANDOM:
             return self._rng.choice(usable)
@@ -393,91 +256,6 @@ class KeyLedger:
             observer.unblocked(worker, key_id)
         return True
 
-    # -- the fleet's side: what other instances saw, merged here without echo ----------
-
-    def apply_remote_rest(self, rest: KeyRest) -> bool:
-        """Rest a key as another instance did; never shortens a rest, never tells the observer.
-
-        An invalid key's rest lasts until a reload, whatever ``rest.until`` says.
-
-        Returns:
-            Whether the key's rest began or lengthened here (False for unknown keys and
-            for rests already over).
-        """
-        with self._lock:
-            state = self._find(rest.worker, rest.key_id)
-            if state is None:
-                return False
-            now, wall = self._clock(), self._wall_clock()
-            if rest.reason is ErrorKind.INVALID_KEY:
-                until, until_wall = math.inf, math.inf
-            else:
-                until, until_wall = now + (rest.until - wall), rest.until
-            if until <= now or (state.blocked_until is not None and until <= state.blocked_until):
-                return False
-            state.blocked_until = until
-            state.blocked_until_wall = until_wall
-            state.block_reason = rest.reason
-            return True
-
-    def apply_remote_unblock(self, worker: str, key_id: str) -> bool:
-        """Lift a key's rest as an operator did through another instance (no observer call).
-
-        Returns:
-            Whether the key was resting here.
-        """
-        with self._lock:
-            state = self._find(worker, key_id)
-            if state is None or not state.is_blocked(self._clock()):
-                return False
-            state.clear_block()
-            return True
-
-    def rests(self) -> list[KeyRest]:
-        """Every current rest, for a fleet resynchronising after an outage."""
-        with self._lock:
-            now = self._clock()
-            return [
-                KeyRest(worker, s.key_id, s.block_reason, s.blocked_until_wall)
-                for worker, entry in self._workers.items()
-                for s in entry.keys.values()
-                if s.is_blocked(now)
-                and s.block_reason is not None
-                and s.blocked_until_wall is not None
-            ]
-
-    def take_unsent(self) -> dict[tuple[str, str], KeyCounts]:
-        """The counts made here since the last call, per ``(worker, key_id)``; zeroed after.
-
-        Keys with nothing new are left out.
-        """
-        taken: dict[tuple[str, str], KeyCounts] = {}
-        with self._lock:
-            for worker, entry in self._workers.items():
-                for s in entry.keys.values():
-                    if s.unsent_requests or s.unsent_successes or s.unsent_failures:
-                        taken[worker, s.key_id] = KeyCounts(
-                            s.unsent_requests, s.unsent_successes, s.unsent_failures
-                        )
-                        s.unsent_requests = s.unsent_successes = s.unsent_failures = 0
-        return taken
-
-    def merge_fleet_counts(self, totals: dict[tuple[str, str], KeyCounts]) -> None:
-        """Show the fleet's counts: each key's total plus what it counted since it was taken.
-
-        See :func:`merged_count` for the rule. Keys the fleet has no total for keep theirs.
-        """
-        with self._lock:
-            for (worker, kid), total in totals.items():
-                state = self._find(worker, kid)
-                if state is None:
-                    continue
-                state.requests = merged_count(state.requests, total.requests, state.unsent_requests)
-                state.successes = merged_count(
-                    state.successes, total.successes, state.unsent_successes
-                )
-                state.failures = merged_count(state.failures, total.failures, state.unsent_failures)
-
     def unblock_expired(self) -> list[tuple[str, str]]:
         """Clear every block whose time has passed (the periodic sweep).
 
@@ -546,21 +324,21 @@ class KeyLedger:
                 for worker, entry in self._workers.items()
             }
 
-    def _find(self, worker: str, kid: str) -> _KeyState | None:
-        entry = self._workers.get(worker)
-        return None if entry is None else entry.keys.get(kid)
-
-
-def merged_count(local: int, fleet: int, unsent: int) -> int:
-    """A key's count once the fleet's total is known: the total plus what is not in it yet.
-
-    ``fleet`` includes everything this instance handed over; ``unsent`` is what it counted
-    since. Counts only grow, so a fleet total that went backwards (a Redis that restarted
-    empty) never lowers the local count; the resync puts the known totals back.
-    """
-    return max(local, fleet + unsent)
-
 
 def _owner(worker: str) -> str:
     """The redactor's name for a worker's keys."""
     return f"worker:{worker}"
+
+
+__all__ = [
+    "KeyCounts",
+    "KeyLease",
+    "KeyLedger",
+    "KeyObserver",
+    "KeyRest",
+    "KeyView",
+    "RotationStrategy",
+    "key_id",
+    "mask_key",
+    "merged_count",
+]
