@@ -13,19 +13,24 @@ other output names a key by its :func:`key_id` and shows it through :func:`mask_
 ledger tells its :class:`~actors.redaction.Redactor` every key it is given before the key
 can be leased, so an upstream that echoes a key never gets it past the redactor.
 Memory is bounded by the configured keys: counters are integers, no history is kept.
+
+A fleet shares this table (:mod:`actors.key_sharing`): the ledger tells its
+:class:`KeyObserver` every rest it takes and every unblock an operator makes, and counts
+what it has not yet handed over; what the fleet learns comes back through the methods of
+:class:`~actors.key_sharing.LedgerSharing`, which never call the observer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 
+from actors.key_records import KeyLease, KeyState, KeyView, WorkerKeys, key_id
+from actors.key_sharing import KeyCounts, KeyObserver, KeyRest, LedgerSharing, merged_count
 from actors.outcomes import ErrorKind, UpstreamFailure
 from actors.redaction import Redactor, mask_key
 
@@ -38,96 +43,7 @@ class RotationStrategy(StrEnum):
     RANDOM = "random"
 
 
-def key_id(secret: str) -> str:
-    """Return a stable, non-secret identifier for a key, safe in URLs and logs.
-
-    The same secret always gets the same id, across restarts and processes.
-    """
-    return "k" + hashlib.sha256(secret.encode()).hexdigest()[:10]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLease:
-    """A key handed out for one upstream attempt. ``secret`` never appears in its repr."""
-
-    worker: str
-    key_id: str
-    masked: str
-    secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyView:
-    """A key's published state, safe to show: no secret, only its masked form.
-
-    Attributes:
-        key_id: the key's stable id (see :func:`key_id`).
-        masked: the key as :func:`mask_key` shows it.
-        requests: leases handed out.
-        successes: attempts reported successful.
-        failures: attempts reported failed, whatever the kind.
-        last_used: wall-clock time of the last lease, if any.
-        blocked_until: wall-clock time the current block ends, if blocked.
-        block_reason: the failure kind that caused the current block, if blocked.
-    """
-
-    key_id: str
-    masked: str
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    last_used: float | None = None
-    blocked_until: float | None = None
-    block_reason: ErrorKind | None = None
-
-
-@dataclass(slots=True)
-class _KeyState:
-    """One key's mutable record; only touched with the ledger's lock held."""
-
-    secret: str = field(repr=False)
-    key_id: str
-    masked: str
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    last_used: float | None = None
-    # Monotonic deadline drives expiry; the wall-clock twin is only for display.
-    blocked_until: float | None = None
-    blocked_until_wall: float | None = None
-    block_reason: ErrorKind | None = None
-
-    def is_blocked(self, now: float) -> bool:
-        return self.blocked_until is not None and self.blocked_until > now
-
-    def clear_block(self) -> None:
-        self.blocked_until = None
-        self.blocked_until_wall = None
-        self.block_reason = None
-
-    def view(self, now: float) -> KeyView:
-        blocked = self.is_blocked(now)
-        return KeyView(
-            key_id=self.key_id,
-            masked=self.masked,
-            requests=self.requests,
-            successes=self.successes,
-            failures=self.failures,
-            last_used=self.last_used,
-            blocked_until=self.blocked_until_wall if blocked else None,
-            block_reason=self.block_reason if blocked else None,
-        )
-
-
-@dataclass(slots=True)
-class _WorkerKeys:
-    """A worker's keys in configured order, plus the round-robin position."""
-
-    keys: dict[str, _KeyState] = field(default_factory=dict)
-    last_leased: str | None = None
-
-
-class KeyLedger:
+class KeyLedger(LedgerSharing):
     """Thread-safe key table: one writer (the KeyManager actor), any number of readers.
 
     Args:
@@ -164,8 +80,9 @@ class KeyLedger:
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.Random()
-        self._workers: dict[str, _WorkerKeys] = {}
+        self._workers: dict[str, WorkerKeys] = {}
         self._lock = threading.Lock()
+        self._observer: KeyObserver | None = None
         self.redactor = redactor if redactor is not None else Redactor()
 
     def __repr__(self) -> str:
@@ -175,6 +92,11 @@ class KeyLedger:
     def strategy(self) -> RotationStrategy:
         """The rotation strategy in force."""
         return self._strategy
+
+    def observe(self, observer: KeyObserver | None) -> None:
+        """Tell ``observer`` of every rest and unblock made here from now on (None: nobody)."""
+        with self._lock:
+            self._observer = observer
 
     def set_strategy(self, strategy: RotationStrategy) -> None:
         """Switch rotation strategy; counters, blocks and positions are kept."""
@@ -192,22 +114,28 @@ class KeyLedger:
         stripped, since it is never part of a real key.
         """
         self.redactor.use(_owner(worker), secrets)
+        fixed: list[str] = []
         with self._lock:
-            old = self._workers.get(worker, _WorkerKeys())
-            keys: dict[str, _KeyState] = {}
+            old = self._workers.get(worker, WorkerKeys())
+            keys: dict[str, KeyState] = {}
             for raw in secrets:
                 secret = raw.strip()
                 if not secret:
                     continue
                 kid = key_id(secret)
                 if kid not in keys:
-                    keys[kid] = old.keys.get(kid) or _KeyState(
+                    keys[kid] = old.keys.get(kid) or KeyState(
                         secret=secret, key_id=kid, masked=mask_key(secret)
                     )
                     if keys[kid].block_reason is ErrorKind.INVALID_KEY:
                         # A reload is the operator saying the key was fixed upstream.
                         keys[kid].clear_block()
-            self._workers[worker] = _WorkerKeys(keys=keys, last_leased=old.last_leased)
+                        fixed.append(kid)
+            self._workers[worker] = WorkerKeys(keys=keys, last_leased=old.last_leased)
+            observer = self._observer
+        if observer is not None:
+            for kid in fixed:
+                observer.unblocked(worker, kid)
 
     def remove_worker(self, worker: str) -> None:
         """Forget a worker and all its keys; unknown workers are ignored.
@@ -237,7 +165,7 @@ class KeyLedger:
             if entry is None:
                 return None
             now = self._clock()
-            usable: list[_KeyState] = []
+            usable: list[KeyState] = []
             for state in entry.keys.values():
                 if state.blocked_until is not None and not state.is_blocked(now):
                     state.clear_block()
@@ -247,11 +175,12 @@ class KeyLedger:
                 return None
             chosen = self._pick(entry, usable)
             chosen.requests += 1
+            chosen.unsent_requests += 1
             chosen.last_used = self._wall_clock()
             entry.last_leased = chosen.key_id
             return KeyLease(worker, chosen.key_id, chosen.masked, chosen.secret)
 
-    def _pick(self, entry: _WorkerKeys, usable: list[_KeyState]) -> _KeyState:
+    def _pick(self, entry: WorkerKeys, usable: list[KeyState]) -> KeyState:
         """Choose among usable keys (non-empty, in configured order) by strategy."""
         if self._strategy is RotationStrategy.RANDOM:
             return self._rng.choice(usable)
@@ -269,6 +198,7 @@ class KeyLedger:
             state = self._find(worker, key_id)
             if state is not None:
                 state.successes += 1
+                state.unsent_successes += 1
 
     def report_failure(self, worker: str, key_id: str, failure: UpstreamFailure) -> None:
         """Count a failed attempt and block the key if the failure is the key's fault.
@@ -286,14 +216,20 @@ class KeyLedger:
             if state is None:
                 return
             state.failures += 1
+            state.unsent_failures += 1
             if not failure.blocks_key:
                 return
             seconds = self._block_seconds(failure)
             until = self._clock() + seconds
-            if state.blocked_until is None or until >= state.blocked_until:
-                state.blocked_until = until
-                state.blocked_until_wall = self._wall_clock() + seconds
-                state.block_reason = failure.kind
+            if state.blocked_until is not None and until < state.blocked_until:
+                return
+            state.blocked_until = until
+            state.blocked_until_wall = self._wall_clock() + seconds
+            state.block_reason = failure.kind
+            observer = self._observer
+            rest = KeyRest(worker, key_id, failure.kind, state.blocked_until_wall)
+        if observer is not None:
+            observer.rested(rest)
 
     def _block_seconds(self, failure: UpstreamFailure) -> float:
         if failure.kind is ErrorKind.INVALID_KEY:
@@ -315,7 +251,10 @@ class KeyLedger:
             if state is None or not state.is_blocked(self._clock()):
                 return False
             state.clear_block()
-            return True
+            observer = self._observer
+        if observer is not None:
+            observer.unblocked(worker, key_id)
+        return True
 
     def unblock_expired(self) -> list[tuple[str, str]]:
         """Clear every block whose time has passed (the periodic sweep).
@@ -385,11 +324,21 @@ class KeyLedger:
                 for worker, entry in self._workers.items()
             }
 
-    def _find(self, worker: str, kid: str) -> _KeyState | None:
-        entry = self._workers.get(worker)
-        return None if entry is None else entry.keys.get(kid)
-
 
 def _owner(worker: str) -> str:
     """The redactor's name for a worker's keys."""
     return f"worker:{worker}"
+
+
+__all__ = [
+    "KeyCounts",
+    "KeyLease",
+    "KeyLedger",
+    "KeyObserver",
+    "KeyRest",
+    "KeyView",
+    "RotationStrategy",
+    "key_id",
+    "mask_key",
+    "merged_count",
+]

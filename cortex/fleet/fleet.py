@@ -4,7 +4,8 @@
 it is the embedded fleet of one: no store, no task, no redis import, and
 ``GET /api/fleet`` lists this instance alone. With it, the fleet owns the instance's
 :class:`~cortex.fleet.store.SharedStore` and beats once a second (see
-:mod:`cortex.fleet.instances` for the keys).
+:mod:`cortex.fleet.instances` for the keys), and shares the key ledger's rests and counts
+(:mod:`cortex.fleet.keys`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from actors.keys import KeyLedger
 from cortex.config.settings import Settings
 from cortex.config.store_url import shown_store_url
 from cortex.fleet.admin import AdminChange
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from cortex.fleet.admin import AdminRelay
+    from cortex.fleet.keys import FleetKeys
     from cortex.fleet.store import SharedStore
 
 log = structlog.get_logger("cortex.fleet")
@@ -53,6 +56,7 @@ class Fleet:
         load: how busy this instance is now.
         version: the configuration version in force now.
         store: the shared store; None for the embedded fleet of one.
+        keys: the key ledger's link to the fleet (with a store only).
     """
 
     def __init__(
@@ -62,9 +66,11 @@ class Fleet:
         load: Callable[[], Load],
         version: Callable[[], str],
         store: SharedStore | None = None,
+        keys: FleetKeys | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
+        self._keys = keys
         self.listen = ""
         self._load = load
         self._version = version
@@ -94,7 +100,11 @@ class Fleet:
     async def start(self) -> None:
         """Connect the store (an unreachable one is not an error) and resync from it."""
         if self.store is not None:
+            if self._keys is not None:
+                self._keys.attach()
             await self.store.start()
+            if self._keys is not None:
+                self._keys.start()
 
     def announce(self, listen: str) -> None:
         """Join the fleet's list, as listening on ``listen``: beat from now on (loop only)."""
@@ -111,6 +121,8 @@ class Fleet:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        if self._keys is not None:
+            await self._keys.close()
         member = self.identity.id
         await store.run(lambda client: _leave(client, store, member))
         await store.close()
@@ -191,11 +203,16 @@ def open_fleet(
     *,
     load: Callable[[], Load],
     version: Callable[[], str],
+    ledger: KeyLedger,
 ) -> Fleet:
-    """The fleet for ``settings``: shared through Redis when a URL is set, else embedded."""
+    """The fleet for ``settings``: shared through Redis when a URL is set, else embedded.
+
+    With Redis, ``ledger``'s rests and counts are shared with the fleet.
+    """
     if not settings.redis_url:
         return Fleet(identity, load=load, version=version)
     # Imported here so an instance without Redis never pays for importing redis.
+    from cortex.fleet.keys import FleetKeys  # noqa: PLC0415 - see above
     from cortex.fleet.store import SharedStore  # noqa: PLC0415 - see above
 
     store = SharedStore(
@@ -204,4 +221,5 @@ def open_fleet(
         budget=settings.redis_budget,
         shown_url=shown_store_url(settings.redis_url),
     )
-    return Fleet(identity, load=load, version=version, store=store)
+    keys = FleetKeys(store, ledger, identity.id)
+    return Fleet(identity, load=load, version=version, store=store, keys=keys)

@@ -187,6 +187,7 @@ class HttpFrontActor(SupervisedActor):
             self._identity,
             load=self._load,
             version=lambda: config_version(self._runtime.settings),
+            ledger=self._ledger,
         )
         local = LocalAnswers(
             self._cache_store,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 import requests
 from admin_harness import wait_until
 from daemon_harness import PRIMARY_KEYS, CortexProcess, providers_json, run_cortex
-from redis_harness import redis_server
 
 from cortex.simulated import SimulatedOpenAI
 
@@ -26,10 +24,9 @@ STOP_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """One Redis for the module's fleets."""
-    with redis_server() as url:
-        yield url
+def redis_url(redis_server: Any) -> str:
+    """One Redis for the module's fleets (the shared ``redis_server`` fixture)."""
+    return redis_server.url
 
 
 def fleet_env(redis_url: str, providers: str, **extra: str) -> dict[str, str]:
