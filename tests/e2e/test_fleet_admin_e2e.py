@@ -61,9 +61,9 @@ def test_a_reload_through_one_instance_reaches_every_instance(
     assert after != before
     for other in (b, c):
         eventually(lambda d=other: config_version(d), lambda v: v == after)
-        assert workers(other) == {"primary", "second"}
-        # The change is logged just after it is applied: wait for the line too.
+        # The reload is logged once it has been applied whole, workers included.
         eventually(other.logs, lambda text: "fleet_change_applied" in text)
+        assert workers(other) == {"primary", "second"}
 
 
 def test_a_worker_added_through_one_instance_answers_through_another(
