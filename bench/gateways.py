@@ -127,6 +127,15 @@ def cortex_workers(upstream_port: int) -> dict[str, dict[str, object]]:
     }
 
 
+def redis_commands(port: int) -> int:
+    """Commands the redis-server on ``port`` has run since it started (``INFO commandstats``)."""
+    import redis  # noqa: PLC0415 - only the targets that run a redis-server need it
+
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5.0) as client:
+        stats = client.info("commandstats")
+    return sum(int(entry["calls"]) for entry in stats.values())
+
+
 def start_redis(log_dir: Path) -> Service:
     """Debian's ``redis-server`` on a free loopback port, persisting nothing."""
     port = free_port()

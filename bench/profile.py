@@ -145,9 +145,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--label", default="", help="what was profiled, put first")
     args = parser.parse_args()
     summary, served = profile(args.scenario, args.concurrency, args.seconds)
     text = f"Scenario {args.scenario}, concurrency {args.concurrency}: {served} requests. {summary}"
+    if args.label:
+        text = f"{args.label}\n\n{text}"
     if args.out:
         args.out.write_text(text + "\n")
     print(text)

@@ -84,16 +84,16 @@ def _goal_rows(r: dict[str, Any]) -> list[list[str]]:
         theirs = _get(r, "portkey", "throughput", key, "cpu_ms_per_request")
         rows.append([f"gateway CPU per {label} ≤ 0.5x Portkey's (c=64)",
                      _f(ours, 3) + " ms", _f(theirs, 3) + " ms",
-                     _ratio(ours, theirs), _met_ratio_at_most(ours, theirs, 0.5)])  # fmt: skip
+                     _ratio2(ours, theirs), _met_ratio_at_most(ours, theirs, 0.5)])  # fmt: skip
     for key, label in (("ns@64", "non-streaming"), ("s20@64", "streaming")):
         ours = _get(r, "cortex", "throughput", key, "rps")
         theirs = _get(r, "portkey", "throughput", key, "rps")
         rows.append([f"throughput ≥ 2x Portkey's, {label} (c=64)", _f(ours, 0) + "/s",
-                     _f(theirs, 0) + "/s", _ratio(ours, theirs),
+                     _f(theirs, 0) + "/s", _ratio2(ours, theirs),
                      _met_ratio(ours, theirs, 2.0)])  # fmt: skip
     ours, theirs = _added(r, "cortex", "p50_ms"), _added(r, "portkey", "p50_ms")
     rows.append(["added latency p50 below Portkey's (c=1)", _f(ours, 3) + " ms",
-                 _f(theirs, 3) + " ms", _ratio(ours, theirs),
+                 _f(theirs, 3) + " ms", _ratio2(ours, theirs),
                  _met_ratio_at_most(ours, theirs, 1.0)])  # fmt: skip
     p99 = _added(r, "cortex", "p99_ms")
     rows.append(["added latency p99 ≤ 3 ms (c=1)", _f(p99, 3) + " ms",
@@ -108,7 +108,7 @@ def _goal_rows(r: dict[str, Any]) -> list[list[str]]:
     ttft, direct_ttft = ours_s.get("ttft_p99_ms"), direct_s.get("ttft_p99_ms")
     rows.append([f"{level} streams: TTFT p99 ≤ 5x the direct upstream's",
                  _f(ttft, 1) + " ms", _f(theirs_s.get("ttft_p99_ms"), 1) + " ms",
-                 _ratio(ttft, direct_ttft) + " direct",
+                 _ratio2(ttft, direct_ttft) + " direct",
                  _met_ratio_at_most(ttft, direct_ttft, 5.0)])  # fmt: skip
     per, per_p = ours_s.get("rss_kb_per_stream"), theirs_s.get("rss_kb_per_stream")
     rows.append([f"{level} streams: RSS per stream < 20 KB", _f(per, 1) + " KB",
@@ -147,6 +147,13 @@ def _met_ratio_at_most(a: float | None, b: float | None, factor: float) -> str:
     return "met" if a <= factor * b else "not met"
 
 
+def _ratio2(a: float | None, b: float | None) -> str:
+    """A ratio to two decimals, where a goal's threshold sits close to it."""
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return "n/a"
+    return f"{a / b:,.2f}x"
+
+
 def _met(value: float | None, limit: float) -> str:
     if value is None or math.isnan(value):
         return "not measured"
@@ -172,6 +179,7 @@ def _processes_section(r: dict[str, Any], keys: list[str]) -> list[str]:
         ("latency p50 ms, non-streaming c=1", ("latency", "ns", "p50_ms")),
         ("CPU ms per request, non-streaming c=16", ("throughput", "ns@16", "cpu_ms_per_request")),
         ("idle RSS MB", ("idle", "rss_mb")),
+        ("Redis commands per request, throughput runs", ("redis_commands_per_request",)),
     ]
     rows = [
         [label, _f(one := _get(r, "cortex", *path)), _f(two := _get(r, "cortex-2w", *path)),
@@ -304,7 +312,26 @@ def render(r: dict[str, Any]) -> str:
             ["Cortex, 10 workers configured", _f(idle10["rss_mb"], 1), _f(idle10["cpu_percent"], 2)]
         )
     out += _table(["target", "RSS MB", "CPU %"], rows)
+    out += _profiles_section(HERE / "profiles")
     return "\n".join(out)
+
+
+def _profiles_section(folder: Path) -> list[str]:
+    """The saved ``python -m bench.profile --out bench/profiles/<name>.md`` summaries."""
+    saved = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    if not saved:
+        return []
+    out = [
+        "## 6. Where the CPU goes (py-spy)",
+        "",
+        "Samples of the daemon's Python CPU (only the thread holding the GIL) under the load "
+        "named in each summary, taken with `python -m bench.profile`; each file in "
+        "bench/profiles/ is one summary, named for the code it profiled.",
+        "",
+    ]
+    for path in saved:
+        out += [f"### {path.stem}", "", path.read_text().strip(), ""]
+    return out
 
 
 def chart(r: dict[str, Any], path: Path) -> None:
@@ -351,7 +378,7 @@ def readme_table(r: dict[str, Any]) -> str:
         lat = [min((v for n in names if (v := added(n, *p)) is not None), default=None)
                for p in (("ns", "p50_ms"), ("s20", "ttft_p50_ms"))]  # fmt: skip
         streams = [r["targets"].get(n, {}).get("streams", {}).get(level) for n in names]
-        run = next((s for s in streams if s), None)
+        run = max((s for s in streams if s), key=lambda s: s["completion_rate"], default=None)
         return [
             _unit(lat[0], 2, " ms"),
             _unit(lat[1], 2, " ms"),

@@ -28,6 +28,7 @@ from bench import cortex_only, scenarios
 from bench.gateways import (
     Gateway,
     cortex_workers,
+    redis_commands,
     start_cortex,
     start_litellm,
     start_portkey,
@@ -90,7 +91,12 @@ async def _measure(gateway: Gateway, plan: scenarios.Plan) -> dict[str, Any]:
     await scenarios.warm_up(gateway)
     out: dict[str, Any] = {"idle": await scenarios.idle(gateway, plan.idle_seconds)}
     out["latency"] = await scenarios.latency(gateway, plan)
+    redis = next((c for c in gateway.service.companions if c.name == "redis"), None)
+    before = redis_commands(redis.port) if redis is not None else 0
     out["throughput"] = await scenarios.throughput(gateway, plan)
+    if redis is not None:
+        served = sum(run["requests"] for run in out["throughput"].values())
+        out["redis_commands_per_request"] = (redis_commands(redis.port) - before) / served
     out["streams"] = await scenarios.concurrent_streams(gateway, plan)
     return out
 
