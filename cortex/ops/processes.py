@@ -33,6 +33,7 @@ import contextlib
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -44,6 +45,8 @@ from types import FrameType
 import structlog
 
 from cortex.config.settings import Settings
+from cortex.tenants.migrations import migrate
+from cortex.tenants.store import connect
 from supervisors import RestartIntensity
 
 log = structlog.get_logger("cortex.processes")
@@ -83,6 +86,16 @@ def exit_description(code: int) -> str:
             return signal.Signals(-code).name
         return f"signal {-code}"
     return f"exit {code}"
+
+
+def prepare_database(path: str) -> None:
+    """Create the shared database file and apply its migrations once, before any child.
+
+    The server processes then open a file already in WAL mode and up to date, instead of
+    racing to create it (and to switch its journal) at the same moment.
+    """
+    with contextlib.closing(connect(path)) as conn:
+        migrate(conn)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -147,6 +160,12 @@ class ProcessParent:
             reservation = reserve_port(settings.host, settings.port)
         except OSError as exc:
             print(f"cortex: cannot start: {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+            return 1
+        try:
+            prepare_database(settings.db)
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            reservation.close()
+            print(f"cortex: cannot start: database {settings.db}: {exc}", file=sys.stderr)
             return 1
         with reservation:
             self._port = int(reservation.getsockname()[1])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from cortex.config.settings import ConfigError, load_settings
-from cortex.ops.processes import exit_description, reserve_port
+from cortex.ops.processes import exit_description, prepare_database, reserve_port
+from cortex.tenants.migrations import MIGRATIONS, schema_version
 
 REDIS = {"CORTEX_REDIS_URL": "redis://127.0.0.1:6379/0"}
 
@@ -65,3 +69,12 @@ def test_a_bad_process_setting_is_a_configuration_problem(environ, cli, problem)
     with pytest.raises(ConfigError) as raised:
         load_settings(environ=environ, cli=cli)
     assert any(problem in line for line in raised.value.problems), raised.value.problems
+
+
+def test_the_parent_prepares_the_shared_database_before_any_child(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    prepare_database(str(path))
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert schema_version(conn) == MIGRATIONS[-1][0]
+    prepare_database(str(path))  # a restart finds it ready and changes nothing
