@@ -271,14 +271,18 @@ class FleetCounters:
 
     async def close(self) -> None:
         """Let the settles in flight finish (within :data:`CLOSE_WAIT`), then stop them."""
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT)
-        for task in stuck:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*stuck, return_exceptions=True)
+        await finish(self._tasks, CLOSE_WAIT)
+
+
+async def finish(tasks: set[asyncio.Task[None]], timeout: float) -> None:
+    """Wait for ``tasks`` up to ``timeout`` seconds, then cancel (and reap) what is left."""
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(list(tasks), timeout=timeout)
+    for task in stuck:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*stuck, return_exceptions=True)
 
 
 def _spend_keeps(now: float) -> tuple[int, int]:

@@ -30,6 +30,7 @@ import orjson
 import structlog
 
 from cortex.fleet.wire import read_object
+from cortex.tenants.fleet_counters import finish
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -156,14 +157,7 @@ class FleetRecords:
             self._catching_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._catching_up
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT)
-        for task in stuck:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*stuck, return_exceptions=True)
+        await finish(self._tasks, CLOSE_WAIT)
 
 
 def _send(pipe: Pipeline, names: tuple[str, str], key_id: str, body: str, message: bytes) -> None:

@@ -191,14 +191,7 @@ class KeyStore:
         Raises:
             UnknownKey: no such record.
         """
-        with self.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM gateway_keys WHERE id = ?",  # noqa: S608 - constant columns
-                (key_id,),
-            ).fetchone()
-        if row is None:
-            raise UnknownKey(key_id)
-        return dict(zip(_NAMES, row, strict=True))
+        return dict(zip(_NAMES, self._row(key_id), strict=True))
 
     def export_all(self) -> list[dict[str, Any]]:
         """Every record, as :meth:`export` gives one."""
@@ -284,6 +277,14 @@ class KeyStore:
         Raises:
             UnknownKey: no such record.
         """
+        return _record(self._row(key_id))[1]
+
+    def _row(self, key_id: str) -> tuple[Any, ...]:
+        """One record's row, read by id.
+
+        Raises:
+            UnknownKey: no such record.
+        """
         with self.connection() as conn:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM gateway_keys WHERE id = ?",  # noqa: S608 - constant columns
@@ -291,7 +292,7 @@ class KeyStore:
             ).fetchone()
         if row is None:
             raise UnknownKey(key_id)
-        return _record(row)[1]
+        return tuple(row)
 
     def update(self, key_id: str, body: Mapping[str, Any]) -> GatewayKey:
         """Change the fields ``body`` names; returns the record after the change.
