@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
 import redis
+import redis.asyncio
 
 from cortex.fleet.store import SharedStore
 from cortex.tenants.counters import LocalCounters, Refusal, Ticket, day_of
@@ -295,3 +297,46 @@ def test_the_admit_script_s_answer_reads_as_a_verdict(answer, limits, refusal, r
     assert (verdict.refusal.value if verdict.refusal else None) == refusal
     assert (verdict.standing.remaining_requests, verdict.standing.remaining_tokens) == remaining
     assert (verdict.ticket is None) == (refusal is not None)
+
+
+def test_spend_counted_locally_while_redis_was_unreachable_is_added_when_it_answers(
+    fresh_redis, redis_prefix
+):
+    """Redis paused (its data kept): the request is counted here, its spend owed, then added."""
+    clock = Clock()
+    limits = Limits(budget_daily=10.0)
+    spend = f"{redis_prefix}:tenants:spend:k:{day_of(NOW)}"
+    paused = fresh_redis._proc  # the test's own server: pausing it keeps its data
+
+    async def outage() -> tuple[bool, float]:
+        store = SharedStore(fresh_redis.url, prefix=redis_prefix, budget=0.3, shown_url="redis")
+        await store.start()
+        counters = FleetCounters(
+            store, LocalCounters(clock), database_id="db", spent=no_spend(), clock=clock
+        )
+        store.on_connected(counters.resync)
+        await counters.resync()
+        try:
+            first = (await counters.admit("k", limits, 10)).ticket
+            assert first is not None
+            counters.settle(first, 10, 1.0)
+            await counters.close()
+            paused.send_signal(signal.SIGSTOP)
+            try:
+                during = (await counters.admit("k", limits, 10)).ticket
+            finally:
+                paused.send_signal(signal.SIGCONT)
+            assert during is not None
+            counters.settle(during, 10, 0.5)
+            async with redis.asyncio.Redis.from_url(fresh_redis.url) as client:
+                async with asyncio.timeout(10):
+                    while float(await client.get(spend) or 0) < 1.5:
+                        await asyncio.sleep(0.05)
+                return during.owed, float(await client.get(spend))
+        finally:
+            await store.close()
+
+    owed, total = run(outage)
+
+    assert owed
+    assert total == 1.5
