@@ -152,7 +152,8 @@ class SharedStore:
         self._loop = None
 
     def on_connected(self, resync: Resync) -> None:
-        """Run ``resync`` after every (re)connection; register before :meth:`start`."""
+        """Run ``resync`` after every (re)connection (registered before :meth:`start`, on
+        the first connection too; registered later, its owner runs it once itself)."""
         self._resyncs.append(resync)
 
     # -- commands --------------------------------------------------------------------

@@ -3,7 +3,10 @@
 :class:`Counters` is the interface the gate uses; :class:`LocalCounters` keeps the counts
 in this process, under one lock, so a check and its reservation are one atomic step. A
 shared implementation (Redis, for a fleet) implements the same two calls atomically on
-the server; nothing outside this interface assumes the counts are local.
+the server (:class:`~cortex.tenants.fleet_counters.FleetCounters`); nothing outside this
+interface assumes the counts are local. :meth:`Counters.admit` is a coroutine, since a
+shared implementation asks the network; :meth:`Counters.settle` never waits (a shared one
+sends its update in a task of its own), so a request's end never blocks on it.
 
 Windows:
 
@@ -67,6 +70,10 @@ class Ticket:
     reserved: int
     entry: list[float] = field(default_factory=list)
     settled: bool = False
+    shared: str | None = None
+    """The reservation's id in the fleet's shared store; None: counted in this process."""
+    owed: bool = False
+    """Counted here in place of the shared store (it was unreachable): its spend is owed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,7 @@ class Verdict:
 class Counters(Protocol):
     """Per-key counters; each call is atomic with respect to every other call."""
 
-    def admit(self, key_id: str, limits: Limits, tokens: int) -> Verdict:
+    async def admit(self, key_id: str, limits: Limits, tokens: int) -> Verdict:
         """Check every limit and, if all allow, reserve one request and ``tokens`` tokens."""
 
     def settle(self, ticket: Ticket, tokens: int, cost: float) -> None:
@@ -161,8 +168,12 @@ class LocalCounters:
         counts.roll(now)
         return counts
 
-    def admit(self, key_id: str, limits: Limits, tokens: int) -> Verdict:
+    async def admit(self, key_id: str, limits: Limits, tokens: int) -> Verdict:
         """Check every limit and, if all allow, reserve one request and ``tokens`` tokens."""
+        return self.admit_now(key_id, limits, tokens)
+
+    def admit_now(self, key_id: str, limits: Limits, tokens: int) -> Verdict:
+        """:meth:`admit` without a coroutine (it never waits), for a caller that has none."""
         with self._lock:
             now = self._clock()
             counts = self._counts(key_id, now)
@@ -188,6 +199,24 @@ class LocalCounters:
                 ticket.entry[1] = float(tokens)
             counts.day_spend += cost
             counts.month_spend += cost
+
+    def add_spend(self, key_id: str, cost: float) -> None:
+        """Add spend counted elsewhere (in a shared store) to today's and this month's."""
+        with self._lock:
+            counts = self._counts(key_id, self._clock())
+            counts.day_spend += cost
+            counts.month_spend += cost
+
+    def raise_spend(self, key_id: str, day: float, month: float) -> None:
+        """Raise today's and this month's spend to at least what the fleet has counted.
+
+        Kept so that local budgets, should the shared store become unreachable, start
+        from the fleet's spend rather than this process's alone.
+        """
+        with self._lock:
+            counts = self._counts(key_id, self._clock())
+            counts.day_spend = max(counts.day_spend, day)
+            counts.month_spend = max(counts.month_spend, month)
 
     def seed_spend(self, daily: Mapping[str, float], monthly: Mapping[str, float]) -> None:
         """Start today's and this month's spend from the ledger (at start-up)."""

@@ -108,7 +108,7 @@ class Tenancy:
                 f"this gateway key may not use model {model.name or 'auto'!r}",
                 code="model_not_allowed",
             )
-        verdict = self.counters.admit(key.id, key.limits, expected)
+        verdict = await self.counters.admit(key.id, key.limits, expected)
         request[STANDING_KEY], request[LIMITS_KEY] = verdict.standing, key
         if verdict.ticket is None:
             self._refused(key.id, str(verdict.refusal))

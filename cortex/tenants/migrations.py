@@ -52,6 +52,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX spend_by_key_day ON spend (key_id, day);
         """,
     ),
+    (
+        3,
+        """
+        INSERT INTO meta (name, value) VALUES ('database_id', abs(random()));
+        """,
+    ),
 )
 """Every migration as ``(version, SQL)``, versions counting up from 1."""
 

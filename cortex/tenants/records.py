@@ -59,6 +59,14 @@ class Limits:
     budget_daily: float | None = None
     budget_monthly: float | None = None
 
+    @property
+    def counted(self) -> bool:
+        """Whether any rate limit or budget applies (else nothing needs counting fleet-wide)."""
+        return any(
+            limit is not None
+            for limit in (self.rpm, self.tpm, self.budget_daily, self.budget_monthly)
+        )
+
     def allows(self, model: str | None) -> bool:
         """Whether the key may ask for ``model`` (None: the gateway's default, ``auto``)."""
         if not self.models:

@@ -25,6 +25,7 @@ from typing import Any
 
 from cortex.tenants.migrations import migrate
 from cortex.tenants.records import (
+    ID_PREFIX,
     GatewayKey,
     Limits,
     digest,
@@ -44,6 +45,34 @@ _COLUMNS = (
     "id, digest, masked, name, team, models, expires_at, rpm, tpm, budget_daily,"
     " budget_monthly, created_at, revoked_at"
 )
+
+
+_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
+_TYPES: tuple[tuple[type, ...], ...] = (
+    (str,), (str,), (str,), (str,), (str,), (str,),
+    (float, int, type(None)), (int, type(None)), (int, type(None)),
+    (float, int, type(None)), (float, int, type(None)), (float, int), (float, int, type(None)),
+)  # fmt: skip
+"""Each column's types in an exported record, in :data:`_COLUMNS`'s order."""
+
+
+def _imported(exported: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An exported record as a row, checked column by column (it came over the network).
+
+    Raises:
+        ValueError: a column is missing or of the wrong type.
+    """
+    row = tuple(exported.get(name) for name in _NAMES)
+    for name, value, types in zip(_NAMES, row, _TYPES, strict=True):
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"column {name!r} of an exported gateway key is wrong")  # noqa: TRY004 - one error for any malformed record
+    try:
+        models = json.loads(str(row[5]))
+    except ValueError:
+        models = None
+    if not str(row[0]).startswith(ID_PREFIX) or not isinstance(models, list):
+        raise ValueError("an exported gateway key is not one")
+    return row
 
 
 class UnknownKey(LookupError):
@@ -149,6 +178,66 @@ class KeyStore:
                 self._any = bool(rows)
             self._seen = (data_version, version)
 
+    def database_id(self) -> str:
+        """This database file's id, random at its creation: processes sharing the file
+        share it, processes with files of their own never do."""
+        with self.connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'database_id'").fetchone()
+        return str(row[0])
+
+    def export(self, key_id: str) -> dict[str, Any]:
+        """One record as another database can take it in (digest included, never a secret).
+
+        Raises:
+            UnknownKey: no such record.
+        """
+        return dict(zip(_NAMES, self._row(key_id), strict=True))
+
+    def export_all(self) -> list[dict[str, Any]]:
+        """Every record, as :meth:`export` gives one."""
+        with self.connection() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM gateway_keys").fetchall()  # noqa: S608 - constant columns
+        return [dict(zip(_NAMES, row, strict=True)) for row in rows]
+
+    def apply(self, exported: Mapping[str, Any]) -> bool:
+        """Take in a record another database exported; True if this one changed.
+
+        The record replaces this database's one of the same id, except that a revocation is
+        never undone: a record revoked here stays revoked. A record equal to this
+        database's changes nothing (instances sharing the file all apply it).
+
+        Raises:
+            ValueError: ``exported`` is not a record.
+        """
+        row = _imported(exported)
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                have = conn.execute(
+                    f"SELECT {_COLUMNS} FROM gateway_keys WHERE id = ?",  # noqa: S608 - constant columns
+                    (row[0],),
+                ).fetchone()
+                if have is not None and have[-1] is not None:
+                    row = (*row[:-1], have[-1])
+                if have is not None and tuple(have) == row:
+                    conn.execute("ROLLBACK")
+                    # Another process wrote it to this file: read it now, not within FRESHNESS.
+                    self._refresh()
+                    return False
+                conn.execute("DELETE FROM gateway_keys WHERE id = ?", (row[0],))
+                conn.execute("DELETE FROM gateway_keys WHERE digest = ?", (row[1],))
+                conn.execute(
+                    f"INSERT INTO gateway_keys ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",  # noqa: S608 - constant columns
+                    row,
+                )
+                self._changed(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._refresh(force=True)
+        return True
+
     def _changed(self, conn: sqlite3.Connection) -> None:
         """Bump the keys' version inside the writing transaction, for other processes."""
         conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")
@@ -188,6 +277,14 @@ class KeyStore:
         Raises:
             UnknownKey: no such record.
         """
+        return _record(self._row(key_id))[1]
+
+    def _row(self, key_id: str) -> tuple[Any, ...]:
+        """One record's row, read by id.
+
+        Raises:
+            UnknownKey: no such record.
+        """
         with self.connection() as conn:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM gateway_keys WHERE id = ?",  # noqa: S608 - constant columns
@@ -195,7 +292,7 @@ class KeyStore:
             ).fetchone()
         if row is None:
             raise UnknownKey(key_id)
-        return _record(row)[1]
+        return tuple(row)
 
     def update(self, key_id: str, body: Mapping[str, Any]) -> GatewayKey:
         """Change the fields ``body`` names; returns the record after the change.

@@ -29,10 +29,10 @@ def test_requests_per_minute_refuse_the_next_request_until_the_oldest_leaves_the
     counters = LocalCounters(clock)
     limits = Limits(rpm=2)
 
-    admitted = [counters.admit("k", limits, 0).ticket is not None for _ in range(2)]
-    refused = counters.admit("k", limits, 0)
+    admitted = [counters.admit_now("k", limits, 0).ticket is not None for _ in range(2)]
+    refused = counters.admit_now("k", limits, 0)
     clock.now += 60.0
-    later = counters.admit("k", limits, 0)
+    later = counters.admit_now("k", limits, 0)
 
     assert admitted == [True, True]
     assert refused.refusal is Refusal.REQUESTS
@@ -43,12 +43,12 @@ def test_requests_per_minute_refuse_the_next_request_until_the_oldest_leaves_the
 def test_a_reservation_counts_until_it_is_settled_to_the_real_tokens():
     counters = LocalCounters(Clock(0.0))
     limits = Limits(tpm=100)
-    first = counters.admit("k", limits, 80).ticket
+    first = counters.admit_now("k", limits, 80).ticket
     assert first is not None
 
-    while_reserved = counters.admit("k", limits, 30)
+    while_reserved = counters.admit_now("k", limits, 30)
     counters.settle(first, 10, 0.0)
-    after_settling = counters.admit("k", limits, 30)
+    after_settling = counters.admit_now("k", limits, 30)
 
     assert while_reserved.refusal is Refusal.TOKENS
     assert after_settling.ticket is not None
@@ -58,12 +58,12 @@ def test_a_reservation_counts_until_it_is_settled_to_the_real_tokens():
 def test_settling_twice_counts_once():
     counters = LocalCounters(Clock(0.0))
     limits = Limits(tpm=100, budget_daily=1.0)
-    ticket = counters.admit("k", limits, 10).ticket
+    ticket = counters.admit_now("k", limits, 10).ticket
     assert ticket is not None
 
     counters.settle(ticket, 50, 0.6)
     counters.settle(ticket, 50, 0.6)
-    again = counters.admit("k", limits, 10)
+    again = counters.admit_now("k", limits, 10)
 
     assert again.ticket is not None
     assert again.standing.remaining_tokens == 40
@@ -74,8 +74,8 @@ def test_a_request_larger_than_the_whole_limit_runs_alone_in_an_empty_window():
     counters = LocalCounters(clock)
     limits = Limits(tpm=100)
 
-    alone = counters.admit("k", limits, 500)
-    beside_it = counters.admit("k", limits, 1)
+    alone = counters.admit_now("k", limits, 500)
+    beside_it = counters.admit_now("k", limits, 1)
 
     assert alone.ticket is not None
     assert beside_it.refusal is Refusal.TOKENS
@@ -86,26 +86,26 @@ def test_a_settled_reservation_that_left_the_window_is_not_counted_again():
     clock = Clock(0.0)
     counters = LocalCounters(clock)
     limits = Limits(tpm=100)
-    ticket = counters.admit("k", limits, 90).ticket
+    ticket = counters.admit_now("k", limits, 90).ticket
     assert ticket is not None
     clock.now = 61.0
 
     counters.settle(ticket, 200, 0.0)
 
-    assert counters.admit("k", limits, 100).ticket is not None
+    assert counters.admit_now("k", limits, 100).ticket is not None
 
 
 def test_the_daily_budget_stops_a_key_and_the_next_utc_day_restores_it():
     clock = Clock(at("2026-03-31T23:59:00"))
     counters = LocalCounters(clock)
     limits = Limits(budget_daily=1.0)
-    ticket = counters.admit("k", limits, 0).ticket
+    ticket = counters.admit_now("k", limits, 0).ticket
     assert ticket is not None
     counters.settle(ticket, 0, 1.0)
 
-    stopped = counters.admit("k", limits, 0)
+    stopped = counters.admit_now("k", limits, 0)
     clock.now = at("2026-04-01T00:00:01")
-    next_day = counters.admit("k", limits, 0)
+    next_day = counters.admit_now("k", limits, 0)
 
     assert stopped.refusal is Refusal.BUDGET_DAILY
     assert stopped.retry_after == pytest.approx(60.0)
@@ -118,11 +118,11 @@ def test_the_monthly_budget_holds_across_days_until_the_next_month():
     limits = Limits(budget_monthly=2.0)
     counters.seed_spend({}, {"k": 2.0})
 
-    stopped = counters.admit("k", limits, 0)
+    stopped = counters.admit_now("k", limits, 0)
     clock.now = at("2026-12-31T12:00:00")
-    still = counters.admit("k", limits, 0)
+    still = counters.admit_now("k", limits, 0)
     clock.now = at("2027-01-01T00:00:00")
-    next_month = counters.admit("k", limits, 0)
+    next_month = counters.admit_now("k", limits, 0)
 
     assert stopped.refusal is Refusal.BUDGET_MONTHLY
     assert still.refusal is Refusal.BUDGET_MONTHLY
@@ -171,7 +171,7 @@ def test_an_unreadable_body_is_left_to_the_handler(body):
 def test_limit_headers_name_only_the_limits_a_key_has():
     key = GatewayKey("gk_1", "m", "n", "", Limits(rpm=5), None, 0.0)
     counters = LocalCounters(Clock(0.0))
-    standing = counters.admit("gk_1", key.limits, 10).standing
+    standing = counters.admit_now("gk_1", key.limits, 10).standing
 
     headers = limit_headers(key, standing)
 

@@ -151,3 +151,72 @@ def test_another_store_on_the_same_file_sees_a_revocation_after_its_freshness_in
     assert stale.revoked_at is None
     assert fresh is not None
     assert fresh.revoked_at is not None
+
+
+def two_databases(tmp_path):
+    here, there = KeyStore(tmp_path / "here.db"), KeyStore(tmp_path / "there.db")
+    here.open()
+    there.open()
+    return here, there
+
+
+def test_a_record_exported_from_one_database_works_in_another(tmp_path):
+    here, there = two_databases(tmp_path)
+    key, secret = here.create({"name": "app", "rpm": 5})
+
+    changed = there.apply(here.export(key.id))
+    again = there.apply(here.export(key.id))
+
+    assert changed
+    assert not again
+    found = there.find(secret)
+    assert found is not None
+    assert found.limits.rpm == 5
+
+
+def test_a_rotation_taken_in_replaces_the_old_secret(tmp_path):
+    here, there = two_databases(tmp_path)
+    key, old = here.create({"name": "app"})
+    there.apply(here.export(key.id))
+    _, new = here.rotate(key.id)
+
+    there.apply(here.export(key.id))
+
+    assert there.find(old) is None
+    assert there.find(new) is not None
+
+
+def test_a_revocation_is_never_undone_by_a_record_from_elsewhere(tmp_path):
+    here, there = two_databases(tmp_path)
+    key, secret = here.create({"name": "app"})
+    live = here.export(key.id)
+    there.apply(live)
+    there.revoke(key.id)
+
+    there.apply({**live, "rpm": 9})
+
+    found = there.find(secret)
+    assert found is not None
+    assert found.revoked_at is not None
+    assert found.limits.rpm == 9
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"id": "not-a-key"}, {"digest": 7}, {"models": "gpt"}, {"rpm": "5"}, {"created_at": None}],
+)
+def test_a_malformed_record_from_elsewhere_is_refused(tmp_path, damage):
+    here, there = two_databases(tmp_path)
+    key, _ = here.create({"name": "app"})
+
+    with pytest.raises(ValueError, match="gateway key"):
+        there.apply({**here.export(key.id), **damage})
+    assert there.list() == []
+
+
+def test_each_database_file_has_an_id_of_its_own_shared_by_its_stores(tmp_path):
+    here, there = two_databases(tmp_path)
+    again = KeyStore(tmp_path / "here.db")
+    again.open()
+
+    assert here.database_id() == again.database_id() != there.database_id()
