@@ -22,10 +22,10 @@ with a shared store. Requests never wait on it: a checkout reads the local ledge
 On every (re)connection the store runs :meth:`FleetKeys.resync`: unblocks made while Redis
 was unreachable are sent, this instance's current rests are written (and published when
 they are news), and the fleet's rests are applied here. Counts survive a Redis that
-restarted empty through its *life* (``<prefix>:keys:life``, an id set when the counts
-begin): after any failure, a batch carries the totals this instance last saw and the life
-it saw them in; in a new life they raise ``<prefix>:keys:base`` (the totals from before
-it began) to their maximum, and the fleet's totals are the base plus the new life's
+restarted empty through its *life* (``<prefix>:life``, see ``SharedStore.life_key``):
+after any failure, a batch carries the totals this instance last saw and the life it saw
+them in; in a new life they raise ``<prefix>:keys:base`` (the totals from before it
+began) to their maximum, and the fleet's totals are the base plus the new life's
 counts. Every batch is counted once, but for the two rare cases of at most one batch each
 that docs/scaling.md spells out.
 """
@@ -223,7 +223,7 @@ class FleetKeys:
         self._rests = store.key("keys", "rests")
         self._counts = store.key("keys", "counts")
         self._base = store.key("keys", "base")
-        self._life_key = store.key("keys", "life")
+        self._life_key = store.life_key
         self._life = ""
         # Numbered per object, not per instance: a restarted front (same instance id) starts
         # again from 1, and Redis must not take its batches for ones it already added.

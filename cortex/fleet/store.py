@@ -115,6 +115,17 @@ class SharedStore:
         return ":".join((self.prefix, *parts))
 
     @property
+    def life_key(self) -> str:
+        """The key naming the current *life* of the deployment's Redis data.
+
+        A Redis that lost its data (restarted empty) has no life id; the first script that
+        finds none sets a new one. Every shared state that must tell a Redis that kept its
+        data from a fresh one (key counts, tenant spend) reads this one key, so they all
+        agree on when a life began.
+        """
+        return self.key("life")
+
+    @property
     def available(self) -> bool:
         """Whether the last command succeeded (no call is made while it is False)."""
         return self.health.available

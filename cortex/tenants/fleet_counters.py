@@ -29,9 +29,9 @@ anyway); what they settle as spend is *owed* to Redis and added to it on reconne
 an outage does not hide money spent.
 
 **Seeding from the ledger.** Spend starts from each database's ledger once per Redis
-*life* (``tenants:life``, an id set when Redis has none: a Redis that restarted empty
-starts a new life). On every (re)connection one call of the resync script decides, for
-this instance's database (its ``database_id``):
+*life* (``<prefix>:life``, shared with the key counts: an id set when Redis has none, so
+a Redis that restarted empty starts a new life). On every (re)connection one call of the
+resync script decides, for this instance's database (its ``database_id``):
 
 * the database was not yet counted in this life: its ledger's spend today and this month
   is added, and the database is marked as counted. Instances of one machine share one
@@ -257,7 +257,7 @@ class FleetCounters:
         args = [self._database_id, self._life, secrets.token_hex(8), str(len(seeds) // 3), *seeds]
         for name, (amount, keep) in owed.items():
             args += [name, repr(amount), str(keep)]
-        keys = [self._key("life"), self._key("counted")]
+        keys = [self._store.life_key, self._key("counted")]
         answer = await self._store.run(lambda _: self._resync_script(keys=keys, args=args))
         if answer is None:
             for name, (amount, keep) in owed.items():
