@@ -8,8 +8,10 @@ One middleware, in this order (each concern's logic is a plain function of its m
    browsers send no credentials on a preflight;
 3. the request line limit (414) and the requests in flight per client (429),
    :mod:`cortex.http.limits`;
-4. the gateway key (:mod:`cortex.http.access`), then the admin token
-   (:mod:`cortex.http.admin`), so unauthenticated bodies are never parsed;
+4. the gateway key (:mod:`cortex.http.access`): a static key, or a key record whose
+   allow-list, limits and budgets the tenant gate (:mod:`cortex.tenants.gate`) applies
+   around the handler; then the admin token (:mod:`cortex.http.admin`), so
+   unauthenticated bodies are never parsed;
 5. the JSON 404/405 of an unrouted path (:mod:`cortex.http.unsupported`), after client
    authentication, so an unknown ``/v1/`` path needs a key like any client path;
 6. the handler; then every failure becomes its client's JSON error shape (Anthropic's for
@@ -22,10 +24,12 @@ what a reload may change (keys, origins, tokens, limits) is read from the curren
 on each request, and a concern that is off costs one attribute read: no CORS origins, no
 CORS work beyond the cross-site check; no gateway keys, no key lookups. As responses are
 prepared, one hook adds the CORS headers, notes that the response started (for a
-shutdown cut) and names the content rule that routed the request.
+shutdown cut), names the content rule that routed the request and adds a limited key's
+``x-ratelimit-*`` headers.
 
 A chain of one middleware per concern cost a coroutine frame, a call and its own reads of
-the request for each: about a sixth of the loop's CPU per request (``bench.profile``).
+the request for each: about 9 % of the loop's CPU per request (``bench.profile``, samples
+grouped by function), against about 4 % for the door.
 """
 
 from __future__ import annotations
