@@ -74,13 +74,14 @@ def test_a_revocation_through_one_instance_reaches_the_other_database(
 ):
     here, there = database(tmp_path / "here.db"), database(tmp_path / "there.db")
 
+    key, secret = here.create({"name": "app"})
+
     async def revoke() -> None:
         async with (
             Instance(redis_server.url, redis_prefix, here, "a") as a,
             Instance(redis_server.url, redis_prefix, there, "b"),
         ):
             await listening(redis_server.url, redis_prefix, 2)
-            key, secret = here.create({"name": "app"})
             a.relay.changed(here.export(key.id))
             await until(lambda: there.find(secret) is not None)
             here.revoke(key.id)
@@ -88,6 +89,9 @@ def test_a_revocation_through_one_instance_reaches_the_other_database(
             await until(lambda: not there.find(secret).usable(0.0))  # type: ignore[union-attr]
 
     asyncio.run(revoke())
+    found = there.find(secret)
+    assert found is not None
+    assert not found.usable(0.0)
 
 
 def test_an_instance_that_was_away_takes_in_what_it_missed_when_it_starts(

@@ -54,3 +54,16 @@ def chat(
 def chats_served(upstream: SimulatedOpenAI) -> int:
     """How many chat requests the simulated upstream received (probes not counted)."""
     return sum(1 for r in upstream.requests if r.path.endswith("/chat/completions"))
+
+
+def assert_token_limit_held(answers: list[requests.Response], tpm: int) -> None:
+    """A burst under a tokens-per-minute limit: some served, the rest refused as rate
+    limited with Retry-After, and the tokens served over the limit by at most one answer."""
+    served = [a.json()["usage"]["total_tokens"] for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(served) + len(refused) == len(answers)
+    assert served
+    assert refused
+    assert all(a.json()["error"]["code"] == "rate_limited" for a in refused)
+    assert all("Retry-After" in a.headers for a in refused)
+    assert sum(served) <= tpm + max(served)
